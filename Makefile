@@ -1,0 +1,83 @@
+# hy3d — build, test and run. `make deps` installs everything a fresh Debian
+# machine needs; `make test` and `make run` call it first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+BUILD        ?= build
+ORT_VERSION  := 1.24.1
+ORT_DIR      := $(BUILD)/onnxruntime
+ORT_LIB      := $(ORT_DIR)/libonnxruntime.so.$(ORT_VERSION)
+GO           ?= go
+GOFLAGS_TEST ?= -race -count=1
+APT_PACKAGES := cmake g++ make libmeshoptimizer-dev nodejs npm pkg-config
+BIN          := bin/hy3d
+ADDR         ?= 127.0.0.1:8080
+
+export HY3D_ORT_LIB := $(abspath $(ORT_LIB))
+export CGO_ENABLED  := 1
+
+.PHONY: deps build native test test-native test-go test-asan test-gpu run bench-mc bench-decimate tiny-engines vet fmt clean
+
+## deps: system packages (apt) and the ONNX Runtime library (npm onnxruntime-node, pinned).
+deps: $(BUILD)/.apt-deps $(ORT_LIB)
+
+$(BUILD)/.apt-deps:
+	@mkdir -p $(BUILD)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+$(ORT_LIB): | $(BUILD)/.apt-deps
+	@mkdir -p $(ORT_DIR)/npm
+	cd $(ORT_DIR)/npm && npm install --no-save --ignore-scripts --no-audit --no-fund --loglevel=error onnxruntime-node@$(ORT_VERSION)
+	cp $(ORT_DIR)/npm/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 $@
+	ln -sf $(notdir $@) $(ORT_DIR)/libonnxruntime.so
+	rm -rf $(ORT_DIR)/npm
+
+## native: the C++ shim (libhy3d.a) and its tests. flock keeps parallel builds from colliding.
+native: $(BUILD)/.apt-deps
+	@mkdir -p $(BUILD)
+	flock $(BUILD)/.lock sh -c 'cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build $(BUILD) -j$$(nproc)'
+
+## build: the hy3d binary.
+build: deps native
+	$(GO) build -o $(BIN) ./cmd/hy3d
+
+## test: every test — native (CTest), native under ASan/UBSan, Go with -race.
+test: deps native test-native test-asan test-go
+
+test-native: native
+	ctest --test-dir $(BUILD) --output-on-failure
+
+test-asan: $(BUILD)/.apt-deps
+	flock $(BUILD)-asan.lock sh -c 'cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DHY3D_SANITIZE=ON >/dev/null && cmake --build $(BUILD)-asan -j$$(nproc)'
+	ctest --test-dir $(BUILD)-asan --output-on-failure
+
+test-go: deps native
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) test $(GOFLAGS_TEST) ./...
+
+## test-gpu: the TensorRT runtime tests; run by an operator on a machine with a GPU, CUDA and TensorRT 10.
+test-gpu: deps
+	flock $(BUILD)-gpu.lock sh -c 'cmake -S . -B $(BUILD)-gpu -DCMAKE_BUILD_TYPE=Release -DHY3D_WITH_TENSORRT=ON >/dev/null && cmake --build $(BUILD)-gpu -j$$(nproc)'
+	ctest --test-dir $(BUILD)-gpu --output-on-failure
+	HY3D_NATIVE_BUILD=$(abspath $(BUILD)-gpu) $(GO) test -count=1 -tags hy3d_tensorrt ./trt/... ./tools/...
+
+## run: start the server on the embedded reference engines (engines/tiny).
+run: build
+	$(BIN) serve --addr $(ADDR)
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-gpu bin

@@ -1,0 +1,194 @@
+/*
+ * hy3d.h — the whole C ABI of the hy3d native shim.
+ *
+ * Conventions (they hold for every function below):
+ *  - Every entry point that can fail returns hy3d_status. HY3D_OK is 0.
+ *    On failure, hy3d_last_error() returns a message for the calling thread
+ *    that stays valid until the next hy3d call on that thread.
+ *  - No C++ exception ever crosses this boundary.
+ *  - Handles are opaque, created by a _load or producer function and
+ *    released by the matching _destroy function. Destroy functions accept NULL.
+ *  - Buffers passed IN are borrowed for the duration of the call only, unless
+ *    a comment says otherwise. Buffers handed OUT are owned by the handle they
+ *    come from and stay valid until that handle is destroyed.
+ *  - Grids are row-major with the last axis fastest: value (i, j, k) of an
+ *    nx*ny*nz grid is values[(i*ny + j)*nz + k]; i maps to x, j to y, k to z.
+ *
+ * Bump HY3D_ABI_VERSION on any incompatible change; the Go bindings refuse a
+ * library whose hy3d_abi_version() differs from the header they were built with.
+ */
+#ifndef HY3D_H
+#define HY3D_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HY3D_ABI_VERSION 1u
+
+typedef enum hy3d_status {
+  HY3D_OK = 0,
+  HY3D_ERR_INVALID_ARGUMENT = 1, /* a NULL handle, bad size, bad index, ... */
+  HY3D_ERR_OUT_OF_MEMORY = 2,    /* host or device allocation failed */
+  HY3D_ERR_UNAVAILABLE = 3,      /* feature not compiled in (e.g. TensorRT) or no device */
+  HY3D_ERR_IO = 4,               /* a file could not be read */
+  HY3D_ERR_INCOMPATIBLE = 5,     /* plan built for another TensorRT version or GPU */
+  HY3D_ERR_SHAPE = 6,            /* a shape outside the engine's profile or batch above max */
+  HY3D_ERR_RUNTIME = 7,          /* CUDA/TensorRT reported an error while running */
+  HY3D_ERR_INTERNAL = 8          /* a bug in the shim */
+} hy3d_status;
+
+/* ABI version of the loaded library (compare with HY3D_ABI_VERSION). */
+uint32_t hy3d_abi_version(void);
+
+/* Message describing the last failure on the calling thread; never NULL
+ * (empty string if none). Owned by the library, thread-local. */
+const char *hy3d_last_error(void);
+
+/* Log sink for native messages (e.g. "CUDA graph capture failed, falling back
+ * to enqueue"). level: 0 debug, 1 info, 2 warn, 3 error. The message is only
+ * valid during the callback. The callback may be invoked from any thread.
+ * Passing NULL restores the default (messages are dropped). */
+typedef void (*hy3d_log_fn)(int level, const char *message, void *user);
+void hy3d_set_log_callback(hy3d_log_fn fn, void *user);
+
+/* ------------------------------------------------------------------------ */
+/* Meshes produced by the geometry kernels.                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct hy3d_mesh hy3d_mesh;
+
+/* Borrow the arrays of a mesh: vertices are xyz float triples
+ * (vertex_count*3 floats), indices are uint32 triples (triangle_count*3).
+ * The pointers are owned by the mesh and valid until hy3d_mesh_destroy. */
+hy3d_status hy3d_mesh_view(const hy3d_mesh *mesh, const float **vertices, size_t *vertex_count,
+                           const uint32_t **indices, size_t *triangle_count);
+void hy3d_mesh_destroy(hy3d_mesh *mesh);
+
+/* ------------------------------------------------------------------------ */
+/* Marching cubes.                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Extract the iso-surface {value == level} of a dense nx*ny*nz float grid.
+ * "Inside" is value > level. NaN samples count as outside and are never
+ * interpolated into a vertex. Vertices are in grid index coordinates
+ * (0..nx-1, 0..ny-1, 0..nz-1), shared between the triangles that use them.
+ * Triangles are counter-clockwise seen from outside (their right-hand normal
+ * points toward decreasing values). threads <= 0 means "all hardware threads".
+ * values is borrowed; *out receives a new mesh owned by the caller. */
+hy3d_status hy3d_marching_cubes(const float *values, int64_t nx, int64_t ny, int64_t nz, float level,
+                                int threads, hy3d_mesh **out);
+
+/* Same, but only cells inside the listed blocks are visited. The grid is cut
+ * into cubic blocks of block_size cells per side; block b covers cells
+ * [blocks[3b]*block_size, (blocks[3b]+1)*block_size) along i (then j, k).
+ * Samples outside visited cells are never read, so they may be NaN.
+ * blocks is borrowed (3*block_count int32). */
+hy3d_status hy3d_marching_cubes_blocks(const float *values, int64_t nx, int64_t ny, int64_t nz,
+                                       float level, int32_t block_size, const int32_t *blocks,
+                                       size_t block_count, int threads, hy3d_mesh **out);
+
+/* ------------------------------------------------------------------------ */
+/* Simplification (meshoptimizer) — see native/src/simplify.cpp.            */
+/* ------------------------------------------------------------------------ */
+
+/* Simplify an indexed triangle mesh toward target_triangles while keeping
+ * the result manifold (edge collapses that would break the link condition
+ * are rejected; a repair pass removes what remains). target_error is
+ * meshoptimizer's relative error bound (e.g. 1e-2). Inputs are borrowed;
+ * *out receives a new mesh owned by the caller. */
+hy3d_status hy3d_simplify(const float *vertices, size_t vertex_count, const uint32_t *indices,
+                          size_t triangle_count, size_t target_triangles, float target_error,
+                          hy3d_mesh **out);
+
+/* ------------------------------------------------------------------------ */
+/* TensorRT engines — compiled only with CUDA + TensorRT. Without them      */
+/* every function below returns HY3D_ERR_UNAVAILABLE (and hy3d_tensorrt_    */
+/* available() returns 0). See native/src/trt_engine.cpp.                   */
+/* ------------------------------------------------------------------------ */
+
+/* 1 when the library was built with TensorRT, else 0. */
+int hy3d_tensorrt_available(void);
+
+typedef struct hy3d_runtime_info {
+  int32_t tensorrt_version; /* e.g. 100300 for 10.3.0 (major*10000+minor*100+patch) */
+  int32_t cuda_runtime_version;
+  int32_t device_count;
+} hy3d_runtime_info;
+
+typedef struct hy3d_device_info {
+  char name[256];
+  int32_t compute_major;
+  int32_t compute_minor;
+  uint64_t total_memory;
+} hy3d_device_info;
+
+hy3d_status hy3d_runtime_info_get(hy3d_runtime_info *out);
+hy3d_status hy3d_device_info_get(int32_t device, hy3d_device_info *out);
+
+#define HY3D_MAX_DIMS 8
+
+typedef enum hy3d_dtype {
+  HY3D_DTYPE_FLOAT32 = 0,
+  HY3D_DTYPE_FLOAT16 = 1,
+  HY3D_DTYPE_INT32 = 2,
+  HY3D_DTYPE_INT64 = 3,
+  HY3D_DTYPE_INT8 = 4,
+  HY3D_DTYPE_BOOL = 5,
+  HY3D_DTYPE_OTHER = 6
+} hy3d_dtype;
+
+typedef struct hy3d_tensor_desc {
+  const char *name; /* owned by the engine */
+  int32_t is_input;
+  hy3d_dtype dtype;
+  int32_t rank;
+  int64_t dims[HY3D_MAX_DIMS];        /* -1 for dynamic dimensions */
+  int64_t min_dims[HY3D_MAX_DIMS];    /* profile 0 (inputs only) */
+  int64_t opt_dims[HY3D_MAX_DIMS];
+  int64_t max_dims[HY3D_MAX_DIMS];
+} hy3d_tensor_desc;
+
+typedef struct hy3d_engine_options {
+  int32_t device;               /* CUDA device ordinal */
+  const int32_t *batch_buckets; /* borrowed; ascending batch sizes to capture graphs for */
+  size_t bucket_count;
+  int32_t use_cuda_graphs;      /* 0: plain enqueueV3 only */
+} hy3d_engine_options;
+
+typedef struct hy3d_engine hy3d_engine;
+
+/* Deserialize a plan (bytes borrowed) into an engine with one execution
+ * context per batch bucket. Fails with HY3D_ERR_INCOMPATIBLE, naming both
+ * versions/GPUs, when the plan was built for another TensorRT or GPU. */
+hy3d_status hy3d_engine_load(const void *plan, size_t plan_size, const hy3d_engine_options *options,
+                             hy3d_engine **out);
+void hy3d_engine_destroy(hy3d_engine *engine);
+
+hy3d_status hy3d_engine_tensor_count(const hy3d_engine *engine, int32_t *count);
+hy3d_status hy3d_engine_tensor_desc(const hy3d_engine *engine, int32_t index, hy3d_tensor_desc *out);
+
+/* One host tensor binding for hy3d_engine_run: float32 only (DESIGN §3). */
+typedef struct hy3d_host_tensor {
+  const char *name;
+  float *data; /* inputs are read, outputs written; borrowed */
+  int32_t rank;
+  int64_t dims[HY3D_MAX_DIMS];
+} hy3d_host_tensor;
+
+/* Run the engine on host buffers: copy inputs through pinned staging, replay
+ * the bucket's CUDA graph (or enqueueV3), copy outputs back. Blocks until the
+ * outputs are on the host. Output dims must be filled in by the caller with
+ * the expected shape (the call checks them). Thread-safe: concurrent calls on
+ * one engine serialize per execution context. */
+hy3d_status hy3d_engine_run(hy3d_engine *engine, const hy3d_host_tensor *inputs, size_t input_count,
+                            hy3d_host_tensor *outputs, size_t output_count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HY3D_H */
