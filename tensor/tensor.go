@@ -8,6 +8,7 @@ package tensor
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // DType is an element type as a backend reports it. Every graph input and
@@ -87,20 +88,33 @@ var (
 	ErrClosed       = errors.New("engine closed")
 )
 
-// Check validates t against info for a call at the given batch size: the data
-// length must match the shape, the rank and every static dim must match, and
-// the batch must be the first dim.
+// Check validates one input against its engine description: the rank, every
+// static dim, the profile's Min/Max where the backend has one, dims of at
+// least 1, and a data length equal to the shape's element count. Whether the
+// first dim (the batch) agrees across inputs and stays under the engine's
+// maximum is left to the caller, who sees every input.
 func (t Tensor) Check(info Info) error {
-	if int64(len(t.Data)) != t.Elements() {
-		return fmt.Errorf("input %q: %d values for shape %v: %w", t.Name, len(t.Data), t.Shape, ErrShape)
-	}
 	if len(t.Shape) != len(info.Dims) {
-		return fmt.Errorf("input %q: rank %d, engine expects %v: %w", t.Name, len(t.Shape), info.Dims, ErrShape)
+		return fmt.Errorf("input %q: rank %d (shape %v), engine expects %v: %w", t.Name, len(t.Shape), t.Shape, info.Dims, ErrShape)
 	}
-	for i, d := range info.Dims {
-		if d >= 0 && t.Shape[i] != d {
+	n := int64(1)
+	for i, d := range t.Shape {
+		if d < 1 {
+			return fmt.Errorf("input %q: shape %v has dim %d = %d: %w", t.Name, t.Shape, i, d, ErrShape)
+		}
+		if want := info.Dims[i]; want >= 0 && d != want {
 			return fmt.Errorf("input %q: shape %v, engine expects %v: %w", t.Name, t.Shape, info.Dims, ErrShape)
 		}
+		if len(info.Min) == len(t.Shape) && len(info.Max) == len(t.Shape) && (d < info.Min[i] || d > info.Max[i]) {
+			return fmt.Errorf("input %q: shape %v outside the profile %v..%v: %w", t.Name, t.Shape, info.Min, info.Max, ErrShape)
+		}
+		if n > math.MaxInt64/d {
+			return fmt.Errorf("input %q: shape %v overflows: %w", t.Name, t.Shape, ErrShape)
+		}
+		n *= d
+	}
+	if int64(len(t.Data)) != n {
+		return fmt.Errorf("input %q: %d values for shape %v (%d elements): %w", t.Name, len(t.Data), t.Shape, n, ErrShape)
 	}
 	return nil
 }
