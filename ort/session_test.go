@@ -63,7 +63,9 @@ func TestRunRejectsMisuseBeforeRunning(t *testing.T) {
 	rt := newRuntime(t)
 	affine := load(t, rt, "affine", 2)
 	scale := load(t, rt, "scale", 2)
-	x := func(shape []int64, n int) tensor.Tensor { return tensor.Tensor{Name: "x", Shape: shape, Data: make([]float32, n)} }
+	x := func(shape []int64, n int) tensor.Tensor {
+		return tensor.Tensor{Name: "x", Shape: shape, Data: make([]float32, n)}
+	}
 	tests := []struct {
 		name   string
 		s      *Session
