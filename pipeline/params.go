@@ -1,0 +1,98 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/mesh"
+)
+
+// Limits on Params. They bound the work one request can ask for: the grid
+// holds (R+1)³ float32 logits (513³ is 540 MB).
+const (
+	MaxSteps      = 200
+	MaxGuidance   = 100.0
+	MinResolution = 8
+	MaxResolution = 512
+	DefaultFaces  = 40000 // Hunyuan3D's FaceReducer budget
+	MaxFaces      = 5000000
+)
+
+// Params are the parameters of one generation. Zero fields take the model
+// set's defaults (Params.WithDefaults); the zero Decode is coarse-to-fine.
+type Params struct {
+	Steps      int
+	Guidance   float64
+	Seed       uint64
+	Resolution int
+	Decode     DecodeMode
+	Faces      int         // face budget after cleanup
+	Format     mesh.Format // when set, Generate also exports the mesh
+}
+
+// WithDefaults fills the zero fields from the manifest: steps, guidance and
+// resolution from its sampler and volume sections, the face budget from
+// DefaultFaces. Guidance 0 is kept only for guidance-distilled sets, where
+// it is a meaningful input; with classifier-free guidance it would discard
+// the picture, so zero there means "default".
+func (p Params) WithDefaults(m *engines.Manifest) Params {
+	if p.Steps == 0 {
+		p.Steps = m.Sampler.Steps
+	}
+	if p.Guidance == 0 && m.Sampler.Guidance == GuidanceCFG {
+		p.Guidance = m.Sampler.GuidanceScale
+	}
+	if p.Resolution == 0 {
+		p.Resolution = m.Volume.Resolution
+	}
+	if p.Faces == 0 {
+		p.Faces = DefaultFaces
+	}
+	return p
+}
+
+// FieldError names the parameter a validation error is about, so that the
+// server can report field-level errors.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate checks every field against the limits and the model set; the
+// error joins one *FieldError per bad field.
+func (p Params) Validate(m *engines.Manifest) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+	}
+	maxSteps := MaxSteps
+	if m.Sampler.Kind == KindConsistency && m.Sampler.PCMTimesteps > 0 {
+		maxSteps = min(maxSteps, m.Sampler.PCMTimesteps)
+	}
+	if p.Steps < 1 || p.Steps > maxSteps {
+		bad("steps", "%d outside [1, %d]", p.Steps, maxSteps)
+	}
+	if math.IsNaN(p.Guidance) || p.Guidance < 0 || p.Guidance > MaxGuidance {
+		bad("guidance", "%v outside [0, %v]", p.Guidance, MaxGuidance)
+	}
+	if p.Resolution < MinResolution || p.Resolution > MaxResolution {
+		bad("resolution", "%d outside [%d, %d]", p.Resolution, MinResolution, MaxResolution)
+	}
+	if p.Decode != DecodeDense && p.Decode != DecodeCoarseToFine {
+		bad("decode", "unknown mode %d", int(p.Decode))
+	}
+	if p.Faces < 4 || p.Faces > MaxFaces {
+		bad("faces", "%d outside [4, %d]", p.Faces, MaxFaces)
+	}
+	if p.Format != "" {
+		if _, err := mesh.ParseFormat(string(p.Format)); err != nil {
+			bad("format", "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
