@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define HY3D_ABI_VERSION 1u
+#define HY3D_ABI_VERSION 2u
 
 typedef enum hy3d_status {
   HY3D_OK = 0,
@@ -105,18 +105,20 @@ hy3d_status hy3d_simplify(const float *vertices, size_t vertex_count, const uint
                           hy3d_mesh **out);
 
 /* ------------------------------------------------------------------------ */
-/* TensorRT engines — compiled only with CUDA + TensorRT. Without them      */
+/* TensorRT engines — compiled only with CUDA + TensorRT 10. Without them   */
 /* every function below returns HY3D_ERR_UNAVAILABLE (and hy3d_tensorrt_    */
-/* available() returns 0). See native/src/trt_engine.cpp.                   */
+/* available() returns 0). See native/src/trt_engine.cpp and               */
+/* docs/tensorrt.md.                                                        */
 /* ------------------------------------------------------------------------ */
 
 /* 1 when the library was built with TensorRT, else 0. */
 int hy3d_tensorrt_available(void);
 
 typedef struct hy3d_runtime_info {
-  int32_t tensorrt_version; /* e.g. 100300 for 10.3.0 (major*10000+minor*100+patch) */
-  int32_t cuda_runtime_version;
-  int32_t device_count;
+  int32_t tensorrt_version;     /* of the loaded libnvinfer, e.g. 100300 for 10.3.0 (major*10000+minor*100+patch) */
+  int32_t cuda_runtime_version; /* cudaRuntimeGetVersion, e.g. 12040 */
+  int32_t cuda_driver_version;  /* cudaDriverGetVersion; 0 when no driver is installed */
+  int32_t device_count;         /* 0 when no driver or no device */
 } hy3d_runtime_info;
 
 typedef struct hy3d_device_info {
@@ -143,27 +145,37 @@ typedef enum hy3d_dtype {
 
 typedef struct hy3d_tensor_desc {
   const char *name; /* owned by the engine */
-  int32_t is_input;
+  int32_t is_input; /* 1 input, 0 output */
   hy3d_dtype dtype;
   int32_t rank;
   int64_t dims[HY3D_MAX_DIMS];        /* -1 for dynamic dimensions */
-  int64_t min_dims[HY3D_MAX_DIMS];    /* profile 0 (inputs only) */
+  int64_t min_dims[HY3D_MAX_DIMS];    /* profile 0 (inputs only; zero for outputs) */
   int64_t opt_dims[HY3D_MAX_DIMS];
   int64_t max_dims[HY3D_MAX_DIMS];
 } hy3d_tensor_desc;
 
+#define HY3D_MAX_BUCKETS 16
+
 typedef struct hy3d_engine_options {
   int32_t device;               /* CUDA device ordinal */
-  const int32_t *batch_buckets; /* borrowed; ascending batch sizes to capture graphs for */
-  size_t bucket_count;
+  const int32_t *batch_buckets; /* borrowed; strictly ascending batch sizes, each within profile 0's batch range */
+  size_t bucket_count;          /* 0: one bucket at the engine's maximum batch; at most HY3D_MAX_BUCKETS in all */
   int32_t use_cuda_graphs;      /* 0: plain enqueueV3 only */
 } hy3d_engine_options;
 
 typedef struct hy3d_engine hy3d_engine;
 
 /* Deserialize a plan (bytes borrowed) into an engine with one execution
- * context per batch bucket. Fails with HY3D_ERR_INCOMPATIBLE, naming both
- * versions/GPUs, when the plan was built for another TensorRT or GPU. */
+ * context per batch bucket; the engine's maximum batch (profile 0) is always
+ * the last bucket, added when the list stops below it. Every I/O tensor's
+ * first dimension is its batch. With use_cuda_graphs, one CUDA graph per
+ * bucket is captured here (after a warm-up enqueue); a bucket whose capture
+ * fails runs with plain enqueueV3 and the failure is logged (warn).
+ * Fails with HY3D_ERR_INCOMPATIBLE, carrying TensorRT's own message and the
+ * versions/GPUs it can tell, when the plan was built for another TensorRT or
+ * GPU; HY3D_ERR_INVALID_ARGUMENT when the bytes are not a TensorRT plan or a
+ * bucket is outside the profile; HY3D_ERR_UNAVAILABLE when the device does
+ * not exist. */
 hy3d_status hy3d_engine_load(const void *plan, size_t plan_size, const hy3d_engine_options *options,
                              hy3d_engine **out);
 void hy3d_engine_destroy(hy3d_engine *engine);
@@ -179,13 +191,43 @@ typedef struct hy3d_host_tensor {
   int64_t dims[HY3D_MAX_DIMS];
 } hy3d_host_tensor;
 
-/* Run the engine on host buffers: copy inputs through pinned staging, replay
- * the bucket's CUDA graph (or enqueueV3), copy outputs back. Blocks until the
- * outputs are on the host. Output dims must be filled in by the caller with
- * the expected shape (the call checks them). Thread-safe: concurrent calls on
- * one engine serialize per execution context. */
+/* The shapes of the outputs that hy3d_engine_run produces for inputs of
+ * these shapes (input data is neither read nor required). For each
+ * outputs[i], name selects the output; rank and dims are written. Fails with
+ * HY3D_ERR_SHAPE when an input shape is outside profile 0 (the message names
+ * the input, its shape and the profile) or the batch is above the maximum. */
+hy3d_status hy3d_engine_output_shapes(const hy3d_engine *engine, const hy3d_host_tensor *inputs,
+                                      size_t input_count, hy3d_host_tensor *outputs, size_t output_count);
+
+/* Run the engine on host buffers. Every input is given once; batch b (the
+ * first dim, equal for all inputs) runs in the smallest bucket >= b: inputs
+ * are copied through pinned staging and zero-padded to the bucket, the
+ * bucket's CUDA graph is replayed (or enqueueV3 called), and the first b rows
+ * of each output are copied back. A shape or buffer-address change of a
+ * bucket invalidates its graph, which is re-captured on that call. Output
+ * dims must be filled in by the caller with the shape
+ * hy3d_engine_output_shapes reports (the call checks them); outputs not
+ * listed are computed and dropped. Blocks until the outputs are on the host.
+ * b above the engine's maximum fails with HY3D_ERR_SHAPE naming both.
+ * Thread-safe: concurrent calls on one engine serialize, because its
+ * contexts share one device memory block. */
 hy3d_status hy3d_engine_run(hy3d_engine *engine, const hy3d_host_tensor *inputs, size_t input_count,
                             hy3d_host_tensor *outputs, size_t output_count);
+
+/* Counters since load, for telemetry and tests. */
+typedef struct hy3d_engine_stats {
+  uint64_t runs;             /* successful hy3d_engine_run calls */
+  uint64_t graph_launches;   /* runs that replayed a CUDA graph */
+  uint64_t plain_enqueues;   /* runs (and warm-ups) that called enqueueV3 directly */
+  uint64_t graph_captures;   /* successful captures, at load and after shape/address changes */
+  uint64_t capture_failures; /* captures that failed and fell back to enqueueV3 */
+  int32_t bucket_count;
+  int32_t buckets[HY3D_MAX_BUCKETS];
+  int32_t graph_ready[HY3D_MAX_BUCKETS]; /* 1 when that bucket currently has a captured graph */
+  uint64_t device_memory;    /* bytes of the activation block shared by the contexts */
+} hy3d_engine_stats;
+
+hy3d_status hy3d_engine_stats_get(const hy3d_engine *engine, hy3d_engine_stats *out);
 
 #ifdef __cplusplus
 }

@@ -22,8 +22,13 @@ hy3d_status hy3d_engine_load(const void *, size_t, const hy3d_engine_options *, 
 void hy3d_engine_destroy(hy3d_engine *) {}
 hy3d_status hy3d_engine_tensor_count(const hy3d_engine *, int32_t *) { return unavailable(); }
 hy3d_status hy3d_engine_tensor_desc(const hy3d_engine *, int32_t, hy3d_tensor_desc *) { return unavailable(); }
+hy3d_status hy3d_engine_output_shapes(const hy3d_engine *, const hy3d_host_tensor *, size_t, hy3d_host_tensor *,
+                                      size_t) {
+  return unavailable();
+}
 hy3d_status hy3d_engine_run(hy3d_engine *, const hy3d_host_tensor *, size_t, hy3d_host_tensor *, size_t) {
   return unavailable();
 }
+hy3d_status hy3d_engine_stats_get(const hy3d_engine *, hy3d_engine_stats *) { return unavailable(); }
 
 }  // extern "C"
