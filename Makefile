@@ -10,6 +10,7 @@ ORT_LIB      := $(ORT_DIR)/libonnxruntime.so.$(ORT_VERSION)
 GO           ?= go
 GOFLAGS_TEST ?= -race -count=1
 APT_PACKAGES := cmake g++ make libmeshoptimizer-dev nodejs npm pkg-config
+APT_PACKAGES += python3-torch python3-onnx python3-numpy
 BIN          := bin/hy3d
 ADDR         ?= 127.0.0.1:8080
 
@@ -48,7 +49,7 @@ build: deps native
 	$(GO) build -o $(BIN) ./cmd/hy3d
 
 ## test: every test — native (CTest), native under ASan/UBSan, Go with -race.
-test: deps native test-native test-asan test-go
+test: deps native test-native test-asan test-go test-tools
 
 test-native: native
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -81,3 +82,17 @@ fmt:
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-gpu bin
+
+## ---- reference models and ONNX export (tools/hy3d_export) ----
+## Debian's python3-torch/python3-onnx; the python3 first on PATH may not see them.
+PYTHON ?= /usr/bin/python3
+
+.PHONY: test-tools
+
+## tiny-engines: regenerate engines/tiny and engines/tiny-turbo (deterministic, byte-identical).
+tiny-engines: $(BUILD)/.apt-deps
+	$(PYTHON) tools/make-tiny-engines --report
+
+## test-tools: unit tests of the exporter, the tiny models and the Hunyuan3D wrappers.
+test-tools: $(BUILD)/.apt-deps
+	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest discover -s tools/tests
