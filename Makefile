@@ -22,9 +22,11 @@ export CGO_ENABLED  := 1
 ## deps: system packages (apt) and the ONNX Runtime library (npm onnxruntime-node, pinned).
 deps: $(BUILD)/.apt-deps $(ORT_LIB)
 
+# A package whose command is already on PATH counts as installed: NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package.
 $(BUILD)/.apt-deps:
 	@mkdir -p $(BUILD)
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
