@@ -143,19 +143,17 @@ func (r *Runtime) Load(ctx context.Context, set *engines.Set, graph string) (*Se
 	if err != nil {
 		return nil, fmt.Errorf("ort: %w: %w", tensor.ErrModelFile, err)
 	}
-	s, err := r.LoadBytes(ctx, graph, onnx, g.MaxBatch)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.adoptManifest(g); err != nil {
-		_ = s.Close()
-		return nil, err
-	}
-	return s, nil
+	return r.load(ctx, graph, onnx, g.MaxBatch, &g)
 }
 
 // LoadBytes opens a session from serialized ONNX. name labels errors.
 func (r *Runtime) LoadBytes(ctx context.Context, name string, onnx []byte, maxBatch int) (*Session, error) {
+	return r.load(ctx, name, onnx, maxBatch, nil)
+}
+
+// load checks the model (and, given one, against its manifest entry) before
+// ONNX Runtime spends time and memory building the session.
+func (r *Runtime) load(ctx context.Context, name string, onnx []byte, maxBatch int, manifest *engines.Graph) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ort: load %s: %w", name, err)
 	}
@@ -174,6 +172,9 @@ func (r *Runtime) LoadBytes(ctx context.Context, name string, onnx []byte, maxBa
 	r.mu.Unlock()
 
 	io, err := describe(name, onnx)
+	if err == nil && manifest != nil {
+		err = io.adoptManifest(name, *manifest)
+	}
 	if err != nil {
 		_ = releaseEnvironment()
 		return nil, err

@@ -108,36 +108,39 @@ func wrapSession(name string, st *session, io *modelIO, maxBatch int) *Session {
 // graph and takes the manifest's static dims where the model leaves a dim
 // open, so that calls the manifest rules out fail here as they would on a
 // TensorRT engine built from it.
-func (s *Session) adoptManifest(g engines.Graph) error {
+func (io *modelIO) adoptManifest(name string, g engines.Graph) error {
 	for _, side := range []struct {
-		what  string
-		infos []tensor.Info
-		specs []engines.TensorSpec
-	}{{"inputs", s.inputs, g.Inputs}, {"outputs", s.outputs, g.Outputs}} {
-		if len(side.infos) != len(side.specs) {
-			return fmt.Errorf("ort: %s: model has %s %v, manifest %v: %w",
-				s.name, side.what, infoNames(side.infos), specNames(side.specs), tensor.ErrModelFile)
+		what   string
+		values []valueInfo
+		specs  []engines.TensorSpec
+	}{{"inputs", io.inputs, g.Inputs}, {"outputs", io.outputs, g.Outputs}} {
+		mismatch := func() error {
+			have := make([]string, len(side.values))
+			for i, v := range side.values {
+				have[i] = fmt.Sprint(v.name, v.dims)
+			}
+			want := make([]string, len(side.specs))
+			for i, sp := range side.specs {
+				want[i] = fmt.Sprint(sp.Name, sp.Shape)
+			}
+			return fmt.Errorf("ort: %s: model %s %v, manifest %v: %w", name, side.what, have, want, tensor.ErrModelFile)
 		}
-		for i := range side.infos {
-			info := &side.infos[i]
-			j := slices.IndexFunc(side.specs, func(sp engines.TensorSpec) bool { return sp.Name == info.Name })
-			if j < 0 {
-				return fmt.Errorf("ort: %s: model has %s %v, manifest %v: %w",
-					s.name, side.what, infoNames(side.infos), specNames(side.specs), tensor.ErrModelFile)
+		if len(side.values) != len(side.specs) {
+			return mismatch()
+		}
+		for i := range side.values {
+			v := &side.values[i]
+			j := slices.IndexFunc(side.specs, func(sp engines.TensorSpec) bool { return sp.Name == v.name })
+			if j < 0 || len(side.specs[j].Shape) != len(v.dims) {
+				return mismatch()
 			}
-			want := side.specs[j].Shape
-			if len(want) != len(info.Dims) {
-				return fmt.Errorf("ort: %s: %q has dims %v in the model, %v in the manifest: %w",
-					s.name, info.Name, info.Dims, want, tensor.ErrModelFile)
-			}
-			for k, d := range want {
+			for k, d := range side.specs[j].Shape {
 				switch {
 				case d < 0:
-				case info.Dims[k] < 0:
-					info.Dims[k] = d
-				case info.Dims[k] != d:
-					return fmt.Errorf("ort: %s: %q has dims %v in the model, %v in the manifest: %w",
-						s.name, info.Name, info.Dims, want, tensor.ErrModelFile)
+				case v.dims[k] < 0:
+					v.dims[k] = d
+				case v.dims[k] != d:
+					return mismatch()
 				}
 			}
 		}
@@ -149,14 +152,6 @@ func infoNames(infos []tensor.Info) []string {
 	out := make([]string, len(infos))
 	for i, in := range infos {
 		out[i] = in.Name
-	}
-	return out
-}
-
-func specNames(specs []engines.TensorSpec) []string {
-	out := make([]string, len(specs))
-	for i, sp := range specs {
-		out[i] = sp.Name
 	}
 	return out
 }
