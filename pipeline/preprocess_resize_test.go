@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -98,5 +99,71 @@ func TestTorchBilinearMatchesTorch(t *testing.T) {
 				t.Errorf("%dx%d→%dx%d [%d] = %.9g, torch %.9g", c.sw, c.sh, c.dw, c.dh, i, dst[i], c.want[i])
 			}
 		}
+	}
+}
+
+// Keys' cubic with a = −0.75 at t = 0.5: w(1.5) = a·1.5³ − 5a·1.5² + 8a·1.5 − 4a
+// = −0.09375 and w(0.5) = (a+2)·0.125 − (a+3)·0.25 + 1 = 0.59375; at t = 0 it
+// is the identity. In 11-bit fixed point: −192, 1216, 1216, −192.
+func TestCVCubicCoefficientsHandComputed(t *testing.T) {
+	if got := cvCubicCoeffs(0); got != [4]float32{0, 1, 0, 0} {
+		t.Errorf("t=0: %v", got)
+	}
+	if got := cvCubicCoeffs(0.5); got != [4]float32{-0.09375, 0.59375, 0.59375, -0.09375} {
+		t.Errorf("t=0.5: %v", got)
+	}
+	// 2 → 4 samples: output 1 sits at source 0.25 (taps −1…2 at t = 0.25).
+	ofs, coef := cvCubicTaps(2, 4)
+	if ofs[1] != -1 || coef[1] != [4]int32{-216, 1800, 536, -72} {
+		t.Errorf("2→4 output 1: offset %d coefficients %v", ofs[1], coef[1])
+	}
+}
+
+// Hand-computed resizes of tiny 8-bit rows (gray, one row, so only the
+// horizontal kernel acts):
+//   - cubic [0 255] → 4: taps clamp to the edge; output 1 is 255·(536−72)/2048
+//     = 57.8 → 58, output 2 is 255·(1800−216)/2048 = 197.2 → 197, and the ends
+//     overshoot and saturate to 0 and 255;
+//   - area [0 90 180] → 2: cells of 1.5 pixels, (0 + 90/2)/1.5 = 30 and
+//     (90/2 + 180)/1.5 = 150;
+//   - area enlarging [0 200] → 4 is pixel replication, → 3 blends the middle
+//     output half and half (OpenCV's "area mode" bilinear);
+//   - area 2×2 blocks round half up: (1+2+3+4)/4 = 2.5 → 3, (0+1+0+1)/4 → 1.
+func TestCVResizeTinyHandComputed(t *testing.T) {
+	cases := []struct {
+		name               string
+		interp, sw, sh, dw int
+		dh                 int
+		src, want          []byte
+	}{
+		{"cubic up", ppInterCubic, 2, 1, 4, 1, []byte{0, 255}, []byte{0, 58, 197, 255}},
+		{"area down", ppInterArea, 3, 1, 2, 1, []byte{0, 90, 180}, []byte{30, 150}},
+		{"area up integer", ppInterArea, 2, 1, 4, 1, []byte{0, 200}, []byte{0, 0, 200, 200}},
+		{"area up fraction", ppInterArea, 2, 1, 3, 1, []byte{0, 200}, []byte{0, 100, 200}},
+		{"area 2x2 half up", ppInterArea, 4, 2, 2, 1, []byte{1, 2, 0, 1, 3, 4, 0, 1}, []byte{3, 1}},
+	}
+	for _, c := range cases {
+		if got := ppResize(c.interp, 1, c.sw, c.sh, c.dw, c.dh, c.src); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v → %v, want %v", c.name, c.src, got, c.want)
+		}
+	}
+}
+
+// Enlarging 2 → 4 with torch's antialiased bilinear is plain half-pixel
+// bilinear: outputs sit at 0.25, 0.75, 1.25, 1.75 source pixels, the first
+// and last clamp to the edge pixels.
+func TestTorchBilinearHandComputed(t *testing.T) {
+	dst := make([]float32, 4)
+	torchResizeBilinear([]float32{0, 1}, 2, 1, dst, 4, 1)
+	if want := []float32{0, 0.25, 0.75, 1}; !slices.Equal(dst, want) {
+		t.Errorf("[0 1] → %v, want %v", dst, want)
+	}
+	// Shrinking 4 → 2 (antialias): the triangle widens to two source pixels
+	// each side, is cut at the edges and renormalized:
+	// (0·¾ + 1·¾ + 2·¼)/1.75 = 5/7 and (1·¼ + 2·¾ + 3·¾)/1.75 = 16/7.
+	dst = dst[:2]
+	torchResizeBilinear([]float32{0, 1, 2, 3}, 4, 1, dst, 2, 1)
+	if want := []float32{5.0 / 7, 16.0 / 7}; math.Abs(float64(dst[0]-want[0])) > 1e-6 || math.Abs(float64(dst[1]-want[1])) > 1e-6 {
+		t.Errorf("[0 1 2 3] → %v, want %v", dst, want)
 	}
 }
