@@ -60,7 +60,6 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		set:       cfg.Set,
-		backend:   cfg.Loader.Name(),
 		log:       cfg.Logger,
 		threads:   cfg.Threads,
 		maxPixels: cfg.MaxPixels,
@@ -80,6 +79,7 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p.g = g
+	p.backend = cfg.Loader.Name() // settled now that the graphs are loaded
 	m := &cfg.Set.Manifest
 	if p.sampler, err = NewSampler(g.dit, m); err != nil {
 		return nil, errors.Join(fmt.Errorf("pipeline %s: %w", m.Name, err), g.close())
