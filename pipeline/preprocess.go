@@ -273,17 +273,18 @@ func ppOnWhite(rgba cvImage) cvImage {
 	for y := range rgba.h {
 		s, d := rgba.row(y), out.row(y)
 		for x := range rgba.w {
-			a := s[4*x+3]
-			for c := range 3 {
-				switch a {
-				case 255:
-					d[3*x+c] = s[4*x+c]
-				case 0:
-					d[3*x+c] = 255
-				default:
-					m := float32(a) / 255
-					v := float32(float32(s[4*x+c])*m) + float32(255*float32(1-m))
-					d[3*x+c] = uint8(min(max(v, 0), 255))
+			p, o := s[4*x:4*x+4:4*x+4], d[3*x:3*x+3:3*x+3]
+			switch a := p[3]; a {
+			case 255:
+				o[0], o[1], o[2] = p[0], p[1], p[2]
+			case 0:
+				o[0], o[1], o[2] = 255, 255, 255
+			default:
+				m := float32(a) / 255
+				bg := float32(255 * float32(1-m))
+				for c := range 3 {
+					v := float32(float32(p[c])*m) + bg
+					o[c] = uint8(min(max(v, 0), 255))
 				}
 			}
 		}

@@ -51,15 +51,15 @@ type cvRowSource func(y int, dst []uint8)
 // cvRound is OpenCV's cvRound/saturate_cast rounding: to nearest, ties to even.
 func cvRound(v float64) int { return int(math.RoundToEven(v)) }
 
-func cvSatU8(v int) uint8 {
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
+// cvRoundF32 is cvRound for float32 values below 2²² in magnitude (every
+// 8-bit resize sum): adding 1.5·2²³ leaves float32 no fraction bits, so the
+// addition itself rounds to nearest even.
+func cvRoundF32(v float32) int {
+	const magic = 0x1.8p23
+	return int(float32(v+magic) - magic)
 }
+
+func cvSatU8(v int) uint8 { return uint8(min(max(v, 0), 255)) }
 
 func cvSatI16(v int) int32 {
 	if v < math.MinInt16 {
@@ -185,7 +185,7 @@ func cvAreaGeneric(src, dst cvImage, scaleX, scaleY float64) {
 	store := func(dy int) {
 		d := dst.row(dy)
 		for i, v := range sum {
-			d[i] = cvSatU8(cvRound(float64(v)))
+			d[i] = cvSatU8(cvRoundF32(v))
 		}
 	}
 	prevDy, lastSi := ytab[0].di, -1
@@ -196,9 +196,19 @@ func cvAreaGeneric(src, dst cvImage, scaleX, scaleY float64) {
 			lastSi = yt.si
 			s := src.row(yt.si)
 			clear(buf)
-			for _, t := range xtab {
-				for c := 0; c < cn; c++ {
-					buf[t.di+c] += float32(float32(s[t.si+c]) * t.alpha)
+			if cn == 4 {
+				for _, t := range xtab {
+					p, b := s[t.si:t.si+4:t.si+4], buf[t.di:t.di+4:t.di+4]
+					b[0] += float32(float32(p[0]) * t.alpha)
+					b[1] += float32(float32(p[1]) * t.alpha)
+					b[2] += float32(float32(p[2]) * t.alpha)
+					b[3] += float32(float32(p[3]) * t.alpha)
+				}
+			} else {
+				for _, t := range xtab {
+					for c := 0; c < cn; c++ {
+						buf[t.di+c] += float32(float32(s[t.si+c]) * t.alpha)
+					}
 				}
 			}
 		}
@@ -371,6 +381,17 @@ func cvResizeCubic(sw, sh, cn int, src cvRowSource, dst cvImage) {
 	line := make([]uint8, sw*cn)
 	hresize := func(y int, d []int32) {
 		src(y, line)
+		if cn == 3 {
+			for dx, ix := range xidx {
+				a := &xa[dx]
+				p0, p1, p2, p3 := line[ix[0]:ix[0]+3:ix[0]+3], line[ix[1]:ix[1]+3:ix[1]+3], line[ix[2]:ix[2]+3:ix[2]+3], line[ix[3]:ix[3]+3:ix[3]+3]
+				o := d[3*dx : 3*dx+3 : 3*dx+3]
+				o[0] = int32(p0[0])*a[0] + int32(p1[0])*a[1] + int32(p2[0])*a[2] + int32(p3[0])*a[3]
+				o[1] = int32(p0[1])*a[0] + int32(p1[1])*a[1] + int32(p2[1])*a[2] + int32(p3[1])*a[3]
+				o[2] = int32(p0[2])*a[0] + int32(p1[2])*a[1] + int32(p2[2])*a[2] + int32(p3[2])*a[3]
+			}
+			return
+		}
 		for dx, ix := range xidx {
 			a := &xa[dx]
 			for c := range cn {
@@ -390,12 +411,13 @@ func cvResizeCubic(sw, sh, cn int, src cvRowSource, dst cvImage) {
 		b := yb[dy]
 		f0, f1, f2, f3 := float32(b[0])*unit, float32(b[1])*unit, float32(b[2])*unit, float32(b[3])*unit
 		d := dst.row(dy)
-		for x := 0; x < vec; x++ {
-			t := float32(float32(r[3][x]) * f3)
-			t = float32(float32(r[2][x])*f2) + t
-			t = float32(float32(r[1][x])*f1) + t
-			t = float32(float32(r[0][x])*f0) + t
-			d[x] = cvSatU8(int(cvSatI16(cvRound(float64(t)))))
+		r0, r1, r2, r3 := r[0][:vec], r[1][:vec], r[2][:vec], r[3][:vec]
+		for x := range d[:vec] {
+			t := float32(float32(r3[x]) * f3)
+			t = float32(float32(r2[x])*f2) + t
+			t = float32(float32(r1[x])*f1) + t
+			t = float32(float32(r0[x])*f0) + t
+			d[x] = cvSatU8(cvRoundF32(t))
 		}
 		for x := vec; x < width; x++ {
 			v := int64(r[0][x])*int64(b[0]) + int64(r[1][x])*int64(b[1]) +
