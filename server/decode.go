@@ -1,0 +1,278 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Limits of the request decoders that do not depend on configuration.
+const (
+	maxFormFieldBytes = 1 << 10
+	maxParts          = 32
+)
+
+// controlParams are query parameters that steer the handler rather than the
+// generation, so they are kept out of the parameter map.
+var controlParams = map[string]bool{"wait": true}
+
+// decodedRequest is the untrusted content of a generation request, before
+// validation.
+type decodedRequest struct {
+	image []byte
+	raw   map[string]string
+}
+
+// decodeGeneration reads a generation request in any of its three shapes:
+// multipart/form-data with an "image" file, a raw image body with parameters
+// in the query, or JSON with a base64 "image". Query parameters apply to all
+// three; a field given twice is an error rather than a silent choice.
+func decodeGeneration(r *http.Request, maxImage int64) (*decodedRequest, error) {
+	req := &decodedRequest{raw: map[string]string{}}
+	if err := addQuery(req.raw, r.URL.Query()); err != nil {
+		return nil, err
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, mp, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		return nil, unsupportedBody(ct)
+	}
+	switch mt {
+	case "multipart/form-data":
+		err = decodeMultipart(r.Body, mp["boundary"], maxImage, req)
+	case "application/json":
+		var fields map[string]string
+		fields, err = decodeJSONFields(r.Body)
+		if err == nil {
+			err = takeJSON(fields, req)
+		}
+	case "image/png", "image/jpeg", "image/webp", "application/octet-stream":
+		req.image, err = readImage(r.Body, maxImage)
+	default:
+		return nil, unsupportedBody(ct)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(req.image) == 0 {
+		return nil, badRequest("image", "an image is required")
+	}
+	return req, nil
+}
+
+func unsupportedBody(ct string) *Problem {
+	return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+		fmt.Sprintf("content type %q: send multipart/form-data with an image field, application/json with a base64 image, or the raw image (image/png, image/jpeg, image/webp)", ct))
+}
+
+func addQuery(raw map[string]string, q url.Values) error {
+	for name, vs := range q {
+		if controlParams[name] {
+			continue
+		}
+		if len(vs) != 1 {
+			return badRequest(name, "given more than once")
+		}
+		raw[name] = vs[0]
+	}
+	return nil
+}
+
+func setField(raw map[string]string, name, value string) error {
+	if _, dup := raw[name]; dup {
+		return badRequest(name, "given more than once")
+	}
+	raw[name] = value
+	return nil
+}
+
+func readImage(r io.Reader, maxImage int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxImage+1))
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	if int64(len(b)) > maxImage {
+		return nil, tooLarge(maxImage)
+	}
+	return b, nil
+}
+
+func tooLarge(limit int64) *Problem {
+	p := newProblem(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+		fmt.Sprintf("the image may be at most %d bytes", limit))
+	p.Errors = []FieldError{{Field: "image", Message: p.Detail}}
+	return p
+}
+
+// bodyError keeps the body-limit middleware's 413 and calls anything else a
+// malformed request.
+func bodyError(err error) error {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return err
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(mbe.Limit)
+	}
+	return badRequest("", fmt.Sprintf("reading the request body: %v", err))
+}
+
+func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decodedRequest) error {
+	if boundary == "" {
+		return badRequest("", "multipart/form-data without a boundary")
+	}
+	mr := multipart.NewReader(body, boundary)
+	for n := 0; ; n++ {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return bodyError(err)
+		}
+		if n >= maxParts {
+			return badRequest("", fmt.Sprintf("more than %d form parts", maxParts))
+		}
+		name := part.FormName()
+		switch {
+		case name == "":
+			return badRequest("", "form part without a name")
+		case name == "image":
+			if req.image != nil {
+				return badRequest("image", "given more than once")
+			}
+			img, err := readImage(part, maxImage)
+			if err != nil {
+				return err
+			}
+			req.image = img
+		case part.FileName() != "":
+			return badRequest(name, "unexpected file; the picture goes in the image field")
+		default:
+			v, err := io.ReadAll(io.LimitReader(part, maxFormFieldBytes+1))
+			if err != nil {
+				return bodyError(err)
+			}
+			if len(v) > maxFormFieldBytes {
+				return badRequest(name, "value too long")
+			}
+			if err := setField(req.raw, name, string(v)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// decodeJSONFields reads one JSON object whose values are strings, numbers,
+// booleans or null and returns each non-null value as text: a number keeps
+// its literal spelling so that the parameter parser alone decides its range.
+func decodeJSONFields(body io.Reader) (map[string]string, error) {
+	dec := json.NewDecoder(body)
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil {
+		if err2 := bodyError(err); isTooLarge(err2) {
+			return nil, err2
+		}
+		return nil, badRequest("", fmt.Sprintf("invalid JSON: %v", err))
+	}
+	if obj == nil {
+		return nil, badRequest("", "the body must be a JSON object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, badRequest("", "trailing data after the JSON object")
+	}
+	out := make(map[string]string, len(obj))
+	var errs []FieldError
+	for name, v := range obj {
+		v = bytes.TrimSpace(v)
+		switch {
+		case len(v) == 0 || string(v) == "null":
+		case v[0] == '"':
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				errs = append(errs, FieldError{Field: name, Message: "invalid string"})
+				continue
+			}
+			out[name] = s
+		case v[0] == '{' || v[0] == '[':
+			errs = append(errs, FieldError{Field: name, Message: "must be a string, number or boolean"})
+		default:
+			out[name] = string(v)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, invalidParams(errs)
+	}
+	return out, nil
+}
+
+func isTooLarge(err error) bool {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Status == http.StatusRequestEntityTooLarge
+	}
+	var he *echo.HTTPError
+	return errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge
+}
+
+func takeJSON(fields map[string]string, req *decodedRequest) error {
+	for name, v := range fields {
+		if name == "image" {
+			img, err := decodeBase64Image(v)
+			if err != nil {
+				return err
+			}
+			req.image = img
+			continue
+		}
+		if err := setField(req.raw, name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeBase64Image accepts standard or URL-safe base64, padded or not, with
+// or without a data: URL prefix, since clients produce all of them.
+func decodeBase64Image(s string) ([]byte, error) {
+	if strings.HasPrefix(s, "data:") {
+		i := strings.Index(s, ",")
+		if i < 0 || !strings.HasSuffix(s[:i], ";base64") {
+			return nil, badRequest("image", "data URL must be base64-encoded")
+		}
+		s = s[i+1:]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, badRequest("image", "must be base64-encoded")
+}
+
+// sniffImage rejects bodies that are plainly not an allowed picture before
+// they take a preprocessing slot; the preprocessor checks again in depth.
+func sniffImage(b []byte) error {
+	switch http.DetectContentType(b) {
+	case "image/png", "image/jpeg", "image/webp":
+		return nil
+	}
+	return imageProblem(ErrUnsupportedFormat)
+}

@@ -1,0 +1,430 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// safety bounds how long a test waits for something that must happen; it
+// is a guard against hangs, never a measurement.
+const safety = 10 * time.Second
+
+// fakePreprocessor decodes PNG and JPEG with the standard library and
+// hashes the decoded pixels, like the real one, so that two encodings of one
+// picture share a key.
+type fakePreprocessor struct {
+	maxPixels int
+	panics    bool
+}
+
+func (f *fakePreprocessor) Preprocess(ctx context.Context, model string, data []byte) (*Prepared, error) {
+	if f.panics {
+		panic("preprocessor exploded")
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return nil, fmt.Errorf("sniffed: %w", ErrUnsupportedFormat)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrCorruptImage, err)
+	}
+	if f.maxPixels > 0 && cfg.Width*cfg.Height > f.maxPixels {
+		return nil, fmt.Errorf("%w: %d×%d", ErrTooManyPixels, cfg.Width, cfg.Height)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorruptImage, err)
+	}
+	h := sha256.New()
+	opaque := false
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+			h.Write([]byte{c.R, c.G, c.B, c.A})
+			opaque = opaque || c.A > 0
+		}
+	}
+	if !opaque {
+		return nil, fmt.Errorf("%w: fully transparent", ErrNoObject)
+	}
+	p := &Prepared{Format: format, Width: cfg.Width, Height: cfg.Height}
+	h.Sum(p.Hash[:0])
+	return p, nil
+}
+
+// fakeGenerator records its batches. With a gate, every batch waits for a
+// token from it (or for its jobs to be cancelled), which lets tests hold
+// jobs in the running state for as long as they need.
+type fakeGenerator struct {
+	gate    chan struct{}
+	started chan []Job // receives every batch as it starts, if non-nil
+	fail    error
+	panics  bool
+
+	mu      sync.Mutex
+	batches [][]Job
+}
+
+func (f *fakeGenerator) Generate(ctx context.Context, batch []Job) []Output {
+	f.mu.Lock()
+	f.batches = append(f.batches, batch)
+	f.mu.Unlock()
+	if f.started != nil {
+		f.started <- batch
+	}
+	if f.panics {
+		panic("generator exploded")
+	}
+	for _, j := range batch {
+		j.Progress(Progress{Stage: "sample", Step: 1, Steps: j.Params.Steps})
+	}
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+		case <-allDone(batch):
+		}
+	}
+	outs := make([]Output, len(batch))
+	for i, j := range batch {
+		switch {
+		case j.Context.Err() != nil:
+			outs[i].Err = context.Cause(j.Context)
+		case f.fail != nil:
+			outs[i].Err = f.fail
+		default:
+			outs[i] = fakeOutput(j)
+		}
+	}
+	return outs
+}
+
+// allDone is closed when every job of the batch is cancelled.
+func allDone(batch []Job) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		for _, j := range batch {
+			<-j.Context.Done()
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+func (f *fakeGenerator) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.batches)
+}
+
+func (f *fakeGenerator) batch(i int) []Job {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.batches[i]
+}
+
+func (f *fakeGenerator) batchSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []int
+	for _, b := range f.batches {
+		out = append(out, len(b))
+	}
+	return out
+}
+
+// fakeOutput derives every format's bytes from the picture and parameters,
+// so equal inputs give equal bytes; OBJ is long enough to be compressed.
+func fakeOutput(j Job) Output {
+	id := fmt.Sprintf("%x steps=%d seed=%d res=%d faces=%d decode=%s", j.Input.Hash[:6], j.Params.Steps,
+		j.Params.Seed, j.Params.Resolution, j.Params.Faces, j.Params.Decode)
+	var obj strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&obj, "v %d.0 %d.5 0.25 # %s\n", i, i, id)
+	}
+	return Output{
+		Meshes: map[string][]byte{
+			"glb": append([]byte("glTF\x02\x00\x00\x00"), []byte(id)...),
+			"obj": []byte(obj.String()),
+			"ply": []byte("ply\nformat binary_little_endian 1.0\n" + id),
+			"stl": append(make([]byte, 80), []byte(id)...),
+		},
+		Stages: []StageTiming{
+			{Stage: "condition", Duration: 3 * time.Millisecond},
+			{Stage: "sample", Duration: 20 * time.Millisecond},
+			{Stage: "decode", Duration: 70 * time.Millisecond},
+			{Stage: "surface", Duration: 5 * time.Millisecond},
+		},
+		Vertices: 200, Faces: 396,
+	}
+}
+
+// fakeGPU is a GPU sampler with fixed readings.
+type fakeGPU struct {
+	samples []GPUSample
+	err     error
+}
+
+func (f *fakeGPU) Sample() ([]GPUSample, error) { return f.samples, f.err }
+
+func testModels() []Model {
+	d := Defaults{Steps: 5, Guidance: 5, Resolution: 64, Faces: 40000, Decode: DecodeCoarseToFine}
+	return []Model{
+		{Name: "tiny", Family: "hunyuan3d-2mini", Backend: "fake", Fingerprint: "tiny-v1", Defaults: d},
+		{Name: "tiny-turbo", Family: "hunyuan3d-2mini", Backend: "fake", Fingerprint: "turbo-v1", Defaults: d, MaxBatch: 2},
+	}
+}
+
+type testServer struct {
+	*Server
+	ts  *httptest.Server
+	gen *fakeGenerator
+	pre *fakePreprocessor
+	log *bytes.Buffer
+}
+
+// newTestServer starts a server over fakes; opts adjust the config. The
+// cleanup drains it (aborting anything still gated) and closes it.
+func newTestServer(t *testing.T, gen *fakeGenerator, opts ...func(*Config)) *testServer {
+	t.Helper()
+	if gen == nil {
+		gen = &fakeGenerator{}
+	}
+	logs := &bytes.Buffer{}
+	pre := &fakePreprocessor{maxPixels: 64 * 64}
+	cfg := Config{
+		Models:       testModels(),
+		Preprocessor: pre,
+		Generator:    gen,
+		Logger:       zerolog.New(&lockedWriter{w: logs}),
+		ResultsDir:   t.TempDir(),
+		RateLimit:    -1,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_ = s.Drain(ctx)
+		ts.Close()
+		s.Close()
+	})
+	return &testServer{Server: s, ts: ts, gen: gen, pre: pre, log: logs}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// testPNG draws a w×h picture with a transparent border around an opaque
+// square whose colour depends on shade, so different shades hash apart.
+func testPNG(t testing.TB, w, h int, shade uint8) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := h / 4; y < 3*h/4; y++ {
+		for x := w / 4; x < 3*w/4; x++ {
+			img.Set(x, y, color.NRGBA{R: shade, G: 100, B: 200, A: 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func testJPEG(t testing.TB) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = 200
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// multipartBody builds a form with the picture in "image" and the fields.
+func multipartBody(t testing.TB, img []byte, fields map[string]string) (io.Reader, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if img != nil {
+		fw, err := mw.CreateFormFile("image", "in.png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(img)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf, mw.FormDataContentType()
+}
+
+func (s *testServer) do(t testing.TB, method, path string, body io.Reader, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, s.ts.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := s.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// submit posts a multipart generation and returns the response status JSON.
+func (s *testServer) submit(t testing.TB, img []byte, fields map[string]string) (*http.Response, Status) {
+	t.Helper()
+	body, ct := multipartBody(t, img, fields)
+	resp := s.do(t, "POST", "/v1/generations", body, "Content-Type", ct)
+	var st Status
+	if resp.StatusCode < 300 {
+		decodeJSON(t, resp, &st)
+	}
+	return resp, st
+}
+
+func decodeJSON(t testing.TB, resp *http.Response, v any) {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}
+
+func readAll(t testing.TB, resp *http.Response) []byte {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitStatus follows the events stream until the generation ends, and
+// returns every status it saw.
+func (s *testServer) waitStatus(t testing.TB, id string) []Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.ts.URL+"/v1/generations/"+id+"/events", nil)
+	resp, err := s.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	var seen []Status
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			var st Status
+			if err := json.Unmarshal([]byte(data), &st); err != nil {
+				t.Fatalf("event %q: %v", data, err)
+			}
+			seen = append(seen, st)
+		}
+	}
+	if len(seen) == 0 || !seen[len(seen)-1].Status.terminal() {
+		t.Fatalf("event stream ended without a terminal status: %+v (err %v)", seen, sc.Err())
+	}
+	return seen
+}
+
+func (s *testServer) final(t testing.TB, id string) Status {
+	t.Helper()
+	seen := s.waitStatus(t, id)
+	return seen[len(seen)-1]
+}
+
+// problem reads and checks an application/problem+json response.
+func readProblem(t testing.TB, resp *http.Response, status int) Problem {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, readAll(t, resp))
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type %q, want application/problem+json", ct)
+	}
+	var p Problem
+	decodeJSON(t, resp, &p)
+	if p.Status != status || p.Title == "" || !strings.HasPrefix(p.Type, problemDocs) || !strings.HasPrefix(p.Instance, "urn:hy3d:request:") {
+		t.Fatalf("malformed problem: %+v", p)
+	}
+	return p
+}
+
+func hasFieldError(p Problem, field string) bool {
+	for _, e := range p.Errors {
+		if e.Field == field && e.Message != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor receives from ch or fails the test after the safety bound.
+func waitFor[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(safety):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}

@@ -1,0 +1,330 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// routes registers every endpoint.
+func (s *Server) routes(e *echo.Echo) {
+	create := []echo.MiddlewareFunc{s.rateLimit}
+	v1 := e.Group("/v1")
+	v1.POST("/generations", s.createGeneration, create...)
+	v1.POST("/generate", s.generateSync, create...)
+	v1.GET("/generations/:id", s.getGeneration)
+	v1.DELETE("/generations/:id", s.cancelGeneration)
+	v1.GET("/generations/:id/events", s.events)
+	v1.GET("/generations/:id/result", s.getResult)
+	v1.HEAD("/generations/:id/result", s.getResult)
+	v1.GET("/models", s.listModels)
+	v1.GET("/stats", func(c echo.Context) error { return c.JSON(http.StatusOK, s.stats(time.Now())) })
+	v1.GET("/gpu", func(c echo.Context) error { return c.JSON(http.StatusOK, s.gpu.view()) })
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.ready)
+	e.GET("/metrics", s.metricsHandler)
+
+	// Drop-in routes of Hunyuan3D's api_server.py.
+	e.POST("/generate", s.hunyuanGenerate, create...)
+	e.POST("/send", s.hunyuanSend, create...)
+	e.GET("/status/:uid", s.hunyuanStatus)
+}
+
+// admit validates a decoded request, preprocesses its picture and submits it.
+func (s *Server) admit(c echo.Context, image []byte, raw map[string]string) (*generation, error) {
+	params, errs := s.params.parse(raw)
+	if len(errs) > 0 {
+		return nil, invalidParams(errs)
+	}
+	if err := sniffImage(image); err != nil {
+		return nil, err
+	}
+	model := s.models[params.Model]
+	ctx := c.Request().Context()
+	release, err := s.slots.acquire(ctx)
+	if err != nil {
+		if errors.Is(err, errBusy) {
+			s.met.shedding("busy")
+		}
+		return nil, err
+	}
+	start := time.Now()
+	prep, err := s.pre.Preprocess(ctx, params.Model, image)
+	took := time.Since(start)
+	release()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, clientGone(ctx.Err())
+		}
+		return nil, imageProblem(err)
+	}
+	return s.sched.submit(submission{
+		key: cacheKey(prep.Hash, params, model.Fingerprint), model: model, params: params,
+		input: prep, preprocess: took, client: c.RealIP(),
+	})
+}
+
+// clientGone is the response nobody will read: the client closed the
+// connection (499 in nginx's vocabulary, which the access log keeps).
+func clientGone(err error) *Problem {
+	p := newProblem(499, "client-closed", "Client closed request", "")
+	p.cause = err
+	return p
+}
+
+func (s *Server) createGeneration(c echo.Context) error {
+	req, err := decodeGeneration(c.Request(), s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	wait, err := boolQuery(c, "wait")
+	if err != nil {
+		return err
+	}
+	if wait {
+		return s.runSync(c, req)
+	}
+	g, err := s.admit(c, req.image, req.raw)
+	if err != nil {
+		return err
+	}
+	st, _, err := s.sched.watch(g.id)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/v1/generations/"+g.id)
+	code := http.StatusAccepted
+	if st.Status.terminal() {
+		code = http.StatusOK
+	}
+	return c.JSON(code, st)
+}
+
+func boolQuery(c echo.Context, name string) (bool, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, invalidParams([]FieldError{{Field: name, Message: "must be true or false"}})
+	}
+	return b, nil
+}
+
+func (s *Server) generateSync(c echo.Context) error {
+	req, err := decodeGeneration(c.Request(), s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	return s.runSync(c, req)
+}
+
+// runSync admits a request and answers with its mesh, in the format the
+// parameters name or, when they name none, the one Accept prefers. Accept is
+// checked before admission so that a 406 costs no generation.
+func (s *Server) runSync(c echo.Context, req *decodedRequest) error {
+	format := ""
+	if _, named := req.raw["format"]; !named {
+		f, err := negotiateFormat("", c.Request().Header.Get("Accept"), "")
+		if err != nil {
+			return err
+		}
+		format = f
+	}
+	g, err := s.admit(c, req.image, req.raw)
+	if err != nil {
+		return err
+	}
+	if format == "" {
+		format = g.params.Format
+	}
+	r, _, err := s.waitResult(c, g)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/v1/generations/"+g.id)
+	return serveMesh(c, r, format, g.id)
+}
+
+// waitResult blocks until generation g ends and returns its mesh. A client
+// that leaves abandons its generation; the job goes on only if another
+// request shares it.
+func (s *Server) waitResult(c echo.Context, g *generation) (*Result, Status, error) {
+	// The write deadline of the whole connection is shorter than a job may
+	// take: extend it for this response only.
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(g.deadline.Add(s.cfg.WriteTimeout))
+	st, err := s.sched.wait(c.Request().Context(), g.id)
+	if err != nil {
+		s.sched.abandon(g.id)
+		return nil, st, clientGone(err)
+	}
+	if st.Status != StateSucceeded {
+		return nil, st, failureProblem(st)
+	}
+	return s.sched.result(g.id)
+}
+
+// failureProblem is the error response for a generation that did not succeed.
+func failureProblem(st Status) *Problem {
+	if st.Error == nil {
+		return newProblem(http.StatusInternalServerError, "generation-failed", "Generation failed", string(st.Status))
+	}
+	return &Problem{Type: st.Error.Type, Title: st.Error.Title, Status: st.Error.Status,
+		Detail: fmt.Sprintf("generation %s: %s", st.ID, st.Error.Detail)}
+}
+
+func (s *Server) getGeneration(c echo.Context) error {
+	st, _, err := s.sched.watch(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) cancelGeneration(c echo.Context) error {
+	st, err := s.sched.cancel(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) getResult(c echo.Context) error {
+	id := c.Param("id")
+	r, st, err := s.sched.result(id)
+	if err != nil {
+		return err
+	}
+	format, err := negotiateFormat(c.QueryParam("format"), c.Request().Header.Get("Accept"), st.Params.Format)
+	if err != nil {
+		return err
+	}
+	return serveMesh(c, r, format, id)
+}
+
+// ModelView is one entry of /v1/models.
+type ModelView struct {
+	Name        string       `json:"name"`
+	Family      string       `json:"family"`
+	Description string       `json:"description,omitempty"`
+	Backend     string       `json:"backend"`
+	Default     bool         `json:"default"`
+	MaxBatch    int          `json:"max_batch"`
+	Defaults    DefaultsView `json:"defaults"`
+}
+
+// DefaultsView shows a model's defaults under the request's field names.
+type DefaultsView struct {
+	Steps      int     `json:"steps"`
+	Guidance   float64 `json:"guidance"`
+	Resolution int     `json:"resolution"`
+	Faces      int     `json:"faces"`
+	Decode     string  `json:"decode"`
+	Seed       int64   `json:"seed"`
+	Format     string  `json:"format"`
+}
+
+func (s *Server) listModels(c echo.Context) error {
+	out := make([]ModelView, 0, len(s.modelList))
+	for _, m := range s.modelList {
+		out = append(out, ModelView{
+			Name: m.Name, Family: m.Family, Description: m.Description, Backend: m.Backend,
+			Default: m.Name == s.params.defaultModel, MaxBatch: m.MaxBatch,
+			Defaults: DefaultsView{Steps: m.Defaults.Steps, Guidance: m.Defaults.Guidance,
+				Resolution: m.Defaults.Resolution, Faces: m.Defaults.Faces, Decode: m.Defaults.Decode,
+				Seed: DefaultSeed, Format: "glb"},
+		})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"models": out})
+}
+
+func (s *Server) ready(c echo.Context) error {
+	if s.sched.load().draining {
+		return newProblem(http.StatusServiceUnavailable, "draining", "Not ready", "the server is draining")
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) metricsHandler(c echo.Context) error {
+	ld := s.sched.load()
+	gauges := []gauge{
+		{name: "hy3d_queue_depth", help: "Jobs waiting in the queue.", value: float64(ld.queued)},
+		{name: "hy3d_queue_capacity", help: "Queue capacity (--max-queue).", value: float64(ld.capacity)},
+		{name: "hy3d_jobs_running", help: "Jobs inside a generator batch.", value: float64(ld.running)},
+		{name: "hy3d_workers", help: "Generator workers.", value: float64(ld.workers)},
+		{name: "hy3d_seconds_per_job", help: "EWMA of batch wall time divided by batch size.", value: ld.perJob.Seconds()},
+		{name: "hy3d_generations_tracked", help: "Generations whose status is kept.", value: float64(ld.generations)},
+	}
+	gv := s.gpu.view()
+	avail := 0.0
+	if gv.Available {
+		avail = 1
+	}
+	gauges = append(gauges, gauge{name: "hy3d_gpu_telemetry_available", help: "1 when NVML telemetry works.", value: avail})
+	for _, d := range gv.Devices {
+		l := []string{"gpu", strconv.Itoa(d.Index), "name", d.Name}
+		gauges = append(gauges,
+			gauge{name: "hy3d_gpu_utilization_ratio", help: "GPU utilization (0..1).", labels: l, value: float64(d.UtilizationGPU) / 100},
+			gauge{name: "hy3d_gpu_memory_used_bytes", help: "GPU memory in use.", labels: l, value: float64(d.MemoryUsedBytes)},
+			gauge{name: "hy3d_gpu_memory_total_bytes", help: "GPU memory size.", labels: l, value: float64(d.MemoryTotalBytes)},
+			gauge{name: "hy3d_gpu_temperature_celsius", help: "GPU temperature.", labels: l, value: float64(d.TemperatureC)},
+			gauge{name: "hy3d_gpu_power_watts", help: "GPU power draw.", labels: l, value: d.PowerWatts},
+			gauge{name: "hy3d_gpu_sm_clock_hertz", help: "SM clock.", labels: l, value: float64(d.SMClockMHz) * 1e6},
+			gauge{name: "hy3d_gpu_throttled", help: "1 when a power or thermal reason slows the clocks.", labels: l, value: boolFloat(len(d.ThrottleReasons) > 0)},
+		)
+	}
+	c.Response().Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	return s.met.write(c.Response(), gauges)
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// slots bounds concurrent preprocessing (CPU-heavy decoding and matting) and
+// the number of requests waiting for it; past that the server is busy.
+type slots struct {
+	ch         chan struct{}
+	waiting    atomic.Int64
+	maxWaiting int64
+}
+
+func newSlots(n, maxWaiting int) *slots {
+	return &slots{ch: make(chan struct{}, n), maxWaiting: int64(maxWaiting)}
+}
+
+var errBusy = errors.New("too many pictures waiting for preprocessing")
+
+func (s *slots) acquire(ctx context.Context) (func(), error) {
+	release := func() { <-s.ch }
+	select {
+	case s.ch <- struct{}{}:
+		return release, nil
+	default:
+	}
+	if s.waiting.Add(1) > s.maxWaiting {
+		s.waiting.Add(-1)
+		p := overloaded(http.StatusServiceUnavailable, "busy", "Server busy", errBusy.Error(), time.Second)
+		p.cause = errBusy
+		return nil, p
+	}
+	defer s.waiting.Add(-1)
+	select {
+	case s.ch <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+		return nil, clientGone(ctx.Err())
+	}
+}

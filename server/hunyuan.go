@@ -1,0 +1,157 @@
+package server
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Hunyuan3D's api_server.py takes a JSON body with these fields and applies
+// these defaults; the drop-in routes translate them to ours.
+var hunyuanFields = map[string]string{
+	"seed":                "seed",
+	"octree_resolution":   "resolution",
+	"num_inference_steps": "steps",
+	"guidance_scale":      "guidance",
+	"type":                "format",
+	"face_count":          "faces",
+	"model":               "model",
+}
+
+var hunyuanDefaults = map[string]string{
+	"resolution": "128",
+	"steps":      "5",
+	"guidance":   "5.0",
+}
+
+// hunyuanRequest decodes an api_server.py request body. Inputs it cannot
+// serve (text prompts, multi-view images, texturing an uploaded mesh) are
+// refused by name; texture=true is ignored with a warning because the shape
+// alone is still what such a client gets first.
+func (s *Server) hunyuanRequest(c echo.Context) (*decodedRequest, error) {
+	fields, err := decodeJSONFields(c.Request().Body)
+	if err != nil {
+		return nil, err
+	}
+	req := &decodedRequest{raw: map[string]string{}}
+	img := fields["image"]
+	if img == "" {
+		img = fields["image_front"]
+	}
+	var errs []FieldError
+	for name, v := range fields {
+		switch {
+		case name == "image" || name == "image_front":
+		case name == "image_left" || name == "image_back" || name == "image_right":
+			errs = append(errs, FieldError{Field: name, Message: "multi-view input is not supported; send one image"})
+		case name == "text":
+			errs = append(errs, FieldError{Field: name, Message: "text-to-3D is not supported; send an image"})
+		case name == "mesh":
+			errs = append(errs, FieldError{Field: name, Message: "texturing an uploaded mesh is not supported"})
+		case name == "texture":
+			if v == "true" {
+				s.log.Warn().Str("request_id", requestID(c)).Msg("texture=true ignored: hy3d generates shapes only")
+				c.Response().Header().Add("Warning", `299 hy3d "texture ignored: shape only"`)
+			}
+		case hunyuanFields[name] != "":
+			req.raw[hunyuanFields[name]] = v
+		default:
+			// api_server.py passes unknown fields on to its pipeline, which
+			// ignores most of them; failing here would break its clients.
+			s.log.Debug().Str("field", name).Msg("unknown api_server.py field ignored")
+		}
+	}
+	if len(errs) > 0 {
+		return nil, invalidParams(errs)
+	}
+	if img == "" {
+		return nil, invalidParams([]FieldError{{Field: "image", Message: "an image is required"}})
+	}
+	if req.image, err = decodeBase64Image(img); err != nil {
+		return nil, err
+	}
+	for k, v := range hunyuanDefaults {
+		if _, ok := req.raw[k]; !ok {
+			req.raw[k] = v
+		}
+	}
+	return req, nil
+}
+
+// hunyuanProblem adds api_server.py's error fields to a problem.
+func hunyuanProblem(err error) error {
+	p := problemFrom(err)
+	p.Text = p.Detail
+	if p.Text == "" {
+		p.Text = p.Title
+	}
+	p.ErrorCode = 1
+	return p
+}
+
+// hunyuanGenerate is POST /generate: the mesh file in one round trip.
+func (s *Server) hunyuanGenerate(c echo.Context) error {
+	req, err := s.hunyuanRequest(c)
+	if err != nil {
+		return hunyuanProblem(err)
+	}
+	g, err := s.admit(c, req.image, req.raw)
+	if err != nil {
+		return hunyuanProblem(err)
+	}
+	r, _, err := s.waitResult(c, g)
+	if err != nil {
+		return hunyuanProblem(err)
+	}
+	return serveMesh(c, r, g.params.Format, g.id)
+}
+
+// hunyuanSend is POST /send: start a job and return its uid.
+func (s *Server) hunyuanSend(c echo.Context) error {
+	req, err := s.hunyuanRequest(c)
+	if err != nil {
+		return hunyuanProblem(err)
+	}
+	g, err := s.admit(c, req.image, req.raw)
+	if err != nil {
+		return hunyuanProblem(err)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"uid": g.id})
+}
+
+// hunyuanStatus is GET /status/{uid}: "processing" until the job ends, then
+// "completed" with the mesh in base64. api_server.py never reports failure
+// (its clients poll on); here a failed or cancelled job says so.
+func (s *Server) hunyuanStatus(c echo.Context) error {
+	id := c.Param("uid")
+	st, _, err := s.sched.watch(id)
+	if err != nil {
+		return hunyuanProblem(err)
+	}
+	switch st.Status {
+	case StateQueued, StateRunning:
+		return c.JSON(http.StatusOK, map[string]string{"status": "processing"})
+	case StateSucceeded:
+		r, _, err := s.sched.result(id)
+		if err != nil {
+			return hunyuanProblem(err)
+		}
+		m := r.Meshes[st.Params.Format]
+		if m == nil {
+			return hunyuanProblem(errors.New("result lacks its format"))
+		}
+		return c.JSON(http.StatusOK, map[string]string{
+			"status":       "completed",
+			"model_base64": base64.StdEncoding.EncodeToString(m.Data),
+		})
+	default:
+		detail := string(st.Status)
+		if st.Error != nil {
+			detail = strings.TrimSpace(st.Error.Title + ": " + st.Error.Detail)
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": string(st.Status), "detail": detail})
+	}
+}

@@ -1,0 +1,339 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Histogram bucket bounds, in seconds for latencies.
+var (
+	latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320}
+	httpBuckets    = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300}
+)
+
+// windowSize is how many recent samples per stage the percentiles of
+// /v1/stats are computed over.
+const windowSize = 512
+
+// throughputWindow is the span /v1/stats measures throughput over.
+const throughputWindow = 5 * time.Minute
+
+// metrics holds every counter, histogram and recent-sample window the server
+// exposes on /metrics and summarizes on /v1/stats. One mutex guards all of
+// it: updates happen a few times per request or pipeline step, far below the
+// rate where it would contend.
+type metrics struct {
+	mu sync.Mutex
+
+	httpRequests map[[3]string]uint64 // route, method, code
+	httpDuration map[string]*histogram
+
+	stages      map[string]*histogram
+	stageWindow map[string]*window
+	stageOrder  []string // first-seen order, which is pipeline order
+	jobDuration *histogram
+	queueWait   *histogram
+	batchSize   *histogram
+
+	outcomes  map[string]uint64 // succeeded, failed, cancelled
+	cache     map[string]uint64 // memory_hit, disk_hit, miss
+	coalesced uint64
+	shed      map[string]uint64 // rate_limited, queue_full, busy, draining
+
+	completions []time.Time // finish times inside throughputWindow
+	batchJobs   uint64      // jobs over all batches, for the mean batch size
+	batches     uint64
+}
+
+func newMetrics(maxBatch int) *metrics {
+	sizes := make([]float64, 0, maxBatch)
+	for b := 1; b <= maxBatch; b *= 2 {
+		sizes = append(sizes, float64(b))
+	}
+	if len(sizes) == 0 || sizes[len(sizes)-1] != float64(maxBatch) {
+		sizes = append(sizes, float64(maxBatch))
+	}
+	return &metrics{
+		httpRequests: map[[3]string]uint64{},
+		httpDuration: map[string]*histogram{},
+		stages:       map[string]*histogram{},
+		stageWindow:  map[string]*window{},
+		jobDuration:  newHistogram(latencyBuckets),
+		queueWait:    newHistogram(latencyBuckets),
+		batchSize:    newHistogram(sizes),
+		outcomes:     map[string]uint64{},
+		cache:        map[string]uint64{},
+		shed:         map[string]uint64{},
+	}
+}
+
+func (m *metrics) request(route, method string, code int, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.httpRequests[[3]string{route, method, strconv.Itoa(code)}]++
+	h := m.httpDuration[route]
+	if h == nil {
+		h = newHistogram(httpBuckets)
+		m.httpDuration[route] = h
+	}
+	h.observe(d.Seconds())
+}
+
+func (m *metrics) stage(name string, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.stages[name]
+	if h == nil {
+		h = newHistogram(latencyBuckets)
+		m.stages[name] = h
+		m.stageWindow[name] = &window{}
+		m.stageOrder = append(m.stageOrder, name)
+	}
+	h.observe(d.Seconds())
+	m.stageWindow[name].add(d.Seconds())
+}
+
+func (m *metrics) batch(size int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.batchSize.observe(float64(size))
+	m.batches++
+	m.batchJobs += uint64(size)
+}
+
+func (m *metrics) finished(outcome string, queued, ran time.Duration, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.outcomes[outcome]++
+	if outcome == string(StateSucceeded) {
+		m.queueWait.observe(queued.Seconds())
+		m.jobDuration.observe(ran.Seconds())
+		m.completions = append(m.completions, now)
+		m.trimCompletions(now)
+	}
+}
+
+func (m *metrics) trimCompletions(now time.Time) {
+	i := sort.Search(len(m.completions), func(i int) bool { return now.Sub(m.completions[i]) < throughputWindow })
+	m.completions = append(m.completions[:0], m.completions[i:]...)
+}
+
+func (m *metrics) cacheLookup(result string) { m.add(&m.cache, result) }
+func (m *metrics) shedding(reason string)    { m.add(&m.shed, reason) }
+
+func (m *metrics) coalesce() {
+	m.mu.Lock()
+	m.coalesced++
+	m.mu.Unlock()
+}
+
+func (m *metrics) add(counters *map[string]uint64, label string) {
+	m.mu.Lock()
+	(*counters)[label]++
+	m.mu.Unlock()
+}
+
+// gauge is a value read at scrape time.
+type gauge struct {
+	name, help string
+	labels     []string // alternating label name, value
+	value      float64
+}
+
+// write renders every metric in the Prometheus text exposition format
+// (version 0.0.4); gauges come from the caller because their owners
+// (scheduler, GPU monitor) are read at scrape time.
+func (m *metrics) write(w io.Writer, gauges []gauge) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pw := &promWriter{w: w}
+
+	pw.header("hy3d_http_requests_total", "counter", "HTTP requests by route, method and status code.")
+	keys := make([][3]string, 0, len(m.httpRequests))
+	for k := range m.httpRequests {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return strings.Join(keys[i][:], "\x00") < strings.Join(keys[j][:], "\x00")
+	})
+	for _, k := range keys {
+		pw.sample("hy3d_http_requests_total", labels("route", k[0], "method", k[1], "code", k[2]), float64(m.httpRequests[k]))
+	}
+	pw.histogramVec("hy3d_http_request_duration_seconds", "HTTP request latency by route.", "route", m.httpDuration)
+	pw.histogramVec("hy3d_stage_duration_seconds", "Pipeline stage latency per job.", "stage", m.stages)
+	pw.histogram("hy3d_job_queue_wait_seconds", "Time a job waited in the queue before running.", m.queueWait)
+	pw.histogram("hy3d_job_duration_seconds", "Time a job spent running (its batch's wall time).", m.jobDuration)
+	pw.histogram("hy3d_batch_size", "Jobs per generator batch.", m.batchSize)
+	pw.counterVec("hy3d_jobs_total", "Finished jobs by outcome.", "outcome", m.outcomes)
+	pw.counterVec("hy3d_cache_lookups_total", "Result cache lookups by result (memory_hit, disk_hit, miss).", "result", m.cache)
+	pw.header("hy3d_coalesced_total", "counter", "Requests that joined an identical job already in flight.")
+	pw.sample("hy3d_coalesced_total", "", float64(m.coalesced))
+	pw.counterVec("hy3d_shed_total", "Requests refused to protect the server, by reason.", "reason", m.shed)
+
+	seen := map[string]bool{}
+	for _, g := range gauges {
+		if !seen[g.name] {
+			pw.header(g.name, "gauge", g.help)
+			seen[g.name] = true
+		}
+		pw.sample(g.name, labels(g.labels...), g.value)
+	}
+	return pw.err
+}
+
+type promWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (p *promWriter) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func (p *promWriter) header(name, kind, help string) {
+	p.printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
+}
+
+func (p *promWriter) sample(name, labels string, v float64) {
+	p.printf("%s%s %s\n", name, labels, formatFloat(v))
+}
+
+func (p *promWriter) counterVec(name, help, label string, m map[string]uint64) {
+	p.header(name, "counter", help)
+	for _, k := range sortedKeys(m) {
+		p.sample(name, labels(label, k), float64(m[k]))
+	}
+}
+
+func (p *promWriter) histogramVec(name, help, label string, hs map[string]*histogram) {
+	p.header(name, "histogram", help)
+	for _, k := range sortedKeys(hs) {
+		p.histogramSamples(name, label, k, hs[k])
+	}
+}
+
+func (p *promWriter) histogram(name, help string, h *histogram) {
+	p.header(name, "histogram", help)
+	p.histogramSamples(name, "", "", h)
+}
+
+func (p *promWriter) histogramSamples(name, label, value string, h *histogram) {
+	base := []string{}
+	if label != "" {
+		base = []string{label, value}
+	}
+	cum := uint64(0)
+	for i, b := range h.bounds {
+		cum += h.counts[i]
+		p.sample(name+"_bucket", labels(append(base, "le", formatFloat(b))...), float64(cum))
+	}
+	p.sample(name+"_bucket", labels(append(base, "le", "+Inf")...), float64(h.count))
+	p.sample(name+"_sum", labels(base...), h.sum)
+	p.sample(name+"_count", labels(base...), float64(h.count))
+}
+
+func labels(kv ...string) string {
+	if len(kv) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(kv[i])
+		b.WriteString(`="`)
+		b.WriteString(escapeLabel(kv[i+1]))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func escapeLabel(s string) string { return labelEscaper.Replace(s) }
+
+func formatFloat(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	case math.IsNaN(v):
+		return "NaN"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// histogram counts observations into fixed buckets; its owner locks it.
+type histogram struct {
+	bounds []float64
+	counts []uint64 // per bucket, not cumulative
+	sum    float64
+	count  uint64
+}
+
+func newHistogram(bounds []float64) *histogram {
+	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds))}
+}
+
+func (h *histogram) observe(v float64) {
+	h.sum += v
+	h.count++
+	if i := sort.SearchFloat64s(h.bounds, v); i < len(h.bounds) {
+		h.counts[i]++
+	}
+}
+
+// window keeps the most recent windowSize samples for percentiles.
+type window struct {
+	samples []float64
+	next    int
+}
+
+func (w *window) add(v float64) {
+	if len(w.samples) < windowSize {
+		w.samples = append(w.samples, v)
+		return
+	}
+	w.samples[w.next] = v
+	w.next = (w.next + 1) % windowSize
+}
+
+// quantiles returns the mean and the requested quantiles (nearest rank).
+func (w *window) quantiles(qs ...float64) (mean float64, out []float64) {
+	if len(w.samples) == 0 {
+		return 0, make([]float64, len(qs))
+	}
+	s := append([]float64(nil), w.samples...)
+	sort.Float64s(s)
+	for _, v := range s {
+		mean += v
+	}
+	mean /= float64(len(s))
+	for _, q := range qs {
+		i := int(math.Ceil(q*float64(len(s)))) - 1
+		i = max(0, min(i, len(s)-1))
+		out = append(out, s[i])
+	}
+	return mean, out
+}

@@ -1,0 +1,227 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Output formats, in the order the result store keeps them.
+var Formats = []string{"glb", "obj", "ply", "stl"}
+
+// Decode modes of the volume decoder.
+const (
+	DecodeDense        = "dense"
+	DecodeCoarseToFine = "coarse_to_fine"
+)
+
+// Params are the validated parameters of one generation.
+type Params struct {
+	Model      string        `json:"model"`
+	Format     string        `json:"format"`
+	Steps      int           `json:"steps"`
+	Guidance   float64       `json:"guidance"`
+	Seed       int64         `json:"seed"`
+	Resolution int           `json:"resolution"`
+	Faces      int           `json:"faces"`
+	Decode     string        `json:"decode"`
+	Timeout    time.Duration `json:"-"`
+}
+
+// Limits bound the parameters a client may ask for.
+type Limits struct {
+	MaxSteps      int
+	MaxGuidance   float64
+	MinResolution int
+	MaxResolution int
+	MaxFaces      int
+	MaxTimeout    time.Duration
+}
+
+// DefaultLimits are generous enough for every published Hunyuan3D setting
+// and small enough that one request cannot occupy a GPU for an hour.
+var DefaultLimits = Limits{
+	MaxSteps:      200,
+	MaxGuidance:   30,
+	MinResolution: 16,
+	MaxResolution: 512,
+	MaxFaces:      2_000_000,
+	MaxTimeout:    30 * time.Minute,
+}
+
+// minFaces is the smallest face budget: a tetrahedron.
+const minFaces = 4
+
+// DefaultSeed matches Hunyuan3D's api_server.py, so a request without a seed
+// is reproducible and cacheable.
+const DefaultSeed = 1234
+
+// paramNames are the parameters a generation request may carry, besides the
+// image itself.
+var paramNames = []string{"model", "format", "steps", "guidance", "seed", "resolution", "faces", "decode", "timeout"}
+
+// FieldError names one rejected field and why.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// paramParser validates raw request fields against the served models and limits.
+type paramParser struct {
+	models       map[string]*Model
+	defaultModel string
+	limits       Limits
+	jobTimeout   time.Duration
+	validator    ParamValidator // optional
+}
+
+// parse validates raw, a map from field name to its textual value, and fills
+// in the model's defaults. All problems are reported at once.
+func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
+	var errs []FieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	for name := range raw {
+		if !isParamName(name) {
+			bad(name, "unknown parameter; known: %s", strings.Join(paramNames, ", "))
+		}
+	}
+
+	out := Params{Model: p.defaultModel, Format: "glb", Seed: DefaultSeed, Timeout: p.jobTimeout}
+	if v, ok := raw["model"]; ok {
+		out.Model = v
+	}
+	m, ok := p.models[out.Model]
+	if !ok {
+		bad("model", "unknown model %q; see GET /v1/models", out.Model)
+		m = &Model{Defaults: Defaults{Steps: 1, Resolution: p.limits.MinResolution, Decode: DecodeDense}}
+	}
+	out.Steps = m.Defaults.Steps
+	out.Guidance = m.Defaults.Guidance
+	out.Resolution = m.Defaults.Resolution
+	out.Faces = m.Defaults.Faces
+	out.Decode = m.Defaults.Decode
+
+	if v, ok := raw["format"]; ok {
+		f := strings.ToLower(v)
+		if !isFormat(f) {
+			bad("format", "must be one of %s", strings.Join(Formats, ", "))
+		}
+		out.Format = f
+	}
+	intField := func(name string, dst *int, lo, hi int) {
+		v, ok := raw[name]
+		if !ok {
+			return
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			bad(name, "must be an integer")
+			return
+		}
+		if n < lo || n > hi {
+			bad(name, "must be between %d and %d", lo, hi)
+			return
+		}
+		*dst = n
+	}
+	intField("steps", &out.Steps, 1, p.limits.MaxSteps)
+	intField("resolution", &out.Resolution, p.limits.MinResolution, p.limits.MaxResolution)
+	intField("faces", &out.Faces, minFaces, p.limits.MaxFaces)
+	if v, ok := raw["guidance"]; ok {
+		g, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		switch {
+		case err != nil || math.IsNaN(g) || math.IsInf(g, 0):
+			bad("guidance", "must be a number")
+		case g < 0 || g > p.limits.MaxGuidance:
+			bad("guidance", "must be between 0 and %g", p.limits.MaxGuidance)
+		default:
+			if g == 0 {
+				g = 0 // -0 and 0 must give one cache key
+			}
+			out.Guidance = g
+		}
+	}
+	if v, ok := raw["seed"]; ok {
+		s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch {
+		case err != nil:
+			bad("seed", "must be an integer between 0 and %d", int64(math.MaxInt64))
+		case s < 0:
+			bad("seed", "must not be negative")
+		default:
+			out.Seed = s
+		}
+	}
+	if v, ok := raw["decode"]; ok {
+		d := strings.ToLower(strings.ReplaceAll(v, "-", "_"))
+		if d != DecodeDense && d != DecodeCoarseToFine {
+			bad("decode", "must be %s or %s", DecodeDense, DecodeCoarseToFine)
+		}
+		out.Decode = d
+	}
+	if v, ok := raw["timeout"]; ok {
+		secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		switch {
+		case err != nil || math.IsNaN(secs) || math.IsInf(secs, 0):
+			bad("timeout", "must be a number of seconds")
+		case secs <= 0 || secs > p.limits.MaxTimeout.Seconds():
+			bad("timeout", "must be above 0 and at most %g seconds", p.limits.MaxTimeout.Seconds())
+		default:
+			out.Timeout = time.Duration(secs * float64(time.Second))
+		}
+	}
+	if len(errs) == 0 && p.validator != nil {
+		errs = p.validator.ValidateParams(out)
+	}
+	return out, errs
+}
+
+func isParamName(s string) bool {
+	for _, n := range paramNames {
+		if n == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isFormat(s string) bool {
+	for _, f := range Formats {
+		if f == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Key identifies a result: the same key means the same mesh bytes.
+type Key [32]byte
+
+func (k Key) String() string { return fmt.Sprintf("%x", k[:]) }
+
+// cacheKey hashes the picture with every parameter that changes the output.
+// Format is absent because every result is stored in all formats; timeout is
+// absent because it changes when a job stops, not what it produces.
+func cacheKey(picture [32]byte, p Params, fingerprint string) Key {
+	h := sha256.New()
+	h.Write([]byte("hy3d-result-v1\x00"))
+	h.Write(picture[:])
+	for _, s := range []string{p.Model, fingerprint, p.Decode} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(s))))
+		h.Write([]byte(s))
+	}
+	var buf [8]byte
+	for _, n := range []uint64{uint64(p.Steps), math.Float64bits(p.Guidance), uint64(p.Seed), uint64(p.Resolution), uint64(p.Faces)} {
+		binary.LittleEndian.PutUint64(buf[:], n)
+		h.Write(buf[:])
+	}
+	var k Key
+	h.Sum(k[:0])
+	return k
+}

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// problemDocs is where the problem types are described; a problem's type is
+// this URL plus the anchor of its section.
+const problemDocs = "https://github.com/hy3d/hy3d/blob/main/docs/api.md#"
+
+// Problem is an RFC 9457 problem detail, the body of every error response.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+
+	// Text and ErrorCode are the error fields of Hunyuan3D's api_server.py,
+	// set on its drop-in routes so that its clients recognise a failure.
+	Text      string `json:"text,omitempty"`
+	ErrorCode int    `json:"error_code,omitempty"`
+
+	retryAfter time.Duration
+	cause      error
+}
+
+func (p *Problem) Error() string {
+	if p.Detail != "" {
+		return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail)
+	}
+	return fmt.Sprintf("%d %s", p.Status, p.Title)
+}
+
+func (p *Problem) Unwrap() error { return p.cause }
+
+func newProblem(status int, slug, title, detail string) *Problem {
+	return &Problem{Type: problemDocs + slug, Title: title, Status: status, Detail: detail}
+}
+
+func invalidParams(errs []FieldError) *Problem {
+	p := newProblem(http.StatusUnprocessableEntity, "invalid-parameters", "Invalid parameters",
+		"one or more fields are invalid; see errors")
+	p.Errors = errs
+	return p
+}
+
+func badRequest(field, msg string) *Problem {
+	p := newProblem(http.StatusBadRequest, "bad-request", "Bad request", msg)
+	if field != "" {
+		p.Errors = []FieldError{{Field: field, Message: msg}}
+	}
+	return p
+}
+
+func notFound(what string) *Problem {
+	return newProblem(http.StatusNotFound, "not-found", "Not found", what)
+}
+
+func overloaded(status int, slug, title, detail string, retry time.Duration) *Problem {
+	p := newProblem(status, slug, title, detail)
+	p.retryAfter = retry
+	return p
+}
+
+// imageProblem maps a Preprocessor error to the response it deserves.
+func imageProblem(err error) *Problem {
+	var p *Problem
+	switch {
+	case errors.Is(err, ErrUnsupportedFormat):
+		p = newProblem(http.StatusUnsupportedMediaType, "unsupported-image", "Unsupported image format",
+			"the image must be PNG, JPEG or WebP")
+	case errors.Is(err, ErrTooManyPixels):
+		p = newProblem(http.StatusRequestEntityTooLarge, "too-many-pixels", "Image too large", err.Error())
+	case errors.Is(err, ErrNoObject):
+		p = newProblem(http.StatusUnprocessableEntity, "no-object", "No object in the image", err.Error())
+	case errors.Is(err, ErrCorruptImage):
+		p = newProblem(http.StatusUnprocessableEntity, "corrupt-image", "Corrupt image", err.Error())
+	default:
+		p = newProblem(http.StatusInternalServerError, "internal", "Internal error", "preprocessing failed")
+	}
+	p.Errors = []FieldError{{Field: "image", Message: p.Detail}}
+	p.cause = err
+	return p
+}
+
+// problemFrom turns any handler error into a Problem.
+func problemFrom(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		detail := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok && m != "" {
+			detail = m
+		}
+		q := newProblem(he.Code, slugFor(he.Code), http.StatusText(he.Code), detail)
+		if he.Code >= 500 {
+			q.Detail = "internal error"
+		}
+		q.cause = err
+		return q
+	}
+	q := newProblem(http.StatusInternalServerError, "internal", "Internal error", "internal error")
+	q.cause = err
+	return q
+}
+
+func slugFor(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not-found"
+	case http.StatusMethodNotAllowed:
+		return "method-not-allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "body-too-large"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusBadRequest:
+		return "bad-request"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported-media-type"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if status >= 500 {
+		return "internal"
+	}
+	return "http-" + strconv.Itoa(status)
+}
+
+// writeProblem sends p as application/problem+json.
+func writeProblem(c echo.Context, p *Problem) error {
+	if p.Instance == "" {
+		if id := requestID(c); id != "" {
+			p.Instance = "urn:hy3d:request:" + id
+		}
+	}
+	h := c.Response().Header()
+	if p.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(p.retryAfter)))
+	}
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="hy3d"`)
+	}
+	h.Del("Content-Encoding")
+	h.Set("Cache-Control", "no-store")
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode problem: %w", err)
+	}
+	return c.Blob(p.Status, "application/problem+json", body)
+}
+
+// retryAfterSeconds rounds up: a client told 0 would retry at once.
+func retryAfterSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}

@@ -1,0 +1,175 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"mime"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// mediaTypes is the Content-Type each format is served with.
+var mediaTypes = map[string]string{
+	"glb": "model/gltf-binary",
+	"obj": "model/obj",
+	"ply": "application/ply",
+	"stl": "model/stl",
+}
+
+// acceptTypes maps every media type a client may ask for to a format; it
+// includes the unofficial names that tools send.
+var acceptTypes = map[string]string{
+	"model/gltf-binary":          "glb",
+	"model/obj":                  "obj",
+	"text/plain":                 "obj",
+	"application/ply":            "ply",
+	"model/ply":                  "ply",
+	"model/x-ply":                "ply",
+	"model/stl":                  "stl",
+	"model/x.stl-binary":         "stl",
+	"model/x.stl-ascii":          "stl",
+	"application/sla":            "stl",
+	"application/vnd.ms-pki.stl": "stl",
+}
+
+// minCompressBytes is the size below which compression costs more than it saves.
+const minCompressBytes = 1024
+
+// negotiateFormat picks the format to serve: the format query parameter if
+// given, else the best match in Accept, else the format the generation asked
+// for. An Accept header that rules every format out is a 406.
+func negotiateFormat(query, accept, fallback string) (string, error) {
+	if query != "" {
+		f := strings.ToLower(query)
+		if !isFormat(f) {
+			return "", invalidParams([]FieldError{{Field: "format", Message: "must be one of " + strings.Join(Formats, ", ")}})
+		}
+		return f, nil
+	}
+	if strings.TrimSpace(accept) == "" {
+		return fallback, nil
+	}
+	for _, r := range parseQList(accept) {
+		if r.q <= 0 {
+			continue
+		}
+		switch r.value {
+		case "*/*", "model/*":
+			return fallback, nil
+		}
+		if f, ok := acceptTypes[r.value]; ok {
+			return f, nil
+		}
+	}
+	return "", newProblem(http.StatusNotAcceptable, "not-acceptable", "Not acceptable",
+		"no format matches Accept; offered: model/gltf-binary, model/obj, application/ply, model/stl")
+}
+
+type qValue struct {
+	value string
+	q     float64
+}
+
+// parseQList parses Accept and Accept-Encoding style lists, highest q first
+// and, among equal q, in the client's order.
+func parseQList(h string) []qValue {
+	var out []qValue
+	for _, part := range strings.Split(h, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		v := qValue{q: 1}
+		if mt, params, err := mime.ParseMediaType(part); err == nil {
+			v.value = mt
+			if qs, ok := params["q"]; ok {
+				if q, err := strconv.ParseFloat(qs, 64); err == nil {
+					v.q = q
+				} else {
+					v.q = 0
+				}
+			}
+		} else {
+			name, rest, _ := strings.Cut(part, ";")
+			v.value = strings.ToLower(strings.TrimSpace(name))
+			if k, qs, ok := strings.Cut(strings.TrimSpace(rest), "="); ok && strings.TrimSpace(k) == "q" {
+				if q, err := strconv.ParseFloat(strings.TrimSpace(qs), 64); err == nil {
+					v.q = q
+				}
+			}
+		}
+		out = append(out, v)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].q > out[j].q })
+	return out
+}
+
+// chooseCoding picks zstd or gzip from Accept-Encoding, preferring zstd at
+// equal weight; "" means send the bytes as they are.
+func chooseCoding(acceptEncoding string) string {
+	best, bestQ := "", 0.0
+	for _, r := range parseQList(acceptEncoding) {
+		coding := r.value
+		if coding == "*" {
+			coding = "gzip"
+		}
+		if coding != "zstd" && coding != "gzip" {
+			continue
+		}
+		if r.q > bestQ || (r.q == bestQ && r.q > 0 && coding == "zstd") {
+			best, bestQ = coding, r.q
+		}
+	}
+	return best
+}
+
+// compressible says whether a mesh is text, the only kind that compresses well.
+func compressible(format string, data []byte) bool {
+	switch format {
+	case "obj":
+		return true
+	case "ply":
+		return bytes.HasPrefix(data, []byte("ply\nformat ascii")) || bytes.HasPrefix(data, []byte("ply\r\nformat ascii"))
+	case "stl":
+		head := data[:min(len(data), 512)]
+		return bytes.HasPrefix(head, []byte("solid")) && bytes.Contains(head, []byte("facet"))
+	}
+	return false
+}
+
+// serveMesh writes one format of r. http.ServeContent does the conditional
+// and range work (If-None-Match → 304, Range → 206); a compressed
+// representation gets its own ETag, since its bytes differ.
+func serveMesh(c echo.Context, r *Result, format, id string) error {
+	m := r.Meshes[format]
+	if m == nil {
+		return newProblem(http.StatusNotFound, "format-missing", "Format not available",
+			fmt.Sprintf("the result has no %s file", format))
+	}
+	req := c.Request()
+	h := c.Response().Header()
+	h.Set("Content-Type", mediaTypes[format])
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, id, format))
+	h.Set("Cache-Control", "private, max-age=86400, immutable")
+	h.Add("Vary", "Accept, Accept-Encoding")
+	h.Set("X-Generation-Id", id)
+	data, etag := m.Data, m.ETag()
+	if len(data) >= minCompressBytes && compressible(format, data) {
+		if coding := chooseCoding(req.Header.Get("Accept-Encoding")); coding != "" {
+			enc, err := m.Encoded(coding)
+			if err != nil {
+				return fmt.Errorf("compress %s: %w", format, err)
+			}
+			data = enc
+			etag = strings.TrimSuffix(etag, `"`) + "-" + coding + `"`
+			h.Set("Content-Encoding", coding)
+		}
+	}
+	h.Set("ETag", etag)
+	http.ServeContent(c.Response(), req, "", r.Created, bytes.NewReader(data))
+	return nil
+}

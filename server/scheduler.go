@@ -1,0 +1,664 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Scheduling constants.
+const (
+	// defaultJobEstimate stands in for the measured time per job until the
+	// first batch has finished.
+	defaultJobEstimate = 2 * time.Second
+	// ewmaWeight is the weight of the newest batch in the time-per-job average.
+	ewmaWeight = 0.2
+)
+
+var (
+	errShutdown  = errors.New("server shutting down")
+	errAbandoned = errors.New("every request for this job left")
+)
+
+type schedulerConfig struct {
+	workers  int
+	maxBatch int
+	maxQueue int
+	retain   time.Duration // how long finished generations stay queryable
+}
+
+// scheduler owns admission, the bounded queue, the workers that hand batches
+// to the Generator, the coalescing of identical jobs and every generation's
+// state. One mutex guards all of it.
+type scheduler struct {
+	cfg   schedulerConfig
+	gen   Generator
+	store *resultStore
+	met   *metrics
+	log   zerolog.Logger
+
+	batchCtx     context.Context
+	abortBatches context.CancelCauseFunc
+	wg           sync.WaitGroup
+
+	mu       sync.Mutex
+	work     *sync.Cond
+	queue    []*task
+	inflight map[Key]*task
+	gens     map[string]*generation
+	running  int
+	draining bool
+	stopped  bool
+	idle     chan struct{} // closed once draining with nothing queued or running
+	perJob   time.Duration // EWMA of a batch's wall time divided by its size
+}
+
+func newScheduler(cfg schedulerConfig, gen Generator, store *resultStore, met *metrics, log zerolog.Logger) *scheduler {
+	s := &scheduler{
+		cfg: cfg, gen: gen, store: store, met: met, log: log,
+		inflight: map[Key]*task{},
+		gens:     map[string]*generation{},
+		idle:     make(chan struct{}),
+	}
+	s.work = sync.NewCond(&s.mu)
+	s.batchCtx, s.abortBatches = context.WithCancelCause(context.Background())
+	return s
+}
+
+// start launches the workers and the sweeper of finished generations; the
+// sweeper stops with ctx, the workers with drain.
+func (s *scheduler) start(ctx context.Context) {
+	for range s.cfg.workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for {
+				batch := s.next()
+				if batch == nil {
+					return
+				}
+				s.run(batch)
+			}
+		}()
+	}
+	go func() {
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				s.sweep(now)
+			}
+		}
+	}()
+}
+
+type submission struct {
+	key        Key
+	model      *Model
+	params     Params
+	input      *Prepared
+	preprocess time.Duration
+	client     string
+}
+
+// submit answers from the result store, joins an identical job in flight, or
+// admits a new job; it refuses with 503 when the queue is full or the server
+// is draining.
+func (s *scheduler) submit(sub submission) (*generation, error) {
+	for attempt := 0; ; attempt++ {
+		r, tier, err := s.store.get(sub.key)
+		if err != nil {
+			s.log.Warn().Err(err).Msg("dropped a corrupt result from the store")
+		}
+		if r != nil {
+			s.met.cacheLookup(tier)
+			return s.addCached(sub, r), nil
+		}
+
+		s.mu.Lock()
+		now := time.Now()
+		if t := s.inflight[sub.key]; t != nil {
+			g := s.attachLocked(t, sub, now)
+			g.coalesced = true
+			s.mu.Unlock()
+			s.met.cacheLookup(tierMiss)
+			s.met.coalesce()
+			return g, nil
+		}
+		// A job for this key may have finished, and left the in-flight
+		// table, between the lookup above and the lock.
+		if attempt == 0 && s.store.has(sub.key) {
+			s.mu.Unlock()
+			continue
+		}
+		if s.draining {
+			s.mu.Unlock()
+			s.met.shedding("draining")
+			return nil, overloaded(http.StatusServiceUnavailable, "draining", "Server shutting down",
+				"the server is draining and accepts no new jobs", defaultJobEstimate)
+		}
+		if len(s.queue) >= s.cfg.maxQueue {
+			retry := s.estimateLocked(len(s.queue) + 1)
+			s.mu.Unlock()
+			s.met.shedding("queue_full")
+			return nil, overloaded(http.StatusServiceUnavailable, "queue-full", "Queue full",
+				fmt.Sprintf("%d jobs are waiting; retry later", s.cfg.maxQueue), retry)
+		}
+		t := &task{
+			id: newID()[:8], key: sub.key, model: sub.model, params: sub.params, input: sub.input,
+			preprocess: sub.preprocess, state: StateQueued, enqueued: now, changed: make(chan struct{}),
+		}
+		t.ctx, t.cancel = context.WithCancelCause(s.batchCtx)
+		s.inflight[sub.key] = t
+		s.queue = append(s.queue, t)
+		g := s.attachLocked(t, sub, now)
+		s.work.Signal()
+		s.mu.Unlock()
+		s.met.cacheLookup(tierMiss)
+		s.log.Info().Str("job", t.id).Str("generation", g.id).Str("model", sub.model.Name).
+			Str("key", sub.key.String()[:16]).Msg("job queued")
+		return g, nil
+	}
+}
+
+func (s *scheduler) addCached(sub submission, r *Result) *generation {
+	now := time.Now()
+	t := &task{
+		id: newID()[:8], key: sub.key, model: sub.model, params: sub.params, input: sub.input,
+		state: StateSucceeded, enqueued: now, started: now, finished: now,
+		summary: summarize(r), changed: make(chan struct{}),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.attachLocked(t, sub, now)
+	g.cached = true
+	return g
+}
+
+func (s *scheduler) attachLocked(t *task, sub submission, now time.Time) *generation {
+	g := &generation{
+		id: newID(), task: t, params: sub.params, client: sub.client,
+		created: now, deadline: now.Add(sub.params.Timeout),
+	}
+	s.gens[g.id] = g
+	t.gens = append(t.gens, g)
+	if !t.state.terminal() {
+		t.refs++
+		timeout := sub.params.Timeout
+		g.timer = time.AfterFunc(timeout, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.leaveLocked(g, StateFailed, failureDeadline(timeout))
+		})
+	}
+	return g
+}
+
+// leaveLocked ends one generation ahead of its task. The task itself stops
+// only when no generation wants it any more: a queued task leaves the queue,
+// a running one has its context cancelled and ends when the generator notices.
+func (s *scheduler) leaveLocked(g *generation, state State, failure *Problem) bool {
+	t := g.task
+	if g.own != "" || t.state.terminal() {
+		return false
+	}
+	g.own, g.failure, g.finished = state, failure, time.Now()
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	t.refs--
+	if t.refs == 0 {
+		if s.inflight[t.key] == t {
+			delete(s.inflight, t.key)
+		}
+		t.cancel(errAbandoned)
+		if t.state == StateQueued {
+			s.removeQueuedLocked(t)
+			t.state, t.failure, t.finished = StateCancelled, failure, g.finished
+			s.met.finished(string(StateCancelled), 0, 0, g.finished)
+			s.checkIdleLocked()
+		}
+	}
+	t.notify()
+	return true
+}
+
+func (s *scheduler) removeQueuedLocked(t *task) {
+	for i, q := range s.queue {
+		if q == t {
+			s.queue = append(s.queue[:i], s.queue[i+1:]...)
+			return
+		}
+	}
+}
+
+// cancel ends generation id at its client's request.
+func (s *scheduler) cancel(id string) (Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gens[id]
+	if g == nil {
+		return Status{}, notFound(fmt.Sprintf("no generation %q", id))
+	}
+	if !s.leaveLocked(g, StateCancelled, failureCancelled()) {
+		return Status{}, newProblem(http.StatusConflict, "already-finished", "Generation already finished",
+			fmt.Sprintf("generation %s is %s", id, g.state()))
+	}
+	return s.statusLocked(g), nil
+}
+
+// next blocks until there is work and takes up to maxBatch queued jobs of
+// the first job's model, in queue order; nil means the workers should stop.
+func (s *scheduler) next() []*task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.queue) == 0 && !s.stopped {
+		s.work.Wait()
+	}
+	if len(s.queue) == 0 {
+		return nil
+	}
+	first := s.queue[0]
+	limit := s.cfg.maxBatch
+	if first.model.MaxBatch > 0 && first.model.MaxBatch < limit {
+		limit = first.model.MaxBatch
+	}
+	batch := []*task{first}
+	rest := s.queue[:0]
+	for _, t := range s.queue[1:] {
+		if len(batch) < limit && t.model == first.model {
+			batch = append(batch, t)
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	clear(s.queue[len(rest):])
+	s.queue = rest
+	now := time.Now()
+	for _, t := range batch {
+		t.state, t.started = StateRunning, now
+		t.notify()
+	}
+	s.running += len(batch)
+	if len(s.queue) > 0 {
+		s.work.Signal()
+	}
+	return batch
+}
+
+func (s *scheduler) run(batch []*task) {
+	jobs := make([]Job, len(batch))
+	for i, t := range batch {
+		jobs[i] = Job{
+			Context: t.ctx, Input: t.input, Params: t.params, Formats: Formats,
+			Progress: func(p Progress) { s.progress(t, p) },
+		}
+	}
+	start := time.Now()
+	outs := s.generate(jobs)
+	elapsed := time.Since(start)
+	s.met.batch(len(batch))
+	for i, t := range batch {
+		s.finish(t, outs[i], elapsed)
+	}
+	s.mu.Lock()
+	perJob := elapsed / time.Duration(len(batch))
+	if s.perJob == 0 {
+		s.perJob = perJob
+	} else {
+		s.perJob = time.Duration(ewmaWeight*float64(perJob) + (1-ewmaWeight)*float64(s.perJob))
+	}
+	s.mu.Unlock()
+}
+
+// generate calls the Generator and turns a panic or a malformed answer into
+// a failure of every job of the batch: a bad batch must not take the server
+// down, nor leave its jobs running forever.
+func (s *scheduler) generate(jobs []Job) (outs []Output) {
+	fail := func(err error) []Output {
+		o := make([]Output, len(jobs))
+		for i := range o {
+			o[i].Err = err
+		}
+		return o
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error().Interface("panic", r).Msg("generator panicked")
+			outs = fail(fmt.Errorf("generator panicked: %v", r))
+		}
+	}()
+	outs = s.gen.Generate(s.batchCtx, jobs)
+	if len(outs) != len(jobs) {
+		return fail(fmt.Errorf("generator returned %d outputs for %d jobs", len(outs), len(jobs)))
+	}
+	return outs
+}
+
+func (s *scheduler) progress(t *task, p Progress) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.state == StateRunning {
+		t.progress = p
+		t.notify()
+	}
+}
+
+func (s *scheduler) finish(t *task, out Output, elapsed time.Duration) {
+	now := time.Now()
+	var res *Result
+	var putErr error
+	if out.Err == nil {
+		res, out.Err = s.buildResult(t, out, now)
+	}
+	if out.Err == nil {
+		// Stored before the job leaves the in-flight table, so an identical
+		// request always finds one or the other.
+		putErr = s.store.put(res)
+	}
+
+	s.mu.Lock()
+	s.running--
+	if s.inflight[t.key] == t {
+		delete(s.inflight, t.key)
+	}
+	t.finished = now
+	for _, g := range t.gens {
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+	}
+	switch {
+	case out.Err == nil:
+		t.state, t.summary = StateSucceeded, summarize(res)
+		if putErr != nil {
+			t.pinned = res
+		}
+	case t.ctx.Err() != nil && errors.Is(context.Cause(t.ctx), errShutdown):
+		t.state, t.failure = StateFailed, failureShutdown(true)
+	case t.ctx.Err() != nil:
+		t.state, t.failure = StateCancelled, failureCancelled()
+	default:
+		t.state, t.failure = StateFailed, failureGenerator(out.Err)
+	}
+	t.cancel(nil)
+	t.notify()
+	s.checkIdleLocked()
+	queued := t.started.Sub(t.enqueued)
+	s.mu.Unlock()
+
+	s.met.finished(string(t.state), queued, elapsed, now)
+	ev := s.log.Info()
+	if t.state != StateSucceeded {
+		ev = s.log.Warn().Err(out.Err)
+	}
+	ev.Str("job", t.id).Str("model", t.model.Name).Str("status", string(t.state)).
+		Dur("queued", queued).Dur("ran", elapsed).Msg("job finished")
+	if putErr != nil {
+		s.log.Error().Err(putErr).Str("job", t.id).Msg("result kept in memory only")
+	}
+	if res != nil {
+		for _, st := range res.Stages {
+			s.met.stage(st.Stage, st.Duration)
+			s.log.Info().Str("job", t.id).Str("stage", st.Stage).Dur("duration", st.Duration).Msg("stage")
+		}
+	}
+}
+
+func (s *scheduler) buildResult(t *task, out Output, now time.Time) (*Result, error) {
+	r := &Result{
+		Key: t.key, Meshes: map[string]*Mesh{}, Vertices: out.Vertices, Faces: out.Faces,
+		Warnings: out.Warnings, Created: now,
+	}
+	r.Stages = append([]StageTiming{{Stage: "preprocess", Duration: t.preprocess}}, out.Stages...)
+	for _, f := range Formats {
+		b := out.Meshes[f]
+		if len(b) == 0 {
+			return nil, fmt.Errorf("generator returned no %s mesh", f)
+		}
+		r.Meshes[f] = newMesh(b)
+	}
+	return r, nil
+}
+
+func (s *scheduler) checkIdleLocked() {
+	if !s.draining || len(s.queue) > 0 || s.running > 0 {
+		return
+	}
+	select {
+	case <-s.idle:
+	default:
+		close(s.idle)
+	}
+}
+
+// drain stops admission and lets every accepted job finish. If ctx ends
+// first, queued jobs fail as "shut down before they ran" and running batches
+// are cancelled; either way each job's status says what happened.
+func (s *scheduler) drain(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	s.checkIdleLocked()
+	s.mu.Unlock()
+	var err error
+	select {
+	case <-s.idle:
+	case <-ctx.Done():
+		err = fmt.Errorf("drain: %w", ctx.Err())
+		s.abort()
+	}
+	s.mu.Lock()
+	s.stopped = true
+	s.work.Broadcast()
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *scheduler) abort() {
+	s.mu.Lock()
+	now := time.Now()
+	for _, t := range s.queue {
+		if s.inflight[t.key] == t {
+			delete(s.inflight, t.key)
+		}
+		t.state, t.failure, t.finished = StateFailed, failureShutdown(false), now
+		for _, g := range t.gens {
+			if g.timer != nil {
+				g.timer.Stop()
+			}
+		}
+		t.notify()
+		s.met.finished(string(StateFailed), 0, 0, now)
+	}
+	s.queue = nil
+	s.mu.Unlock()
+	s.abortBatches(errShutdown)
+}
+
+// sweep forgets generations that finished longer ago than cfg.retain; their
+// results stay in the store.
+func (s *scheduler) sweep(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, g := range s.gens {
+		end := g.finished
+		if g.own == "" {
+			if !g.task.state.terminal() {
+				continue
+			}
+			end = g.task.finished
+		}
+		if now.Sub(end) > s.cfg.retain {
+			delete(s.gens, id)
+		}
+	}
+}
+
+// estimateLocked is the wait before a job at queue position pos (1-based)
+// starts: the measured time per job, times the jobs ahead, shared by the
+// workers.
+func (s *scheduler) estimateLocked(pos int) time.Duration {
+	per := s.perJob
+	if per == 0 {
+		per = defaultJobEstimate
+	}
+	return per * time.Duration(pos) / time.Duration(s.cfg.workers)
+}
+
+// watch returns generation id's status and a channel closed at its next change.
+func (s *scheduler) watch(id string) (Status, <-chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gens[id]
+	if g == nil {
+		return Status{}, nil, notFound(fmt.Sprintf("no generation %q", id))
+	}
+	return s.statusLocked(g), g.task.changed, nil
+}
+
+// wait blocks until generation id ends or ctx does.
+func (s *scheduler) wait(ctx context.Context, id string) (Status, error) {
+	for {
+		st, changed, err := s.watch(id)
+		if err != nil || st.Status.terminal() {
+			return st, err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
+	}
+}
+
+// abandon ends a generation whose client went away (a synchronous request
+// that disconnected); it is a cancel that nobody is told about.
+func (s *scheduler) abandon(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.gens[id]; g != nil {
+		s.leaveLocked(g, StateCancelled, failureCancelled())
+	}
+}
+
+// result returns the mesh of a succeeded generation.
+func (s *scheduler) result(id string) (*Result, Status, error) {
+	s.mu.Lock()
+	g := s.gens[id]
+	if g == nil {
+		s.mu.Unlock()
+		return nil, Status{}, notFound(fmt.Sprintf("no generation %q", id))
+	}
+	st := s.statusLocked(g)
+	pinned, key := g.task.pinned, g.task.key
+	s.mu.Unlock()
+	if st.Status != StateSucceeded {
+		p := newProblem(http.StatusConflict, "not-ready", "Result not ready",
+			fmt.Sprintf("generation %s is %s", id, st.Status))
+		if !st.Status.terminal() {
+			p.retryAfter = time.Duration(st.EstimatedWaitSeconds*float64(time.Second)) + time.Second
+		}
+		return nil, st, p
+	}
+	if pinned != nil {
+		return pinned, st, nil
+	}
+	r, _, err := s.store.get(key)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("dropped a corrupt result from the store")
+	}
+	if r == nil {
+		return nil, st, newProblem(http.StatusGone, "result-gone", "Result gone",
+			"the result is no longer in the store; submit the request again")
+	}
+	return r, st, nil
+}
+
+// load is the scheduler's state for /v1/stats, /metrics and Retry-After.
+type load struct {
+	queued, running, capacity, workers, maxBatch int
+	perJob                                       time.Duration
+	draining                                     bool
+	generations                                  int
+}
+
+func (s *scheduler) load() load {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return load{
+		queued: len(s.queue), running: s.running, capacity: s.cfg.maxQueue, workers: s.cfg.workers,
+		maxBatch: s.cfg.maxBatch, perJob: s.perJob, draining: s.draining, generations: len(s.gens),
+	}
+}
+
+func (s *scheduler) statusLocked(g *generation) Status {
+	t := g.task
+	st := Status{
+		ID: g.id, Status: g.state(), Params: g.params, CreatedAt: g.created,
+		Cached: g.cached, Coalesced: g.coalesced,
+		Links: map[string]any{
+			"self":   "/v1/generations/" + g.id,
+			"events": "/v1/generations/" + g.id + "/events",
+			"result": "/v1/generations/" + g.id + "/result",
+		},
+	}
+	if t.input != nil {
+		st.Input = &InputStatus{Format: t.input.Format, Width: t.input.Width, Height: t.input.Height,
+			SHA256: fmt.Sprintf("%x", t.input.Hash[:])}
+		st.Warnings = append(st.Warnings, t.input.Warnings...)
+	}
+	if !t.started.IsZero() {
+		started := t.started
+		st.StartedAt = &started
+	}
+	switch st.Status {
+	case StateQueued:
+		for i, q := range s.queue {
+			if q == t {
+				st.QueuePosition = i + 1
+				st.EstimatedWaitSeconds = s.estimateLocked(i + 1).Seconds()
+				break
+			}
+		}
+	case StateRunning:
+		p := t.progress
+		st.Progress = &p
+	}
+	failure := t.failure
+	switch {
+	case g.own != "":
+		finished := g.finished
+		st.FinishedAt = &finished
+		failure = g.failure
+	case t.state.terminal():
+		finished := t.finished
+		st.FinishedAt = &finished
+	}
+	if failure != nil && st.Status != StateSucceeded {
+		st.Error = &StatusError{Type: failure.Type, Title: failure.Title, Status: failure.Status, Detail: failure.Detail}
+	}
+	if st.Status == StateSucceeded && t.summary != nil {
+		rs := &ResultStatus{Vertices: t.summary.vertices, Faces: t.summary.faces, Formats: map[string]FormatStatus{}}
+		for f, fs := range t.summary.formats {
+			rs.Formats[f] = FormatStatus{
+				URL: "/v1/generations/" + g.id + "/result?format=" + f, MediaType: mediaTypes[f],
+				Bytes: fs.bytes, ETag: fs.etag,
+			}
+		}
+		st.Result = rs
+		for _, stg := range t.summary.stages {
+			st.Stages = append(st.Stages, StageStatus{Stage: stg.Stage, Milliseconds: float64(stg.Duration.Microseconds()) / 1000})
+		}
+		st.Warnings = append(st.Warnings, t.summary.warnings...)
+	}
+	return st
+}

@@ -1,0 +1,308 @@
+// Package server owns hy3d's HTTP face: the /v1 API and the drop-in routes of
+// Hunyuan3D's api_server.py, request decoding and validation of untrusted
+// input, the result cache (ristretto in front of a content-addressed store on
+// disk) and the coalescing of identical requests, the scheduler that admits
+// jobs into a bounded queue and hands them to the generator in batches, load
+// shedding with Retry-After, GPU telemetry, Prometheus metrics, statistics
+// with tuning recommendations, and graceful draining. It consumes the
+// pipeline through two small interfaces, Preprocessor and Generator, so
+// that everything here is tested with fakes.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+)
+
+// Config configures a Server. Zero values take the defaults noted.
+type Config struct {
+	Models       []Model // at least one
+	DefaultModel string  // default: the first model
+	Preprocessor Preprocessor
+	Generator    Generator
+	// GPU samples the GPUs; nil means no telemetry, and GPUUnavailable says why.
+	GPU            GPUSampler
+	GPUUnavailable string
+	Logger         zerolog.Logger
+
+	MaxQueue              int           // jobs waiting; default 64
+	MaxBatch              int           // jobs per generator call; default 4
+	Workers               int           // concurrent generator calls; default 1
+	PreprocessConcurrency int           // default GOMAXPROCS
+	CacheBytes            int64         // in-memory result cache; default 256 MiB, negative disables it
+	ResultsDir            string        // default: a temporary directory removed by Close
+	MaxBodyBytes          int64         // default 32 MiB (room for base64 JSON)
+	Limits                Limits        // default DefaultLimits
+	JobTimeout            time.Duration // deadline of a job without a timeout parameter; default 10 min
+	RetainFinished        time.Duration // how long a finished generation's status is kept; default 1 h
+	RateLimit             float64       // generation requests per second per client; default 2, negative disables
+	RateBurst             int           // default 20
+	APIKeys               []string      // empty: no authentication
+	CORSOrigins           []string      // empty: no CORS headers
+	TrustedProxies        []netip.Prefix
+	DrainTimeout          time.Duration // default 2 min
+	ReadHeaderTimeout     time.Duration // default 10 s
+	ReadTimeout           time.Duration // default 60 s
+	WriteTimeout          time.Duration // default 60 s; synchronous and SSE responses extend it
+	IdleTimeout           time.Duration // default 120 s
+	GPUInterval           time.Duration // default 2 s
+	Heartbeat             time.Duration // SSE keep-alive; default 15 s
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxQueue, 64)
+	def(&c.MaxBatch, 4)
+	def(&c.Workers, 1)
+	def(&c.PreprocessConcurrency, runtime.GOMAXPROCS(0))
+	def(&c.RateBurst, 20)
+	if c.CacheBytes == 0 {
+		c.CacheBytes = 256 << 20
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	if c.Limits == (Limits{}) {
+		c.Limits = DefaultLimits
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = 2
+	}
+	defDur(&c.JobTimeout, 10*time.Minute)
+	defDur(&c.RetainFinished, time.Hour)
+	defDur(&c.DrainTimeout, 2*time.Minute)
+	defDur(&c.ReadHeaderTimeout, 10*time.Second)
+	defDur(&c.ReadTimeout, time.Minute)
+	defDur(&c.WriteTimeout, time.Minute)
+	defDur(&c.IdleTimeout, 2*time.Minute)
+	defDur(&c.GPUInterval, 2*time.Second)
+	defDur(&c.Heartbeat, 15*time.Second)
+	if c.DefaultModel == "" && len(c.Models) > 0 {
+		c.DefaultModel = c.Models[0].Name
+	}
+}
+
+// Server is a running hy3d HTTP server.
+type Server struct {
+	cfg       Config
+	log       zerolog.Logger
+	echo      *echo.Echo
+	sched     *scheduler
+	store     *resultStore
+	met       *metrics
+	gpu       *gpuMonitor
+	limiter   *rateLimiter
+	keys      apiKeys
+	params    paramParser
+	pre       Preprocessor
+	slots     *slots
+	models    map[string]*Model
+	modelList []*Model
+	started   time.Time
+	tempDir   string // removed by Close when the store lives there
+	stop      context.CancelFunc
+}
+
+// New builds a server and starts its workers and background sampling.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.Preprocessor == nil || cfg.Generator == nil {
+		return nil, errors.New("server: a Preprocessor and a Generator are required")
+	}
+	if len(cfg.Models) == 0 {
+		return nil, errors.New("server: no models")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, pre: cfg.Preprocessor, models: map[string]*Model{}, started: time.Now()}
+	for i := range cfg.Models {
+		m := &cfg.Models[i]
+		if _, dup := s.models[m.Name]; dup {
+			return nil, fmt.Errorf("server: model %q listed twice", m.Name)
+		}
+		s.models[m.Name] = m
+		s.modelList = append(s.modelList, m)
+	}
+	if s.models[cfg.DefaultModel] == nil {
+		return nil, fmt.Errorf("server: default model %q is not among the models", cfg.DefaultModel)
+	}
+
+	dir := cfg.ResultsDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "hy3d-results-")
+		if err != nil {
+			return nil, fmt.Errorf("server: results dir: %w", err)
+		}
+		dir, s.tempDir = tmp, tmp
+	}
+	cacheBytes := max(cfg.CacheBytes, 0)
+	store, err := newResultStore(dir, cacheBytes)
+	if err != nil {
+		return nil, err
+	}
+	s.store = store
+	s.met = newMetrics(cfg.MaxBatch)
+	s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
+	s.keys = newAPIKeys(cfg.APIKeys)
+	s.params = paramParser{models: s.models, defaultModel: cfg.DefaultModel, limits: cfg.Limits, jobTimeout: cfg.JobTimeout}
+	if v, ok := cfg.Generator.(ParamValidator); ok {
+		s.params.validator = v
+	}
+	s.slots = newSlots(cfg.PreprocessConcurrency, cfg.MaxQueue)
+	reason := cfg.GPUUnavailable
+	if cfg.GPU == nil && reason == "" {
+		reason = "no GPU sampler configured"
+	}
+	s.gpu = newGPUMonitor(cfg.GPU, reason, cfg.GPUInterval, cfg.Logger)
+	s.sched = newScheduler(schedulerConfig{
+		workers: cfg.Workers, maxBatch: cfg.MaxBatch, maxQueue: cfg.MaxQueue, retain: cfg.RetainFinished,
+	}, cfg.Generator, store, s.met, cfg.Logger)
+	s.echo = s.newEcho()
+
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.sched.start(ctx)
+	go s.gpu.run(ctx)
+	if cfg.GPU == nil {
+		s.log.Warn().Str("reason", reason).Msg("GPU telemetry off")
+	}
+	s.log.Info().Str("results_dir", dir).Int("workers", cfg.Workers).Int("max_batch", cfg.MaxBatch).
+		Int("max_queue", cfg.MaxQueue).Int64("cache_bytes", cacheBytes).Str("default_model", cfg.DefaultModel).
+		Msg("server ready")
+	return s, nil
+}
+
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(zerologWriter{s.log})
+	ips := clientAddr{trusted: s.cfg.TrustedProxies}
+	e.IPExtractor = ips.extract
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		if werr := writeProblem(c, problemFrom(err)); werr != nil {
+			s.log.Debug().Err(werr).Msg("writing an error response")
+		}
+	}
+	e.Use(s.accessLog, s.recoverPanics)
+	if len(s.cfg.CORSOrigins) > 0 {
+		e.Use(cors(s.cfg.CORSOrigins))
+	}
+	if s.keys.enabled() {
+		e.Use(s.requireKey)
+	}
+	e.Use(limitBody(s.cfg.MaxBodyBytes))
+	s.routes(e)
+	return e
+}
+
+// zerologWriter routes Echo's and net/http's own log lines into zerolog.
+type zerologWriter struct{ log zerolog.Logger }
+
+func (w zerologWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Str("source", "http").Msg(string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+// Handler is the server's HTTP handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// HTTPServer wraps the handler with a timeout on every connection phase.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.echo,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          stdlog.New(zerologWriter{s.log}, "", 0),
+	}
+}
+
+// Serve answers on ln until ctx ends, then drains: readiness turns 503 and
+// new jobs are refused while accepted ones finish (their clients can still
+// poll them), up to DrainTimeout; then the listener closes.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := s.HTTPServer(ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
+	select {
+	case err := <-errc:
+		expired, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = s.Drain(expired)
+		s.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info().Dur("timeout", s.cfg.DrainTimeout).Msg("draining")
+	drainCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	derr := s.Drain(drainCtx)
+	cancel()
+	// Responses already being written (a synchronous result, a final SSE
+	// event) get a moment to complete.
+	graceCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	herr := hs.Shutdown(graceCtx)
+	cancel()
+	if herr != nil {
+		_ = hs.Close()
+	}
+	s.Close()
+	s.log.Info().Msg("stopped")
+	return errors.Join(derr, herr)
+}
+
+// ListenAndServe listens on addr and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Drain refuses new jobs and waits for the accepted ones; past ctx, jobs
+// still queued or running fail with a status that says the server shut down.
+func (s *Server) Drain(ctx context.Context) error { return s.sched.drain(ctx) }
+
+// Close stops background work and releases the store; call it after Drain.
+func (s *Server) Close() {
+	s.stop()
+	s.store.close()
+	if s.tempDir != "" {
+		if err := os.RemoveAll(s.tempDir); err != nil {
+			s.log.Warn().Err(err).Msg("removing the temporary results dir")
+		}
+	}
+}
