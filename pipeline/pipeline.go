@@ -356,7 +356,7 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 	for i, j := range jobs {
 		if j.err != nil {
 			errs[i] = j.err
-			p.log.Warn().Str("job", j.req.ID).Err(j.err).Msg("generation failed")
+			p.log.Info().Str("job", j.req.ID).Err(j.err).Msg("generation failed")
 			continue
 		}
 		res[i] = j.res

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/mesh"
+	"github.com/hy3d/hy3d/ort"
+	"github.com/hy3d/hy3d/pipeline"
+)
+
+func init() {
+	register(command{
+		name:    "generate",
+		summary: "turn one picture into a mesh file and print the timing breakdown",
+		run:     generate,
+	})
+}
+
+// usageError marks a wrong command line (exit 2) as opposed to a failed run.
+type usageError struct{ error }
+
+func generate(ctx context.Context, io stdio, args []string) int {
+	err := runGenerate(ctx, io, args)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	}
+	fmt.Fprintf(io.stderr, "hy3d generate: %s\n", oneLine(err))
+	var u usageError
+	if errors.As(err, &u) {
+		return exitUsage
+	}
+	return exitError
+}
+
+type generateFlags struct {
+	input, output, format string
+	steps                 int
+	guidance              float64
+	seed                  uint64
+	resolution, faces     int
+	enginesDir, backend   string
+	decode                string
+	threads               int
+	ortLib                string
+	verbose               bool
+}
+
+func parseGenerateFlags(stdout io.Writer, args []string) (*generateFlags, error) {
+	f := &generateFlags{}
+	fs := flag.NewFlagSet("hy3d generate", flag.ContinueOnError)
+	// The flag package prints errors and usage to its output; errors
+	// become one line on stderr instead, and usage goes out only on -h.
+	fs.SetOutput(io.Discard)
+	for _, n := range []string{"i", "input"} {
+		fs.StringVar(&f.input, n, "", "input picture (PNG, JPEG or WebP)")
+	}
+	for _, n := range []string{"o", "output"} {
+		fs.StringVar(&f.output, n, "", "output mesh file")
+	}
+	fs.StringVar(&f.format, "format", "", "glb, stl, obj or ply (default: from the output's extension, else glb)")
+	fs.IntVar(&f.steps, "steps", 0, "sampling steps (0: the model set's default)")
+	fs.Float64Var(&f.guidance, "guidance", 0, "guidance scale (0: the model set's default)")
+	fs.Uint64Var(&f.seed, "seed", 0, "noise seed; one seed gives the same mesh on the same backend")
+	fs.IntVar(&f.resolution, "resolution", 0, "octree resolution R: the grid has (R+1)³ points (0: the set's default)")
+	fs.IntVar(&f.faces, "faces", pipeline.DefaultFaces, "face budget after cleanup")
+	fs.StringVar(&f.enginesDir, "engines", "", "model set folder with manifest.json (default: the embedded tiny set)")
+	fs.StringVar(&f.backend, "backend", pipeline.BackendAuto, "auto, trt or ort")
+	fs.StringVar(&f.decode, "decode", "c2f", "volume decoding: dense or c2f (coarse-to-fine)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for geometry and ONNX Runtime (0: all cores)")
+	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $"+ort.LibraryEnv+", else build/onnxruntime)")
+	fs.BoolVar(&f.verbose, "v", false, "log every stage on stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "usage: hy3d generate -i picture.png -o model.glb [flags]")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if f.input == "" || f.output == "" {
+		return nil, usageError{errors.New("both -i picture and -o mesh are required (hy3d generate -h)")}
+	}
+	return f, nil
+}
+
+// outputFormat picks the mesh format from --format, else the file name.
+func outputFormat(flagValue, path string) (mesh.Format, error) {
+	if flagValue != "" {
+		return mesh.ParseFormat(flagValue)
+	}
+	if ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), "."); ext != "" {
+		if f, err := mesh.ParseFormat(ext); err == nil {
+			return f, nil
+		}
+	}
+	return mesh.ParseFormat("glb")
+}
+
+func runGenerate(ctx context.Context, io stdio, args []string) error {
+	f, err := parseGenerateFlags(io.stdout, args)
+	if err != nil {
+		return err
+	}
+	format, err := outputFormat(f.format, f.output)
+	if err != nil {
+		return usageError{err}
+	}
+	mode, err := pipeline.ParseDecodeMode(f.decode)
+	if err != nil {
+		return usageError{err}
+	}
+	picture, err := os.ReadFile(f.input)
+	if err != nil {
+		return err
+	}
+
+	level := zerolog.WarnLevel
+	if f.verbose {
+		level = zerolog.InfoLevel
+	}
+	log := zerolog.New(zerolog.ConsoleWriter{Out: io.stderr, NoColor: true, TimeFormat: time.TimeOnly}).
+		Level(level).With().Timestamp().Logger()
+
+	var set *engines.Set
+	if f.enginesDir != "" {
+		set, err = engines.Open(f.enginesDir)
+	} else {
+		set, err = engines.Tiny()
+	}
+	if err != nil {
+		return err
+	}
+	params := pipeline.Params{
+		Steps: f.steps, Guidance: f.guidance, Seed: f.seed, Resolution: f.resolution,
+		Decode: mode, Faces: f.faces, Format: format,
+	}
+	// Check the parameters before the engines load: that takes a while.
+	if err := params.WithDefaults(&set.Manifest).Validate(&set.Manifest); err != nil {
+		return usageError{err}
+	}
+	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{
+		Kind:   f.backend,
+		ORT:    ort.Options{LibraryPath: f.ortLib, IntraOpThreads: f.threads},
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer loader.Close()
+	p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: log, Threads: f.threads})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	res, err := p.Generate(ctx, pipeline.Request{
+		ID:    filepath.Base(f.input),
+		Image:  picture,
+		Params: params,
+	})
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(f.output, res.Output); err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(io.stderr, "hy3d generate: warning: %s\n", w)
+	}
+	printBreakdown(io.stdout, f.output, set.Name, p.Backend(), res)
+	return nil
+}
+
+// writeFileAtomic writes through a temporary file in the same folder, so a
+// failed run never leaves a truncated mesh under the requested name.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+func printBreakdown(w io.Writer, out, set, backend string, res *pipeline.Result) {
+	c, t, prm := res.Counts, res.Timings, res.Params
+	fmt.Fprintf(w, "%s: %s, %d bytes, %d vertices, %d faces (model set %s on %s)\n",
+		out, res.Format, len(res.Output), c.Vertices, c.Faces, set, backend)
+	row := func(stage string, d time.Duration, detail string) {
+		fmt.Fprintf(w, "  %-10s %10s   %s\n", stage, ms(d), detail)
+	}
+	row("preprocess", t.Preprocess, "")
+	row("condition", t.Condition, "")
+	row("sample", t.Sample, fmt.Sprintf("%d steps, guidance %g, seed %d", c.Steps, prm.Guidance, prm.Seed))
+	levels := make([]string, len(c.Levels))
+	for i, l := range c.Levels {
+		levels[i] = fmt.Sprint(l)
+	}
+	row("decode", t.Decode, fmt.Sprintf("%s, R %s, %d points (%.1f%% of dense)", prm.Decode,
+		strings.Join(levels, "→"), c.PointsDecoded, 100*float64(c.PointsDecoded)/float64(max(c.PointsDense, 1))))
+	row("surface", t.Surface, fmt.Sprintf("%d vertices, %d faces", c.SurfaceVerts, c.SurfaceFaces))
+	row("clean", t.Clean, fmt.Sprintf("%d vertices, %d faces (budget %d)", c.Vertices, c.Faces, prm.Faces))
+	row("export", t.Export, string(res.Format))
+	row("total", t.Total, "")
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
