@@ -172,7 +172,7 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	defer p.Close()
 
 	res, err := p.Generate(ctx, pipeline.Request{
-		ID:    filepath.Base(f.input),
+		ID:     filepath.Base(f.input),
 		Image:  picture,
 		Params: params,
 	})
