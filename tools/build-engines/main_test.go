@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hy3d/hy3d/engines"
+)
+
+var tinyDir = filepath.Join("..", "..", "engines", "tiny")
+
+func absTiny(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "engines", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDryRunPrintsTheTrtexecCommandsForTiny(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no trtexec, no nvidia-smi: a dry run needs neither
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--dry-run", tinyDir}, &out, &out); err != nil {
+		t.Fatalf("dry run: %v\n%s", err, out.String())
+	}
+	d := absTiny(t, "tiny")
+	tail := " --timingCacheFile=" + d + "/plans/timing.cache --device=0 --skipInference"
+	want := []string{
+		"trtexec --onnx=" + d + "/conditioner.onnx --saveEngine=" + d + "/plans/conditioner.plan --fp16" +
+			" --minShapes=image:1x3x518x518 --optShapes=image:1x3x518x518 --maxShapes=image:8x3x518x518" + tail,
+		"trtexec --onnx=" + d + "/dit.onnx --saveEngine=" + d + "/plans/dit.plan --fp16" +
+			" --minShapes=latents:1x64x64,timestep:1,cond:1x1370x64" +
+			" --optShapes=latents:16x64x64,timestep:16,cond:16x1370x64" +
+			" --maxShapes=latents:16x64x64,timestep:16,cond:16x1370x64" + tail,
+		"trtexec --onnx=" + d + "/vae_latents.onnx --saveEngine=" + d + "/plans/vae_latents.plan --fp16" +
+			" --minShapes=latents:1x64x64 --optShapes=latents:1x64x64 --maxShapes=latents:8x64x64" + tail,
+		"trtexec --onnx=" + d + "/vae_geometry.onnx --saveEngine=" + d + "/plans/vae_geometry.plan --fp16" +
+			" --minShapes=queries:1x1x3,features:1x64x32" +
+			" --optShapes=queries:1x8000x3,features:1x64x32" +
+			" --maxShapes=queries:8x8000x3,features:8x64x32" + tail,
+	}
+	got := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if !slices.Equal(got, want) {
+		t.Errorf("dry run printed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := os.Stat(filepath.Join(d, "plans")); !os.IsNotExist(err) {
+		t.Errorf("a dry run created %s/plans", d)
+	}
+}
+
+func TestDryRunHonoursGraphsBucketsDeviceAndCache(t *testing.T) {
+	var out bytes.Buffer
+	args := []string{"--dry-run", "--graphs", "vae_geometry", "--device", "1", "--timing-cache", "/tmp/with space/t.cache", tinyDir}
+	if err := run(context.Background(), args, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSpace(out.String())
+	if strings.Count(line, "\n") != 0 || !strings.Contains(line, "vae_geometry.onnx") {
+		t.Fatalf("want one vae_geometry command, got\n%s", line)
+	}
+	for _, s := range []string{"--device=1", `'--timingCacheFile=/tmp/with space/t.cache'`} {
+		if !strings.Contains(line, s) {
+			t.Errorf("command %q lacks %q", line, s)
+		}
+	}
+	err := run(context.Background(), []string{"--dry-run", "--graphs", "dit", "--buckets", "conditioner=1,2", tinyDir}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "not being built") {
+		t.Errorf("buckets for a graph not built: %v", err)
+	}
+}
+
+func TestProfilesPerGraph(t *testing.T) {
+	tiny, err := engines.Open(tinyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	turbo, err := engines.Open(filepath.Join("..", "..", "engines", "tiny-turbo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name        string
+		set         *engines.Set
+		graph       string
+		custom      []int
+		input       string
+		min, opt, m []int64
+		buckets     []int
+	}{
+		{"conditioner runs one image at a time", tiny, "conditioner", nil, "image",
+			[]int64{1, 3, 518, 518}, []int64{1, 3, 518, 518}, []int64{8, 3, 518, 518}, []int{1, 2, 4, 8}},
+		{"dit under CFG: 2B rows, even buckets", tiny, "dit", nil, "cond",
+			[]int64{1, 1370, 64}, []int64{16, 1370, 64}, []int64{16, 1370, 64}, []int{2, 4, 8, 16}},
+		{"dit with embedded guidance: every bucket", turbo, "dit", nil, "guidance",
+			[]int64{1}, []int64{16}, []int64{16}, []int{1, 2, 4, 8, 16}},
+		{"vae_latents", tiny, "vae_latents", nil, "latents",
+			[]int64{1, 64, 64}, []int64{1, 64, 64}, []int64{8, 64, 64}, []int{1, 2, 4, 8}},
+		{"vae_geometry: Q up to the chunk", tiny, "vae_geometry", nil, "queries",
+			[]int64{1, 1, 3}, []int64{1, 8000, 3}, []int64{8, 8000, 3}, []int{1, 2, 4, 8}},
+		{"custom buckets", tiny, "vae_geometry", []int{1, 8}, "features",
+			[]int64{1, 64, 32}, []int64{1, 64, 32}, []int64{8, 64, 32}, []int{1, 8}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := profileFor(&tc.set.Manifest, tc.graph, tc.custom)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := p.record()[tc.input]
+			if !slices.Equal(rec.Min, tc.min) || !slices.Equal(rec.Opt, tc.opt) || !slices.Equal(rec.Max, tc.m) {
+				t.Errorf("%s profile = %v / %v / %v, want %v / %v / %v", tc.input, rec.Min, rec.Opt, rec.Max, tc.min, tc.opt, tc.m)
+			}
+			if !slices.Equal(p.buckets, tc.buckets) {
+				t.Errorf("buckets = %v, want %v", p.buckets, tc.buckets)
+			}
+		})
+	}
+}
+
+func TestProfileRefusals(t *testing.T) {
+	m := engines.Manifest{
+		Name:    "bad",
+		Sampler: engines.SamplerSpec{Guidance: "cfg"},
+		Volume:  engines.VolumeSpec{ChunkPoints: 0},
+		Graphs: map[string]engines.Graph{
+			"conditioner":  {MaxBatch: 4, Inputs: []engines.TensorSpec{{Name: "image", Shape: []int64{-1, 3, -1, -1}}}},
+			"vae_geometry": {MaxBatch: 4, Inputs: []engines.TensorSpec{{Name: "queries", Shape: []int64{-1, -1, 3}}}},
+			"vae_latents":  {MaxBatch: 4, Inputs: []engines.TensorSpec{{Name: "latents", Shape: []int64{4, 64, 64}}}},
+			"dit":          {MaxBatch: 4, Inputs: []engines.TensorSpec{{Name: "latents", Shape: []int64{-1, 8}}}},
+		},
+	}
+	cases := []struct {
+		graph  string
+		custom []int
+		want   string
+	}{
+		{"conditioner", nil, "dim 2 is open"},
+		{"vae_geometry", nil, "chunk_points 0"},
+		{"vae_latents", nil, "dynamic batch"},
+		{"dit", []int{2, 2}, "ascend strictly"},
+		{"dit", []int{8}, "within 1..4"},
+		{"matting", nil, "no graph"},
+	}
+	for _, tc := range cases {
+		_, err := profileFor(&m, tc.graph, tc.custom)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("profileFor(%s, %v) = %v, want an error about %q", tc.graph, tc.custom, err, tc.want)
+		}
+	}
+}
+
+// copySet copies a model set into a temporary directory.
+func copySet(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func writeScript(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeTrtexec writes "plan:<onnx file>" to --saveEngine, appends its
+// arguments to calls.log, and prints what trtexec 10.3 prints.
+const fakeTrtexec = `
+onnx=""; plan=""
+for a in "$@"; do
+  case "$a" in
+    --onnx=*) onnx="${a#--onnx=}" ;;
+    --saveEngine=*) plan="${a#--saveEngine=}" ;;
+  esac
+done
+echo "$@" >> "$(dirname "$0")/calls.log"
+echo "&&&& RUNNING TensorRT.trtexec [TensorRT v100300] [b26] # trtexec $*"
+echo "[I] TensorRT version: 10.3.0"
+printf 'plan:%s' "$(basename "$onnx")" > "$plan"
+echo "&&&& PASSED TensorRT.trtexec [TensorRT v100300] [b26]"
+`
+
+const fakeNvidiaSMI = `echo "NVIDIA Fake GPU 9000, 8.9"
+`
+
+func TestBuildRecordsEveryPlanInTheManifest(t *testing.T) {
+	bin := t.TempDir()
+	writeScript(t, bin, "trtexec", fakeTrtexec)
+	writeScript(t, bin, "nvidia-smi", fakeNvidiaSMI)
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dir := copySet(t, tinyDir)
+	before, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--buckets", "dit=2,8", dir}, &out, &out); err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+
+	set, err := engines.Open(dir)
+	if err != nil {
+		t.Fatalf("the updated manifest does not load: %v", err)
+	}
+	for _, name := range engines.RequiredGraphs {
+		p := set.Graphs[name].Plan
+		if p == nil {
+			t.Fatalf("%s: no plan recorded", name)
+		}
+		content := []byte("plan:" + name + ".onnx")
+		sum := sha256.Sum256(content)
+		if got, _ := os.ReadFile(filepath.Join(dir, p.File)); !bytes.Equal(got, content) {
+			t.Errorf("%s: plan file %s holds %q", name, p.File, got)
+		}
+		if p.File != "plans/"+name+".plan" || p.TensorRT != "10.3.0" || p.ComputeCapability != "8.9" ||
+			p.GPU != "NVIDIA Fake GPU 9000" || p.Precision != "fp16" || p.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: plan record %+v", name, *p)
+		}
+		want, _ := profileFor(&set.Manifest, name, map[string][]int{"dit": {2, 8}}[name])
+		if !reflect.DeepEqual(p.Profiles, want.record()) || !slices.Equal(p.BatchBuckets, want.buckets) {
+			t.Errorf("%s: recorded profiles %v buckets %v, want %v %v", name, p.Profiles, p.BatchBuckets, want.record(), want.buckets)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "plans", name+".trtexec.log")); err != nil {
+			t.Errorf("%s: no trtexec log: %v", name, err)
+		}
+	}
+	if got := set.Graphs[engines.DiT].Plan.BatchBuckets; !slices.Equal(got, []int{2, 8}) {
+		t.Errorf("dit buckets %v, want the --buckets override", got)
+	}
+
+	// Everything but the plan records is as it was, in the same order.
+	after, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if stripPlans(t, after) != stripPlans(t, before) {
+		t.Errorf("the build changed more than the plan records")
+	}
+	calls, _ := os.ReadFile(filepath.Join(bin, "calls.log"))
+	if n := strings.Count(string(calls), "--fp16"); n != 4 {
+		t.Errorf("trtexec ran %d times with --fp16, want 4:\n%s", n, calls)
+	}
+	if !strings.Contains(string(calls), "--timingCacheFile="+filepath.Join(dir, "plans", "timing.cache")) {
+		t.Errorf("trtexec did not get the shared timing cache:\n%s", calls)
+	}
+}
+
+// stripPlans re-indents a manifest without its graphs' plan records.
+func stripPlans(t *testing.T, raw []byte) string {
+	t.Helper()
+	top, err := parseObject(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphs, err := top.child("graphs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range graphs.keys {
+		g, err := graphs.child(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := g.vals["plan"]; ok {
+			delete(g.vals, "plan")
+			g.keys = slices.DeleteFunc(g.keys, func(k string) bool { return k == "plan" })
+		}
+		graphs.set(name, g.marshal())
+	}
+	top.set("graphs", graphs.marshal())
+	out, err := indent(top.marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func TestManifestRoundTripIsByteIdentical(t *testing.T) {
+	for _, set := range []string{"tiny", "tiny-turbo"} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "engines", set, "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stripPlans(t, raw); got != string(raw) {
+			t.Errorf("%s: parse and re-indent changed the manifest", set)
+		}
+	}
+}
+
+func TestSetPlanReplacesAnEarlierRecord(t *testing.T) {
+	raw := []byte(`{"name": "x", "graphs": {"dit": {"onnx": "dit.onnx", "plan": {"file": "old.plan"}, "max_batch": 2}}, "z": 1.50}`)
+	out, err := setPlan(raw, "dit", engines.Plan{File: "plans/dit.plan", GPU: "A<B>&C"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	if strings.Contains(s, "old.plan") || !strings.Contains(s, `"A<B>&C"`) || !strings.Contains(s, `"z": 1.50`) {
+		t.Errorf("setPlan produced\n%s", s)
+	}
+	if strings.Index(s, `"onnx"`) > strings.Index(s, `"plan"`) || strings.Index(s, `"plan"`) > strings.Index(s, `"max_batch"`) {
+		t.Errorf("setPlan moved keys:\n%s", s)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`[]`, `{"graphs": []}`, `{"graphs": {}}`, `{"graphs": {"dit": {}}} x`} {
+		if _, err := setPlan([]byte(bad), "dit", engines.Plan{}); err == nil {
+			t.Errorf("setPlan(%s) succeeded", bad)
+		}
+	}
+}
+
+func TestMissingToolsAreNamed(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("TENSORRT_ROOT", "")
+	var out bytes.Buffer
+	err := run(context.Background(), []string{copySet(t, tinyDir)}, &out, &out)
+	if err == nil {
+		t.Fatal("build without trtexec and nvidia-smi succeeded")
+	}
+	for _, s := range []string{"trtexec not found", "install TensorRT 10", "nvidia-smi not found", "NVIDIA GPU"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+
+	// trtexec present, no GPU.
+	bin := t.TempDir()
+	writeScript(t, bin, "trtexec", fakeTrtexec)
+	t.Setenv("PATH", bin)
+	err = run(context.Background(), []string{copySet(t, tinyDir)}, &out, &out)
+	if err == nil || strings.Contains(err.Error(), "trtexec not found") || !strings.Contains(err.Error(), "nvidia-smi not found") {
+		t.Errorf("with trtexec only: %v", err)
+	}
+}
+
+func TestTrtexecFoundUnderTensorRTRoot(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeScript(t, filepath.Join(root, "bin"), "trtexec", fakeTrtexec)
+	bin := t.TempDir()
+	writeScript(t, bin, "nvidia-smi", fakeNvidiaSMI)
+	got, err := findTools("trtexec", filepath.Join(bin, "nvidia-smi"), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.trtexec != filepath.Join(root, "bin", "trtexec") {
+		t.Errorf("trtexec = %q", got.trtexec)
+	}
+}
+
+func TestTrtexecFailureShowsItsOutputAndRecordsNothing(t *testing.T) {
+	bin := t.TempDir()
+	writeScript(t, bin, "trtexec", "echo '[E] ModelImporter: unsupported operator FooBar'\nexit 3\n")
+	writeScript(t, bin, "nvidia-smi", fakeNvidiaSMI)
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dir := copySet(t, tinyDir)
+	before, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	var out bytes.Buffer
+	err := run(context.Background(), []string{dir}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "unsupported operator FooBar") ||
+		!strings.Contains(err.Error(), "conditioner") {
+		t.Fatalf("build = %v, want trtexec's failure with its output", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if !bytes.Equal(before, after) {
+		t.Error("a failed build changed the manifest")
+	}
+}
+
+func TestTensorRTVersionFromTrtexecOutput(t *testing.T) {
+	cases := []struct {
+		out, want string
+	}{
+		{"[11/22/2025-08:00:00] [I] TensorRT version: 10.3.0\n", "10.3.0"},
+		{"&&&& RUNNING TensorRT.trtexec [TensorRT v100300] [b26] # trtexec --onnx=x\n", "10.3.0"},
+		{"&&&& PASSED TensorRT.trtexec [TensorRT v101302] [b8]\n", "10.13.2"},
+		{"[I] TensorRT version: 10.16.0\n&&&& PASSED TensorRT.trtexec [TensorRT v101600]\n", "10.16.0"},
+	}
+	for _, tc := range cases {
+		got, err := tensorRTVersion([]byte(tc.out))
+		if err != nil || got != tc.want {
+			t.Errorf("tensorRTVersion(%q) = %q, %v; want %q", tc.out, got, err, tc.want)
+		}
+	}
+	if _, err := tensorRTVersion([]byte("nothing useful")); err == nil {
+		t.Error("no version found, but no error")
+	}
+}
+
+func TestParseGPU(t *testing.T) {
+	cases := []struct {
+		out, name, cc string
+		ok            bool
+	}{
+		{"NVIDIA GeForce RTX 4090, 8.9\n", "NVIDIA GeForce RTX 4090", "8.9", true},
+		{"NVIDIA H100 80GB HBM3, 9.0\nNVIDIA H100 80GB HBM3, 9.0\n", "NVIDIA H100 80GB HBM3", "9.0", true},
+		{"Tesla T4, [N/A]\n", "", "", false},
+		{"Field \"compute_cap\" is not a valid field to query.\n", "", "", false},
+		{"", "", "", false},
+	}
+	for _, tc := range cases {
+		g, err := parseGPU(tc.out)
+		if (err == nil) != tc.ok || g.name != tc.name || g.computeCapability != tc.cc {
+			t.Errorf("parseGPU(%q) = %+v, %v", tc.out, g, err)
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	got := shellQuote([]string{"trtexec", "--onnx=/a b/c.onnx", "it's", "", "--fp16"})
+	want := `trtexec '--onnx=/a b/c.onnx' 'it'\''s' '' --fp16`
+	if got != want {
+		t.Errorf("shellQuote = %s, want %s", got, want)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	var out bytes.Buffer
+	for _, args := range [][]string{
+		{},
+		{"a", "b"},
+		{"--plan-dir", "../elsewhere", tinyDir},
+		{"--plan-dir", "/abs", tinyDir},
+		{"--buckets", "dit", tinyDir},
+		{"--buckets", "dit=1,x", tinyDir},
+		{"--dry-run", "--graphs", "nope", tinyDir},
+	} {
+		if err := run(context.Background(), args, &out, &out); err == nil {
+			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}
