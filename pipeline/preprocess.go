@@ -51,7 +51,7 @@ type Matter interface {
 type Prepared struct {
 	Tensor   tensor.Tensor   // "image", [1,3,Size,Size] float32, CHW, normalized
 	Hash     [32]byte        // SHA-256 of the recentered CanvasSize² RGB pixels (row-major, interleaved)
-	Source   image.Point     // decoded width and height
+	Source   image.Point     // decoded (upright) width and height
 	BBox     image.Rectangle // object bounding box (alpha > 0) in source pixels
 	Warnings []string        // degraded but usable input, for the client
 	Format   string          // "png", "jpeg" or "webp"
@@ -64,7 +64,9 @@ type Prepared struct {
 // interpolation kernels:
 //
 //  1. Decode PNG, JPEG or WebP; the header's size is checked against
-//     MaxPixels before any pixel is decoded.
+//     MaxPixels before any pixel is decoded. A JPEG is turned upright by its
+//     EXIF orientation, as rembg does before cutting out (Source and BBox are
+//     then in upright pixels).
 //  2. Alpha. An image with an alpha channel that is not fully opaque keeps it.
 //     Otherwise (RGB, grayscale, or RGBA that is opaque everywhere) the
 //     background must be removed first, as Hunyuan3D's apps do with rembg for

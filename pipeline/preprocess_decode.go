@@ -45,7 +45,7 @@ func ppSniff(data []byte) (ppCodec, bool) {
 // ppDecode decodes data into straight-alpha RGBA with its origin at (0,0),
 // refusing anything but PNG, JPEG and WebP and any picture whose header
 // declares more than maxPixels pixels (≤ 0: ppDefaultMaxPixels), before
-// decoding its pixels.
+// decoding its pixels. JPEGs are turned upright by their EXIF orientation.
 func ppDecode(data []byte, maxPixels int) (*image.NRGBA, string, error) {
 	codec, ok := ppSniff(data)
 	if !ok {
@@ -71,7 +71,11 @@ func ppDecode(data []byte, maxPixels int) (*image.NRGBA, string, error) {
 	if got := img.Bounds().Size(); got != (image.Point{cfg.Width, cfg.Height}) {
 		return nil, codec.name, fmt.Errorf("%w: %s header says %dx%d, pixels are %v", ErrCorruptImage, codec.name, cfg.Width, cfg.Height, got)
 	}
-	return ppToNRGBA(img), codec.name, nil
+	out := ppToNRGBA(img)
+	if codec.name == ppJPEG.name {
+		out = ppOrient(out, ppJPEGOrientation(data))
+	}
+	return out, codec.name, nil
 }
 
 // ppDecodeError classifies a decoder error: a valid file using a feature the

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/jpeg"
@@ -26,6 +27,7 @@ func FuzzPreprocess(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
+	f.Add(ppWithOrientation(buf.Bytes(), 8, binary.LittleEndian))
 	for _, name := range []string{"testdata/object_lossless.webp", "testdata/object_lossy_alpha.webp"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
