@@ -22,8 +22,8 @@ var (
 
 // ppDefaultMaxPixels bounds decoding when PreprocessOptions.MaxPixels is not
 // set, so a forgotten option cannot turn a small request into a huge
-// allocation.
-const ppDefaultMaxPixels = 8192 * 8192
+// allocation (4096² RGBA is 64 MiB).
+const ppDefaultMaxPixels = 4096 * 4096
 
 // ppWarnBorderMatte is the warning of the no-alpha, no-matting fallback.
 const ppWarnBorderMatte = "no alpha and no matting engine: background estimated from the border"
@@ -31,7 +31,7 @@ const ppWarnBorderMatte = "no alpha and no matting engine: background estimated 
 // PreprocessOptions configures Preprocess.
 type PreprocessOptions struct {
 	// MaxPixels rejects an image whose header declares more than width·height
-	// pixels, before decoding it. Zero or less means 8192².
+	// pixels, before decoding it. Zero or less means 4096².
 	MaxPixels int
 	// Image is the conditioner's input geometry and normalization from the
 	// model set's manifest (Size 518, CanvasSize 512, BorderRatio 0.15,
@@ -42,7 +42,10 @@ type PreprocessOptions struct {
 }
 
 // Matter estimates an alpha matte for an image without one (the optional
-// matting engine). rgb is opaque; the matte must have rgb's size.
+// matting engine). rgb is opaque; the matte must have rgb's size. Preprocess
+// uses it as straight alpha: rembg's naive cutout, which Hunyuan3D's apps
+// call, also multiplies the colour by the matte and so darkens soft edges
+// before the white composite; that is not reproduced.
 type Matter interface {
 	Alpha(ctx context.Context, rgb *image.NRGBA) (*image.Alpha, error)
 }
@@ -270,28 +273,29 @@ func ppFill(b []uint8, v uint8) {
 
 // ppOnWhite composites straight-alpha RGBA on white as recenter does with
 // numpy: rgb·m + 255·(1−m) with m = a/255, all in float32, truncated to 8 bits.
+// It works in place: each row's RGB result is packed at the start of the row,
+// which is returned as a 3-channel view with the RGBA stride.
 func ppOnWhite(rgba cvImage) cvImage {
-	out := cvImage{pix: make([]uint8, rgba.w*rgba.h*3), w: rgba.w, h: rgba.h, cn: 3, stride: 3 * rgba.w}
 	for y := range rgba.h {
-		s, d := rgba.row(y), out.row(y)
+		row := rgba.row(y)
 		for x := range rgba.w {
-			p, o := s[4*x:4*x+4:4*x+4], d[3*x:3*x+3:3*x+3]
-			switch a := p[3]; a {
+			p := row[4*x : 4*x+4 : 4*x+4]
+			r, g, b, a := p[0], p[1], p[2], p[3]
+			switch a {
 			case 255:
-				o[0], o[1], o[2] = p[0], p[1], p[2]
 			case 0:
-				o[0], o[1], o[2] = 255, 255, 255
+				r, g, b = 255, 255, 255
 			default:
 				m := float32(a) / 255
 				bg := float32(255 * float32(1-m))
-				for c := range 3 {
-					v := float32(float32(p[c])*m) + bg
-					o[c] = uint8(min(max(v, 0), 255))
-				}
+				r = uint8(min(max(float32(float32(r)*m)+bg, 0), 255))
+				g = uint8(min(max(float32(float32(g)*m)+bg, 0), 255))
+				b = uint8(min(max(float32(float32(b)*m)+bg, 0), 255))
 			}
+			row[3*x], row[3*x+1], row[3*x+2] = r, g, b
 		}
 	}
-	return out
+	return cvImage{pix: rgba.pix, w: rgba.w, h: rgba.h, cn: 3, stride: rgba.stride}
 }
 
 // ppTensor maps the canvas to the conditioner's input: v/255·2−1 (the

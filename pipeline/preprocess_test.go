@@ -209,7 +209,7 @@ func TestRecenterGeometry(t *testing.T) {
 // are exact.
 func TestCompositeOnWhiteHalfAlpha(t *testing.T) {
 	src := cvImage{pix: []uint8{0, 100, 255, 128, 0, 100, 255, 255, 0, 100, 255, 0, 0, 100, 255, 1}, w: 4, h: 1, cn: 4, stride: 16}
-	got := ppOnWhite(src).pix
+	got := ppOnWhite(src).row(0)
 	want := []uint8{126, 177, 255, 0, 100, 255, 255, 255, 255, 254, 254, 255}
 	if !slices.Equal(got, want) {
 		t.Errorf("on white %v, want %v", got, want)
