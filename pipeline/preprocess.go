@@ -108,7 +108,9 @@ func Preprocess(ctx context.Context, data []byte, opts PreprocessOptions) (*Prep
 		return nil, err
 	}
 	var warnings []string
+	empty := "the picture is fully transparent"
 	if !ppHasAlpha(img) {
+		empty = "no object stands out from the background"
 		if opts.Matting != nil {
 			if err := ppApplyMatte(ctx, img, opts.Matting); err != nil {
 				return nil, err
@@ -125,7 +127,7 @@ func Preprocess(ctx context.Context, data []byte, opts PreprocessOptions) (*Prep
 	}
 	bbox, ok := ppAlphaBBox(img)
 	if !ok {
-		return nil, fmt.Errorf("%w: the picture is fully transparent", ErrNoObject)
+		return nil, fmt.Errorf("%w: %s", ErrNoObject, empty)
 	}
 	canvas, err := ppRecenter(img, bbox, spec.BorderRatio, spec.CanvasSize)
 	if err != nil {
