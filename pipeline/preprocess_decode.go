@@ -104,7 +104,9 @@ func ppToNRGBA(img image.Image) *image.NRGBA {
 	out := image.NewNRGBA(image.Rect(0, 0, w, h))
 	switch m := img.(type) {
 	case *image.YCbCr:
-		// draw's YCbCr fast path writes opaque RGBA, which is also NRGBA.
+		// draw's YCbCr fast path writes opaque RGBA, which is also NRGBA. It
+		// samples subsampled chroma without libjpeg's "fancy" upsampling, so
+		// JPEG pixels differ from PIL's by a few levels along colour edges.
 		rgba := &image.RGBA{Pix: out.Pix, Stride: out.Stride, Rect: out.Rect}
 		draw.Draw(rgba, rgba.Rect, m, b.Min, draw.Src)
 	case *image.NYCbCrA:
