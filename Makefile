@@ -66,11 +66,23 @@ test-go: deps native
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) test $(GOFLAGS_TEST) ./...
 
-## test-gpu: the TensorRT runtime tests; run by an operator on a machine with a GPU, CUDA and TensorRT 10.
+## test-gpu: the TensorRT backend's tests, for an operator on a machine with an NVIDIA GPU, CUDA and
+## TensorRT 10: `TENSORRT_ROOT=/opt/TensorRT-10.x make test-gpu` (docs/tensorrt.md). The native
+## library is built with TensorRT into build-gpu/ (trt/cgo.go links it under -tags hy3d_tensorrt);
+## CGO_LDFLAGS puts build-gpu first so that every package of the test binary links that library.
+TENSORRT_ROOT ?=
+CUDA_ROOT     ?= /usr/local/cuda
+GPU_BUILD     := build-gpu
+GPU_LIB_DIRS  := $(strip $(if $(TENSORRT_ROOT),$(TENSORRT_ROOT)/lib) $(wildcard $(CUDA_ROOT)/lib64))
+GPU_LD_PATH   := $(if $(GPU_LIB_DIRS),LD_LIBRARY_PATH="$(subst $(eval) ,:,$(GPU_LIB_DIRS))$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}")
 test-gpu: deps
-	flock $(BUILD)-gpu.lock sh -c 'cmake -S . -B $(BUILD)-gpu -DCMAKE_BUILD_TYPE=Release -DHY3D_WITH_TENSORRT=ON >/dev/null && cmake --build $(BUILD)-gpu -j$$(nproc)'
-	ctest --test-dir $(BUILD)-gpu --output-on-failure
-	HY3D_NATIVE_BUILD=$(abspath $(BUILD)-gpu) $(GO) test -count=1 -tags hy3d_tensorrt ./trt/... ./tools/...
+	@mkdir -p $(GPU_BUILD)
+	flock $(GPU_BUILD)/.lock sh -c 'cmake -S . -B $(GPU_BUILD) -DCMAKE_BUILD_TYPE=Release -DHY3D_WITH_TENSORRT=ON $(if $(TENSORRT_ROOT),-DTENSORRT_ROOT=$(TENSORRT_ROOT)) >/dev/null && cmake --build $(GPU_BUILD) -j$$(nproc)'
+	ctest --test-dir $(GPU_BUILD) --output-on-failure
+	PATH="$(if $(TENSORRT_ROOT),$(TENSORRT_ROOT)/bin:)$$PATH" \
+	$(GPU_LD_PATH) \
+	CGO_LDFLAGS="-L$(abspath $(GPU_BUILD)) $(addprefix -L,$(GPU_LIB_DIRS))" \
+	$(GO) test -count=1 -tags hy3d_tensorrt ./trt/... ./tools/build-engines/...
 
 ## run: start the server on the embedded reference engines (engines/tiny).
 run: build

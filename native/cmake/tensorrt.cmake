@@ -10,6 +10,13 @@ option(HY3D_TENSORRT_COMPILE_ONLY "Compile the TensorRT backend and its GPU test
 set(HY3D_TENSORRT_ENABLED OFF)
 if(NOT HY3D_WITH_TENSORRT STREQUAL "OFF")
   find_package(CUDAToolkit QUIET)
+  # find_* results are cached: forget them when TENSORRT_ROOT changes, or a
+  # reconfigure would keep linking the previous installation.
+  if(NOT "${TENSORRT_ROOT}" STREQUAL "${HY3D_TENSORRT_ROOT_SEEN}")
+    unset(HY3D_NVINFER_INCLUDE CACHE)
+    unset(HY3D_NVINFER_LIB CACHE)
+    set(HY3D_TENSORRT_ROOT_SEEN "${TENSORRT_ROOT}" CACHE INTERNAL "TENSORRT_ROOT of the cached TensorRT paths")
+  endif()
   find_path(HY3D_NVINFER_INCLUDE NvInfer.h HINTS ${TENSORRT_ROOT} ENV TENSORRT_ROOT PATH_SUFFIXES include)
   find_library(HY3D_NVINFER_LIB nvinfer HINTS ${TENSORRT_ROOT} ENV TENSORRT_ROOT PATH_SUFFIXES lib lib64)
   if(HY3D_TENSORRT_COMPILE_ONLY)

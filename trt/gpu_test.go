@@ -1,0 +1,343 @@
+//go:build hy3d_tensorrt
+
+package trt
+
+// GPU tests: the TensorRT engines of the tiny model sets against ONNX
+// Runtime running the very ONNX files they were built from. They need a GPU,
+// CUDA, TensorRT 10 with trtexec on PATH, and the native library built with
+// TensorRT; `make test-gpu` provides all of it (docs/tensorrt.md). Plans are
+// built once per run by tools/build-engines into a temporary copy of each
+// set.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/ort"
+	"github.com/hy3d/hy3d/tensor"
+)
+
+var builtSets struct {
+	once sync.Once
+	sets map[string]*engines.Set
+	err  error
+}
+
+// tinySets builds the plans of engines/tiny and engines/tiny-turbo once.
+func tinySets(t *testing.T) map[string]*engines.Set {
+	t.Helper()
+	builtSets.once.Do(func() {
+		root, err := os.MkdirTemp("", "hy3d-trt-gpu-")
+		if err != nil {
+			builtSets.err = err
+			return
+		}
+		builtSets.sets = map[string]*engines.Set{}
+		for _, name := range []string{"tiny", "tiny-turbo"} {
+			dir := filepath.Join(root, name)
+			if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "engines", name))); err != nil {
+				builtSets.err = err
+				return
+			}
+			cmd := exec.Command("go", "run", "../tools/build-engines", dir)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				builtSets.err = fmt.Errorf("build-engines %s: %w\n%s", name, err, out)
+				return
+			}
+			set, err := engines.Open(dir)
+			if err != nil {
+				builtSets.err = err
+				return
+			}
+			builtSets.sets[name] = set
+		}
+	})
+	if builtSets.err != nil {
+		t.Fatal(builtSets.err)
+	}
+	return builtSets.sets
+}
+
+func gpuRuntime(t *testing.T, graphs bool) *Runtime {
+	t.Helper()
+	r, err := NewRuntime(Options{Device: 0, CUDAGraphs: graphs})
+	if err != nil {
+		t.Fatalf("NewRuntime: %v", err)
+	}
+	return r
+}
+
+func loadGPU(t *testing.T, r *Runtime, set *engines.Set, graph string) *Engine {
+	t.Helper()
+	e, err := r.Load(context.Background(), set, graph)
+	if err != nil {
+		t.Fatalf("Load %s: %v", graph, err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+// inputsFor draws one batch of inputs in the ranges the pipeline feeds each
+// tensor: sigma in [0,1], guidance around 5, query points inside the
+// decoding box, unit normal elsewhere. open sizes the open query count.
+func inputsFor(g engines.Graph, batch, open int, rng *rand.Rand) []tensor.Tensor {
+	out := make([]tensor.Tensor, len(g.Inputs))
+	for i, spec := range g.Inputs {
+		shape := slices.Clone(spec.Shape)
+		shape[0] = int64(batch)
+		for k := 1; k < len(shape); k++ {
+			if shape[k] < 0 {
+				shape[k] = int64(open)
+			}
+		}
+		data := make([]float32, tensor.Elements(shape))
+		for j := range data {
+			switch spec.Name {
+			case "timestep":
+				data[j] = rng.Float32()
+			case "guidance":
+				data[j] = 3 + 4*rng.Float32()
+			case "queries":
+				data[j] = (2*rng.Float32() - 1) * 1.01
+			default:
+				data[j] = float32(rng.NormFloat64())
+			}
+		}
+		out[i] = tensor.Tensor{Name: spec.Name, Shape: shape, Data: data}
+	}
+	return out
+}
+
+// closeEnough compares an engine output with the ONNX Runtime reference the
+// way Polygraphy does: an element fails only when it misses both the
+// absolute tolerance (scaled to the output's magnitude, since FP16 keeps
+// about three significant digits of it) and the relative one; NaN always
+// fails. It returns a description of the worst element on failure.
+func closeEnough(got, want []float32) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%d values, want %d", len(got), len(want))
+	}
+	var scale float64
+	for _, w := range want {
+		scale = math.Max(scale, math.Abs(float64(w)))
+	}
+	atol, rtol := 2e-2*math.Max(scale, 1e-3), 2e-2
+	worst, worstAt, bad := 0.0, -1, 0
+	for i := range got {
+		g, w := float64(got[i]), float64(want[i])
+		d := math.Abs(g - w)
+		if math.IsNaN(g) || math.IsNaN(w) || (d > atol && d > rtol*math.Abs(w)) {
+			bad++
+			if math.IsNaN(d) || d > worst {
+				worst, worstAt = d, i
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d values off (atol %.3g, rtol %.3g); worst [%d] = %g, want %g",
+			bad, len(got), atol, rtol, worstAt, got[worstAt], want[worstAt])
+	}
+	return nil
+}
+
+func TestGPURuntimeInfo(t *testing.T) {
+	info := gpuRuntime(t, true).Info()
+	if !strings.HasPrefix(info.TensorRT, "10.") || info.CUDARuntime == "" || info.CUDADriver == "" {
+		t.Errorf("Info = %+v", info)
+	}
+	if len(info.Devices) == 0 || info.Devices[0].Name == "" || info.Devices[0].TotalMemory == 0 ||
+		!strings.Contains(info.Devices[0].ComputeCapability, ".") {
+		t.Errorf("devices = %+v", info.Devices)
+	}
+	if _, err := NewRuntime(Options{Device: len(info.Devices)}); !errors.Is(err, tensor.ErrUnavailable) {
+		t.Errorf("NewRuntime on a missing device = %v", err)
+	}
+}
+
+func TestGPUEnginesMatchONNXRuntime(t *testing.T) {
+	sets := tinySets(t)
+	r := gpuRuntime(t, true)
+	ref, err := ort.NewRuntime(ort.Options{})
+	if err != nil {
+		t.Fatalf("ort.NewRuntime: %v", err)
+	}
+	t.Cleanup(func() { _ = ref.Close() })
+	for name, set := range sets {
+		for _, graph := range engines.RequiredGraphs {
+			t.Run(name+"/"+graph, func(t *testing.T) {
+				e := loadGPU(t, r, set, graph)
+				s, err := ref.Load(context.Background(), set, graph)
+				if err != nil {
+					t.Fatalf("ort Load: %v", err)
+				}
+				defer s.Close()
+				rng := rand.New(rand.NewPCG(1, uint64(len(graph))))
+				for _, batch := range []int{1, 3, e.MaxBatch()} {
+					in := inputsFor(set.Graphs[graph], batch, set.Volume.ChunkPoints, rng)
+					got, err := e.Run(context.Background(), in)
+					if err != nil {
+						t.Fatalf("batch %d: trt: %v", batch, err)
+					}
+					want, err := s.Run(context.Background(), in)
+					if err != nil {
+						t.Fatalf("batch %d: ort: %v", batch, err)
+					}
+					for i := range want {
+						if !slices.Equal(got[i].Shape, want[i].Shape) {
+							t.Errorf("batch %d: %s shape %v, ort %v", batch, got[i].Name, got[i].Shape, want[i].Shape)
+							continue
+						}
+						if err := closeEnough(got[i].Data, want[i].Data); err != nil {
+							t.Errorf("batch %d: %s: %v", batch, got[i].Name, err)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestGPUGraphReplayEqualsPlainEnqueue(t *testing.T) {
+	set := tinySets(t)["tiny"]
+	withGraphs := loadGPU(t, gpuRuntime(t, true), set, engines.DiT)
+	plain := loadGPU(t, gpuRuntime(t, false), set, engines.DiT)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, batch := range []int{2, 5, 16} {
+		in := inputsFor(set.Graphs[engines.DiT], batch, 0, rng)
+		a, err := withGraphs.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := plain.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same kernels on the same data: bit for bit.
+		if !slices.Equal(a[0].Data, b[0].Data) {
+			t.Errorf("batch %d: graph replay and enqueueV3 differ", batch)
+		}
+	}
+	gs, _ := withGraphs.be.(*nativeEngine).stats()
+	ps, _ := plain.be.(*nativeEngine).stats()
+	if gs.graphLaunches != 3 || gs.captureFailures != 0 || ps.graphLaunches != 0 || ps.plainEnqueues != 3 {
+		t.Errorf("stats: graphs %+v, plain %+v", gs, ps)
+	}
+}
+
+func TestGPURecapturesWhenTheQueryCountChanges(t *testing.T) {
+	set := tinySets(t)["tiny"]
+	e := loadGPU(t, gpuRuntime(t, true), set, engines.VAEGeometry)
+	plain := loadGPU(t, gpuRuntime(t, false), set, engines.VAEGeometry)
+	ne := e.be.(*nativeEngine)
+	before, _ := ne.stats()
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, q := range []int{set.Volume.ChunkPoints, 1000, 1000, set.Volume.ChunkPoints} {
+		in := inputsFor(set.Graphs[engines.VAEGeometry], 1, q, rng)
+		a, err := e.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := plain.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a[0].Data, b[0].Data) {
+			t.Errorf("Q %d: graph and enqueueV3 differ", q)
+		}
+	}
+	after, _ := ne.stats()
+	// Captured at load for Q = chunk; re-captured for 1000, replayed, and
+	// re-captured for the chunk again.
+	if got := after.graphCaptures - before.graphCaptures; got != 2 {
+		t.Errorf("%d captures after load, want 2 (stats %+v)", got, after)
+	}
+	if got := after.graphLaunches - before.graphLaunches; got != 2 {
+		t.Errorf("%d graph launches, want 2", got)
+	}
+}
+
+func TestGPURefusesIncompatiblePlans(t *testing.T) {
+	set := tinySets(t)["tiny"]
+	r := gpuRuntime(t, true)
+	g := set.Graphs[engines.VAELatents]
+	other := *g.Plan
+	other.TensorRT = "9.9.9"
+	alt := *set
+	alt.Graphs = maps.Clone(set.Graphs)
+	g.Plan = &other
+	alt.Graphs[engines.VAELatents] = g
+	_, err := r.Load(context.Background(), &alt, engines.VAELatents)
+	if !errors.Is(err, tensor.ErrIncompatible) || !strings.Contains(err.Error(), "9.9.9") || !strings.Contains(err.Error(), r.Info().TensorRT) {
+		t.Errorf("Load of a plan recorded for 9.9.9 = %v", err)
+	}
+}
+
+func TestGPUConcurrentRunsMatchSerialOnes(t *testing.T) {
+	set := tinySets(t)["tiny"]
+	e := loadGPU(t, gpuRuntime(t, true), set, engines.DiT)
+	rng := rand.New(rand.NewPCG(5, 5))
+	type job struct {
+		in   []tensor.Tensor
+		want []float32
+	}
+	jobs := make([]job, 12)
+	for i := range jobs {
+		jobs[i].in = inputsFor(set.Graphs[engines.DiT], 1+i%e.MaxBatch(), 0, rng)
+		out, err := e.Run(context.Background(), jobs[i].in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs[i].want = out[0].Data
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := g; i < len(jobs)*3; i += 4 {
+				j := jobs[i%len(jobs)]
+				out, err := e.Run(context.Background(), j.in)
+				if err != nil {
+					t.Errorf("Run: %v", err)
+					return
+				}
+				if !slices.Equal(out[0].Data, j.want) {
+					t.Errorf("job %d: a concurrent run differs from the serial one", i%len(jobs))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestGPULogsReachOptionsLog(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	r, err := NewRuntime(Options{CUDAGraphs: true, Log: func(level LogLevel, msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, msg)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setLog(nil)
+	e := loadGPU(t, r, tinySets(t)["tiny"], engines.VAELatents)
+	_ = e.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "TensorRT engine loaded") }) {
+		t.Errorf("no load message among %q", lines)
+	}
+}
