@@ -24,18 +24,20 @@ type Config struct {
 	// 0 means runtime.NumCPU().
 	Threads int
 	// MaxPixels bounds decoded pictures (checked before decoding);
-	// 0 means DefaultMaxPixels.
+	// 0 leaves Preprocess's default.
 	MaxPixels int
 	// BlockSize is the side, in cells, of the blocks coarse-to-fine decoding
 	// hands to marching cubes; 0 means DefaultBlockSize.
 	BlockSize int
 }
 
-// Defaults of Config.
-const (
-	DefaultMaxPixels = 4096 * 4096
-	DefaultBlockSize = 8
-)
+// DefaultBlockSize is Config.BlockSize's default: blocks of 8³ cells keep
+// the list short (a few thousand at R=384) while skipping most empty space.
+const DefaultBlockSize = 8
+
+// ErrEmptySurface is returned when the decoded volume has no surface: the
+// model put the whole box inside or outside the object.
+var ErrEmptySurface = errors.New("the decoded volume has no surface")
 
 // Pipeline turns pictures into meshes with one model set on one backend.
 // Its methods are safe for concurrent use as far as its engines are; the
@@ -66,9 +68,6 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	}
 	if p.threads <= 0 {
 		p.threads = runtime.NumCPU()
-	}
-	if p.maxPixels <= 0 {
-		p.maxPixels = DefaultMaxPixels
 	}
 	bs := cfg.BlockSize
 	if bs <= 0 {
@@ -370,6 +369,9 @@ func (p *Pipeline) finish(ctx context.Context, j *job) {
 	t := time.Now()
 	raw, err := p.Surface(ctx, j.vol)
 	j.vol = nil // the grid is the largest allocation of a job; let it go
+	if err == nil && raw.TriangleCount() == 0 {
+		err = ErrEmptySurface
+	}
 	if err != nil {
 		j.err = fmt.Errorf("surface: %w", err)
 		return
