@@ -403,25 +403,21 @@ std::vector<nvinfer1::Dims> apply_shapes(const hy3d_engine &e, nvinfer1::IExecut
 }
 
 // Binds a slot to input shapes: sets them on its context, lays out its I/O
-// block and (re)allocates it when it grows. Returns true when anything a
-// captured graph depends on (a shape or an address) changed.
-bool configure(hy3d_engine &e, Slot &slot, const std::vector<nvinfer1::Dims> &input_shapes) {
+// block (reallocated when it must grow) and points the context at it. A
+// change of shapes or addresses drops the slot's graph. Until it completes,
+// the slot counts as unconfigured, so that after any failure half way the
+// next run starts over instead of trusting stale state.
+void configure(hy3d_engine &e, Slot &slot, const std::vector<nvinfer1::Dims> &input_shapes) {
   if (slot.configured) {
     bool same = true;
     for (size_t i = 0; i < e.tensors.size() && same; ++i)
       if (e.tensors[i].input) same = same_dims(slot.bindings[i].shape, input_shapes[i]);
-    if (same) return false;
+    if (same) return;
   }
-  std::vector<nvinfer1::Dims> shapes;
-  try {
-    shapes = apply_shapes(e, *slot.context, input_shapes);
-  } catch (...) {
-    // Some inputs may have taken their new shape: make the next run apply
-    // all of them again rather than trust the recorded ones.
-    slot.configured = false;
-    slot.graph.reset();
-    throw;
-  }
+  slot.configured = false;
+  slot.graph.reset();
+  slot.capture_failed = false;
+  const std::vector<nvinfer1::Dims> shapes = apply_shapes(e, *slot.context, input_shapes);
   std::vector<Binding> bindings(e.tensors.size());
   size_t total = 0;
   for (size_t i = 0; i < e.tensors.size(); ++i) {
@@ -430,23 +426,15 @@ bool configure(hy3d_engine &e, Slot &slot, const std::vector<nvinfer1::Dims> &in
     bindings[i].bytes = static_cast<size_t>(volume(shapes[i])) * e.tensors[i].element_size;
     total += align_up(bindings[i].bytes);
   }
-  const bool grow = total > slot.io.size();
-  if (grow) {
-    slot.graph.reset();  // it points into the block being freed
-    slot.io = cuda::DeviceBuffer(total);
-    slot.staging = cuda::PinnedBuffer(total);
-  }
-  if (grow || !slot.configured) {
-    auto *base = static_cast<unsigned char *>(slot.io.get());
-    for (size_t i = 0; i < e.tensors.size(); ++i)
-      if (!slot.context->setTensorAddress(e.tensors[i].name.c_str(), base + bindings[i].offset))
-        throw Error(HY3D_ERR_RUNTIME, "setTensorAddress failed for " + e.tensors[i].name);
-  }
+  if (total > slot.io.size()) slot.io = cuda::DeviceBuffer(total);
+  if (total > slot.staging.size()) slot.staging = cuda::PinnedBuffer(total);
+  // Offsets move with the shapes even when the block does not.
+  auto *base = static_cast<unsigned char *>(slot.io.get());
+  for (size_t i = 0; i < e.tensors.size(); ++i)
+    if (!slot.context->setTensorAddress(e.tensors[i].name.c_str(), base + bindings[i].offset))
+      throw Error(HY3D_ERR_RUNTIME, "setTensorAddress failed for " + e.tensors[i].name);
   slot.bindings = std::move(bindings);
   slot.configured = true;
-  slot.graph.reset();
-  slot.capture_failed = false;
-  return true;
 }
 
 void enqueue(hy3d_engine &e, Slot &slot) {
