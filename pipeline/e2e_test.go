@@ -193,7 +193,7 @@ func TestGenerateIsDeterministicPerSeed(t *testing.T) {
 	p := tinyPipeline(t, "tiny")
 	pic := testPictures(t)["alpha, odd size"]
 	gen := func(seed uint64) *mesh.Mesh {
-		res, err := p.Generate(context.Background(), Request{Image: pic, Params: Params{Steps: 3, Resolution: 48, Seed: seed}})
+		res, err := p.Generate(context.Background(), Request{Image: pic, Params: Params{Steps: 2, Resolution: 32, Seed: seed}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +236,7 @@ func TestGenerateWithTurboUsesEmbeddedGuidance(t *testing.T) {
 	pic := testPictures(t)["alpha, odd size"]
 	var meshes []*mesh.Mesh
 	for _, g := range []float64{5, 1} {
-		res, err := p.Generate(context.Background(), Request{Image: pic, Params: Params{Guidance: g, Resolution: 48, Seed: 1}})
+		res, err := p.Generate(context.Background(), Request{Image: pic, Params: Params{Guidance: g, Resolution: 32, Seed: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +371,7 @@ func TestGenerateBatchMatchesSingleRunsOnTinyEngines(t *testing.T) {
 	p := tinyPipeline(t, "tiny")
 	pics := testPictures(t)
 	reqs := []Request{
-		{Image: pics["alpha, odd size"], Params: Params{Steps: 4, Guidance: 5, Seed: 1, Resolution: 48}},
+		{Image: pics["alpha, odd size"], Params: Params{Steps: 4, Guidance: 5, Seed: 1, Resolution: 24}},
 		{Image: pics["small object in a corner"], Params: Params{Steps: 2, Guidance: 3, Seed: 2, Resolution: 32, Decode: DecodeDense}},
 		{Image: pics["alpha, odd size"], Params: Params{Steps: 3, Guidance: 7.5, Seed: 3, Resolution: 64}},
 	}
