@@ -253,6 +253,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // square whose colour depends on shade, so different shades hash apart.
 func testPNG(t testing.TB, w, h int, shade uint8) []byte {
 	t.Helper()
+	return testPNGLevel(t, w, h, shade, png.DefaultCompression)
+}
+
+func testPNGLevel(t testing.TB, w, h int, shade uint8, level png.CompressionLevel) []byte {
+	t.Helper()
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
 	for y := h / 4; y < 3*h/4; y++ {
 		for x := w / 4; x < 3*w/4; x++ {
@@ -260,7 +265,7 @@ func testPNG(t testing.TB, w, h int, shade uint8) []byte {
 		}
 	}
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	if err := (&png.Encoder{CompressionLevel: level}).Encode(&buf, img); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -426,5 +431,20 @@ func waitFor[T any](t testing.TB, ch <-chan T, what string) T {
 	case <-time.After(safety):
 		t.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
+	}
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// until polls cond, for states no channel announces; the safety bound only
+// guards against a hang.
+func until(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(safety)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

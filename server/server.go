@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -121,6 +122,7 @@ type Server struct {
 	started   time.Time
 	tempDir   string // removed by Close when the store lives there
 	stop      context.CancelFunc
+	closeOnce sync.Once
 }
 
 // New builds a server and starts its workers and background sampling.
@@ -298,11 +300,13 @@ func (s *Server) Drain(ctx context.Context) error { return s.sched.drain(ctx) }
 
 // Close stops background work and releases the store; call it after Drain.
 func (s *Server) Close() {
-	s.stop()
-	s.store.close()
-	if s.tempDir != "" {
-		if err := os.RemoveAll(s.tempDir); err != nil {
-			s.log.Warn().Err(err).Msg("removing the temporary results dir")
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.store.close()
+		if s.tempDir != "" {
+			if err := os.RemoveAll(s.tempDir); err != nil {
+				s.log.Warn().Err(err).Msg("removing the temporary results dir")
+			}
 		}
-	}
+	})
 }

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+)
+
+func TestDrainFinishesAcceptedJobsAndRefusesNewOnes(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 2)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
+	_, running := s.submit(t, testPNG(t, 16, 16, 100), nil)
+	waitFor(t, gen.started, "the first job")
+	_, queued := s.submit(t, testPNG(t, 16, 16, 101), nil)
+
+	drained := make(chan error, 1)
+	go func() { drained <- s.Drain(context.Background()) }()
+	// Draining is visible before any job finishes.
+	until(t, "draining", func() bool { return s.sched.load().draining })
+	readProblem(t, s.do(t, "GET", "/readyz", nil), http.StatusServiceUnavailable)
+	resp, _ := s.submit(t, testPNG(t, 16, 16, 102), nil)
+	p := readProblem(t, resp, http.StatusServiceUnavailable)
+	if p.Type != problemDocs+"draining" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("%+v", p)
+	}
+	// Accepted jobs can still be followed while they finish.
+	close(gen.gate)
+	for _, id := range []string{running.ID, queued.ID} {
+		if st := s.final(t, id); st.Status != StateSucceeded {
+			t.Errorf("%s: %+v", id, st)
+		}
+	}
+	if err := waitFor(t, drained, "the drain"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDrainTimeoutFailsLeftoverJobsWithAReason(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 2)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
+	_, running := s.submit(t, testPNG(t, 16, 16, 103), nil)
+	waitFor(t, gen.started, "the first job")
+	_, queued := s.submit(t, testPNG(t, 16, 16, 104), nil)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the drain timeout has already passed
+	if err := s.Drain(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("drain: %v", err)
+	}
+	for _, c := range []struct{ id, detail string }{
+		{running.ID, "the server shut down while the job ran"},
+		{queued.ID, "the server shut down before the job ran"},
+	} {
+		st, _, err := s.sched.watch(c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status != StateFailed || st.Error == nil || st.Error.Detail != c.detail {
+			t.Errorf("%+v", st)
+		}
+	}
+}
+
+func TestServeShutsDownGracefullyWhenItsContextEnds(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	s := newTestServer(t, gen)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	resp, err := http.Post(base+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, 105)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	decodeJSON(t, resp, &st)
+	resp.Body.Close()
+	waitFor(t, gen.started, "the job")
+
+	stop() // SIGTERM
+	until(t, "draining", func() bool { return s.sched.load().draining })
+	// Still listening while draining: clients can poll their jobs.
+	poll, err := http.Get(base + "/v1/generations/" + st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Body.Close()
+	if poll.StatusCode != http.StatusOK {
+		t.Errorf("poll while draining: %d", poll.StatusCode)
+	}
+	close(gen.gate)
+	if err := waitFor(t, served, "Serve to return"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("still listening after shutdown")
+	}
+}

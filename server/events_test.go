@@ -1,0 +1,83 @@
+package server
+
+import (
+	"bufio"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestEventsStreamProgressUntilTheEnd(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 2)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
+	_, blocker := s.submit(t, testPNG(t, 16, 16, 70), nil)
+	waitFor(t, gen.started, "the first job")
+	_, st := s.submit(t, testPNG(t, 16, 16, 71), nil)
+
+	resp := s.do(t, "GET", "/v1/generations/"+st.ID+"/events", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	next := func() (string, Status) {
+		t.Helper()
+		var event string
+		var got Status
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				if err := jsonUnmarshal(strings.TrimPrefix(line, "data: "), &got); err != nil {
+					t.Fatal(err)
+				}
+			case line == "" && event != "":
+				return event, got
+			}
+		}
+		t.Fatalf("stream ended: %v", sc.Err())
+		return "", got
+	}
+	if ev, got := next(); ev != "status" || got.Status != StateQueued || got.QueuePosition != 1 {
+		t.Fatalf("first event %s %+v", ev, got)
+	}
+	gen.gate <- struct{}{} // the blocker finishes; ours starts and reports a step
+	var states []State
+	var sawProgress, released bool
+	for {
+		_, got := next()
+		states = append(states, got.Status)
+		if got.Progress != nil && got.Progress.Stage == "sample" && got.Progress.Steps == 5 {
+			sawProgress = true
+		}
+		if got.Status == StateRunning && sawProgress && !released {
+			released = true
+			close(gen.gate)
+		}
+		if got.Status.terminal() {
+			if got.Status != StateSucceeded || got.Result == nil {
+				t.Fatalf("final %+v", got)
+			}
+			break
+		}
+	}
+	if !sawProgress {
+		t.Errorf("no progress event among %v", states)
+	}
+	if sc.Scan() {
+		t.Errorf("stream continued after the terminal event: %q", sc.Text())
+	}
+	if got := s.final(t, blocker.ID); got.Status != StateSucceeded {
+		t.Errorf("blocker %+v", got)
+	}
+}
+
+func TestEventsOfAFinishedGenerationEndAtOnce(t *testing.T) {
+	s := newTestServer(t, nil)
+	id := finishedGeneration(t, s, nil)
+	seen := s.waitStatus(t, id)
+	if len(seen) != 1 || seen[0].Status != StateSucceeded {
+		t.Fatalf("%+v", seen)
+	}
+}

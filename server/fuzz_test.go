@@ -1,0 +1,127 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// checkDecoded holds every decoder to its contract: a Problem, or an image
+// within the limit and parameters that are all plain text.
+func checkDecoded(t *testing.T, req *decodedRequest, err error, limit int64) {
+	t.Helper()
+	if err != nil {
+		var p *Problem
+		if !errors.As(err, &p) || p.Status < 400 || p.Status >= 500 {
+			t.Fatalf("decoder error is not a 4xx problem: %T %v", err, err)
+		}
+		return
+	}
+	if len(req.image) == 0 || int64(len(req.image)) > limit {
+		t.Fatalf("image of %d bytes accepted (limit %d)", len(req.image), limit)
+	}
+	for k := range req.raw {
+		if k == "image" {
+			t.Fatal("image leaked into the parameters")
+		}
+	}
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	f.Add([]byte(`{"image": "aGVsbG8=", "steps": 5, "seed": "7", "decode": null}`))
+	f.Add([]byte(`{"image": "data:image/png;base64,aGVsbG8", "guidance": 1e400}`))
+	f.Add([]byte(`{"image": "aGVs\nbG8=", "steps": [1], "x": {}}`))
+	f.Add([]byte(`{"image": 5}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"image": "aGk="} trailing`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		const limit = 1 << 10
+		r := httptest.NewRequest("POST", "/v1/generations?model=tiny", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		req, err := decodeGeneration(r, limit)
+		checkDecoded(t, req, err, limit)
+	})
+}
+
+func FuzzDecodeMultipart(f *testing.F) {
+	body, ct := multipartBody(f, []byte("\x89PNG fake"), map[string]string{"steps": "5"})
+	f.Add(readBody(f, body), ct)
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a\"\r\n\r\nxyz\r\n--b--\r\n"), "multipart/form-data; boundary=b")
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\ny\r\n--b--\r\n"), "multipart/form-data; boundary=b")
+	f.Add([]byte("--b\r\n\r\n\r\n--b--"), "multipart/form-data; boundary=b")
+	f.Add([]byte("garbage"), "multipart/form-data")
+	f.Fuzz(func(t *testing.T, body []byte, ct string) {
+		const limit = 1 << 10
+		r := httptest.NewRequest("POST", "/v1/generations", bytes.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		req, err := decodeGeneration(r, limit)
+		checkDecoded(t, req, err, limit)
+	})
+}
+
+func FuzzDecodeBase64Image(f *testing.F) {
+	for _, s := range []string{"aGVsbG8=", "aGVsbG8", "aGVs bG8=", "data:image/png;base64,aGk=", "data:,x", "data:image/png;base64", "-_-_"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := decodeBase64Image(s)
+		if err == nil && len(b) > len(s) {
+			t.Fatalf("decoded %d bytes from %d characters", len(b), len(s))
+		}
+	})
+}
+
+func FuzzParseParams(f *testing.F) {
+	f.Add("steps", "5", "guidance", "5.0")
+	f.Add("seed", "-1", "resolution", "1e3")
+	f.Add("timeout", "NaN", "decode", "COARSE-TO-FINE")
+	f.Add("faces", "99999999999999999999", "model", "tiny")
+	p := paramParser{models: map[string]*Model{}, defaultModel: "tiny", limits: DefaultLimits, jobTimeout: time.Minute}
+	for _, m := range testModels() {
+		p.models[m.Name] = &m
+	}
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		out, errs := p.parse(map[string]string{k1: v1, k2: v2})
+		if len(errs) > 0 {
+			return
+		}
+		l := p.limits
+		if out.Steps < 1 || out.Steps > l.MaxSteps || out.Guidance < 0 || out.Guidance > l.MaxGuidance ||
+			out.Resolution < l.MinResolution || out.Resolution > l.MaxResolution || out.Seed < 0 ||
+			out.Faces < minFaces || out.Faces > l.MaxFaces || out.Timeout <= 0 || out.Timeout > l.MaxTimeout ||
+			!isFormat(out.Format) || p.models[out.Model] == nil ||
+			(out.Decode != DecodeDense && out.Decode != DecodeCoarseToFine) {
+			t.Fatalf("accepted out-of-range parameters %+v from %q=%q %q=%q", out, k1, v1, k2, v2)
+		}
+	})
+}
+
+func FuzzNegotiate(f *testing.F) {
+	f.Add("model/obj;q=0.5, */*;q=0.1", "gzip;q=0, zstd")
+	f.Add("a/b;q=x,,;", "*;q=1e9")
+	f.Fuzz(func(t *testing.T, accept, encoding string) {
+		format, err := negotiateFormat("", accept, "glb")
+		if err == nil && !isFormat(format) {
+			t.Fatalf("negotiated %q", format)
+		}
+		if c := chooseCoding(encoding); c != "" && c != "gzip" && c != "zstd" {
+			t.Fatalf("coding %q", c)
+		}
+	})
+}
+
+func TestHunyuanRequestDecodingHandlesHostileBodies(t *testing.T) {
+	s := newTestServer(t, nil)
+	for _, body := range []string{``, `null`, `[]`, `{"image": {}}`, `{"image": "####"}`, `{"texture": "yes", "image": "aGk="}`} {
+		resp := s.do(t, "POST", "/send", bytes.NewReader([]byte(body)), "Content-Type", "application/json")
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("%q: %d", body, resp.StatusCode)
+		}
+		if p := readProblem(t, resp, resp.StatusCode); p.ErrorCode != 1 {
+			t.Errorf("%q: %+v", body, p)
+		}
+	}
+}

@@ -1,0 +1,368 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/png"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRepeatedRequestIsAnsweredFromTheCacheWithIdenticalBytes(t *testing.T) {
+	s := newTestServer(t, nil)
+	img := testPNG(t, 16, 16, 9)
+	get := func() ([]byte, *http.Response) {
+		resp := s.do(t, "POST", "/v1/generate?format=obj", bytes.NewReader(img), "Content-Type", "image/png")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		return readAll(t, resp), resp
+	}
+	first, r1 := get()
+	second, r2 := get()
+	if !bytes.Equal(first, second) || r1.Header.Get("ETag") != r2.Header.Get("ETag") {
+		t.Fatal("cached answer differs from the first")
+	}
+	if n := s.gen.calls(); n != 1 {
+		t.Fatalf("generator called %d times", n)
+	}
+	id := r2.Header.Get("X-Generation-Id")
+	var st Status
+	decodeJSON(t, s.do(t, "GET", "/v1/generations/"+id, nil), &st)
+	if !st.Cached || st.Status != StateSucceeded || len(st.Stages) == 0 {
+		t.Errorf("second generation %+v", st)
+	}
+	// An asynchronous request for the same thing is done on arrival.
+	resp, st := s.submit(t, img, nil)
+	if resp.StatusCode != http.StatusOK || st.Status != StateSucceeded || !st.Cached {
+		t.Errorf("async repeat: %d %+v", resp.StatusCode, st)
+	}
+}
+
+func TestEqualPixelsAndParametersShareAResult(t *testing.T) {
+	s := newTestServer(t, nil)
+	_, a := s.submit(t, testPNG(t, 16, 16, 5), nil)
+	s.final(t, a.ID)
+	other := testPNGLevel(t, 16, 16, 5, png.NoCompression)
+	if bytes.Equal(other, testPNG(t, 16, 16, 5)) {
+		t.Fatal("test needs two different encodings")
+	}
+	// Another encoding of the same pixels, with the defaults spelled out.
+	_, b := s.submit(t, other, map[string]string{"steps": "5", "guidance": "5.0", "seed": "01234", "decode": "coarse-to-fine"})
+	if !b.Cached {
+		t.Errorf("equal request missed the cache: %+v", b)
+	}
+	for _, change := range []map[string]string{{"seed": "7"}, {"steps": "6"}, {"guidance": "4"}, {"resolution": "65"},
+		{"faces": "1000"}, {"decode": "dense"}, {"model": "tiny-turbo"}} {
+		_, c := s.submit(t, testPNG(t, 16, 16, 5), change)
+		if c.Cached || c.Coalesced {
+			t.Errorf("%v hit the cache", change)
+		}
+	}
+	// The output format is not part of the key: every format is stored.
+	if _, d := s.submit(t, testPNG(t, 16, 16, 5), map[string]string{"format": "stl"}); !d.Cached {
+		t.Error("another format missed the cache")
+	}
+}
+
+func TestResultsSurviveRestartInTheDiskStore(t *testing.T) {
+	dir := t.TempDir()
+	img := testPNG(t, 16, 16, 6)
+	s1 := newTestServer(t, nil, func(c *Config) { c.ResultsDir = dir })
+	_, st := s1.submit(t, img, nil)
+	want := s1.final(t, st.ID).Result.Formats["glb"].ETag
+
+	s2 := newTestServer(t, nil, func(c *Config) { c.ResultsDir = dir })
+	resp, st2 := s2.submit(t, img, nil)
+	if resp.StatusCode != http.StatusOK || !st2.Cached || st2.Result.Formats["glb"].ETag != want {
+		t.Fatalf("restart: %d %+v", resp.StatusCode, st2)
+	}
+	if s2.gen.calls() != 0 {
+		t.Error("generator ran for a stored result")
+	}
+	var stats StatsView
+	decodeJSON(t, s2.do(t, "GET", "/v1/stats", nil), &stats)
+	if stats.Cache.DiskHits != 1 {
+		t.Errorf("cache stats %+v", stats.Cache)
+	}
+}
+
+func TestCorruptStoredResultIsDroppedAndRegenerated(t *testing.T) {
+	dir := t.TempDir()
+	img := testPNG(t, 16, 16, 7)
+	s1 := newTestServer(t, nil, func(c *Config) { c.ResultsDir = dir })
+	_, st := s1.submit(t, img, nil)
+	s1.final(t, st.ID)
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*", "mesh.obj"))
+	if len(files) != 1 {
+		t.Fatalf("store files %v", files)
+	}
+	if err := os.WriteFile(files[0], []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newTestServer(t, nil, func(c *Config) { c.ResultsDir = dir })
+	_, st2 := s2.submit(t, img, nil)
+	if st2.Cached {
+		t.Fatal("served a corrupt result")
+	}
+	if got := s2.final(t, st2.ID); got.Status != StateSucceeded || s2.gen.calls() != 1 {
+		t.Fatalf("regeneration: %+v", got)
+	}
+}
+
+func TestConcurrentIdenticalRequestsShareOneJob(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	s := newTestServer(t, gen)
+	img := testPNG(t, 16, 16, 8)
+	const n = 6
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, st := s.submit(t, img, map[string]string{"format": []string{"glb", "obj"}[i%2]})
+			ids[i] = st.ID
+		}()
+	}
+	wg.Wait()
+	waitFor(t, gen.started, "the job to start")
+	close(gen.gate)
+	etag := ""
+	coalesced := 0
+	for _, id := range ids {
+		st := s.final(t, id)
+		if st.Status != StateSucceeded {
+			t.Fatalf("%s: %+v", id, st)
+		}
+		if etag == "" {
+			etag = st.Result.Formats["glb"].ETag
+		} else if st.Result.Formats["glb"].ETag != etag {
+			t.Error("coalesced generations got different results")
+		}
+		if st.Coalesced {
+			coalesced++
+		}
+	}
+	if gen.calls() != 1 {
+		t.Fatalf("generator called %d times for %d identical requests", gen.calls(), n)
+	}
+	if coalesced != n-1 {
+		t.Errorf("%d generations marked coalesced, want %d", coalesced, n-1)
+	}
+}
+
+func TestCancellingOneOfTwoCoalescedRequestsKeepsTheJob(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	s := newTestServer(t, gen)
+	img := testPNG(t, 16, 16, 10)
+	_, a := s.submit(t, img, nil)
+	_, b := s.submit(t, img, nil)
+	jobs := waitFor(t, gen.started, "the job to start")
+	var st Status
+	decodeJSON(t, s.do(t, "DELETE", "/v1/generations/"+a.ID, nil), &st)
+	if st.Status != StateCancelled {
+		t.Fatalf("cancelled generation: %+v", st)
+	}
+	if jobs[0].Context.Err() != nil {
+		t.Fatal("the shared job was cancelled while another request still wanted it")
+	}
+	close(gen.gate)
+	if got := s.final(t, b.ID); got.Status != StateSucceeded {
+		t.Fatalf("the other request: %+v", got)
+	}
+	if got := s.final(t, a.ID); got.Status != StateCancelled || got.Error == nil {
+		t.Fatalf("the cancelled request after the job ended: %+v", got)
+	}
+}
+
+func TestCancelQueuedAndRunningJobs(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 2)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
+	_, running := s.submit(t, testPNG(t, 16, 16, 11), nil)
+	jobs := waitFor(t, gen.started, "the first job to start")
+	_, queued := s.submit(t, testPNG(t, 16, 16, 12), nil)
+	if queued.Status != StateQueued || queued.QueuePosition != 1 || queued.EstimatedWaitSeconds <= 0 {
+		t.Fatalf("second job: %+v", queued)
+	}
+
+	decodeJSON(t, s.do(t, "DELETE", "/v1/generations/"+queued.ID, nil), &queued)
+	if queued.Status != StateCancelled {
+		t.Fatalf("queued cancel: %+v", queued)
+	}
+	decodeJSON(t, s.do(t, "DELETE", "/v1/generations/"+running.ID, nil), &running)
+	if running.Status != StateCancelled {
+		t.Fatalf("running cancel: %+v", running)
+	}
+	waitFor(t, jobs[0].Context.Done(), "the running job's context to end")
+	if got := s.final(t, running.ID); got.Status != StateCancelled {
+		t.Fatalf("final %+v", got)
+	}
+	readProblem(t, s.do(t, "DELETE", "/v1/generations/"+running.ID, nil), http.StatusConflict)
+	readProblem(t, s.do(t, "GET", "/v1/generations/"+running.ID+"/result", nil), http.StatusConflict)
+	if gen.calls() != 1 {
+		t.Errorf("the cancelled queued job still ran (%d batches)", gen.calls())
+	}
+}
+
+func TestFullQueueShedsWith503AndRetryAfterButKeepsAcceptedJobs(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 4)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxQueue = 2; c.MaxBatch = 1 })
+	_, first := s.submit(t, testPNG(t, 16, 16, 20), nil)
+	waitFor(t, gen.started, "the first job to start")
+	var accepted = []string{first.ID}
+	for i := range 2 {
+		resp, st := s.submit(t, testPNG(t, 16, 16, uint8(21+i)), nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("queued job %d: %d", i, resp.StatusCode)
+		}
+		accepted = append(accepted, st.ID)
+	}
+	resp, _ := s.submit(t, testPNG(t, 16, 16, 30), nil)
+	p := readProblem(t, resp, http.StatusServiceUnavailable)
+	if p.Type != problemDocs+"queue-full" {
+		t.Errorf("type %s", p.Type)
+	}
+	ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	// Two jobs ahead at the default 2 s estimate with one worker: 6 s for
+	// the third position.
+	if err != nil || ra != 6 {
+		t.Errorf("Retry-After %q, want 6", resp.Header.Get("Retry-After"))
+	}
+	// Identical requests still join the jobs in flight while the queue is full.
+	if resp, st := s.submit(t, testPNG(t, 16, 16, 21), nil); resp.StatusCode != http.StatusAccepted || !st.Coalesced {
+		t.Errorf("coalescing under a full queue: %d %+v", resp.StatusCode, st)
+	}
+	close(gen.gate)
+	for _, id := range accepted {
+		if st := s.final(t, id); st.Status != StateSucceeded {
+			t.Errorf("accepted job %s ended %s", id, st.Status)
+		}
+	}
+	var stats StatsView
+	decodeJSON(t, s.do(t, "GET", "/v1/stats", nil), &stats)
+	if stats.Shed["queue_full"] != 1 || stats.Jobs.Succeeded != 3 {
+		t.Errorf("stats %+v", stats)
+	}
+}
+
+func TestRetryAfterFollowsMeasuredThroughput(t *testing.T) {
+	s := newTestServer(t, nil, func(c *Config) { c.Workers = 2 })
+	s.sched.mu.Lock()
+	s.sched.perJob = 3 * time.Second
+	got := s.sched.estimateLocked(5)
+	s.sched.mu.Unlock()
+	if got != 7500*time.Millisecond {
+		t.Errorf("estimate for position 5 at 3 s/job on 2 workers: %v", got)
+	}
+	if retryAfterSeconds(7500*time.Millisecond) != 8 || retryAfterSeconds(0) != 1 {
+		t.Error("Retry-After must round up and never be 0")
+	}
+}
+
+func TestQueuedJobsRunInBatchesOfOneModel(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}, 8), started: make(chan []Job, 8)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 4 })
+	_, first := s.submit(t, testPNG(t, 16, 16, 40), nil)
+	waitFor(t, gen.started, "the first batch")
+	var ids []string
+	for i := range 5 {
+		model := "tiny"
+		if i%2 == 1 {
+			model = "tiny-turbo" // MaxBatch 2 of its own
+		}
+		_, st := s.submit(t, testPNG(t, 16, 16, uint8(41+i)), map[string]string{"model": model})
+		ids = append(ids, st.ID)
+	}
+	for range 4 {
+		gen.gate <- struct{}{}
+	}
+	for _, id := range append(ids, first.ID) {
+		if st := s.final(t, id); st.Status != StateSucceeded {
+			t.Fatalf("%s: %+v", id, st)
+		}
+	}
+	// first alone; then the three tiny jobs together; then the two turbo jobs.
+	got := gen.batchSizes()
+	want := []int{1, 3, 2}
+	if len(got) != len(want) {
+		t.Fatalf("batches %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("batches %v, want %v", got, want)
+		}
+		b := gen.batch(i)
+		for _, j := range b {
+			if j.Params.Model != b[0].Params.Model {
+				t.Errorf("batch %d mixes models", i)
+			}
+		}
+	}
+}
+
+func TestDeadlineFailsTheGeneration(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	s := newTestServer(t, gen)
+	_, st := s.submit(t, testPNG(t, 16, 16, 50), map[string]string{"timeout": "0.05"})
+	jobs := waitFor(t, gen.started, "the job to start")
+	final := s.final(t, st.ID)
+	if final.Status != StateFailed || final.Error == nil || final.Error.Type != problemDocs+"deadline-exceeded" {
+		t.Fatalf("%+v", final)
+	}
+	waitFor(t, jobs[0].Context.Done(), "the job's context to end")
+	if !errors.Is(context.Cause(jobs[0].Context), errAbandoned) {
+		t.Errorf("cause %v", context.Cause(jobs[0].Context))
+	}
+}
+
+func TestSynchronousClientThatLeavesAbandonsItsJob(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	s := newTestServer(t, gen)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.ts.URL+"/v1/generate", bytes.NewReader(testPNG(t, 16, 16, 51)))
+	req.Header.Set("Content-Type", "image/png")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := s.ts.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	jobs := waitFor(t, gen.started, "the job to start")
+	cancel()
+	waitFor(t, errc, "the client to give up")
+	waitFor(t, jobs[0].Context.Done(), "the abandoned job's context to end")
+}
+
+func TestGeneratorFailureAndPanicFailTheJobNotTheServer(t *testing.T) {
+	for _, gen := range []*fakeGenerator{{fail: errors.New("engine on fire")}, {panics: true}} {
+		s := newTestServer(t, gen)
+		_, st := s.submit(t, testPNG(t, 16, 16, 52), nil)
+		final := s.final(t, st.ID)
+		if final.Status != StateFailed || final.Error == nil || final.Error.Status != http.StatusInternalServerError {
+			t.Fatalf("%+v", final)
+		}
+		resp := s.do(t, "POST", "/v1/generate", bytes.NewReader(testPNG(t, 16, 16, 53)), "Content-Type", "image/png")
+		readProblem(t, resp, http.StatusInternalServerError)
+	}
+}
+
+func TestFinishedGenerationsAreForgottenAfterRetention(t *testing.T) {
+	s := newTestServer(t, nil, func(c *Config) { c.RetainFinished = time.Minute })
+	_, st := s.submit(t, testPNG(t, 16, 16, 54), nil)
+	s.final(t, st.ID)
+	s.sched.sweep(time.Now())
+	if resp := s.do(t, "GET", "/v1/generations/"+st.ID, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("swept too early: %d", resp.StatusCode)
+	}
+	s.sched.sweep(time.Now().Add(2 * time.Minute))
+	readProblem(t, s.do(t, "GET", "/v1/generations/"+st.ID, nil), http.StatusNotFound)
+}

@@ -1,0 +1,285 @@
+package server
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
+	"github.com/rs/zerolog"
+)
+
+func busyGPU() *fakeGPU {
+	return &fakeGPU{samples: []GPUSample{{
+		Index: 0, Name: "Fake 4090", UtilizationGPU: 30, MemoryUsedBytes: 23 << 30, MemoryTotalBytes: 24 << 30,
+		TemperatureC: 84, PowerWatts: 430, SMClockMHz: 2100, ThrottleReasons: []string{"sw_thermal_slowdown"},
+	}}}
+}
+
+func TestGPUEndpointReportsTheSampledDevices(t *testing.T) {
+	s := newTestServer(t, nil, func(c *Config) { c.GPU = busyGPU() })
+	s.gpu.sample(time.Now()) // the background sampler may not have run yet
+	var v GPUView
+	decodeJSON(t, s.do(t, "GET", "/v1/gpu", nil), &v)
+	if !v.Available || len(v.Devices) != 1 || v.Devices[0].Name != "Fake 4090" || v.SampledAt == nil || v.MemoryUsed < 0.95 {
+		t.Fatalf("%+v", v)
+	}
+	metrics := string(readAll(t, s.do(t, "GET", "/metrics", nil)))
+	for _, want := range []string{
+		`hy3d_gpu_telemetry_available 1`,
+		`hy3d_gpu_utilization_ratio{gpu="0",name="Fake 4090"} 0.3`,
+		`hy3d_gpu_temperature_celsius{gpu="0",name="Fake 4090"} 84`,
+		`hy3d_gpu_throttled{gpu="0",name="Fake 4090"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestWithoutNVMLTheServerSaysSoAndCarriesOn(t *testing.T) {
+	s := newTestServer(t, nil, func(c *Config) { c.GPUUnavailable = "NVML unavailable: ERROR_LIBRARY_NOT_FOUND" })
+	var v GPUView
+	decodeJSON(t, s.do(t, "GET", "/v1/gpu", nil), &v)
+	if v.Available || !strings.Contains(v.Reason, "ERROR_LIBRARY_NOT_FOUND") || v.Devices == nil {
+		t.Fatalf("%+v", v)
+	}
+	if !strings.Contains(s.log.String(), "GPU telemetry off") {
+		t.Error("not logged")
+	}
+	if id := finishedGeneration(t, s, nil); id == "" {
+		t.Fatal("no generation")
+	}
+}
+
+func TestGPUSamplingErrorIsReportedNotFatal(t *testing.T) {
+	g := &fakeGPU{err: errors.New("GPU is lost")}
+	m := newGPUMonitor(g, "", time.Second, zerolog.Nop())
+	m.sample(time.Now())
+	if v := m.view(); !v.Available || v.Error != "GPU is lost" {
+		t.Fatalf("%+v", v)
+	}
+}
+
+func TestNVMLSamplerReadsEveryMetric(t *testing.T) {
+	dev := &mock.Device{
+		GetNameFunc:               func() (string, nvml.Return) { return "NVIDIA A100", nvml.SUCCESS },
+		GetUUIDFunc:               func() (string, nvml.Return) { return "GPU-1234", nvml.SUCCESS },
+		GetUtilizationRatesFunc:   func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{Gpu: 87, Memory: 40}, nvml.SUCCESS },
+		GetMemoryInfoFunc:         func() (nvml.Memory, nvml.Return) { return nvml.Memory{Total: 80 << 30, Used: 60 << 30}, nvml.SUCCESS },
+		GetTemperatureFunc:        func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 71, nvml.SUCCESS },
+		GetPowerUsageFunc:         func() (uint32, nvml.Return) { return 312500, nvml.SUCCESS },
+		GetEnforcedPowerLimitFunc: func() (uint32, nvml.Return) { return 400000, nvml.SUCCESS },
+		GetClockInfoFunc: func(c nvml.ClockType) (uint32, nvml.Return) {
+			if c == nvml.CLOCK_SM {
+				return 1410, nvml.SUCCESS
+			}
+			return 1215, nvml.SUCCESS
+		},
+		GetCurrentClocksEventReasonsFunc: func() (uint64, nvml.Return) {
+			return nvml.ClocksEventReasonGpuIdle | nvml.ClocksEventReasonSwPowerCap | nvml.ClocksThrottleReasonHwThermalSlowdown, nvml.SUCCESS
+		},
+	}
+	// A second board that supports nothing but its name.
+	bare := &mock.Device{
+		GetNameFunc:                      func() (string, nvml.Return) { return "old", nvml.SUCCESS },
+		GetUUIDFunc:                      func() (string, nvml.Return) { return "", nvml.ERROR_NOT_SUPPORTED },
+		GetUtilizationRatesFunc:          func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{}, nvml.ERROR_NOT_SUPPORTED },
+		GetMemoryInfoFunc:                func() (nvml.Memory, nvml.Return) { return nvml.Memory{}, nvml.ERROR_NOT_SUPPORTED },
+		GetTemperatureFunc:               func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
+		GetPowerUsageFunc:                func() (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
+		GetEnforcedPowerLimitFunc:        func() (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
+		GetClockInfoFunc:                 func(nvml.ClockType) (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
+		GetCurrentClocksEventReasonsFunc: func() (uint64, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
+	}
+	devices := []nvml.Device{dev, bare}
+	shut := false
+	lib := &mock.Interface{
+		InitFunc:           func() nvml.Return { return nvml.SUCCESS },
+		ShutdownFunc:       func() nvml.Return { shut = true; return nvml.SUCCESS },
+		DeviceGetCountFunc: func() (int, nvml.Return) { return len(devices), nvml.SUCCESS },
+		DeviceGetHandleByIndexFunc: func(i int) (nvml.Device, nvml.Return) {
+			return devices[i], nvml.SUCCESS
+		},
+	}
+	n, err := OpenNVML(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d devices", len(got))
+	}
+	a := got[0]
+	if a.Name != "NVIDIA A100" || a.UUID != "GPU-1234" || a.UtilizationGPU != 87 || a.UtilizationMemory != 40 ||
+		a.MemoryUsedBytes != 60<<30 || a.MemoryTotalBytes != 80<<30 || a.TemperatureC != 71 ||
+		a.PowerWatts != 312.5 || a.PowerLimitWatts != 400 || a.SMClockMHz != 1410 || a.MemoryClockMHz != 1215 {
+		t.Errorf("%+v", a)
+	}
+	if strings.Join(a.ThrottleReasons, ",") != "sw_power_cap,hw_thermal_slowdown" {
+		t.Errorf("throttle reasons %v (idle is not throttling)", a.ThrottleReasons)
+	}
+	if b := got[1]; b.Name != "old" || b.Index != 1 || b.UtilizationGPU != 0 || len(b.ThrottleReasons) != 0 {
+		t.Errorf("unsupported readings must stay zero: %+v", b)
+	}
+	if err := n.Close(); err != nil || !shut {
+		t.Errorf("close: %v %v", err, shut)
+	}
+}
+
+func TestOpenNVMLFailsCleanlyWithoutADriver(t *testing.T) {
+	lib := &mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_LIBRARY_NOT_FOUND }}
+	if _, err := OpenNVML(lib); err == nil || !strings.Contains(err.Error(), "ERROR_LIBRARY_NOT_FOUND") {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestMetricsExposition(t *testing.T) {
+	s := newTestServer(t, nil)
+	finishedGeneration(t, s, nil)
+	finishedGeneration(t, s, nil) // a cache hit
+	resp := s.do(t, "GET", "/metrics", nil)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	body := string(readAll(t, resp))
+	for _, want := range []string{
+		"# TYPE hy3d_stage_duration_seconds histogram",
+		`hy3d_stage_duration_seconds_bucket{stage="decode",le="0.1"} 1`,
+		`hy3d_stage_duration_seconds_bucket{stage="decode",le="0.05"} 0`,
+		`hy3d_stage_duration_seconds_bucket{stage="decode",le="+Inf"} 1`,
+		`hy3d_stage_duration_seconds_count{stage="sample"} 1`,
+		`hy3d_jobs_total{outcome="succeeded"} 1`,
+		`hy3d_cache_lookups_total{result="memory_hit"} 1`,
+		`hy3d_cache_lookups_total{result="miss"} 1`,
+		"# TYPE hy3d_queue_depth gauge",
+		"hy3d_queue_depth 0",
+		`hy3d_http_requests_total{route="/v1/generations",method="POST",code="202"} 1`,
+		"hy3d_batch_size_count 1",
+		"hy3d_gpu_telemetry_available 0",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Every sample line belongs to a declared metric.
+	declared := map[string]bool{}
+	for _, line := range strings.Split(body, "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[1] == "TYPE" {
+			declared[f[2]] = true
+			continue
+		}
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name := strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if !declared[name] && !declared[base] {
+			t.Errorf("undeclared sample %q", line)
+		}
+	}
+}
+
+func TestLabelValuesAreEscaped(t *testing.T) {
+	if got := labels("a", "x\"y\\z\nw"); got != `{a="x\"y\\z\nw"}` {
+		t.Errorf("%s", got)
+	}
+}
+
+func TestStatsSummarizeStagesCacheAndQueue(t *testing.T) {
+	s := newTestServer(t, nil)
+	for i := range 6 {
+		_, st := s.submit(t, testPNG(t, 16, 16, uint8(110+i)), nil)
+		s.final(t, st.ID)
+	}
+	s.submit(t, testPNG(t, 16, 16, 110), nil) // a hit
+	var v StatsView
+	decodeJSON(t, s.do(t, "GET", "/v1/stats", nil), &v)
+	if v.Jobs.Succeeded != 6 || v.Jobs.ThroughputPerMinute <= 0 || v.Jobs.MeanBatchSize != 1 || v.Jobs.SecondsPerJob <= 0 {
+		t.Errorf("jobs %+v", v.Jobs)
+	}
+	if v.Cache.MemoryHits+v.Cache.DiskHits != 1 || v.Cache.Misses != 6 || v.Cache.HitRatio < 0.14 || v.Cache.HitRatio > 0.15 {
+		t.Errorf("cache %+v", v.Cache)
+	}
+	if v.Queue.Capacity != 64 || v.Queue.Workers != 1 {
+		t.Errorf("queue %+v", v.Queue)
+	}
+	var decode *StageStats
+	for i := range v.Stages {
+		if v.Stages[i].Stage == "decode" {
+			decode = &v.Stages[i]
+		}
+	}
+	if decode == nil || decode.Samples != 6 || decode.P50MS != 70 || decode.P99MS != 70 || decode.Share < 0.7 {
+		t.Fatalf("decode %+v", decode)
+	}
+	ids := map[string]bool{}
+	for _, r := range v.Recommendations {
+		ids[r.ID] = true
+	}
+	if !ids["decode-dominates"] || !ids["no-gpu-telemetry"] {
+		t.Errorf("recommendations %+v", v.Recommendations)
+	}
+}
+
+func TestRecommendationsFollowTheMeasurements(t *testing.T) {
+	stage := func(name string, share float64) StageStats {
+		return StageStats{Stage: name, Samples: 10, Share: share}
+	}
+	cases := []struct {
+		name  string
+		view  StatsView
+		posts uint64
+		want  []string
+	}{
+		{"quiet and healthy", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9}, Queue: QueueStats{MaxBatch: 4}}, 0, nil},
+		{"sampling bound", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9}, Stages: []StageStats{stage("sample", 0.8)}}, 0, []string{"sampling-dominates"}},
+		{"too few samples say nothing", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9},
+			Stages: []StageStats{{Stage: "decode", Samples: 2, Share: 0.9}}}, 0, nil},
+		{"idle GPU with a queue", StatsView{GPU: GPUStats{Available: true, Utilization: 0.2}, Queue: QueueStats{Depth: 5, MaxBatch: 4}}, 0,
+			[]string{"gpu-underutilized"}},
+		{"full batches with a queue", StatsView{GPU: GPUStats{Available: true, Utilization: 0.95}, Queue: QueueStats{Depth: 5, MaxBatch: 4},
+			Jobs: JobStats{MeanBatchSize: 4}}, 0, []string{"batches-full"}},
+		{"memory and throttling", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9, MemoryUsed: 0.97,
+			ThrottleReasons: []string{"hw_slowdown", "hw_slowdown"}}}, 0, []string{"gpu-memory-high", "gpu-throttled"}},
+		{"shedding", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9}, Shed: map[string]uint64{"queue_full": 10}}, 100,
+			[]string{"shedding"}},
+		{"no telemetry", StatsView{}, 0, []string{"no-gpu-telemetry"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, r := range recommend(c.view, c.posts, "no NVML") {
+				got = append(got, r.ID)
+				if r.Message == "" {
+					t.Errorf("%s has no message", r.ID)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestWindowQuantiles(t *testing.T) {
+	var w window
+	for i := 1; i <= 100; i++ {
+		w.add(float64(i))
+	}
+	mean, q := w.quantiles(0.5, 0.9, 0.99, 1)
+	if mean != 50.5 || q[0] != 50 || q[1] != 90 || q[2] != 99 || q[3] != 100 {
+		t.Errorf("mean %v quantiles %v", mean, q)
+	}
+	for i := range windowSize {
+		w.add(float64(1000 + i))
+	}
+	if _, q := w.quantiles(0); q[0] != 1000 || len(w.samples) != windowSize {
+		t.Errorf("window did not roll over: %v", q)
+	}
+}
