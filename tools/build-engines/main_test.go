@@ -458,3 +458,31 @@ func TestFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+func FuzzSetPlan(f *testing.F) {
+	raw, err := os.ReadFile(filepath.Join(tinyDir, "manifest.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw, "dit")
+	f.Add([]byte(`{"graphs": {"dit": {}}}`), "dit")
+	f.Add([]byte(`{"graphs": {"dit": {"plan": 1}}, "graphs": 2}`), "dit")
+	f.Add([]byte(`{"a": [1, {"b": "\u00e9"}], "graphs": {"x": {"onnx": "x.onnx"}}}`), "x")
+	f.Fuzz(func(t *testing.T, manifest []byte, graph string) {
+		out, err := setPlan(manifest, graph, engines.Plan{File: "plans/" + graph + ".plan", BatchBuckets: []int{1, 2}})
+		if err != nil {
+			return
+		}
+		var m struct {
+			Graphs map[string]struct {
+				Plan *engines.Plan `json:"plan"`
+			} `json:"graphs"`
+		}
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("setPlan produced invalid JSON: %v\n%s", err, out)
+		}
+		if p := m.Graphs[graph].Plan; p == nil || p.File != "plans/"+graph+".plan" {
+			t.Fatalf("setPlan lost the plan of %q:\n%s", graph, out)
+		}
+	})
+}
