@@ -159,15 +159,16 @@ func TestGenerateTurnsPicturesIntoClosedOutwardMeshes(t *testing.T) {
 			var stages []Stage
 			res, err := p.Generate(context.Background(), Request{
 				ID: name, Image: pic,
-				Params:   Params{Steps: 3, Resolution: 64, Seed: 5, Format: "glb"},
+				Params:   Params{Steps: 3, Resolution: 64, Seed: 5},
+				Formats:  []mesh.Format{"glb"},
 				Progress: func(pr Progress) { stages = append(stages, pr.Stage) },
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkMesh(t, res.Mesh, p.Manifest().Volume.Bounds)
-			if len(res.Output) == 0 || res.Format != "glb" {
-				t.Errorf("no GLB output (format %q)", res.Format)
+			if len(res.Outputs["glb"]) == 0 || len(res.Outputs) != 1 {
+				t.Errorf("outputs %v, want one GLB", len(res.Outputs))
 			}
 			c := res.Counts
 			if c.Steps != 3 || c.PointsDense != 65*65*65 || c.PointsDecoded <= 0 || c.PointsDecoded >= c.PointsDense ||

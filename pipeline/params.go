@@ -28,8 +28,7 @@ type Params struct {
 	Seed       uint64
 	Resolution int
 	Decode     DecodeMode
-	Faces      int         // face budget after cleanup
-	Format     mesh.Format // when set, Generate also exports the mesh
+	Faces      int // face budget after cleanup
 }
 
 // WithDefaults fills the zero fields from the manifest: steps, guidance and
@@ -89,9 +88,15 @@ func (p Params) Validate(m *engines.Manifest) error {
 	if p.Faces < 4 || p.Faces > MaxFaces {
 		bad("faces", "%d outside [4, %d]", p.Faces, MaxFaces)
 	}
-	if p.Format != "" {
-		if _, err := mesh.ParseFormat(string(p.Format)); err != nil {
-			bad("format", "%v", err)
+	return errors.Join(errs...)
+}
+
+// validateRequest is Params.Validate plus the export formats.
+func validateRequest(p Params, formats []mesh.Format, m *engines.Manifest) error {
+	errs := []error{p.Validate(m)}
+	for _, f := range formats {
+		if _, err := mesh.ParseFormat(string(f)); err != nil {
+			errs = append(errs, &FieldError{Field: "formats", Err: err})
 		}
 	}
 	return errors.Join(errs...)

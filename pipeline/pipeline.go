@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -133,6 +134,12 @@ type Request struct {
 	Prepared *Prepared
 	Cond     []float32 // conditioner output [T, D]
 	Params   Params
+	// Formats are the files to export the mesh to (Result.Outputs).
+	Formats []mesh.Format
+	// Context, when set, is this job's own: once it is done the job leaves
+	// the batch at the next stage or sampling step with its error, and the
+	// other jobs go on. The ctx given to GenerateBatch covers the batch.
+	Context context.Context
 	// Progress, when set, is called on the generating goroutine; it must
 	// return quickly.
 	Progress func(Progress)
@@ -162,11 +169,10 @@ type Counts struct {
 // Result is a finished generation.
 type Result struct {
 	Mesh     *mesh.Mesh
-	Output   []byte      // the mesh in Params.Format, when set
-	Format   mesh.Format // Output's format
-	Cond     []float32   // conditioner output, for caching by Hash
-	Hash     [32]byte    // preprocessed pixels' hash (zero when Cond was given)
-	Params   Params      // with defaults filled in
+	Outputs  map[mesh.Format][]byte // the mesh in each of Request.Formats
+	Cond     []float32              // conditioner output, for caching by Hash
+	Hash     [32]byte               // preprocessed pixels' hash (zero when Cond was given)
+	Params   Params                 // with defaults filled in
 	Warnings []string
 	Clean    mesh.CleanReport
 	Timings  Timings
@@ -189,6 +195,14 @@ type job struct {
 	vol   *Volume
 }
 
+// ctx is the context of the job's own work: its Context if it has one.
+func (j *job) ctx(batch context.Context) context.Context {
+	if j.req.Context != nil {
+		return j.req.Context
+	}
+	return batch
+}
+
 func (j *job) progress(s Stage, step, steps int) {
 	if j.req.Progress != nil {
 		j.req.Progress(Progress{Stage: s, Step: step, Steps: steps})
@@ -205,14 +219,18 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 	jobs := make([]*job, len(reqs))
 	for i, r := range reqs {
 		j := &job{req: r, start: time.Now(), res: &Result{Params: r.Params.WithDefaults(m), Cond: r.Cond}}
-		if err := j.res.Params.Validate(m); err != nil {
+		if err := validateRequest(j.res.Params, r.Formats, m); err != nil {
 			j.err = fmt.Errorf("invalid parameters: %w", err)
 		}
 		jobs[i] = j
 	}
+	// live drops the jobs whose own context is done and returns the others.
 	live := func() []*job {
 		var out []*job
 		for _, j := range jobs {
+			if j.err == nil && j.req.Context != nil {
+				j.err = j.req.Context.Err()
+			}
 			if j.err == nil {
 				out = append(out, j)
 			}
@@ -233,7 +251,7 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 		if j.req.Prepared == nil {
 			j.progress(StagePreprocess, 0, 0)
 			t := time.Now()
-			prep, err := p.Preprocess(ctx, j.req.Image)
+			prep, err := p.Preprocess(j.ctx(ctx), j.req.Image)
 			if err != nil {
 				j.err = fmt.Errorf("preprocess: %w", err)
 				continue
@@ -294,6 +312,16 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 		owner[st] = j
 	}
 	for len(sampling) > 0 {
+		sampling = slices.DeleteFunc(sampling, func(st *SampleState) bool {
+			j := owner[st]
+			if j.req.Context != nil && j.req.Context.Err() != nil {
+				j.err = j.req.Context.Err()
+			}
+			return j.err != nil
+		})
+		if len(sampling) == 0 {
+			break
+		}
 		if err := p.sampler.Step(ctx, sampling); err != nil {
 			for _, st := range sampling {
 				owner[st].err = fmt.Errorf("sample: %w", err)
@@ -347,7 +375,7 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 
 	// 5–7. Surface, clean and export, per job.
 	for _, j := range live() {
-		p.finish(ctx, j)
+		p.finish(j.ctx(ctx), j)
 	}
 
 	res := make([]*Result, len(jobs))
@@ -394,17 +422,28 @@ func (p *Pipeline) finish(ctx context.Context, j *job) {
 	p.stageLog(j, StageClean, j.res.Timings.Clean).
 		Int("vertices", clean.VertexCount()).Int("faces", clean.TriangleCount()).Msg("stage done")
 
-	if f := j.res.Params.Format; f != "" {
+	if len(j.req.Formats) > 0 {
 		j.progress(StageExport, 0, 0)
 		t = time.Now()
-		var buf bytes.Buffer
-		if err := mesh.Export(&buf, clean, f); err != nil {
-			j.err = fmt.Errorf("export %s: %w", f, err)
-			return
+		j.res.Outputs = map[mesh.Format][]byte{}
+		for _, f := range j.req.Formats {
+			if err := ctx.Err(); err != nil {
+				j.err = err
+				return
+			}
+			var buf bytes.Buffer
+			if err := mesh.Export(&buf, clean, f); err != nil {
+				j.err = fmt.Errorf("export %s: %w", f, err)
+				return
+			}
+			j.res.Outputs[f] = buf.Bytes()
 		}
-		j.res.Output, j.res.Format = buf.Bytes(), f
 		j.res.Timings.Export = time.Since(t)
-		p.stageLog(j, StageExport, j.res.Timings.Export).Str("format", string(f)).Int("bytes", buf.Len()).Msg("stage done")
+		ev := p.stageLog(j, StageExport, j.res.Timings.Export)
+		for f, b := range j.res.Outputs {
+			ev = ev.Int(string(f), len(b))
+		}
+		ev.Msg("stage done")
 	}
 	j.res.Timings.Total = time.Since(j.start)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/mesh"
 )
 
 func newFakePipeline(t *testing.T, f fakeSet, fakes map[string]*fakeEngine) *Pipeline {
@@ -39,7 +40,7 @@ func TestParamsValidateNamesEveryBadField(t *testing.T) {
 	f := newFakeSet()
 	f.kind = KindConsistency
 	m := f.manifest()
-	err := Params{Steps: 101, Guidance: -1, Resolution: 4, Faces: 2, Decode: 7, Format: "fbx"}.Validate(m)
+	err := validateRequest(Params{Steps: 101, Guidance: -1, Resolution: 4, Faces: 2, Decode: 7}, []mesh.Format{"glb", "fbx"}, m)
 	var fields []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 		var fe *FieldError
@@ -48,7 +49,7 @@ func TestParamsValidateNamesEveryBadField(t *testing.T) {
 		}
 		fields = append(fields, fe.Field)
 	}
-	want := []string{"steps", "guidance", "resolution", "decode", "faces", "format"}
+	want := []string{"steps", "guidance", "resolution", "decode", "faces", "formats"}
 	if len(fields) != len(want) {
 		t.Fatalf("fields %v, want %v", fields, want)
 	}
@@ -126,5 +127,28 @@ func TestNewClosesWhatItLoadedOnFailure(t *testing.T) {
 		if !e.closed {
 			t.Errorf("%s left open", name)
 		}
+	}
+}
+
+func TestGenerateBatchDropsAJobWhoseContextEnds(t *testing.T) {
+	f := newFakeSet()
+	p := newFakePipeline(t, f, f.fakes())
+	jobCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reqs := []Request{
+		{ID: "stays", Cond: fakeCond(f, 0), Params: Params{Steps: 5, Resolution: 16}},
+		{ID: "cancelled at step 2", Cond: fakeCond(f, 1), Params: Params{Steps: 5, Resolution: 16}, Context: jobCtx,
+			Progress: func(pr Progress) {
+				if pr.Stage == StageSample && pr.Step == 2 {
+					cancel()
+				}
+			}},
+	}
+	res, errs := p.GenerateBatch(context.Background(), reqs)
+	if errs[0] != nil || res[0] == nil {
+		t.Fatalf("the other job failed: %v", errs[0])
+	}
+	if !errors.Is(errs[1], context.Canceled) || res[1] != nil {
+		t.Fatalf("cancelled job: %v", errs[1])
 	}
 }

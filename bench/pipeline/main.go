@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/ort"
 	"github.com/hy3d/hy3d/pipeline"
 )
@@ -100,11 +101,11 @@ func run() error {
 		"prep", "cond", "sample", "decode", "surface", "clean", "export", "total", "points", "share", "verts", "faces")
 	for _, r := range rs {
 		for _, m := range ms {
-			params := pipeline.Params{Steps: *steps, Resolution: r, Decode: m, Seed: 1, Format: "glb"}
+			params := pipeline.Params{Steps: *steps, Resolution: r, Decode: m, Seed: 1}
 			var all []pipeline.Timings
 			var last *pipeline.Result
 			for i := 0; i <= *runs; i++ {
-				res, err := p.Generate(ctx, pipeline.Request{ID: "bench", Image: picture, Params: params})
+				res, err := p.Generate(ctx, pipeline.Request{ID: "bench", Image: picture, Params: params, Formats: []mesh.Format{"glb"}})
 				if err != nil {
 					return fmt.Errorf("R=%d %s: %w", r, m, err)
 				}

@@ -150,7 +150,7 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	}
 	params := pipeline.Params{
 		Steps: f.steps, Guidance: f.guidance, Seed: f.seed, Resolution: f.resolution,
-		Decode: mode, Faces: f.faces, Format: format,
+		Decode: mode, Faces: f.faces,
 	}
 	// Check the parameters before the engines load: that takes a while.
 	if err := params.WithDefaults(&set.Manifest).Validate(&set.Manifest); err != nil {
@@ -172,20 +172,21 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	defer p.Close()
 
 	res, err := p.Generate(ctx, pipeline.Request{
-		ID:     filepath.Base(f.input),
-		Image:  picture,
-		Params: params,
+		ID:      filepath.Base(f.input),
+		Image:   picture,
+		Params:  params,
+		Formats: []mesh.Format{format},
 	})
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(f.output, res.Output); err != nil {
+	if err := writeFileAtomic(f.output, res.Outputs[format]); err != nil {
 		return err
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(io.stderr, "hy3d generate: warning: %s\n", w)
 	}
-	printBreakdown(io.stdout, f.output, set.Name, p.Backend(), res)
+	printBreakdown(io.stdout, f.output, format, set.Name, p.Backend(), res)
 	return nil
 }
 
@@ -213,10 +214,10 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-func printBreakdown(w io.Writer, out, set, backend string, res *pipeline.Result) {
+func printBreakdown(w io.Writer, out string, format mesh.Format, set, backend string, res *pipeline.Result) {
 	c, t, prm := res.Counts, res.Timings, res.Params
 	fmt.Fprintf(w, "%s: %s, %d bytes, %d vertices, %d faces (model set %s on %s)\n",
-		out, res.Format, len(res.Output), c.Vertices, c.Faces, set, backend)
+		out, format, len(res.Outputs[format]), c.Vertices, c.Faces, set, backend)
 	row := func(stage string, d time.Duration, detail string) {
 		fmt.Fprintf(w, "  %-10s %10s   %s\n", stage, ms(d), detail)
 	}
@@ -231,7 +232,7 @@ func printBreakdown(w io.Writer, out, set, backend string, res *pipeline.Result)
 		strings.Join(levels, "→"), c.PointsDecoded, 100*float64(c.PointsDecoded)/float64(max(c.PointsDense, 1))))
 	row("surface", t.Surface, fmt.Sprintf("%d vertices, %d faces", c.SurfaceVerts, c.SurfaceFaces))
 	row("clean", t.Clean, fmt.Sprintf("%d vertices, %d faces (budget %d)", c.Vertices, c.Faces, prm.Faces))
-	row("export", t.Export, string(res.Format))
+	row("export", t.Export, string(format))
 	row("total", t.Total, "")
 }
 
