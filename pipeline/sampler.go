@@ -132,9 +132,11 @@ func (s *Sampler) NewState(cond []float32, p SampleParams) (*SampleState, error)
 // into DiT calls of at most MaxBatch rows — two rows per job with
 // classifier-free guidance, laid out [x₁…x_k; x₁…x_k] against
 // [cond₁…cond_k; zeros] as Hunyuan3D's encode_cond concatenates them — each
-// row with its own timestep σ (the graph takes σ ∈ [0, 1]: Hunyuan3D feeds
-// t/num_train_timesteps = σ and the DiT scales it inside). Either every state
-// advances or, on error, none does.
+// row with its own timestep σ. The graph takes σ ∈ [0, 1]: in
+// Hunyuan3DDiTFlowMatchingPipeline.__call__ the scheduler's timesteps are
+// t = σ·1000 and the DiT gets t / num_train_timesteps, which is σ up to
+// float rounding (the models then scale it by time_factor 1000 inside,
+// hunyuan3ddit.py). Either every state advances or, on error, none does.
 func (s *Sampler) Step(ctx context.Context, states []*SampleState) error {
 	seen := make(map[*SampleState]bool, len(states))
 	var run []*SampleState
