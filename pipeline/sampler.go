@@ -135,7 +135,7 @@ func (s *Sampler) NewState(cond []float32, p SampleParams) (*SampleState, error)
 // row with its own timestep σ. The graph takes σ ∈ [0, 1]: in
 // Hunyuan3DDiTFlowMatchingPipeline.__call__ the scheduler's timesteps are
 // t = σ·1000 and the DiT gets t / num_train_timesteps, which is σ up to
-// float rounding (the models then scale it by time_factor 1000 inside,
+// float rounding (2.0's Flux-style DiT scales it by time_factor 1000 inside,
 // hunyuan3ddit.py). Either every state advances or, on error, none does.
 func (s *Sampler) Step(ctx context.Context, states []*SampleState) error {
 	seen := make(map[*SampleState]bool, len(states))
