@@ -35,12 +35,25 @@ type Prepared struct {
 	Input any
 }
 
+// described is p without its Input: what a finished job's status still
+// needs, without holding the (large) preprocessed tensor for as long as the
+// status is kept.
+func (p *Prepared) described() *Prepared {
+	if p == nil || p.Input == nil {
+		return p
+	}
+	q := *p
+	q.Input = nil
+	return &q
+}
+
 // Generator turns prepared pictures into meshes, one batch per call. Every
 // job of a batch uses the same model. Generate returns one Output per job, in
-// order; a job whose Context is done is dropped from the batch and reported
-// with that context's error while the others go on. ctx is cancelled only
-// when the server gives up on the whole batch (shutdown past the drain
-// timeout).
+// order. A job whose Context is done should be dropped and reported with
+// that context's error while the others go on; a Generator that cannot drop
+// one job from a running batch may finish it instead (the server keeps the
+// result in its cache). ctx is cancelled only when the server gives up on the
+// whole batch (shutdown past the drain timeout).
 type Generator interface {
 	Generate(ctx context.Context, batch []Job) []Output
 }
@@ -55,6 +68,7 @@ type ParamValidator interface {
 
 // Job is one generation inside a batch.
 type Job struct {
+	ID string // names the job in logs
 	// Context is done when this job alone is cancelled or misses its deadline.
 	// It is carried per job because a batch outlives its individual members.
 	Context  context.Context

@@ -108,6 +108,8 @@ func (f *fakeGenerator) Generate(ctx context.Context, batch []Job) []Output {
 	outs := make([]Output, len(batch))
 	for i, j := range batch {
 		switch {
+		case ctx.Err() != nil:
+			outs[i].Err = context.Cause(ctx)
 		case j.Context.Err() != nil:
 			outs[i].Err = context.Cause(j.Context)
 		case f.fail != nil:

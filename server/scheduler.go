@@ -172,7 +172,7 @@ func (s *scheduler) submit(sub submission) (*generation, error) {
 func (s *scheduler) addCached(sub submission, r *Result) *generation {
 	now := time.Now()
 	t := &task{
-		id: newID()[:8], key: sub.key, model: sub.model, params: sub.params, input: sub.input,
+		id: newID()[:8], key: sub.key, model: sub.model, params: sub.params, input: sub.input.described(),
 		state: StateSucceeded, enqueued: now, started: now, finished: now,
 		summary: summarize(r), changed: make(chan struct{}),
 	}
@@ -223,6 +223,7 @@ func (s *scheduler) leaveLocked(g *generation, state State, failure *Problem) bo
 		if t.state == StateQueued {
 			s.removeQueuedLocked(t)
 			t.state, t.failure, t.finished = StateCancelled, failure, g.finished
+			t.input = t.input.described()
 			s.met.finished(string(StateCancelled), 0, 0, g.finished)
 			s.checkIdleLocked()
 		}
@@ -298,7 +299,7 @@ func (s *scheduler) run(batch []*task) {
 	jobs := make([]Job, len(batch))
 	for i, t := range batch {
 		jobs[i] = Job{
-			Context: t.ctx, Input: t.input, Params: t.params, Formats: Formats,
+			ID: t.id, Context: t.ctx, Input: t.input, Params: t.params, Formats: Formats,
 			Progress: func(p Progress) { s.progress(t, p) },
 		}
 	}
@@ -363,6 +364,9 @@ func (s *scheduler) finish(t *task, out Output, elapsed time.Duration) {
 		// Stored before the job leaves the in-flight table, so an identical
 		// request always finds one or the other.
 		putErr = s.store.put(res)
+		for _, st := range res.Stages {
+			s.met.stage(st.Stage, st.Duration)
+		}
 	}
 
 	s.mu.Lock()
@@ -382,20 +386,25 @@ func (s *scheduler) finish(t *task, out Output, elapsed time.Duration) {
 		if putErr != nil {
 			t.pinned = res
 		}
-	case t.ctx.Err() != nil && errors.Is(context.Cause(t.ctx), errShutdown):
+	case s.batchCtx.Err() != nil:
+		// Checked on the batch's own context: a job's context hears of the
+		// shutdown a moment after the generator may have.
 		t.state, t.failure = StateFailed, failureShutdown(true)
 	case t.ctx.Err() != nil:
 		t.state, t.failure = StateCancelled, failureCancelled()
 	default:
 		t.state, t.failure = StateFailed, failureGenerator(out.Err)
 	}
+	t.input = t.input.described()
 	t.cancel(nil)
+	queued := t.started.Sub(t.enqueued)
+	// Counted before anyone hears of the end, so that a client that saw the
+	// job finish also finds it in /v1/stats.
+	s.met.finished(string(t.state), queued, elapsed, now)
 	t.notify()
 	s.checkIdleLocked()
-	queued := t.started.Sub(t.enqueued)
 	s.mu.Unlock()
 
-	s.met.finished(string(t.state), queued, elapsed, now)
 	ev := s.log.Info()
 	if t.state != StateSucceeded {
 		ev = s.log.Warn().Err(out.Err)
@@ -407,7 +416,6 @@ func (s *scheduler) finish(t *task, out Output, elapsed time.Duration) {
 	}
 	if res != nil {
 		for _, st := range res.Stages {
-			s.met.stage(st.Stage, st.Duration)
 			s.log.Info().Str("job", t.id).Str("stage", st.Stage).Dur("duration", st.Duration).Msg("stage")
 		}
 	}
@@ -471,6 +479,7 @@ func (s *scheduler) abort() {
 			delete(s.inflight, t.key)
 		}
 		t.state, t.failure, t.finished = StateFailed, failureShutdown(false), now
+		t.input = t.input.described()
 		for _, g := range t.gens {
 			if g.timer != nil {
 				g.timer.Stop()
