@@ -143,17 +143,28 @@ func (r *Runtime) Load(ctx context.Context, set *engines.Set, graph string) (*Se
 	if err != nil {
 		return nil, fmt.Errorf("ort: %w: %w", tensor.ErrModelFile, err)
 	}
-	return r.load(ctx, graph, onnx, g.MaxBatch, &g)
+	// Graphs over 2 GB keep their weights in external-data files named
+	// relative to the graph, which ONNX Runtime finds only when it opens
+	// the graph by path; the embedded set has no path, and no such files.
+	var path string
+	if set.Dir != "" {
+		path = filepath.Join(set.Dir, filepath.FromSlash(g.ONNX))
+	}
+	return r.load(ctx, graph, onnx, path, g.MaxBatch, &g)
 }
 
-// LoadBytes opens a session from serialized ONNX. name labels errors.
+// LoadBytes opens a session from serialized ONNX. name labels errors. A
+// model whose weights live in external-data files must be loaded with Load
+// from a model set on disk instead.
 func (r *Runtime) LoadBytes(ctx context.Context, name string, onnx []byte, maxBatch int) (*Session, error) {
-	return r.load(ctx, name, onnx, maxBatch, nil)
+	return r.load(ctx, name, onnx, "", maxBatch, nil)
 }
 
 // load checks the model (and, given one, against its manifest entry) before
-// ONNX Runtime spends time and memory building the session.
-func (r *Runtime) load(ctx context.Context, name string, onnx []byte, maxBatch int, manifest *engines.Graph) (*Session, error) {
+// ONNX Runtime spends time and memory building the session. onnx is the
+// graph's bytes; path, when not empty, is the file they came from, which
+// ONNX Runtime then opens itself.
+func (r *Runtime) load(ctx context.Context, name string, onnx []byte, path string, maxBatch int, manifest *engines.Graph) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ort: load %s: %w", name, err)
 	}
@@ -179,7 +190,7 @@ func (r *Runtime) load(ctx context.Context, name string, onnx []byte, maxBatch i
 		_ = releaseEnvironment()
 		return nil, err
 	}
-	st, err := r.openSession(name, onnx, io)
+	st, err := r.openSession(name, onnx, path, io)
 	if err != nil {
 		_ = releaseEnvironment()
 		return nil, err

@@ -37,7 +37,9 @@ type session struct {
 	rt  *Runtime
 }
 
-func (r *Runtime) openSession(name string, onnx []byte, io *modelIO) (*session, error) {
+// openSession builds the native session from path when it is not empty
+// (so that external-data files beside the graph are found), else from onnx.
+func (r *Runtime) openSession(name string, onnx []byte, path string, io *modelIO) (*session, error) {
 	opts, err := ortgo.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s: session options: %w", name, err)
@@ -65,7 +67,12 @@ func (r *Runtime) openSession(name string, onnx []byte, io *modelIO) (*session, 
 		}
 		return out
 	}
-	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(onnx, names(io.inputs), names(io.outputs), opts)
+	var s *ortgo.DynamicAdvancedSession
+	if path != "" {
+		s, err = ortgo.NewDynamicAdvancedSession(path, names(io.inputs), names(io.outputs), opts)
+	} else {
+		s, err = ortgo.NewDynamicAdvancedSessionWithONNXData(onnx, names(io.inputs), names(io.outputs), opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s: %w: %w", name, tensor.ErrModelFile, err)
 	}

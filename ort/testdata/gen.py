@@ -115,3 +115,32 @@ save(
     [f32("y", "B", 1)],
     [scalar("trips", 1 << 62, np.int64), scalar("keep_going", True, np.bool_)],
 )
+
+# y = x·W + b with W and b stored outside the graph, in external/affine.onnx.data, as the exporter
+# stores the weights of graphs over 2 GB (protobuf's limit). ONNX Runtime finds that file relative to
+# the model's path, so it must load such a model from its file, not from bytes.
+os.makedirs(os.path.join(HERE, "external"), exist_ok=True)
+external = helper.make_model(
+    helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])],
+        "external",
+        [f32("x", "B", 3)],
+        [f32("y", "B", 2)],
+        [
+            numpy_helper.from_array(np.array([[1, 2], [3, 4], [5, 6]], dtype=np.float32), "w"),
+            numpy_helper.from_array(np.array([0.5, -0.5], dtype=np.float32), "b"),
+        ],
+    ),
+    opset_imports=OPSET,
+    producer_name="hy3d-ort-testdata",
+)
+external.ir_version = 7
+onnx.checker.check_model(external)
+onnx.save_model(
+    external,
+    os.path.join(HERE, "external", "affine.onnx"),
+    save_as_external_data=True,
+    all_tensors_to_one_file=True,
+    location="affine.onnx.data",
+    size_threshold=0,
+)
