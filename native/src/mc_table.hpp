@@ -27,13 +27,16 @@ namespace mc {
 
 // The most triangles any configuration needs; generate() refuses more.
 constexpr int kMaxTriangles = 5;
+// Entries are padded to 16 edge indices (unused ones 0) so that vector code
+// can load and expand one whole.
+constexpr int kEntrySize = 16;
 
 struct CaseTable {
   std::array<uint8_t, 256> triangle_count;
   std::array<uint16_t, 256> edge_mask;  // bit e: edge e is crossed
   // Triangles as cube-edge triples, counter-clockwise seen from outside:
   // the right-hand normal points from inside corners to outside ones.
-  std::array<std::array<uint8_t, 3 * kMaxTriangles>, 256> triangles;
+  std::array<std::array<uint8_t, kEntrySize>, 256> triangles;
 };
 
 // The two corners of edge e, the lower one (along the edge's axis) first.

@@ -1,0 +1,405 @@
+// The marching cubes kernel proper.
+//
+// marching_cubes.cpp includes this file once per instruction set it
+// dispatches to, each time inside a namespace of its own and under a
+// different `#pragma GCC target`, so that every function here, lambdas
+// included, is compiled for that set (hardware popcount above all). Hence
+// there is deliberately no include guard, and no #include: mc_common.hpp,
+// mc_table.hpp and mesh.hpp come first.
+//
+// The kernel works on sign bit masks rather than on cells. Every row of
+// samples (the contiguous k axis) becomes 64-bit words of "inside" bits, and
+// XOR with the next sample along k, j or i gives the crossed edges. A
+// vertex's index is then computable from anywhere, as the first index of its
+// row and axis plus a popcount of the mask below it: no thread needs a hash
+// map or another thread's output to share vertices, and empty space costs a
+// few word operations per 64 cells.
+//
+// Pass 1 streams the field once, slab by slab: inside bits, crossed-edge
+// counts, vertices (interpolated while the samples are in cache), and the
+// case of every crossed cell. A prefix sum then sizes the output exactly,
+// and pass 2 copies the vertices and writes the triangles straight into
+// their final places, in parallel, in an order that does not depend on the
+// thread count.
+
+inline int popcount(Word w) { return __builtin_popcountll(w); }
+inline int lowest_bit(Word w) { return __builtin_ctzll(w); }
+
+class Extractor {
+ public:
+  Extractor(const Field &field, const BlockCells *blocks, int threads)
+      : f_(field),
+        blocks_(blocks),
+        threads_(threads),
+        words_(field.words()),
+        stride_(field.stride()),
+        rows_(static_cast<size_t>(field.nx * field.ny)) {}
+
+  void run(hy3d_mesh &mesh) {
+    if (f_.nx < 2 || f_.ny < 2 || f_.nz < 2) return;
+    if (blocks_ != nullptr) {
+      run_passes<true>(mesh);
+    } else {
+      run_passes<false>(mesh);
+    }
+  }
+
+ private:
+  enum Axis { kK = 0, kJ = 1, kI = 2 };
+
+  // What pass 1 leaves for pass 2, per slab, row by row: vertices (xyz, in
+  // their final order) and the cases of crossed cells.
+  struct Slab {
+    GrowBuffer<float> vertices;
+    GrowBuffer<uint8_t> cases;
+  };
+
+  template <bool kBlocks>
+  void run_passes(hy3d_mesh &mesh) {
+    sign_ = allocate<Word>(rows_ * stride_);
+    if (kBlocks) readable_ = allocate<Word>(rows_ * stride_);
+    base_ = allocate<uint32_t>(rows_ * 3);
+    tri_base_ = allocate<uint64_t>(rows_);
+    plane_offset_ = allocate<size_t>(static_cast<size_t>(f_.nx));
+    case_offset_ = allocate<uint32_t>(rows_);
+    // Pass 1 works on contiguous slabs so that each plane's samples are read
+    // (almost) once; a few slabs per thread balance uneven surfaces.
+    const int64_t slabs = std::min<int64_t>(f_.nx, threads_ == 1 ? 1 : 4 * int64_t{threads_});
+    slab_planes_ = (f_.nx + slabs - 1) / slabs;
+    slabs_ = std::vector<Slab>(static_cast<size_t>((f_.nx + slab_planes_ - 1) / slab_planes_));
+    parallel_chunks(threads_, static_cast<int64_t>(slabs_.size()), 1,
+                    [&](int64_t slab) { classify_slab<kBlocks>(slab); });
+
+    uint64_t vertices = 0;
+    for (size_t r = 0; r < rows_ * 3; ++r) {
+      const uint64_t n = base_[r];
+      base_[r] = static_cast<uint32_t>(vertices);
+      vertices += n;
+    }
+    uint64_t triangles = 0;
+    for (size_t r = 0; r < rows_; ++r) {
+      const uint64_t n = tri_base_[r];
+      tri_base_[r] = triangles;
+      triangles += n;
+    }
+    if (vertices > uint64_t{UINT32_MAX}) {
+      throw Error(HY3D_ERR_INVALID_ARGUMENT, "marching cubes: the surface has " + std::to_string(vertices) +
+                                                 " vertices, more than 32-bit indices can address");
+    }
+    resize_output(mesh.vertices, static_cast<size_t>(vertices) * 3);
+    resize_output(mesh.indices, static_cast<size_t>(triangles) * 3);
+    vertices_out_ = mesh.vertices.data();
+    indices_out_ = mesh.indices.data();
+    // Pass 2 reads only bit masks and pass 1's compact output; small chunks.
+    parallel_chunks(threads_, f_.nx, 2, [&](int64_t i) { emit_plane<kBlocks>(i); });
+  }
+
+  size_t row(int64_t i, int64_t j) const { return static_cast<size_t>(i * f_.ny + j); }
+  const float *samples(int64_t i, int64_t j) const { return f_.values + row(i, j) * static_cast<size_t>(f_.nz); }
+
+  // Bits of cells [0, nz-1) in word q: everything but the row's last sample.
+  Word cell_word_mask(int64_t q) const {
+    const int64_t valid = f_.nz - 1 - q * kWordBits;
+    if (valid >= kWordBits) return ~Word{0};
+    return valid <= 0 ? 0 : (Word{1} << valid) - 1;
+  }
+
+  // Bit k+1 of a row, as bit k.
+  static Word next_bit(const Word *w, int64_t q) { return w[q] >> 1 | w[q + 1] << (kWordBits - 1); }
+
+  // Crossed edges along k in word q of a row (r: its readable samples).
+  template <bool kBlocks>
+  Word k_edges(const Word *s, const Word *r, int64_t q) const {
+    Word m = (s[q] ^ next_bit(s, q)) & cell_word_mask(q);
+    if (kBlocks) m &= r[q] & next_bit(r, q);
+    return m;
+  }
+
+  // Crossed edges between two rows.
+  template <bool kBlocks>
+  static Word row_edges(const Word *s0, const Word *s1, const Word *r0, const Word *r1, int64_t q) {
+    Word m = s0[q] ^ s1[q];
+    if (kBlocks) m &= r0[q] & r1[q];
+    return m;
+  }
+
+  // Samples of row (i, j) that are a corner of a selected cell.
+  void readable_row(int64_t i, int64_t j, Word *out) const {
+    const Word *cells[4] = {blocks_->row(i - 1, j - 1), blocks_->row(i - 1, j), blocks_->row(i, j - 1),
+                            blocks_->row(i, j)};
+    Word carry = 0;
+    for (int64_t q = 0; q < words_; ++q) {
+      Word u = 0;
+      for (const Word *c : cells) u |= c ? c[q] : 0;
+      out[q] = u | u << 1 | carry;  // cell k has samples k and k+1
+      carry = u >> (kWordBits - 1);
+    }
+    out[words_] = 0;
+  }
+
+  // Inside bits of n <= 64 consecutive samples.
+  Word sign_word(const float *v, int n) const {
+    Word w = 0;
+    int k = 0;
+#if defined(HY3D_MC_AVX2)
+    const __m256 level8 = _mm256_set1_ps(f_.level);
+    for (; k + 8 <= n; k += 8) {
+      const __m256 inside = _mm256_cmp_ps(_mm256_loadu_ps(v + k), level8, _CMP_GT_OQ);
+      w |= static_cast<Word>(static_cast<unsigned>(_mm256_movemask_ps(inside))) << k;
+    }
+#endif
+#if defined(__SSE2__)
+    const __m128 level = _mm_set1_ps(f_.level);
+    for (; k + 4 <= n; k += 4) {
+      w |= static_cast<Word>(_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + k), level))) << k;
+    }
+#endif
+    for (; k < n; ++k) w |= static_cast<Word>(v[k] > f_.level) << k;
+    return w;
+  }
+
+  // Same, reading only the samples whose bit is set in readable.
+  Word sign_word_masked(const float *v, int n, Word readable) const {
+    if (n == kWordBits && readable == ~Word{0}) return sign_word(v, n);
+    Word w = 0;
+    for (Word m = readable; m != 0; m &= m - 1) {
+      const int k = lowest_bit(m);
+      w |= static_cast<Word>(v[k] > f_.level) << k;
+    }
+    return w;
+  }
+
+  // Inside bits (and, for blocks, readable bits) of plane i.
+  template <bool kBlocks>
+  void classify_signs(int64_t i, Word *s, Word *r) const {
+    for (int64_t j = 0; j < f_.ny; ++j, s += stride_) {
+      const float *v = samples(i, j);
+      if (kBlocks) readable_row(i, j, r);
+      for (int64_t q = 0; q < words_; ++q) {
+        const int n = static_cast<int>(std::min<int64_t>(kWordBits, f_.nz - q * kWordBits));
+        s[q] = kBlocks ? sign_word_masked(v + q * kWordBits, n, r[q]) : sign_word(v + q * kWordBits, n);
+      }
+      s[words_] = 0;
+      if (kBlocks) r += stride_;
+    }
+  }
+
+  // Appends the vertices of one row's crossed edges along an axis, whose far
+  // samples are `far` (the row shifted by one along the axis); returns the
+  // number of floats written.
+  template <int kAxis>
+  static size_t append_vertices(const float *v, const float *far, const Word *mask, int64_t words, float level,
+                                float fi, float fj, float *out) {
+    float *p = out;
+    for (int64_t q = 0; q < words; ++q) {
+      for (Word m = mask[q]; m != 0; m &= m - 1) {
+        const int64_t k = q * kWordBits + lowest_bit(m);
+        p[0] = fi, p[1] = fj, p[2] = static_cast<float>(k);
+        p[2 - kAxis] += edge_position(v[k], far[k], level);
+        p += 3;
+      }
+    }
+    return static_cast<size_t>(p - out);
+  }
+
+  // Pass 1 over the planes of one slab: signs of each plane and the next,
+  // then everything about the plane's edges and its slab of cells.
+  template <bool kBlocks>
+  void classify_slab(int64_t s) {
+    const int64_t i0 = s * slab_planes_, i1 = std::min(f_.nx, i0 + slab_planes_);
+    const size_t plane = static_cast<size_t>(f_.ny * stride_);
+    // The plane after the slab belongs to the next slab; its bits are
+    // recomputed here, into scratch, rather than shared across threads.
+    std::vector<Word> scratch(kBlocks ? 2 * plane : plane);
+    Word *cur_s = &sign_[static_cast<size_t>(i0) * plane];
+    Word *cur_r = kBlocks ? &readable_[static_cast<size_t>(i0) * plane] : nullptr;
+    classify_signs<kBlocks>(i0, cur_s, cur_r);
+    Slab &slab = slabs_[static_cast<size_t>(s)];
+    // Room for a typical surface (a few crossings per row) up front.
+    const size_t rows = static_cast<size_t>((i1 - i0) * f_.ny);
+    slab.vertices = GrowBuffer<float>(3 * 8 * rows);
+    slab.cases = GrowBuffer<uint8_t>(4 * rows);
+    const mc::CaseTable &table = mc::case_table();
+    std::vector<Word> masks(static_cast<size_t>(3 * words_));
+    for (int64_t i = i0; i < i1; ++i) {
+      plane_offset_[i] = slab.vertices.size();
+      const float fi = static_cast<float>(i);
+      Word *next_s = nullptr, *next_r = nullptr;
+      if (i + 1 < f_.nx) {
+        const bool own = i + 1 < i1;
+        next_s = own ? &sign_[static_cast<size_t>(i + 1) * plane] : scratch.data();
+        if (kBlocks) next_r = own ? &readable_[static_cast<size_t>(i + 1) * plane] : scratch.data() + plane;
+        classify_signs<kBlocks>(i + 1, next_s, next_r);
+      }
+      for (int64_t j = 0; j < f_.ny; ++j) {
+        const size_t r = row(i, j);
+        const Word *a = cur_s + j * stride_, *ra = kBlocks ? cur_r + j * stride_ : nullptr;
+        const bool has_j = j + 1 < f_.ny, has_i = next_s != nullptr;
+        const Word *b = a + stride_, *rb = kBlocks ? ra + stride_ : nullptr;
+        const Word *c = has_i ? next_s + j * stride_ : nullptr;
+        const Word *rc = kBlocks && has_i ? next_r + j * stride_ : nullptr;
+        Word *mk = masks.data(), *mj = mk + words_, *mi = mj + words_;
+        for (int64_t q = 0; q < words_; ++q) {
+          mk[q] = k_edges<kBlocks>(a, ra, q);
+          mj[q] = has_j ? row_edges<kBlocks>(a, b, ra, rb, q) : 0;
+          mi[q] = has_i ? row_edges<kBlocks>(a, c, ra, rc, q) : 0;
+        }
+        const float *v = samples(i, j);
+        const float fj = static_cast<float>(j);
+        float *out = slab.vertices.reserve_more(static_cast<size_t>(9 * f_.nz));
+        const size_t nk = append_vertices<kK>(v, v + 1, mk, words_, f_.level, fi, fj, out);
+        const size_t nj = has_j ? append_vertices<kJ>(v, v + f_.nz, mj, words_, f_.level, fi, fj, out + nk) : 0;
+        const size_t ni =
+            has_i ? append_vertices<kI>(v, samples(i + 1, j), mi, words_, f_.level, fi, fj, out + nk + nj) : 0;
+        slab.vertices.commit(nk + nj + ni);
+        base_[3 * r + kK] = static_cast<uint32_t>(nk / 3);
+        base_[3 * r + kJ] = static_cast<uint32_t>(nj / 3);
+        base_[3 * r + kI] = static_cast<uint32_t>(ni / 3);
+
+        case_offset_[r] = static_cast<uint32_t>(slab.cases.size());
+        uint64_t triangles = 0;
+        if (has_i && has_j) {
+          const Word *d = c + stride_;
+          const Word *selected = kBlocks ? blocks_->row(i, j) : nullptr;
+          uint8_t *cases = slab.cases.reserve_more(static_cast<size_t>(f_.nz));
+          size_t n = 0;
+          for (int64_t q = 0; q < words_; ++q) {
+            const Word lo[4] = {a[q], c[q], b[q], d[q]};  // corners 0..3, then +k for 4..7
+            const Word hi[4] = {next_bit(a, q), next_bit(c, q), next_bit(b, q), next_bit(d, q)};
+            for (Word m = active_cells<kBlocks>(lo, hi, selected, q); m != 0; m &= m - 1) {
+              const int bit = lowest_bit(m);
+              unsigned config = 0;
+              for (int corner = 0; corner < 4; ++corner) {
+                config |= static_cast<unsigned>(lo[corner] >> bit & 1) << corner;
+                config |= static_cast<unsigned>(hi[corner] >> bit & 1) << (corner + 4);
+              }
+              cases[n++] = static_cast<uint8_t>(config);
+              triangles += table.triangle_count[config];
+            }
+          }
+          slab.cases.commit(n);
+        }
+        tri_base_[r] = triangles;
+      }
+      cur_s = next_s, cur_r = next_r;
+    }
+  }
+
+  // Cells of word q of a cell row that the surface crosses, from the row's
+  // corner bits at k (lo) and k+1 (hi).
+  template <bool kBlocks>
+  Word active_cells(const Word lo[4], const Word hi[4], const Word *selected, int64_t q) const {
+    const Word any = lo[0] | lo[1] | lo[2] | lo[3] | hi[0] | hi[1] | hi[2] | hi[3];
+    const Word all = lo[0] & lo[1] & lo[2] & lo[3] & hi[0] & hi[1] & hi[2] & hi[3];
+    Word active = any & ~all & cell_word_mask(q);
+    if (kBlocks) active &= selected[q];
+    return active;
+  }
+
+  const Word *signs(int64_t i, int64_t j) const { return &sign_[row(i, j) * stride_]; }
+  const Word *readable(int64_t i, int64_t j) const { return &readable_[row(i, j) * stride_]; }
+  const Slab &slab_of(int64_t i) const { return slabs_[static_cast<size_t>(i / slab_planes_)]; }
+
+  // Copies plane i's vertices from its slab's buffer to their final place.
+  void emit_vertices(int64_t i) const {
+    const Slab &slab = slab_of(i);
+    const size_t begin = plane_offset_[i];
+    const size_t end = (i + 1) % slab_planes_ != 0 && i + 1 < f_.nx ? plane_offset_[i + 1] : slab.vertices.size();
+    std::copy(slab.vertices.data() + begin, slab.vertices.data() + end,
+              vertices_out_ + 3 * static_cast<size_t>(base_[3 * row(i, 0)]));
+  }
+
+  template <bool kBlocks>
+  void emit_triangles(int64_t i, int64_t j) const {
+    const mc::CaseTable &table = mc::case_table();
+    const size_t r00 = row(i, j), r01 = r00 + 1, r10 = r00 + static_cast<size_t>(f_.ny), r11 = r10 + 1;
+    const Word *a = signs(i, j), *b = signs(i, j + 1), *c = signs(i + 1, j), *d = signs(i + 1, j + 1);
+    const Word *ra = nullptr, *rb = nullptr, *rc = nullptr, *rd = nullptr;
+    if (kBlocks) ra = readable(i, j), rb = readable(i, j + 1), rc = readable(i + 1, j), rd = readable(i + 1, j + 1);
+    const Word *selected = kBlocks ? blocks_->row(i, j) : nullptr;
+    // First vertex index at the current word of the eight edge rows a cell
+    // touches, in cube-edge order: k-edges of rows a, c, b, d; j-edges of
+    // a and c; i-edges of a and b. Edges 6, 7, 10, 11 are 4, 5, 8, 9 at k+1.
+    uint32_t base[8] = {base_[3 * r00 + kK], base_[3 * r10 + kK], base_[3 * r01 + kK], base_[3 * r11 + kK],
+                        base_[3 * r00 + kJ], base_[3 * r10 + kJ], base_[3 * r00 + kI], base_[3 * r01 + kI]};
+    uint32_t *out = indices_out_ + 3 * tri_base_[r00];
+    const uint8_t *cases = slab_of(i).cases.data() + case_offset_[r00];
+    // Each cell writes a full table entry (unused slots are harmless) to a
+    // staging area, where the next cell overwrites the excess: a fixed-length
+    // gather without a branch per triangle. The stage then goes out in one
+    // piece.
+    uint32_t stage[(kWordBits - 1) * 3 * mc::kMaxTriangles + mc::kEntrySize];
+    for (int64_t q = 0; q < words_; ++q) {
+      uint32_t *staged = stage;
+      const Word lo[4] = {a[q], c[q], b[q], d[q]};
+      const Word hi[4] = {next_bit(a, q), next_bit(c, q), next_bit(b, q), next_bit(d, q)};
+      const Word mask[8] = {k_edges<kBlocks>(a, ra, q),          k_edges<kBlocks>(c, rc, q),
+                            k_edges<kBlocks>(b, rb, q),          k_edges<kBlocks>(d, rd, q),
+                            row_edges<kBlocks>(a, b, ra, rb, q), row_edges<kBlocks>(c, d, rc, rd, q),
+                            row_edges<kBlocks>(a, c, ra, rc, q), row_edges<kBlocks>(b, d, rb, rd, q)};
+      for (Word m = active_cells<kBlocks>(lo, hi, selected, q); m != 0; m &= m - 1) {
+        const int bit = lowest_bit(m);
+        const Word below = (Word{1} << bit) - 1;
+        uint32_t id[8];
+        for (int e = 0; e < 8; ++e) id[e] = base[e] + popcount(mask[e] & below);
+        uint32_t step[4];  // edges 6, 7, 10, 11: the next vertex along k on rows 4..7
+        for (int e = 4; e < 8; ++e) step[e - 4] = id[e] + static_cast<uint32_t>(mask[e] >> bit & 1);
+        const unsigned config = *cases++;
+        gather_triangle_vertices(table.triangles[config].data(), id, step, staged);
+        staged += 3 * table.triangle_count[config];
+      }
+      out = std::copy(stage, staged, out);
+      for (int e = 0; e < 8; ++e) base[e] += popcount(mask[e]);
+    }
+  }
+
+  // Writes the kEntrySize vertex indices of a case table entry; id holds the
+  // vertices of edges 0..5, 8, 9 and step those of edges 6, 7, 10, 11.
+  static void gather_triangle_vertices(const uint8_t *entry, const uint32_t id[8], const uint32_t step[4],
+                                       uint32_t *out) {
+#if defined(HY3D_MC_AVX2)
+    const __m256i lo = _mm256_setr_epi32(id[0], id[1], id[2], id[3], id[4], id[5], step[0], step[1]);
+    const __m256i hi = _mm256_setr_epi32(id[6], id[7], step[2], step[3], 0, 0, 0, 0);
+    const __m256i seven = _mm256_set1_epi32(7);
+    for (int half = 0; half < 2; ++half) {
+      // Edge e is lane e & 7 of lo (e < 8) or of hi.
+      const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(entry + 8 * half)));
+      const __m256i v = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(lo, e), _mm256_permutevar8x32_epi32(hi, e),
+                                           _mm256_cmpgt_epi32(e, seven));
+      _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + 8 * half), v);
+    }
+#else
+    const uint32_t all[12] = {id[0], id[1], id[2], id[3], id[4], id[5], step[0], step[1], id[6], id[7], step[2], step[3]};
+    for (int n = 0; n < mc::kEntrySize; ++n) out[n] = all[entry[n]];
+#endif
+  }
+
+  // Pass 2 for plane i: its vertices, and the triangles of cell slab i.
+  template <bool kBlocks>
+  void emit_plane(int64_t i) const {
+    emit_vertices(i);
+    if (i + 1 < f_.nx) {
+      for (int64_t j = 0; j + 1 < f_.ny; ++j) emit_triangles<kBlocks>(i, j);
+    }
+  }
+
+  const Field f_;
+  const BlockCells *blocks_;
+  const int threads_;
+  const int64_t words_, stride_;
+  const size_t rows_;
+  int64_t slab_planes_ = 1;
+  Array<Word> sign_;              // inside bits per sample row (stride_ words)
+  Array<Word> readable_;          // blocks only: samples that are a corner of a selected cell
+  Array<uint32_t> base_;          // per row and axis: crossed edges, then (after the prefix sum) first vertex
+  Array<uint64_t> tri_base_;      // per cell row: triangles, then first triangle
+  Array<size_t> plane_offset_;    // per plane: its first vertex coordinate in its slab's buffer
+  Array<uint32_t> case_offset_;   // per cell row: its first crossed cell's case in its slab's buffer
+  std::vector<Slab> slabs_;
+  float *vertices_out_ = nullptr;
+  uint32_t *indices_out_ = nullptr;
+};
+
+inline void extract(const Field &field, const BlockCells *blocks, int threads, hy3d_mesh &mesh) {
+  Extractor(field, blocks, threads).run(mesh);
+}
