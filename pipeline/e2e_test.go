@@ -8,11 +8,13 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/qmuntal/gltf"
 	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/engines"
@@ -152,6 +154,46 @@ func checkMesh(t *testing.T, m *mesh.Mesh, bounds float64) {
 	}
 }
 
+// checkOutputs parses every exported file back and compares its size to
+// the mesh.
+func checkOutputs(t *testing.T, res *Result) {
+	t.Helper()
+	faces := res.Mesh.TriangleCount()
+	for f, data := range res.Outputs {
+		var n int
+		var err error
+		switch f {
+		case mesh.FormatGLB:
+			var doc gltf.Document
+			if err = gltf.NewDecoder(bytes.NewReader(data)).Decode(&doc); err == nil {
+				prim := doc.Meshes[0].Primitives[0]
+				n = int(doc.Accessors[*prim.Indices].Count) / 3
+				if pos := doc.Accessors[prim.Attributes[gltf.POSITION]]; len(pos.Min) != 3 || len(pos.Max) != 3 {
+					t.Errorf("GLB positions lack min/max")
+				}
+				if _, ok := prim.Attributes[gltf.NORMAL]; !ok {
+					t.Errorf("GLB has no normals")
+				}
+			}
+		case mesh.FormatSTL, mesh.FormatOBJ, mesh.FormatPLY:
+			parse := map[mesh.Format]func(io.Reader) (*mesh.Mesh, error){
+				mesh.FormatSTL: mesh.ParseSTL, mesh.FormatOBJ: mesh.ParseOBJ, mesh.FormatPLY: mesh.ParsePLY}[f]
+			var m *mesh.Mesh
+			if m, err = parse(bytes.NewReader(data)); err == nil {
+				n = m.TriangleCount()
+			}
+		}
+		if err != nil {
+			t.Errorf("%s does not parse: %v", f, err)
+		} else if n != faces {
+			t.Errorf("%s has %d faces, the mesh %d", f, n, faces)
+		}
+	}
+	if len(res.Outputs) != 4 {
+		t.Errorf("%d outputs, want 4", len(res.Outputs))
+	}
+}
+
 func TestGenerateTurnsPicturesIntoClosedOutwardMeshes(t *testing.T) {
 	p := tinyPipeline(t, "tiny")
 	for name, pic := range testPictures(t) {
@@ -160,16 +202,14 @@ func TestGenerateTurnsPicturesIntoClosedOutwardMeshes(t *testing.T) {
 			res, err := p.Generate(context.Background(), Request{
 				ID: name, Image: pic,
 				Params:   Params{Steps: 3, Resolution: 64, Seed: 5},
-				Formats:  []mesh.Format{"glb"},
+				Formats:  []mesh.Format{mesh.FormatGLB, mesh.FormatSTL, mesh.FormatOBJ, mesh.FormatPLY},
 				Progress: func(pr Progress) { stages = append(stages, pr.Stage) },
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkMesh(t, res.Mesh, p.Manifest().Volume.Bounds)
-			if len(res.Outputs["glb"]) == 0 || len(res.Outputs) != 1 {
-				t.Errorf("outputs %v, want one GLB", len(res.Outputs))
-			}
+			checkOutputs(t, res)
 			c := res.Counts
 			if c.Steps != 3 || c.PointsDense != 65*65*65 || c.PointsDecoded <= 0 || c.PointsDecoded >= c.PointsDense ||
 				c.Faces != res.Mesh.TriangleCount() || c.SurfaceFaces == 0 {
@@ -446,5 +486,22 @@ func TestSamplerBatchMatchesSingleRunsOnTinyDiT(t *testing.T) {
 		if worst > 1e-5 {
 			t.Errorf("job %d: batched latents differ from the single run by %v", k, worst)
 		}
+	}
+}
+
+func TestGenerateDecimatesToTheFaceBudgetAndStaysClosed(t *testing.T) {
+	p := tinyPipeline(t, "tiny")
+	res, err := p.Generate(context.Background(), Request{
+		Image: testPictures(t)["alpha, odd size"], Params: Params{Steps: 2, Resolution: 64, Faces: 1500},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.SurfaceFaces <= 1500 || res.Counts.Faces > 1500 {
+		t.Fatalf("%d faces from marching cubes, %d after cleanup with a budget of 1500", res.Counts.SurfaceFaces, res.Counts.Faces)
+	}
+	checkMesh(t, res.Mesh, p.Manifest().Volume.Bounds)
+	if len(res.Mesh.Normals) != len(res.Mesh.Vertices) {
+		t.Errorf("%d normals for %d vertices", len(res.Mesh.Normals)/3, res.Mesh.VertexCount())
 	}
 }

@@ -16,7 +16,7 @@ const (
 	MaxGuidance   = 100.0
 	MinResolution = 8
 	MaxResolution = 512
-	DefaultFaces  = 40000 // Hunyuan3D's FaceReducer budget
+	DefaultFaces  = mesh.DefaultTargetFaces // Hunyuan3D's FaceReducer budget
 	MaxFaces      = 5000000
 )
 
@@ -65,6 +65,10 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // Validate checks every field against the limits and the model set; the
 // error joins one *FieldError per bad field.
 func (p Params) Validate(m *engines.Manifest) error {
+	return errors.Join(p.fieldErrors(m)...)
+}
+
+func (p Params) fieldErrors(m *engines.Manifest) []error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
@@ -88,15 +92,17 @@ func (p Params) Validate(m *engines.Manifest) error {
 	if p.Faces < 4 || p.Faces > MaxFaces {
 		bad("faces", "%d outside [4, %d]", p.Faces, MaxFaces)
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // validateRequest is Params.Validate plus the export formats.
 func validateRequest(p Params, formats []mesh.Format, m *engines.Manifest) error {
-	errs := []error{p.Validate(m)}
+	errs := p.fieldErrors(m)
 	for _, f := range formats {
-		if _, err := mesh.ParseFormat(string(f)); err != nil {
+		if canon, err := mesh.ParseFormat(string(f)); err != nil {
 			errs = append(errs, &FieldError{Field: "formats", Err: err})
+		} else if canon != f {
+			errs = append(errs, &FieldError{Field: "formats", Err: fmt.Errorf("%q: write %q", f, canon)})
 		}
 	}
 	return errors.Join(errs...)
