@@ -47,6 +47,9 @@ func tinyPipeline(t *testing.T, name string) *Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The tests decode small grids (R ≤ 64) to stay fast; a coarse level of
+	// 16 gives them the two or three levels a full-size grid has.
+	set.Volume.CoarseResolution = 16
 	ctx := context.Background()
 	l, err := OpenBackend(ctx, set, BackendOptions{Kind: BackendORT, Logger: zerolog.Nop()})
 	if errors.Is(err, tensor.ErrUnavailable) {

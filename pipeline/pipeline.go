@@ -195,12 +195,15 @@ type job struct {
 	vol   *Volume
 }
 
-// ctx is the context of the job's own work: its Context if it has one.
-func (j *job) ctx(batch context.Context) context.Context {
-	if j.req.Context != nil {
-		return j.req.Context
+// ctx is the context of the job's own work, done when either the batch's
+// or the job's is.
+func (j *job) ctx(batch context.Context) (context.Context, context.CancelFunc) {
+	if j.req.Context == nil {
+		return batch, func() {}
 	}
-	return batch
+	ctx, cancel := context.WithCancel(j.req.Context)
+	stop := context.AfterFunc(batch, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 func (j *job) progress(s Stage, step, steps int) {
@@ -251,7 +254,9 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 		if j.req.Prepared == nil {
 			j.progress(StagePreprocess, 0, 0)
 			t := time.Now()
-			prep, err := p.Preprocess(j.ctx(ctx), j.req.Image)
+			jctx, done := j.ctx(ctx)
+			prep, err := p.Preprocess(jctx, j.req.Image)
+			done()
 			if err != nil {
 				j.err = fmt.Errorf("preprocess: %w", err)
 				continue
@@ -375,7 +380,9 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 
 	// 5–7. Surface, clean and export, per job.
 	for _, j := range live() {
-		p.finish(j.ctx(ctx), j)
+		jctx, done := j.ctx(ctx)
+		p.finish(jctx, j)
+		done()
 	}
 
 	res := make([]*Result, len(jobs))
