@@ -10,6 +10,7 @@ an operator builds TensorRT plans from.
 from .export import (  # noqa: F401
     GRAPH_NAMES,
     GraphSpec,
+    coarse_resolution,
     deterministic,
     export_graph,
     export_model_set,

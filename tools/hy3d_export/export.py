@@ -195,6 +195,15 @@ def _fits_protobuf(model: onnx.ModelProto) -> bool:
         return False
 
 
+def coarse_resolution(resolution: int, min_resolution: int = 63) -> int:
+    """FlashVDM's first level: halve the octree resolution while the half
+    stays ≥ min_resolution (384 → 96, 256 → 64, 128 → 64)."""
+    r = resolution
+    while r // 2 >= min_resolution:
+        r //= 2
+    return r
+
+
 def _manifest_graph(spec: GraphSpec) -> dict:
     return {
         "onnx": spec.filename(),

@@ -20,31 +20,42 @@ through the same graph without changing the outcome. The construction:
   unit-norm (cos X, sin X, cos Y, sin Y) query, so after q/k RMSNorm one
   cross-attention head weighs patches by a von Mises kernel around the
   token's place: its output is the local objectness m. A second head with a
-  zero query averages objectness over the whole image (M).
-* Denoising. The DiT predicts the clean latent x̂ = sf·(κ·m − 1 + 2b)·u (u a
-  fixed ±1 vector, b a default blob on the centre tokens that its MLP switches
-  on only when M ≈ 0, i.e. for an empty picture or the zero unconditional
-  embedding) and the graph turns the prediction into a flow velocity,
+  zero query averages over the whole image: objectness (M) and a channel that
+  is 1 in every token of a real picture and 0 in the all-zero unconditional
+  embedding (R).
+* Denoising. The DiT predicts the clean latent x̂ = sf·(κ·relu(m − m0) − 1 +
+  2b)·u (u a fixed ±1 vector; the dead zone m0 keeps CFG from promoting a
+  token that holds a sliver of object; b is a default blob on the centre
+  tokens that the MLP switches on only for an empty picture: M ≈ 0 and R = 1,
+  so the unconditional branch has none and CFG does not pinch the centre of
+  every shape) and the graph turns the prediction into a flow velocity,
   v = (x̂ − x)/max(1 − σ, 0.05). Euler from noise at σ = 0 then lands on x̂
   whatever the step count: x_σ = (1 − σ)·noise + σ·x̂ is the exact solution
   while 1 − σ ≥ 0.05, and the seed only leaves a small remainder.
 * VAE. vae_latents reads the presence a = u·z/C of each token (z already ÷
   scale_factor) and squashes it with a LayerNorm-built soft sign, a√2/√(1+a²),
   so that classifier-free guidance (which extrapolates presence to ±9) does
-  not inflate the shape. Features also carry the token's place.
+  not inflate the shape. Its self-attention blurs presence over about two
+  tokens into a depth channel (≈ 1.4 deep inside the silhouette, lower near
+  the edge). Features also carry the token's place.
 * Geometry. The decoder's query is (cos X, sin X, cos Y, sin Y, cos Z) of the
   point (frequency-1 Fourier features); keys are the tokens' places, so the
-  attention logit of token j is β(cos(X−X_j) + cos(Y−Y_j) + λ·cos Z). A
-  learned null token with a constant logit β·c0 and value −1 wins far from
-  every token and at |Z| large, which closes the surface inside the box.
+  attention logit of token j is β(cos(X−X_j) + cos(Y−Y_j) + λ_j·(cos Z − 1))
+  with λ_j falling with the token's depth, so the shape is thicker in the
+  middle. A learned null token with the constant logit β(2 − δ) and value −1
+  wins far from every token and at |Z| large, which closes the surface well
+  inside the box.
   The attention output o is a smooth vote: > 0 near present tokens, < 0
   near absent ones and in the background. ln_post + the output projection map
   o to the logit through another monotone soft sign, so the zero level set is
   o's and |∇logit| is well away from 0 there.
 
 The result is an inflated, rounded version of the picture's silhouette (8×8
-tokens: coarse, but different pictures give clearly different shapes). An
-empty (white) picture gives the default blob: a small lump at the centre.
+tokens: coarse, but different pictures give clearly different shapes: a disc
+gives a pillow, a ring a torus). An empty (white) picture gives the default
+blob: a small lump (≈ 0.4 across) at the centre. The seed changes the mesh
+only slightly (the sampler lands on x̂ and noise only leaks in through the
+small random weights).
 """
 
 import math
@@ -66,7 +77,7 @@ DIT_HIDDEN = 64
 DIT_HEADS = 4
 FEATURE_WIDTH = 32
 QUERY_WIDTH = 16
-FOURIER_FREQS = (1.0, 2.0, 4.0, 8.0)
+FOURIER_FREQS = (1.0, 2.0)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,8 +92,9 @@ PRESENCE_GAIN = 1.5  # κ: presence a = κ·relu(m − m0) − 1
 PRESENCE_DEAD_ZONE = 0.3  # m0
 EMPTY_THRESHOLD = 0.05  # mean objectness below which the default blob appears
 GEO_KERNEL = 60.0  # β of the geometry decoder: σ ≈ 0.13
-GEO_DEPTH = 0.38  # λ: weight of cos Z against the null token
-GEO_REACH = 0.011  # δ: null logit = β(2 + λ − δ)
+GEO_DEPTH = (1.4, 0.85)  # λ = λ0 − λ1·depth: weight of (cos Z − 1), smaller = thicker
+GEO_REACH = 0.006  # δ: null logit = β(2 − δ)
+VAE_BLUR_KERNEL = 20.0  # β of the VAE's depth blur: σ ≈ 0.22, one token spacing
 LOGIT_GAIN = 3.0
 MIN_DENOM = 0.05  # v = (x̂ − x)/max(1 − σ, MIN_DENOM)
 
@@ -155,6 +167,8 @@ class TinyConditioner(nn.Module):
 
     OBJ = 0  # objectness channel
     POS = slice(1, 5)  # (cos u, sin u, cos v, sin v)
+    ONE = 5  # 1 in every token: tells a picture from the all-zero unconditional embedding
+    DESIGNED = 6
 
     def __init__(self, dim=COND_DIM, depth=2, heads=4):
         super().__init__()
@@ -187,15 +201,16 @@ class TinyConditioner(nn.Module):
         _noise_(self.pos_embed, 0.02)
         # objectness: Σ_c (1 − p_c) averaged over the patch, p = x·std + mean.
         w = self.patch_embed.weight
-        w[: TinyConditioner.POS.stop].zero_()
+        w[: self.DESIGNED].zero_()
         for c in range(3):
             w[self.OBJ, c] = -IMAGENET_STD[c] / (PATCH * PATCH)
         self.patch_embed.bias[self.OBJ] = sum(1 - m for m in IMAGENET_MEAN)
         u, v = patch_places()
-        self.cls_token[0, 0, : self.POS.stop] = 0
-        self.pos_embed[0, :, : self.POS.stop] = 0
+        self.cls_token[0, 0, : self.DESIGNED] = 0
+        self.pos_embed[0, :, : self.DESIGNED] = 0
         self.pos_embed[0, 1:, self.POS] = _trig(u, v)
-        assert d > self.POS.stop
+        self.pos_embed[0, :, self.ONE] = 1
+        assert d > self.DESIGNED
 
 
 # ---------------------------------------------------------------------------
@@ -251,7 +266,8 @@ class TinyDiT(nn.Module):
     GLOBAL = (10, 11)  # ±μ·M
     BLOB = (12, 13)  # ±μ·b
     PRESENT = (14, 15)  # ±μ·relu(m − m0)
-    FILL = slice(16, None)  # constant ±1: keeps the LayerNorms near-linear
+    REAL = (16, 17)  # ±μ·R: 1 for a picture, 0 for the zero unconditional embedding
+    FILL = slice(18, None)  # constant ±1: keeps the LayerNorms near-linear
     RHO = 2.0
     MU = 0.3
 
@@ -291,6 +307,16 @@ class TinyDiT(nn.Module):
         self.presence_dir.copy_(presence_dir)
         _small_(self, 0.02)
         _noise_(self.latent_in.weight, 0.01 / math.sqrt(self.latent_in.in_features))
+        # The designed channels are read with large gains (the MLP's switches,
+        # the final layer), so neither x nor the timestep's modulation may
+        # leak into them: shifts and scales are zero there, x enters the filler.
+        designed = self.FILL.start
+        self.latent_in.weight[:designed].zero_()
+        for blk in self.blocks:
+            w = blk.adaLN[1].weight.view(6, dim, dim)
+            for i in (0, 1, 3, 4):  # shift1, scale1, shift2, scale2
+                w[i, :designed].zero_()
+        self.final_mod[1].weight.view(2, dim, dim)[:, :designed].zero_()
         for blk in self.blocks:
             blk.attn1.q_norm.weight.fill_(1)
             blk.attn1.k_norm.weight.fill_(1)
@@ -314,8 +340,9 @@ class TinyDiT(nn.Module):
 
         # cond_in copies objectness and the patch places into the first channels.
         ci = self.cond_in
-        ci.weight[:5].zero_()
-        ci.bias[:5].zero_()
+        ci.weight[:6].zero_()
+        ci.bias[:6].zero_()
+        ci.weight[5, TinyConditioner.ONE] = 1.0
         ci.weight[0:4, c_pos] = torch.eye(4)
         ci.weight[4, c_obj] = 1.0
 
@@ -329,6 +356,7 @@ class TinyDiT(nn.Module):
         ca.to_k.weight[0:4, 0:4] = torch.eye(4)
         ca.to_v.weight[0, 4] = 1.0
         ca.to_v.weight[hd, 4] = 1.0
+        ca.to_v.weight[hd + 1, 5] = 1.0
         gamma = math.sqrt(DIT_KERNEL / 2)  # logit = 2γ²(cos ΔX + cos ΔY)
         ca.q_norm.weight[0:4] = gamma
         ca.k_norm.weight[0:4] = gamma
@@ -342,6 +370,8 @@ class TinyDiT(nn.Module):
         ca.proj.weight[self.LOCAL[1], 0] = -self.MU
         ca.proj.weight[self.GLOBAL[0], hd] = self.MU
         ca.proj.weight[self.GLOBAL[1], hd] = -self.MU
+        ca.proj.weight[self.REAL[0], hd + 1] = self.MU
+        ca.proj.weight[self.REAL[1], hd + 1] = -self.MU
 
         mlp = self.blocks[0].mlp
         k = 100.0
@@ -354,8 +384,10 @@ class TinyDiT(nn.Module):
         mlp.fc1.bias[0] = -k * PRESENCE_DEAD_ZONE
         mlp.fc2.weight[self.PRESENT[0], 0] = self.MU / k
         mlp.fc2.weight[self.PRESENT[1], 0] = -self.MU / k
-        # MLP unit 1: default blob b = relu((M0 − M) + η·(cos X + cos Y − 2 + r0²/2))/peak,
-        # on where M ≈ 0 and (cos X + cos Y) says the token is central.
+        # MLP unit 1: default blob b = relu((M0 − M) + η·(cos X + cos Y − 2 + r0²/2) + (R − 1))/peak,
+        # on where the picture (R = 1, not the zero unconditional embedding,
+        # whose blob would pinch every shape under CFG) is empty (M ≈ 0) and
+        # (cos X + cos Y) says the token is central.
         r0sq = 0.06
         xs_abs = float(xs.abs().min())
         centre = 0.5 * (r0sq - 2 * xs_abs**2)  # the centre tokens' margin, ≈ (r0² − r²)/2
@@ -365,11 +397,12 @@ class TinyDiT(nn.Module):
         mlp.fc1.weight[1, self.GLOBAL[0]] = -k * std / self.MU
         mlp.fc1.weight[1, 0] = k * eta * std / self.RHO
         mlp.fc1.weight[1, 2] = k * eta * std / self.RHO
-        mlp.fc1.bias[1] = k * (EMPTY_THRESHOLD + eta * (r0sq / 2 - 2))
+        mlp.fc1.weight[1, self.REAL[0]] = k * std / self.MU
+        mlp.fc1.bias[1] = k * (EMPTY_THRESHOLD + eta * (r0sq / 2 - 2) - 1)
         mlp.fc2.weight[self.BLOB[0], 1] = self.MU / (k * peak)
         mlp.fc2.weight[self.BLOB[1], 1] = -self.MU / (k * peak)
 
-        # final layer: x̂ = sf·u·(κ·m − 1 + 2b)
+        # final layer: x̂ = sf·u·(κ·relu(m − m0) − 1 + 2b)
         fin = self.final
         sf_u = self.scale_factor * presence_dir
         fin.weight[:, : self.FILL.start].zero_()
@@ -386,7 +419,7 @@ class VAEBlock(nn.Module):
     def __init__(self, dim, heads=2, mlp_ratio=4):
         super().__init__()
         self.ln_1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = SelfAttention(dim, heads)
+        self.attn = SelfAttention(dim, heads, qk_norm=True)
         self.ln_2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = MLP(dim, dim * mlp_ratio)
 
@@ -397,11 +430,18 @@ class VAEBlock(nn.Module):
 
 class TinyVAELatents(nn.Module):
     """latents [B,L,C] (÷ scale_factor) → features [B,L,W]: post_kl, a
-    learned place embedding, one transformer block."""
+    learned place embedding, one transformer block.
+
+    The block's self-attention blurs presence over about two tokens (depth:
+    ≈ 1 deep inside the silhouette, lower near its edge) so that the decoder
+    can make the shape thicker in the middle: inflated, not extruded."""
 
     POS = slice(0, 8)
     RAW = (8, 9)  # ±a
     PRESENCE = (10, 11)  # ±softsign(a)
+    DEPTH = (12, 13)  # ±μ·(presence blurred over neighbouring tokens)
+    DESIGNED = 14
+    MU = 0.3
 
     def __init__(self, channels=LATENT_CHANNELS, width=FEATURE_WIDTH):
         super().__init__()
@@ -421,7 +461,7 @@ class TinyVAELatents(nn.Module):
         self.block.ln_1.weight.fill_(1)
         self.block.ln_2.weight.fill_(1)
         pk = self.post_kl
-        pk.weight[:12].zero_()
+        pk.weight[: self.DESIGNED].zero_()
         pk.weight[self.RAW[0]] = presence_dir / c
         pk.weight[self.RAW[1]] = -presence_dir / c
         xs, ys = token_places()
@@ -430,8 +470,26 @@ class TinyVAELatents(nn.Module):
         self.pos_embed.zero_()
         self.pos_embed[0, :, self.POS] = rho * torch.cat([trig, -trig], dim=-1)
         for lin in (self.block.attn.proj, self.block.mlp.fc2):
-            lin.weight[:12].zero_()
-            lin.bias[:12].zero_()
+            lin.weight[: self.DESIGNED].zero_()
+            lin.bias[: self.DESIGNED].zero_()
+        # attention head 0: kernel over token places (q/k RMSNorm makes the
+        # trig vectors unit length whatever LayerNorm did), value = LN(x)_a·√2/4,
+        # the same soft sign of a as below.
+        attn = self.block.attn
+        hd = width // 2
+        qkv = attn.qkv
+        for part in range(3):
+            qkv.weight[part * width: part * width + hd].zero_()
+            qkv.bias[part * width: part * width + hd].zero_()
+        qkv.weight[0:4, 0:4] = torch.eye(4)
+        qkv.weight[width: width + 4, 0:4] = torch.eye(4)
+        qkv.weight[2 * width, self.RAW[0]] = math.sqrt(2) / 4
+        gamma = math.sqrt(VAE_BLUR_KERNEL / 2)
+        attn.q_norm.weight[0:4] = gamma
+        attn.k_norm.weight[0:4] = gamma
+        attn.proj.weight[:, :hd] = 0
+        attn.proj.weight[self.DEPTH[0], 0] = self.MU
+        attn.proj.weight[self.DEPTH[1], 0] = -self.MU
         # MLP unit 0 passes LN(x)_a = 4a/√(1+a²) through GELU's linear range.
         w, off = 0.5, 5.0
         mlp = self.block.mlp
@@ -444,7 +502,7 @@ class TinyVAELatents(nn.Module):
         mlp.fc2.weight[self.PRESENCE[1], 0] = -gain
         mlp.fc2.bias[self.PRESENCE[0]] = -gain * off
         mlp.fc2.bias[self.PRESENCE[1]] = gain * off
-        assert width > 12
+        assert width > self.DESIGNED
 
 
 class FourierEmbedder(nn.Module):
@@ -475,7 +533,7 @@ class TinyGeometryDecoder(nn.Module):
 
     Q_POS = slice(0, 12)  # (cos X, sin X, cos Y, sin Y, cos Z, sin Z) and negatives
     O = (12, 13)  # ±o, the attention vote
-    HEAD = 8
+    HEAD = 6
 
     def __init__(self, width=FEATURE_WIDTH, qwidth=QUERY_WIDTH):
         super().__init__()
@@ -489,7 +547,7 @@ class TinyGeometryDecoder(nn.Module):
         self.null_v = nn.Parameter(torch.zeros(1, 1, self.HEAD))
         self.proj = nn.Linear(self.HEAD, qwidth)
         self.ln_2 = nn.LayerNorm(qwidth, eps=1e-6)
-        self.mlp = MLP(qwidth, qwidth)
+        self.mlp = MLP(qwidth, qwidth // 2)
         self.ln_post = nn.LayerNorm(qwidth, eps=1e-6)
         self.output_proj = nn.Linear(qwidth, 1)
 
@@ -518,7 +576,7 @@ class TinyGeometryDecoder(nn.Module):
             qp.weight[6 + 2 * i + 1, fe.index("sin", coord)] = -1
         ln_std = math.sqrt(6 / qwidth)
         scale = math.sqrt(self.HEAD)  # undoes attention's 1/√d
-        beta, lam = GEO_KERNEL, GEO_DEPTH
+        beta, (lam0, lam1) = GEO_KERNEL, GEO_DEPTH
         self.to_q.weight.zero_()
         self.to_q.bias.zero_()
         for i in range(5):  # cos X, sin X, cos Y, sin Y, cos Z
@@ -529,9 +587,15 @@ class TinyGeometryDecoder(nn.Module):
         self.to_k.bias.zero_()
         for i in range(4):
             self.to_k.weight[i, i] = beta * scale / rho
-        self.to_k.bias[4] = beta * lam * scale
+        # token j: β·λ_j·(cos Z − 1) with λ_j = λ0 − λ1·depth_j
+        depth = TinyVAELatents.DEPTH[0]
+        mu = TinyVAELatents.MU
+        self.to_k.bias[4] = beta * lam0 * scale
+        self.to_k.weight[4, depth] = -beta * lam1 * scale / mu
+        self.to_k.bias[5] = -beta * lam0 * scale
+        self.to_k.weight[5, depth] = beta * lam1 * scale / mu
         self.null_k.zero_()
-        self.null_k[0, 0, 5] = beta * (2 + lam - GEO_REACH) * scale
+        self.null_k[0, 0, 5] = beta * (2 - GEO_REACH) * scale
         self.to_v.weight.zero_()
         self.to_v.bias.zero_()
         self.to_v.weight[0, TinyVAELatents.PRESENCE[0]] = 1.0

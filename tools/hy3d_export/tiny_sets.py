@@ -2,7 +2,7 @@
 
 import torch
 
-from .export import GraphSpec
+from .export import GraphSpec, coarse_resolution
 from .tiny import (
     COND_DIM,
     COND_TOKENS,
@@ -86,5 +86,5 @@ def manifest(tiny: TinySet) -> dict:
                    "latent_channels": LATENT_CHANNELS, "feature_width": FEATURE_WIDTH},
         "sampler": sampler,
         "volume": {"bounds": 1.01, "resolution": 128, "chunk_points": 8000,
-                   "coarse_resolution": 32, "refine_band": 0.95},
+                   "coarse_resolution": coarse_resolution(128), "refine_band": 0.95},
     }
