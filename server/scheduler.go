@@ -405,19 +405,23 @@ func (s *scheduler) finish(t *task, out Output, elapsed time.Duration) {
 	s.checkIdleLocked()
 	s.mu.Unlock()
 
+	// One line per job, with every stage's duration (in ms, like every
+	// zerolog duration here).
 	ev := s.log.Info()
 	if t.state != StateSucceeded {
 		ev = s.log.Warn().Err(out.Err)
+	}
+	if res != nil {
+		stages := zerolog.Dict()
+		for _, st := range res.Stages {
+			stages = stages.Dur(st.Stage, st.Duration)
+		}
+		ev = ev.Dict("stages", stages).Int("faces", res.Faces)
 	}
 	ev.Str("job", t.id).Str("model", t.model.Name).Str("status", string(t.state)).
 		Dur("queued", queued).Dur("ran", elapsed).Msg("job finished")
 	if putErr != nil {
 		s.log.Error().Err(putErr).Str("job", t.id).Msg("result kept in memory only")
-	}
-	if res != nil {
-		for _, st := range res.Stages {
-			s.log.Info().Str("job", t.id).Str("stage", st.Stage).Dur("duration", st.Duration).Msg("stage")
-		}
 	}
 }
 

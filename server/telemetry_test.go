@@ -143,6 +143,19 @@ func TestMetricsExposition(t *testing.T) {
 	s := newTestServer(t, nil)
 	finishedGeneration(t, s, nil)
 	finishedGeneration(t, s, nil) // a cache hit
+	// A request is counted once its response is written, which the client
+	// may see first.
+	until(t, "the POSTs to be counted", func() bool {
+		s.met.mu.Lock()
+		defer s.met.mu.Unlock()
+		n := uint64(0)
+		for k, v := range s.met.httpRequests {
+			if k[0] == "/v1/generations" {
+				n += v
+			}
+		}
+		return n == 2
+	})
 	resp := s.do(t, "GET", "/metrics", nil)
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Errorf("Content-Type %q", ct)
