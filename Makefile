@@ -110,3 +110,10 @@ tiny-engines: $(BUILD)/.apt-deps
 ## test-tools: unit tests of the exporter, the tiny models and the Hunyuan3D wrappers.
 test-tools: $(BUILD)/.apt-deps
 	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest discover -s tools/tests
+
+## ---- pipeline benchmark (bench/pipeline) ----
+.PHONY: bench-pipeline
+
+## bench-pipeline: per-stage timings of whole generations at R=128/256/384, dense and coarse-to-fine.
+bench-pipeline: deps native
+	$(GO) run ./bench/pipeline
