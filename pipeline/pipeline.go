@@ -41,8 +41,12 @@ const DefaultBlockSize = 8
 var ErrEmptySurface = errors.New("the decoded volume has no surface")
 
 // Pipeline turns pictures into meshes with one model set on one backend.
-// Its methods are safe for concurrent use as far as its engines are; the
-// server serializes calls per engine.
+// Generate and GenerateBatch run whole jobs; a scheduler that admits jobs
+// while others sample drives the stages itself instead: Preprocess,
+// Condition (skipped on a cached cond), Sampler().NewState and Sampler().Step
+// over whatever states are in flight, Decode, Surface, Clean, mesh.Export.
+// Its methods are safe for concurrent use as far as its engines are (both
+// backends' are).
 type Pipeline struct {
 	set       *engines.Set
 	backend   string
