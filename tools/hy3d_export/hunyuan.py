@@ -48,10 +48,11 @@ HUNYUAN_PACKAGES = ("hy3dgen", "hy3dshape")
 IMAGE_SIZE = 518
 
 
-def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-    """scaled_dot_product_attention as an exportable, FP16-safe graph."""
-    if attn_mask is not None or is_causal or dropout_p:
-        raise NotImplementedError("Hunyuan3D attention uses no mask, causality or dropout")
+def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    """scaled_dot_product_attention as an exportable, FP16-safe graph.
+    (transformers' DINOv2 calls it with every keyword at its neutral value.)"""
+    if attn_mask is not None or is_causal or dropout_p or enable_gqa:
+        raise NotImplementedError("Hunyuan3D attention uses no mask, causality, dropout or GQA")
     s = scale if scale is not None else q.shape[-1] ** -0.5
     w = torch.softmax((q * s) @ k.transpose(-2, -1), dim=-1)
     return w @ v

@@ -132,8 +132,14 @@ def _noise_(t: torch.Tensor, std: float):
 
 
 def _small_(module: nn.Module, std: float):
+    """Small random matrices, zero vectors (biases, norm weights, gains):
+    the undesigned part of every construction starts from here."""
     for p in module.parameters():
-        _noise_(p, std) if p.dim() > 1 else p.data.zero_()
+        if p.dim() > 1:
+            _noise_(p, std)
+        else:
+            with torch.no_grad():
+                p.zero_()
     return module
 
 

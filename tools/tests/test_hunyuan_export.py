@@ -237,6 +237,29 @@ class PipelineExportTest(unittest.TestCase):
                     ops = {n.op_type for n in dit.graph.node}
                     self.assertIn("TopK", ops)  # the MoE gate, routed in the graph
 
+    def test_graphs_do_not_depend_on_the_sample_batch(self):
+        # 2.1 folds the batch into the token axis (view(1, −1, heads, 3d));
+        # a batch size frozen into the graph as a constant would show here.
+        from hy3d_export import export as E
+
+        with tempfile.TemporaryDirectory() as tmp:
+            exported = {}
+            for b, points in ((2, 64), (3, 80)):
+                specs, _ = H.model_set(M.pipeline("2.1"), "hunyuan3d-2.1", "x", packages=MIRROR,
+                                       sample_batch=b, sample_points=points)
+                for spec in specs:
+                    if spec.name == "conditioner":
+                        continue  # plain DINOv2, no batch tricks
+                    path = os.path.join(tmp, f"{b}-{spec.name}.onnx")
+                    with E.deterministic(), H.exportable_attention(MIRROR):
+                        E.export_graph(spec.module, spec.inputs, spec.input_names, spec.output_names,
+                                       spec.dynamic_axes(), path,
+                                       output_shapes={n: spec.shapes[n] for n in spec.output_names})
+                    with open(path, "rb") as f:
+                        exported[b, spec.name] = f.read()
+            for name in ("dit", "vae_latents", "vae_geometry"):
+                self.assertEqual(exported[2, name], exported[3, name], name)
+
 
 if __name__ == "__main__":
     unittest.main()
