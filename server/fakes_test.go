@@ -199,10 +199,17 @@ func testModels() []Model {
 
 type testServer struct {
 	*Server
-	ts  *httptest.Server
-	gen *fakeGenerator
-	pre *fakePreprocessor
-	log *bytes.Buffer
+	ts   *httptest.Server
+	gen  *fakeGenerator
+	pre  *fakePreprocessor
+	logw *lockedWriter
+}
+
+// logs is everything the server logged so far.
+func (s *testServer) logs() string {
+	s.logw.mu.Lock()
+	defer s.logw.mu.Unlock()
+	return s.logw.w.(*bytes.Buffer).String()
 }
 
 // newTestServer starts a server over fakes; opts adjust the config. The
@@ -212,13 +219,13 @@ func newTestServer(t *testing.T, gen *fakeGenerator, opts ...func(*Config)) *tes
 	if gen == nil {
 		gen = &fakeGenerator{}
 	}
-	logs := &bytes.Buffer{}
+	logw := &lockedWriter{w: &bytes.Buffer{}}
 	pre := &fakePreprocessor{maxPixels: 64 * 64}
 	cfg := Config{
 		Models:       testModels(),
 		Preprocessor: pre,
 		Generator:    gen,
-		Logger:       zerolog.New(&lockedWriter{w: logs}),
+		Logger:       zerolog.New(logw),
 		ResultsDir:   t.TempDir(),
 		RateLimit:    -1,
 	}
@@ -229,7 +236,10 @@ func newTestServer(t *testing.T, gen *fakeGenerator, opts ...func(*Config)) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s.Handler())
+	// The server's own http.Server settings, timeouts included.
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = s.HTTPServer("")
+	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
@@ -237,7 +247,7 @@ func newTestServer(t *testing.T, gen *fakeGenerator, opts ...func(*Config)) *tes
 		ts.Close()
 		s.Close()
 	})
-	return &testServer{Server: s, ts: ts, gen: gen, pre: pre, log: logs}
+	return &testServer{Server: s, ts: ts, gen: gen, pre: pre, logw: logw}
 }
 
 type lockedWriter struct {

@@ -158,8 +158,8 @@ func (s *Server) runSync(c echo.Context, req *decodedRequest) error {
 // that leaves abandons its generation; the job goes on only if another
 // request shares it.
 func (s *Server) waitResult(c echo.Context, g *generation) (*Result, Status, error) {
-	// The write deadline of the whole connection is shorter than a job may
-	// take: extend it for this response only.
+	// The connection's write deadline is shorter than a job may take:
+	// extend it for this response only.
 	_ = http.NewResponseController(c.Response()).SetWriteDeadline(g.deadline.Add(s.cfg.WriteTimeout))
 	st, err := s.sched.wait(c.Request().Context(), g.id)
 	if err != nil {

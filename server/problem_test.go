@@ -88,7 +88,7 @@ func TestPanicBecomesProblem(t *testing.T) {
 	if strings.Contains(p.Detail, "exploded") {
 		t.Errorf("panic value leaked to the client: %q", p.Detail)
 	}
-	if !strings.Contains(s.log.String(), "handler panicked") {
+	if !strings.Contains(s.logs(), "handler panicked") {
 		t.Error("panic not logged")
 	}
 	// The server is still up.
@@ -101,15 +101,19 @@ func TestEveryRequestIsLoggedOnce(t *testing.T) {
 	s := newTestServer(t, nil)
 	s.do(t, "GET", "/v1/models", nil, "X-Request-Id", "abc-123")
 	s.do(t, "GET", "/nowhere", nil)
-	lines := strings.Split(strings.TrimSpace(s.log.String()), "\n")
+	// The line is written once the response is, which the client may see first.
 	var requests []string
-	for _, l := range lines {
-		if strings.Contains(l, `"message":"request"`) {
-			requests = append(requests, l)
+	until(t, "two request lines", func() bool {
+		requests = requests[:0]
+		for _, l := range strings.Split(s.logs(), "\n") {
+			if strings.Contains(l, `"message":"request"`) {
+				requests = append(requests, l)
+			}
 		}
-	}
+		return len(requests) >= 2
+	})
 	if len(requests) != 2 {
-		t.Fatalf("want 2 request lines, got %d:\n%s", len(requests), s.log.String())
+		t.Fatalf("want 2 request lines, got %d:\n%s", len(requests), s.logs())
 	}
 	for _, want := range []string{`"method":"GET"`, `"path":"/v1/models"`, `"status":200`, `"request_id":"abc-123"`, `"client":"127.0.0.1"`, `"duration":`, `"bytes_out":`} {
 		if !strings.Contains(requests[0], want) {
@@ -118,5 +122,20 @@ func TestEveryRequestIsLoggedOnce(t *testing.T) {
 	}
 	if !strings.Contains(requests[1], `"status":404`) {
 		t.Errorf("404 line: %s", requests[1])
+	}
+}
+
+func TestEveryJobIsLoggedWithItsStages(t *testing.T) {
+	s := newTestServer(t, nil)
+	finishedGeneration(t, s, nil)
+	until(t, "the job line", func() bool { return strings.Contains(s.logs(), `"message":"job finished"`) })
+	for _, l := range strings.Split(s.logs(), "\n") {
+		if strings.Contains(l, `"message":"job finished"`) {
+			for _, want := range []string{`"stages":{"preprocess":`, `"decode":70`, `"status":"succeeded"`, `"job":"`, `"queued":`, `"ran":`} {
+				if !strings.Contains(l, want) {
+					t.Errorf("job line lacks %s: %s", want, l)
+				}
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"context"
 	"errors"
 	"image/png"
@@ -365,4 +366,57 @@ func TestFinishedGenerationsAreForgottenAfterRetention(t *testing.T) {
 	}
 	s.sched.sweep(time.Now().Add(2 * time.Minute))
 	readProblem(t, s.do(t, "GET", "/v1/generations/"+st.ID, nil), http.StatusNotFound)
+}
+
+func TestLongSynchronousAndStreamingAnswersOutliveConnectionTimeouts(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	s := newTestServer(t, gen, func(c *Config) {
+		c.ReadTimeout, c.WriteTimeout = 50*time.Millisecond, 50*time.Millisecond
+	})
+	img := testPNG(t, 16, 16, 55)
+	_, async := s.submit(t, img, nil)
+	jobs := waitFor(t, gen.started, "the job")
+
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	get := func(ch chan<- answer, req *http.Request) {
+		resp, err := s.ts.Client().Do(req)
+		if err != nil {
+			ch <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		ch <- answer{resp.StatusCode, b, err}
+	}
+	syncAnswer, stream := make(chan answer, 1), make(chan answer, 1)
+	post, _ := http.NewRequest("POST", s.ts.URL+"/v1/generate", bytes.NewReader(img))
+	post.Header.Set("Content-Type", "image/png")
+	go get(syncAnswer, post)
+	events, _ := http.NewRequest("GET", s.ts.URL+"/v1/generations/"+async.ID+"/events", nil)
+	go get(stream, events)
+	until(t, "the synchronous request to join the job", func() bool {
+		s.sched.mu.Lock()
+		defer s.sched.mu.Unlock()
+		return len(s.sched.gens) == 2
+	})
+	// Longer than both timeouts: a server that let them apply would have
+	// cut the synchronous answer and the stream by now.
+	time.Sleep(200 * time.Millisecond)
+	s.do(t, "DELETE", "/v1/generations/"+async.ID, nil)
+	if jobs[0].Context.Err() != nil {
+		t.Fatal("the synchronous request left the job while it waited")
+	}
+	close(gen.gate)
+	a := waitFor(t, syncAnswer, "the synchronous answer")
+	if a.err != nil || a.status != http.StatusOK || !bytes.HasPrefix(a.body, []byte("glTF")) {
+		t.Fatalf("%d %v %q", a.status, a.err, a.body)
+	}
+	e := waitFor(t, stream, "the event stream")
+	if e.err != nil || !bytes.Contains(e.body, []byte(`"status":"cancelled"`)) {
+		t.Fatalf("stream: %v %s", e.err, e.body)
+	}
 }

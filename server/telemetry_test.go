@@ -46,7 +46,7 @@ func TestWithoutNVMLTheServerSaysSoAndCarriesOn(t *testing.T) {
 	if v.Available || !strings.Contains(v.Reason, "ERROR_LIBRARY_NOT_FOUND") || v.Devices == nil {
 		t.Fatalf("%+v", v)
 	}
-	if !strings.Contains(s.log.String(), "GPU telemetry off") {
+	if !strings.Contains(s.logs(), "GPU telemetry off") {
 		t.Error("not logged")
 	}
 	if id := finishedGeneration(t, s, nil); id == "" {
