@@ -214,7 +214,7 @@ func (s *testServer) logs() string {
 
 // newTestServer starts a server over fakes; opts adjust the config. The
 // cleanup drains it (aborting anything still gated) and closes it.
-func newTestServer(t *testing.T, gen *fakeGenerator, opts ...func(*Config)) *testServer {
+func newTestServer(t testing.TB, gen *fakeGenerator, opts ...func(*Config)) *testServer {
 	t.Helper()
 	if gen == nil {
 		gen = &fakeGenerator{}
