@@ -117,3 +117,9 @@ test-tools: $(BUILD)/.apt-deps
 ## bench-pipeline: per-stage timings of whole generations at R=128/256/384, dense and coarse-to-fine.
 bench-pipeline: deps native
 	$(GO) run ./bench/pipeline
+
+## ---- marching cubes benchmark (bench/marching_cubes) ----
+
+## bench-mc: hy3d marching cubes vs scikit-image (Lewiner) and VTK Flying Edges at 256^3 and 384^3.
+bench-mc: deps native
+	bench/marching_cubes/run.sh
