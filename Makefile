@@ -123,3 +123,11 @@ bench-pipeline: deps native
 ## bench-mc: hy3d marching cubes vs scikit-image (Lewiner) and VTK Flying Edges at 256^3 and 384^3.
 bench-mc: deps native
 	bench/marching_cubes/run.sh
+
+## ---- engine verification (verify/, hy3d engines) ----
+.PHONY: tiny-reference
+
+## tiny-reference: regenerate engines/tiny/reference, the stored ONNX Runtime outputs that
+## `hy3d engines verify` compares against (run it after make tiny-engines changes a graph).
+tiny-reference: deps native
+	$(GO) run ./cmd/hy3d engines verify --engines engines/tiny --write-reference --batch 1
