@@ -56,8 +56,7 @@ class Extractor {
 
   template <bool kBlocks>
   void run_passes(hy3d_mesh &mesh) {
-    // The per-row arrays share one allocation: big enough for huge pages,
-    // which fault once per 2 MiB instead of once per 4 KiB.
+    // The per-row arrays share one allocation, made by the calling thread.
     const size_t planes = static_cast<size_t>(f_.nx), words = rows_ * static_cast<size_t>(stride_);
     const size_t bytes = padded<Word>(words) * (kBlocks ? 2 : 1) + padded<uint32_t>(3 * rows_) +
                          padded<uint64_t>(rows_) + padded<size_t>(planes) + padded<uint32_t>(rows_);
@@ -70,8 +69,7 @@ class Extractor {
     plane_offset_ = carve<size_t>(free, planes);
     case_offset_ = carve<uint32_t>(free, rows_);
     // Pass 1 works on contiguous slabs so that each plane's samples are read
-    // (almost) once; two slabs per thread balance uneven surfaces, and few
-    // slabs keep the buffers they fill large enough for huge pages.
+    // (almost) once; two slabs per thread balance uneven surfaces.
     const int64_t slabs = std::min<int64_t>(f_.nx, threads_ == 1 ? 1 : 2 * int64_t{threads_});
     slab_planes_ = (f_.nx + slabs - 1) / slabs;
     slabs_ = std::vector<Slab>(static_cast<size_t>((f_.nx + slab_planes_ - 1) / slab_planes_));
@@ -235,8 +233,8 @@ class Extractor {
     Word *cur_r = kBlocks ? &readable_[static_cast<size_t>(i0) * plane] : nullptr;
     classify_signs<kBlocks>(i0, cur_s, cur_r);
     Slab &slab = slabs_[static_cast<size_t>(s)];
-    // Room for a typical surface (a few crossings per row) up front.
     const size_t rows = static_cast<size_t>((i1 - i0) * f_.ny);
+    // Room for a few crossings per row, and never less than a huge page.
     slab.vertices = GrowBuffer<float>(std::max(3 * 8 * rows, kHugePage / sizeof(float)));
     slab.cases = GrowBuffer<uint8_t>(4 * rows);
     const mc::CaseTable &table = mc::case_table();
