@@ -177,7 +177,7 @@ func writeInfo(w io.Writer, set *engines.Set, m verify.Machine) error {
 	for _, n := range names {
 		c := verify.CheckPlan(set, n, m)
 		if c.Plan == nil {
-			fmt.Fprintf(tw, "%s\tno plan (ONNX only)\n", n)
+			fmt.Fprintf(tw, "%s\tno plan (ONNX only)\t-\t-\t-\t-\t-\t-\t-\n", n)
 			continue
 		}
 		p := c.Plan
