@@ -2,10 +2,10 @@ package server
 
 import (
 	"bytes"
-	"io"
 	"context"
 	"errors"
 	"image/png"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"

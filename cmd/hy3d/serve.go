@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/rs/zerolog"
+
+	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/ort"
+	"github.com/hy3d/hy3d/pipeline"
+	"github.com/hy3d/hy3d/server"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "run the HTTP server: the /v1 API and Hunyuan3D's api_server.py routes",
+		run:     serve,
+	})
+}
+
+// apiKeysEnv holds API keys (comma-separated) for operators who would
+// rather not put them on a command line that `ps` shows.
+const apiKeysEnv = "HY3D_API_KEYS"
+
+func serve(ctx context.Context, io stdio, args []string) int {
+	err := runServe(ctx, io, args)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	}
+	fmt.Fprintf(io.stderr, "hy3d serve: %s\n", oneLine(err))
+	var u usageError
+	if errors.As(err, &u) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// bytesFlag is a size such as 256MiB, 32MB or 1048576.
+type bytesFlag int64
+
+func (b *bytesFlag) String() string { return humanize.IBytes(uint64(*b)) }
+func (b *bytesFlag) Set(v string) error {
+	n, err := humanize.ParseBytes(v)
+	if err != nil {
+		return err
+	}
+	*b = bytesFlag(n)
+	return nil
+}
+
+type serveFlags struct {
+	addr              string
+	engines           listFlag
+	backend, ortLib   string
+	threads           int
+	maxQueue          int
+	maxBatch, workers int
+	cacheBytes        bytesFlag
+	condCacheBytes    bytesFlag
+	maxBody           bytesFlag
+	maxPixels         int
+	resultsDir        string
+	jobTimeout        time.Duration
+	drainTimeout      time.Duration
+	rateLimit         float64
+	rateBurst         int
+	apiKeys           listFlag
+	corsOrigins       listFlag
+	trustedProxies    listFlag
+	logFormat         string
+}
+
+func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
+	f := &serveFlags{cacheBytes: 256 << 20, condCacheBytes: 64 << 20, maxBody: 32 << 20}
+	fs := flag.NewFlagSet("hy3d serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.Var(&f.engines, "engines", "model set folder with manifest.json (repeatable; default: the embedded tiny set)")
+	fs.StringVar(&f.backend, "backend", pipeline.BackendAuto, "auto, trt or ort")
+	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $"+ort.LibraryEnv+", else build/onnxruntime)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for geometry and ONNX Runtime (0: all cores)")
+	fs.IntVar(&f.maxQueue, "max-queue", 64, "jobs waiting before new ones are refused with 503")
+	fs.IntVar(&f.maxBatch, "max-batch", 4, "jobs per generator call")
+	fs.IntVar(&f.workers, "workers", 1, "concurrent generator calls (each model set runs one batch at a time)")
+	fs.Var(&f.cacheBytes, "cache-bytes", "in-memory result cache (0 disables it)")
+	fs.Var(&f.condCacheBytes, "cond-cache-bytes", "in-memory cache of conditioner outputs by picture (0 disables it)")
+	fs.Var(&f.maxBody, "max-body", "request body limit")
+	fs.IntVar(&f.maxPixels, "max-pixels", 4096*4096, "picture pixel limit, checked before decoding")
+	fs.StringVar(&f.resultsDir, "results-dir", "", "result store (default: a temporary directory removed on exit)")
+	fs.DurationVar(&f.jobTimeout, "job-timeout", 10*time.Minute, "deadline of a generation without a timeout parameter")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 2*time.Minute, "how long shutdown waits for accepted jobs")
+	fs.Float64Var(&f.rateLimit, "rate-limit", 2, "generation requests per second per client (0: no limit)")
+	fs.IntVar(&f.rateBurst, "rate-burst", 20, "burst of the per-client rate limit")
+	fs.Var(&f.apiKeys, "api-key", "required API key (repeatable; also $"+apiKeysEnv+", comma-separated)")
+	fs.Var(&f.corsOrigins, "cors-origin", "allowed CORS origin (repeatable; * for any)")
+	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is believed (repeatable)")
+	fs.StringVar(&f.logFormat, "log-format", "json", "json (one object per line) or console")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "usage: hy3d serve [flags]   (API: docs/api.md)")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if f.logFormat != "json" && f.logFormat != "console" {
+		return nil, usageError{fmt.Errorf("--log-format %q: want json or console", f.logFormat)}
+	}
+	for _, n := range []struct {
+		name  string
+		value int
+	}{{"max-queue", f.maxQueue}, {"max-batch", f.maxBatch}, {"workers", f.workers}, {"rate-burst", f.rateBurst}, {"max-pixels", f.maxPixels}} {
+		if n.value < 1 {
+			return nil, usageError{fmt.Errorf("--%s must be at least 1", n.name)}
+		}
+	}
+	if f.rateLimit < 0 || f.jobTimeout <= 0 || f.drainTimeout <= 0 || f.maxBody <= 0 {
+		return nil, usageError{errors.New("--rate-limit, --job-timeout, --drain-timeout and --max-body must be positive")}
+	}
+	return f, nil
+}
+
+// serverConfig turns the flags into the server's configuration, minus the
+// models, the generator and the GPU sampler.
+func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (server.Config, error) {
+	cfg := server.Config{
+		Logger:         log,
+		MaxQueue:       f.maxQueue,
+		MaxBatch:       f.maxBatch,
+		Workers:        f.workers,
+		CacheBytes:     int64(f.cacheBytes),
+		ResultsDir:     f.resultsDir,
+		MaxBodyBytes:   int64(f.maxBody),
+		JobTimeout:     f.jobTimeout,
+		DrainTimeout:   f.drainTimeout,
+		RateLimit:      f.rateLimit,
+		RateBurst:      f.rateBurst,
+		APIKeys:        append([]string(nil), f.apiKeys...),
+		CORSOrigins:    f.corsOrigins,
+		TrustedProxies: nil,
+	}
+	// The server reads 0 as "default" and negative as "off"; on the command
+	// line 0 means off.
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = -1
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = -1
+	}
+	for _, k := range strings.Split(env(apiKeysEnv), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			cfg.APIKeys = append(cfg.APIKeys, k)
+		}
+	}
+	for _, p := range f.trustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return cfg, usageError{fmt.Errorf("--trusted-proxy %q: want a CIDR or an address", p)}
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix.Masked())
+	}
+	return cfg, nil
+}
+
+func runServe(ctx context.Context, io stdio, args []string) (err error) {
+	f, err := parseServeFlags(io.stdout, args)
+	if err != nil {
+		return err
+	}
+	var log zerolog.Logger
+	if f.logFormat == "console" {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: io.stderr, TimeFormat: time.TimeOnly})
+	} else {
+		log = zerolog.New(io.stderr)
+	}
+	log = log.With().Timestamp().Logger()
+	cfg, err := f.serverConfig(log, os.Getenv)
+	if err != nil {
+		return err
+	}
+
+	var sets []*engines.Set
+	if len(f.engines) == 0 {
+		set, err := engines.Tiny()
+		if err != nil {
+			return err
+		}
+		sets = append(sets, set)
+	}
+	for _, dir := range f.engines {
+		set, err := engines.Open(dir)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, set)
+	}
+	var models []server.PipelineModel
+	// Pipelines close before their loaders, both after the server stops.
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			err = errors.Join(err, closers[i]())
+		}
+	}()
+	for _, set := range sets {
+		loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{
+			Kind:   f.backend,
+			ORT:    ort.Options{LibraryPath: f.ortLib, IntraOpThreads: f.threads},
+			Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("model set %s: %w", set.Name, err)
+		}
+		closers = append(closers, loader.Close)
+		p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: log, Threads: f.threads, MaxPixels: f.maxPixels})
+		if err != nil {
+			return fmt.Errorf("model set %s: %w", set.Name, err)
+		}
+		closers = append(closers, p.Close)
+		models = append(models, server.PipelineModel{Pipeline: p, Set: set})
+		log.Info().Str("model", set.Name).Str("family", set.Family).Str("backend", p.Backend()).Msg("model loaded")
+	}
+	g, err := server.NewPipelines(models, int64(f.condCacheBytes))
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	cfg.Models, cfg.Preprocessor, cfg.Generator = g.Models(), g, g
+
+	if nv, err := server.OpenNVML(nil); err != nil {
+		cfg.GPUUnavailable = err.Error()
+	} else {
+		cfg.GPU = nv
+		closers = append(closers, nv.Close)
+	}
+
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	return srv.ListenAndServe(ctx, f.addr)
+}

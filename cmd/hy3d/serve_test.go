@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func TestServeRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-queue", "0"},
+		{"--workers", "-1"},
+		{"--cache-bytes", "lots"},
+		{"--log-format", "xml"},
+		{"--rate-limit", "-2"},
+		{"--trusted-proxy", "not-an-address"},
+		{"stray"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"serve"}, args...)...)
+		if code != exitUsage || !strings.HasPrefix(stderr, "hy3d serve: ") || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	if code, stdout, _ := runCLI(t, "help", "serve"); code != exitOK || !strings.Contains(stdout, "-max-batch") {
+		t.Errorf("help: %d %q", code, stdout)
+	}
+}
+
+func TestServeFlagsBecomeTheServerConfig(t *testing.T) {
+	f, err := parseServeFlags(io.Discard, []string{
+		"--cache-bytes", "0", "--rate-limit", "0", "--max-body", "8MiB", "--api-key", "a",
+		"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "192.168.1.7", "--cors-origin", "https://x.example",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{apiKeysEnv: " b, ,c "}
+	cfg, err := f.serverConfig(zerolog.Nop(), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CacheBytes != -1 || cfg.RateLimit != -1 {
+		t.Errorf("0 on the command line must switch off: cache %d, rate %v", cfg.CacheBytes, cfg.RateLimit)
+	}
+	if cfg.MaxBodyBytes != 8<<20 || strings.Join(cfg.APIKeys, ",") != "a,b,c" || cfg.CORSOrigins[0] != "https://x.example" {
+		t.Errorf("%+v", cfg)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}
+	if len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[0] != want[0] || cfg.TrustedProxies[1] != want[1] {
+		t.Errorf("proxies %v", cfg.TrustedProxies)
+	}
+}
+
+func TestServeAnswersAndStopsOnSignal(t *testing.T) {
+	needORT(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var stderr syncWriter
+	done := make(chan int, 1)
+	go func() {
+		done <- serve(ctx, stdio{strings.NewReader(""), io.Discard, &stderr},
+			[]string{"--addr", addr, "--results-dir", t.TempDir(), "--threads", "2"})
+	}()
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	picture, err := os.ReadFile(writePicture(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(base+"/v1/generate?resolution=16&steps=2", "image/png", bytes.NewReader(picture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("glTF")) {
+		t.Fatalf("%d %.200s", resp.StatusCode, body)
+	}
+
+	stop() // SIGINT
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	log := stderr.String()
+	for _, want := range []string{`"message":"model loaded"`, `"message":"draining"`, `"message":"stopped"`, `"path":"/v1/generate"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+}
+
+// syncWriter lets the server's goroutines share one buffer.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
