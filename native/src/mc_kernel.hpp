@@ -61,13 +61,13 @@ class Extractor {
     const size_t bytes = padded<Word>(words) * (kBlocks ? 2 : 1) + padded<uint32_t>(3 * rows_) +
                          padded<uint64_t>(rows_) + padded<size_t>(planes) + padded<uint32_t>(rows_);
     scratch_ = allocate<unsigned char>(bytes);
-    unsigned char *free = scratch_.get();
-    sign_ = carve<Word>(free, words);
-    if (kBlocks) readable_ = carve<Word>(free, words);
-    base_ = carve<uint32_t>(free, 3 * rows_);
-    tri_base_ = carve<uint64_t>(free, rows_);
-    plane_offset_ = carve<size_t>(free, planes);
-    case_offset_ = carve<uint32_t>(free, rows_);
+    unsigned char *cursor = scratch_.get();
+    sign_ = carve<Word>(cursor, words);
+    if (kBlocks) readable_ = carve<Word>(cursor, words);
+    base_ = carve<uint32_t>(cursor, 3 * rows_);
+    tri_base_ = carve<uint64_t>(cursor, rows_);
+    plane_offset_ = carve<size_t>(cursor, planes);
+    case_offset_ = carve<uint32_t>(cursor, rows_);
     // Pass 1 works on contiguous slabs so that each plane's samples are read
     // (almost) once; two slabs per thread balance uneven surfaces.
     const int64_t slabs = std::min<int64_t>(f_.nx, threads_ == 1 ? 1 : 2 * int64_t{threads_});
@@ -106,9 +106,9 @@ class Extractor {
     return (n * sizeof(T) + 63) & ~size_t{63};
   }
   template <typename T>
-  static T *carve(unsigned char *&free, size_t n) {
-    T *p = reinterpret_cast<T *>(free);
-    free += padded<T>(n);
+  static T *carve(unsigned char *&cursor, size_t n) {
+    T *p = reinterpret_cast<T *>(cursor);
+    cursor += padded<T>(n);
     return p;
   }
 
@@ -234,9 +234,10 @@ class Extractor {
     classify_signs<kBlocks>(i0, cur_s, cur_r);
     Slab &slab = slabs_[static_cast<size_t>(s)];
     const size_t rows = static_cast<size_t>((i1 - i0) * f_.ny);
-    // Room for a few crossings per row, and never less than a huge page.
-    slab.vertices = GrowBuffer<float>(std::max(3 * 8 * rows, kHugePage / sizeof(float)));
-    slab.cases = GrowBuffer<uint8_t>(4 * rows);
+    // Generous room (16 crossings per row): pages never written are never
+    // faulted in, so only address space is spent, and growing is rare.
+    slab.vertices = GrowBuffer<float>(3 * 16 * rows);
+    slab.cases = GrowBuffer<uint8_t>(16 * rows);
     const mc::CaseTable &table = mc::case_table();
     std::vector<Word> masks(static_cast<size_t>(3 * words_));
     for (int64_t i = i0; i < i1; ++i) {

@@ -72,6 +72,24 @@ void test_blocks_covering_surface_equal_dense() {
   CHECK(t.watertight() && t.euler() == 0);
 }
 
+// Rows longer than a 64-bit word, blocks straddling word boundaries.
+void test_blocks_across_words() {
+  auto capsule = [](double x, double y, double z) {
+    const double t = std::min(std::max(z, 40.0), 150.0);
+    return 6.2 - length(x - 12.3, y - 10.6, z - t);
+  };
+  for (int64_t block_size : {7, 64}) {
+    Grid g = sample(25, 22, 200, capsule);
+    const Mesh dense = extract(g);
+    const std::vector<int32_t> blocks = surface_blocks(g, block_size);
+    poison_outside(g, block_size, blocks);
+    const Mesh blocked = extract_blocks(g, static_cast<int32_t>(block_size), blocks, 0.0f, 3);
+    CHECK(blocked == dense);
+    const Topology t = analyze(blocked);
+    CHECK(t.watertight() && t.euler() == 2 && t.components == 1);
+  }
+}
+
 // Duplicated blocks and blocks that overhang the grid's last cells are fine.
 void test_duplicate_and_clipped_blocks() {
   Grid g = sample(30, 30, 30, torus);
@@ -145,6 +163,7 @@ void test_invalid_blocks() {
 
 int main() {
   test_blocks_covering_surface_equal_dense();
+  test_blocks_across_words();
   test_duplicate_and_clipped_blocks();
   test_partial_selection();
   test_never_reads_outside_blocks();
