@@ -219,7 +219,7 @@ func printBreakdown(w io.Writer, out string, format mesh.Format, set, backend st
 	fmt.Fprintf(w, "%s: %s, %d bytes, %d vertices, %d faces (model set %s on %s)\n",
 		out, format, len(res.Outputs[format]), c.Vertices, c.Faces, set, backend)
 	row := func(stage string, d time.Duration, detail string) {
-		fmt.Fprintf(w, "  %-10s %10s   %s\n", stage, ms(d), detail)
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-10s %10s   %s", stage, ms(d), detail), " "))
 	}
 	row("preprocess", t.Preprocess, "")
 	row("condition", t.Condition, "")
