@@ -42,6 +42,7 @@ type metrics struct {
 	batchSize   *histogram
 
 	outcomes  map[string]uint64 // succeeded, failed, cancelled
+	decodes   map[string]uint64 // succeeded jobs by decode mode
 	cache     map[string]uint64 // memory_hit, disk_hit, miss
 	coalesced uint64
 	shed      map[string]uint64 // rate_limited, queue_full, busy, draining
@@ -68,6 +69,7 @@ func newMetrics(maxBatch int) *metrics {
 		queueWait:    newHistogram(latencyBuckets),
 		batchSize:    newHistogram(sizes),
 		outcomes:     map[string]uint64{},
+		decodes:      map[string]uint64{},
 		cache:        map[string]uint64{},
 		shed:         map[string]uint64{},
 	}
@@ -125,6 +127,7 @@ func (m *metrics) trimCompletions(now time.Time) {
 }
 
 func (m *metrics) cacheLookup(result string) { m.add(&m.cache, result) }
+func (m *metrics) decoded(mode string)       { m.add(&m.decodes, mode) }
 func (m *metrics) shedding(reason string)    { m.add(&m.shed, reason) }
 
 func (m *metrics) coalesce() {

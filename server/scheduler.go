@@ -401,6 +401,9 @@ func (s *scheduler) finish(t *task, out Output, elapsed time.Duration) {
 	// Counted before anyone hears of the end, so that a client that saw the
 	// job finish also finds it in /v1/stats.
 	s.met.finished(string(t.state), queued, elapsed, now)
+	if t.state == StateSucceeded {
+		s.met.decoded(t.params.Decode)
+	}
 	t.notify()
 	s.checkIdleLocked()
 	s.mu.Unlock()

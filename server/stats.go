@@ -37,6 +37,7 @@ type JobStats struct {
 	ThroughputPerMinute float64 `json:"throughput_per_minute"` // over the last 5 minutes
 	SecondsPerJob       float64 `json:"seconds_per_job"`       // EWMA of batch time / batch size
 	MeanBatchSize       float64 `json:"mean_batch_size"`
+	DenseDecodeShare    float64 `json:"dense_decode_share"` // of succeeded jobs
 	Generations         int     `json:"generations_tracked"`
 }
 
@@ -98,6 +99,9 @@ func (s *Server) stats(now time.Time) StatsView {
 	if span > 0 {
 		v.Jobs.ThroughputPerMinute = float64(len(m.completions)) / span.Minutes()
 	}
+	if n := m.decodes[DecodeDense] + m.decodes[DecodeCoarseToFine]; n > 0 {
+		v.Jobs.DenseDecodeShare = float64(m.decodes[DecodeDense]) / float64(n)
+	}
 	if m.batches > 0 {
 		v.Jobs.MeanBatchSize = float64(m.batchJobs) / float64(m.batches)
 	}
@@ -152,8 +156,10 @@ func recommend(v StatsView, postRequests uint64, gpuReason string) []Recommendat
 			continue
 		}
 		switch {
+		case strings.HasPrefix(st.Stage, "decode") && st.Share > 0.4 && v.Jobs.DenseDecodeShare > 0.5:
+			add("decode-dominates", "decode takes %.0f%% of job time and %.0f%% of jobs decode densely: use decode=coarse_to_fine (refines only cells near the surface)", st.Share*100, v.Jobs.DenseDecodeShare*100)
 		case strings.HasPrefix(st.Stage, "decode") && st.Share > 0.4:
-			add("decode-dominates", "decode takes %.0f%% of job time: use decode=coarse_to_fine (refines only cells near the surface) or a lower resolution", st.Share*100)
+			add("decode-dominates", "decode takes %.0f%% of job time even coarse-to-fine: lower the resolution, or raise --max-batch so that more jobs share each geometry call", st.Share*100)
 		case strings.HasPrefix(st.Stage, "sample") && st.Share > 0.6:
 			add("sampling-dominates", "sampling takes %.0f%% of job time: use fewer steps or a guidance-distilled (turbo) model", st.Share*100)
 		case st.Stage == "preprocess" && st.Share > 0.3:

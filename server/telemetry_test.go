@@ -296,3 +296,19 @@ func TestWindowQuantiles(t *testing.T) {
 		t.Errorf("window did not roll over: %v", q)
 	}
 }
+
+func TestDecodeAdviceDependsOnTheDecodeModeInUse(t *testing.T) {
+	view := func(dense float64) StatsView {
+		return StatsView{GPU: GPUStats{Available: true, Utilization: 0.9}, Jobs: JobStats{DenseDecodeShare: dense},
+			Stages: []StageStats{{Stage: "decode", Samples: 10, Share: 0.6}}}
+	}
+	for _, c := range []struct {
+		dense float64
+		want  string
+	}{{0.9, "use decode=coarse_to_fine"}, {0.1, "lower the resolution"}} {
+		recs := recommend(view(c.dense), 0, "")
+		if len(recs) != 1 || recs[0].ID != "decode-dominates" || !strings.Contains(recs[0].Message, c.want) {
+			t.Errorf("dense share %v: %+v", c.dense, recs)
+		}
+	}
+}
