@@ -14,6 +14,7 @@ import (
 	"slices"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/tensor"
 )
 
@@ -187,10 +188,33 @@ func OpenReference(dir string, set *engines.Set) (*Reference, error) {
 	if h.Format != referenceFormat {
 		return nil, fmt.Errorf("verify: reference %s: format %q, want %q", dir, h.Format, referenceFormat)
 	}
+	if err := h.validate(); err != nil {
+		return nil, fmt.Errorf("verify: reference %s: %w", dir, err)
+	}
 	if h.Set != set.Name {
 		return nil, fmt.Errorf("verify: reference %s was written for model set %q, not %q: %w", dir, h.Set, set.Name, ErrStaleReference)
 	}
 	return &Reference{dir: dir, set: set, h: h}, nil
+}
+
+// validate refuses a header whose case the pipeline would refuse or choke
+// on, before anything is run for it.
+func (h *referenceHeader) validate() error {
+	if h.Batch < 1 {
+		return fmt.Errorf("batch %d < 1", h.Batch)
+	}
+	if s := h.Sampler; s != nil {
+		c := s.Case
+		switch {
+		case c.Steps < 1 || c.Steps > pipeline.MaxSteps:
+			return fmt.Errorf("sampler steps %d outside 1..%d", c.Steps, pipeline.MaxSteps)
+		case c.Resolution < pipeline.MinResolution || c.Resolution > pipeline.MaxResolution:
+			return fmt.Errorf("sampler resolution %d outside %d..%d", c.Resolution, pipeline.MinResolution, pipeline.MaxResolution)
+		case math.IsNaN(c.Guidance) || math.IsInf(c.Guidance, 0):
+			return fmt.Errorf("sampler guidance %v", c.Guidance)
+		}
+	}
+	return nil
 }
 
 // Name is "reference".

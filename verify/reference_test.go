@@ -175,7 +175,51 @@ func TestOpenReferenceRefusesAnotherSetAndOtherFormats(t *testing.T) {
 	if _, err := OpenReference(dir, fakeSet()); err == nil || !strings.Contains(err.Error(), "format") {
 		t.Errorf("OpenReference of another format = %v", err)
 	}
+	bad := `{"format":"hy3d-verify-reference/1","set":"fake","batch":1,"sampler":{"case":{"steps":5,"resolution":100000}}}`
+	if err := os.WriteFile(filepath.Join(dir, ReferenceFile), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenReference(dir, fakeSet()); err == nil || !strings.Contains(err.Error(), "resolution") {
+		t.Errorf("OpenReference of a case the pipeline refuses = %v", err)
+	}
 	if _, err := OpenReference(t.TempDir(), fakeSet()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("OpenReference of an empty folder = %v, want ErrNotExist", err)
 	}
+}
+
+// FuzzOpenReference feeds arbitrary headers (the file an operator may have
+// edited or truncated) through opening and replaying: errors are fine,
+// panics are not.
+func FuzzOpenReference(f *testing.F) {
+	dir := filepath.Join(f.TempDir(), "seed")
+	o := testOptions()
+	if err := WriteReference(context.Background(), dir, fakeSet(), &fake{name: "exact"}, o, "seed"); err != nil {
+		f.Fatal(err)
+	}
+	header, err := os.ReadFile(filepath.Join(dir, ReferenceFile))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(header)
+	f.Add([]byte(`{"format":"hy3d-verify-reference/1","set":"fake","graphs":{"double":{"outputs":[{"name":"y","shape":[-1,4],"file":"../x"}]}}}`))
+	f.Add([]byte(`{"format":"hy3d-verify-reference/1","set":"fake","sampler":{"picture_sha256":"zz","volume":{"shape":[9223372036854775807,2]}}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		work := t.TempDir()
+		if err := os.CopyFS(work, os.DirFS(dir)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, ReferenceFile), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		set := fakeSet()
+		ref, err := OpenReference(work, set)
+		if err != nil {
+			return
+		}
+		ro := ref.Options(o)
+		// The fake's own volume stays small whatever the header asks for:
+		// the pipeline's cost at a valid resolution is not the question.
+		live := &fake{name: "live", volume: func(SamplerCase) *Volume { return sphere(8, 0) }}
+		_, _ = Run(context.Background(), set, live, ref, ro)
+	})
 }
