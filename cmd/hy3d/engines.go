@@ -462,8 +462,12 @@ func runVerify(ctx context.Context, io stdio, args []string) (bool, error) {
 		if err := verify.WriteReference(ctx, refDir, set, b, opts, cmd); err != nil {
 			return false, err
 		}
-		fmt.Fprintf(io.stdout, "wrote the outputs of %d graphs (seed %d, batch %d) and the sampler's volume (%d steps, R=%d) on %s to %s\n",
-			len(verify.GraphOrder(&set.Manifest, opts.Graphs)), opts.Seed, opts.Batch, opts.Sampler.Steps, opts.Sampler.Resolution, b.Name(), refDir)
+		volume := "no sampler volume"
+		if opts.Sampler.Steps > 0 {
+			volume = fmt.Sprintf("the sampler's volume (%d steps, R=%d)", opts.Sampler.Steps, opts.Sampler.Resolution)
+		}
+		fmt.Fprintf(io.stdout, "wrote the outputs of %d graphs (seed %d, batch %d) and %s on %s to %s\n",
+			len(verify.GraphOrder(&set.Manifest, opts.Graphs)), opts.Seed, opts.Batch, volume, b.Name(), refDir)
 		return true, nil
 	}
 
