@@ -2,6 +2,7 @@
 // kernel (mc_kernel.hpp) compiled for the best instruction set the CPU has.
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <thread>
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -85,6 +86,20 @@ class BlockCells {
   std::vector<Word> cells_;
 };
 
+// Milliseconds between laps, for the per-call debug log.
+class Stopwatch {
+ public:
+  double lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+    return ms;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 // Calls body(item) for every item in [0, count) on up to `threads` threads
 // (the caller's included), handing out chunks of `chunk` items dynamically so
 // that slabs dense with surface, or a core busy with something else, do not
@@ -120,48 +135,85 @@ void parallel_chunks(int threads, int64_t count, int64_t chunk, const Body &body
 // about eight times what a fault per 2 MiB page does per byte.
 constexpr size_t kHugePage = size_t{2} << 20;
 
+// How many bytes to ask malloc for, at least `bytes`, so that a large
+// block (with glibc's 16-byte header, rounded) spans whole huge pages: the
+// kernel places such mappings on huge-page boundaries, so every page of the
+// block can be huge. Where that does not hold, only the partial huge pages
+// at the block's ends stay small.
+inline size_t huge_page_request(size_t bytes) {
+  constexpr size_t kHeader = 32;
+  if (bytes < kHugePage) return bytes;
+  return ((bytes + kHeader + kHugePage - 1) & ~(kHugePage - 1)) - kHeader;
+}
+
+// Advises huge pages for [p, p + bytes), from the start of p's page (which
+// the block's header shares).
 inline void advise_huge_pages(void *p, size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  // Only whole huge pages inside [p, p + bytes) can be huge; the partial
-  // ones at either end stay on 4 KiB pages.
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHugePage - 1);
-  if (end > begin) madvise(reinterpret_cast<void *>(begin), end - begin, MADV_HUGEPAGE);  // advice; may fail
+  if (bytes < kHugePage) return;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
+  madvise(reinterpret_cast<void *>(begin), end - begin, MADV_HUGEPAGE);  // advice; may fail
 #else
   (void)p, (void)bytes;
 #endif
 }
 
-struct FreeDeleter {
-  void operator()(void *p) const { std::free(p); }
+// Frees what allocate() returned: small blocks come from malloc, large ones
+// are mappings of their own.
+class Release {
+ public:
+  Release() = default;
+  explicit Release(size_t mapped_bytes) : mapped_bytes_(mapped_bytes) {}
+  void operator()(void *p) const {
+#if defined(__linux__)
+    if (mapped_bytes_ > 0) {
+      munmap(p, mapped_bytes_);
+      return;
+    }
+#endif
+    std::free(p);
+  }
+
+ private:
+  size_t mapped_bytes_ = 0;
 };
 template <typename T>
-using Array = std::unique_ptr<T[], FreeDeleter>;
+using Array = std::unique_ptr<T[], Release>;
 
-// Uninitialized storage for n values of a trivial type; from a huge page up,
-// aligned to and advised for huge pages.
+// Uninitialized storage for n values of a trivial type. From a huge page
+// up it is an anonymous mapping of its own, aligned to huge pages and
+// advised for them, so that it costs one fault per 2 MiB whatever malloc's
+// state, and goes back to the kernel when released.
 template <typename T>
 Array<T> allocate(size_t n) {
   const size_t bytes = std::max<size_t>(n * sizeof(T), 1);
-  void *p = nullptr;
-  if (bytes < kHugePage) {
-    p = std::malloc(bytes);
-  } else {
+#if defined(__linux__)
+  if (bytes >= kHugePage) {
     const size_t rounded = (bytes + kHugePage - 1) & ~(kHugePage - 1);
-    p = std::aligned_alloc(kHugePage, rounded);
-    if (p != nullptr) advise_huge_pages(p, rounded);
+    void *map = mmap(nullptr, rounded + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) throw std::bad_alloc();
+    // Trim the mapping to an aligned window of `rounded` bytes.
+    const uintptr_t start = reinterpret_cast<uintptr_t>(map);
+    const uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+    if (aligned > start) munmap(map, aligned - start);
+    if (start + kHugePage > aligned) munmap(reinterpret_cast<void *>(aligned + rounded), start + kHugePage - aligned);
+    advise_huge_pages(reinterpret_cast<void *>(aligned), rounded);
+    return Array<T>(reinterpret_cast<T *>(aligned), Release(rounded));
   }
+#endif
+  void *p = std::malloc(bytes);
   if (p == nullptr) throw std::bad_alloc();
   return Array<T>(static_cast<T *>(p));
 }
 
-// Sizes an output vector to n elements, advising huge pages before its
-// zero-fill first touches them (the vector's block is not aligned, so its
-// partial huge pages at either end still fault per 4 KiB).
+// Sizes an output vector to n elements, on huge pages where granted: the
+// capacity is rounded as for allocate() and the advice given before the
+// zero-fill first touches the pages.
 template <typename T>
 void resize_output(std::vector<T> &v, size_t n) {
-  v.reserve(n);
-  advise_huge_pages(v.data(), n * sizeof(T));
+  v.reserve(huge_page_request(n * sizeof(T)) / sizeof(T));
+  advise_huge_pages(v.data(), v.capacity() * sizeof(T));
   v.resize(n);
 }
 

@@ -56,6 +56,7 @@ class Extractor {
 
   template <bool kBlocks>
   void run_passes(hy3d_mesh &mesh) {
+    Stopwatch clock;
     // The per-row arrays share one allocation, made by the calling thread.
     const size_t planes = static_cast<size_t>(f_.nx), words = rows_ * static_cast<size_t>(stride_);
     const size_t bytes = padded<Word>(words) * (kBlocks ? 2 : 1) + padded<uint32_t>(3 * rows_) +
@@ -69,12 +70,13 @@ class Extractor {
     plane_offset_ = carve<size_t>(cursor, planes);
     case_offset_ = carve<uint32_t>(cursor, rows_);
     // Pass 1 works on contiguous slabs so that each plane's samples are read
-    // (almost) once; two slabs per thread balance uneven surfaces.
-    const int64_t slabs = std::min<int64_t>(f_.nx, threads_ == 1 ? 1 : 2 * int64_t{threads_});
+    // (almost) once; four slabs per thread balance uneven surfaces.
+    const int64_t slabs = std::min<int64_t>(f_.nx, threads_ == 1 ? 1 : 4 * int64_t{threads_});
     slab_planes_ = (f_.nx + slabs - 1) / slabs;
     slabs_ = std::vector<Slab>(static_cast<size_t>((f_.nx + slab_planes_ - 1) / slab_planes_));
     parallel_chunks(threads_, static_cast<int64_t>(slabs_.size()), 1,
                     [&](int64_t slab) { classify_slab<kBlocks>(slab); });
+    const double pass1_ms = clock.lap();
 
     uint64_t vertices = 0;
     for (size_t r = 0; r < rows_ * 3; ++r) {
@@ -96,8 +98,18 @@ class Extractor {
     resize_output(mesh.indices, static_cast<size_t>(triangles) * 3);
     vertices_out_ = mesh.vertices.data();
     indices_out_ = mesh.indices.data();
+    const double output_ms = clock.lap();
     // Pass 2 reads only bit masks and pass 1's compact output; small chunks.
     parallel_chunks(threads_, f_.nx, 2, [&](int64_t i) { emit_plane<kBlocks>(i); });
+    const double pass2_ms = clock.lap();
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "marching cubes %lldx%lldx%lld%s on %d threads: %llu vertices, %llu triangles; "
+                  "pass 1 %.2f ms, sizing the output %.2f ms, pass 2 %.2f ms",
+                  static_cast<long long>(f_.nx), static_cast<long long>(f_.ny), static_cast<long long>(f_.nz),
+                  kBlocks ? " (blocks)" : "", threads_, static_cast<unsigned long long>(vertices),
+                  static_cast<unsigned long long>(triangles), pass1_ms, output_ms, pass2_ms);
+    log(LogLevel::Debug, line);
   }
 
   // Bytes of n values of T, rounded to a cache line.
@@ -235,8 +247,9 @@ class Extractor {
     Slab &slab = slabs_[static_cast<size_t>(s)];
     const size_t rows = static_cast<size_t>((i1 - i0) * f_.ny);
     // Generous room (16 crossings per row): pages never written are never
-    // faulted in, so only address space is spent, and growing is rare.
-    slab.vertices = GrowBuffer<float>(3 * 16 * rows);
+    // faulted in, so only address space is spent, and growing is rare. At
+    // least a huge page: one fault, even if it is mostly unused.
+    slab.vertices = GrowBuffer<float>(std::max(3 * 16 * rows, kHugePage / sizeof(float)));
     slab.cases = GrowBuffer<uint8_t>(16 * rows);
     const mc::CaseTable &table = mc::case_table();
     std::vector<Word> masks(static_cast<size_t>(3 * words_));
@@ -336,11 +349,13 @@ class Extractor {
     const Word *ra = nullptr, *rb = nullptr, *rc = nullptr, *rd = nullptr;
     if (kBlocks) ra = readable(i, j), rb = readable(i, j + 1), rc = readable(i + 1, j), rd = readable(i + 1, j + 1);
     const Word *selected = kBlocks ? blocks_->row(i, j) : nullptr;
-    // First vertex index at the current word of the eight edge rows a cell
-    // touches, in cube-edge order: k-edges of rows a, c, b, d; j-edges of
-    // a and c; i-edges of a and b. Edges 6, 7, 10, 11 are 4, 5, 8, 9 at k+1.
-    uint32_t base[8] = {base_[3 * r00 + kK], base_[3 * r10 + kK], base_[3 * r01 + kK], base_[3 * r11 + kK],
-                        base_[3 * r00 + kJ], base_[3 * r10 + kJ], base_[3 * r00 + kI], base_[3 * r01 + kI]};
+    // The eight edge rows a cell touches: k-edges of rows a, c, b, d
+    // (cube edges 0..3); j-edges of a and c (edges 4, 5 at k; 6, 7 at k+1);
+    // i-edges of a and b (edges 8, 9 at k; 10, 11 at k+1). base holds each
+    // row's first vertex index at the current word.
+    const uint32_t base0[8] = {base_[3 * r00 + kK], base_[3 * r10 + kK], base_[3 * r01 + kK], base_[3 * r11 + kK],
+                               base_[3 * r00 + kJ], base_[3 * r10 + kJ], base_[3 * r00 + kI], base_[3 * r01 + kI]};
+    EdgeIds ids(base0);
     uint32_t *out = indices_out_ + 3 * tri_base_[r00];
     const uint8_t *cases = slab_of(i).cases.data() + case_offset_[r00];
     // Each cell writes a full table entry (unused slots are harmless) to a
@@ -352,46 +367,122 @@ class Extractor {
       uint32_t *staged = stage;
       const Word lo[4] = {a[q], c[q], b[q], d[q]};
       const Word hi[4] = {next_bit(a, q), next_bit(c, q), next_bit(b, q), next_bit(d, q)};
-      const Word mask[8] = {k_edges<kBlocks>(a, ra, q),          k_edges<kBlocks>(c, rc, q),
-                            k_edges<kBlocks>(b, rb, q),          k_edges<kBlocks>(d, rd, q),
-                            row_edges<kBlocks>(a, b, ra, rb, q), row_edges<kBlocks>(c, d, rc, rd, q),
-                            row_edges<kBlocks>(a, c, ra, rc, q), row_edges<kBlocks>(b, d, rb, rd, q)};
+      ids.set_word(k_edges<kBlocks>(a, ra, q), k_edges<kBlocks>(c, rc, q), k_edges<kBlocks>(b, rb, q),
+                   k_edges<kBlocks>(d, rd, q), row_edges<kBlocks>(a, b, ra, rb, q),
+                   row_edges<kBlocks>(c, d, rc, rd, q), row_edges<kBlocks>(a, c, ra, rc, q),
+                   row_edges<kBlocks>(b, d, rb, rd, q));
       for (Word m = active_cells<kBlocks>(lo, hi, selected, q); m != 0; m &= m - 1) {
-        const int bit = lowest_bit(m);
-        const Word below = (Word{1} << bit) - 1;
-        uint32_t id[8];
-        for (int e = 0; e < 8; ++e) id[e] = base[e] + popcount(mask[e] & below);
-        uint32_t step[4];  // edges 6, 7, 10, 11: the next vertex along k on rows 4..7
-        for (int e = 4; e < 8; ++e) step[e - 4] = id[e] + static_cast<uint32_t>(mask[e] >> bit & 1);
         const unsigned config = *cases++;
-        gather_triangle_vertices(table.triangles[config].data(), id, step, staged);
+        ids.gather(lowest_bit(m), config, staged);
         staged += 3 * table.triangle_count[config];
       }
       out = std::copy(stage, staged, out);
-      for (int e = 0; e < 8; ++e) base[e] += popcount(mask[e]);
+      ids.next_word();
     }
   }
 
-  // Writes the kEntrySize vertex indices of a case table entry; id holds the
-  // vertices of edges 0..5, 8, 9 and step those of edges 6, 7, 10, 11.
-  static void gather_triangle_vertices(const uint8_t *entry, const uint32_t id[8], const uint32_t step[4],
-                                       uint32_t *out) {
 #if defined(HY3D_MC_AVX2)
-    const __m256i lo = _mm256_setr_epi32(id[0], id[1], id[2], id[3], id[4], id[5], step[0], step[1]);
-    const __m256i hi = _mm256_setr_epi32(id[6], id[7], step[2], step[3], 0, 0, 0, 0);
-    const __m256i seven = _mm256_set1_epi32(7);
-    for (int half = 0; half < 2; ++half) {
-      // Edge e is lane e & 7 of lo (e < 8) or of hi.
-      const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(entry + 8 * half)));
-      const __m256i v = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(lo, e), _mm256_permutevar8x32_epi32(hi, e),
-                                           _mm256_cmpgt_epi32(e, seven));
-      _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + 8 * half), v);
+  // Vertex indices of a row of cells' edges, eight edge rows at a time in
+  // AVX2 lanes. Lanes hold the rows interleaved (0, 4, 1, 5, 2, 6, 3, 7), the
+  // order in which two vectors of four 64-bit popcounts pack into eight
+  // 32-bit lanes; a second vector holds the same rows at k+1.
+  class EdgeIds {
+   public:
+    explicit EdgeIds(const uint32_t base[8])
+        : base_(_mm256_setr_epi32(static_cast<int>(base[0]), static_cast<int>(base[4]), static_cast<int>(base[1]),
+                                  static_cast<int>(base[5]), static_cast<int>(base[2]), static_cast<int>(base[6]),
+                                  static_cast<int>(base[3]), static_cast<int>(base[7]))) {}
+
+    void set_word(Word m0, Word m1, Word m2, Word m3, Word m4, Word m5, Word m6, Word m7) {
+      lo_ = _mm256_setr_epi64x(static_cast<long long>(m0), static_cast<long long>(m1), static_cast<long long>(m2),
+                               static_cast<long long>(m3));
+      hi_ = _mm256_setr_epi64x(static_cast<long long>(m4), static_cast<long long>(m5), static_cast<long long>(m6),
+                               static_cast<long long>(m7));
     }
+    void next_word() { base_ = _mm256_add_epi32(base_, counts(lo_, hi_)); }
+
+    // Writes the kEntrySize vertex indices of `config`'s table entry for the
+    // cell at `bit` of the current word.
+    void gather(int bit, unsigned config, uint32_t *out) const {
+      const __m256i below = _mm256_set1_epi64x(static_cast<long long>((Word{1} << bit) - 1));
+      const __m256i at = _mm256_add_epi32(base_, counts(_mm256_and_si256(lo_, below), _mm256_and_si256(hi_, below)));
+      // Rows 4..7 step to the next vertex along k when their edge at k is crossed.
+      const __m256i crossed = _mm256_and_si256(_mm256_srl_epi64(hi_, _mm_cvtsi32_si128(bit)), _mm256_set1_epi64x(1));
+      const __m256i next = _mm256_add_epi32(at, _mm256_slli_epi64(crossed, 32));
+      const uint8_t *lanes = lane_table()[config].data();
+      const __m256i seven = _mm256_set1_epi32(7);
+      for (int half = 0; half < 2; ++half) {
+        const __m256i lane =
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(lanes + 8 * half)));
+        const __m256i v = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(at, lane),
+                                             _mm256_permutevar8x32_epi32(next, lane), _mm256_cmpgt_epi32(lane, seven));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + 8 * half), v);
+      }
+    }
+
+   private:
+    // Popcounts of the four 64-bit lanes of a and of b, packed interleaved
+    // into 32-bit lanes.
+    static __m256i counts(__m256i a, __m256i b) {
+      return _mm256_blend_epi32(popcount64(a), _mm256_slli_epi64(popcount64(b), 32), 0xAA);
+    }
+    static __m256i popcount64(__m256i v) {
+      const __m256i nibble_bits =
+          _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+      const __m256i low = _mm256_set1_epi8(0x0f);
+      const __m256i bytes = _mm256_add_epi8(_mm256_shuffle_epi8(nibble_bits, _mm256_and_si256(v, low)),
+                                            _mm256_shuffle_epi8(nibble_bits, _mm256_and_si256(_mm256_srli_epi16(v, 4), low)));
+      return _mm256_sad_epu8(bytes, _mm256_setzero_si256());
+    }
+    // The case table with cube edges replaced by lanes: 0..7 of the indices
+    // at k, 8..15 of those at k+1.
+    static const std::array<std::array<uint8_t, mc::kEntrySize>, 256> &lane_table() {
+      static const auto table = [] {
+        constexpr uint8_t kLane[12] = {0, 2, 4, 6, 1, 3, 9, 11, 5, 7, 13, 15};
+        const mc::CaseTable &cases = mc::case_table();
+        std::array<std::array<uint8_t, mc::kEntrySize>, 256> t{};
+        for (size_t config = 0; config < t.size(); ++config) {
+          for (int n = 0; n < mc::kEntrySize; ++n) t[config][n] = kLane[cases.triangles[config][n]];
+        }
+        return t;
+      }();
+      return table;
+    }
+
+    __m256i base_;
+    __m256i lo_ = _mm256_setzero_si256(), hi_ = _mm256_setzero_si256();
+  };
 #else
-    const uint32_t all[12] = {id[0], id[1], id[2], id[3], id[4], id[5], step[0], step[1], id[6], id[7], step[2], step[3]};
-    for (int n = 0; n < mc::kEntrySize; ++n) out[n] = all[entry[n]];
+  // Vertex indices of a row of cells' edges, one edge row at a time.
+  class EdgeIds {
+   public:
+    explicit EdgeIds(const uint32_t base[8]) { std::copy(base, base + 8, base_); }
+
+    void set_word(Word m0, Word m1, Word m2, Word m3, Word m4, Word m5, Word m6, Word m7) {
+      const Word m[8] = {m0, m1, m2, m3, m4, m5, m6, m7};
+      std::copy(m, m + 8, mask_);
+    }
+    void next_word() {
+      for (int e = 0; e < 8; ++e) base_[e] += static_cast<uint32_t>(popcount(mask_[e]));
+    }
+
+    // Writes the kEntrySize vertex indices of `config`'s table entry for the
+    // cell at `bit` of the current word.
+    void gather(int bit, unsigned config, uint32_t *out) const {
+      const Word below = (Word{1} << bit) - 1;
+      uint32_t id[12];
+      for (int e = 0; e < 8; ++e) id[e < 6 ? e : e + 2] = base_[e] + static_cast<uint32_t>(popcount(mask_[e] & below));
+      for (int e = 4; e < 6; ++e) id[e + 2] = id[e] + static_cast<uint32_t>(mask_[e] >> bit & 1);
+      for (int e = 6; e < 8; ++e) id[e + 4] = id[e + 2] + static_cast<uint32_t>(mask_[e] >> bit & 1);
+      const uint8_t *entry = mc::case_table().triangles[config].data();
+      for (int n = 0; n < mc::kEntrySize; ++n) out[n] = id[entry[n]];
+    }
+
+   private:
+    uint32_t base_[8];
+    Word mask_[8] = {};
+  };
 #endif
-  }
 
   // Pass 2 for plane i: its vertices, and the triangles of cell slab i.
   template <bool kBlocks>
