@@ -224,12 +224,15 @@ func (r *Reference) Name() string { return "reference" }
 func (r *Reference) Command() string { return r.h.Command }
 
 // Options returns base with the seed, batch and sampler case the reference
-// was written with: comparing against it must use the same.
+// was written with: comparing against it must use the same. A base that
+// skips the sampler (Steps 0) keeps skipping it, as does a reference
+// without a volume; the graphs and tolerances are base's.
 func (r *Reference) Options(base Options) Options {
 	base.Seed, base.Batch = r.h.Seed, r.h.Batch
-	base.Sampler = SamplerCase{}
-	if r.h.Sampler != nil {
+	if base.Sampler.Steps > 0 && r.h.Sampler != nil {
 		base.Sampler = r.h.Sampler.Case
+	} else {
+		base.Sampler = SamplerCase{}
 	}
 	return base
 }

@@ -36,6 +36,11 @@ func TestReferenceReplaysWhatWasWritten(t *testing.T) {
 	if ro.Seed != 7 || ro.Batch != o.Batch || ro.Sampler != o.Sampler {
 		t.Fatalf("Options = %+v, want seed 7, batch %d, case %+v", ro, o.Batch, o.Sampler)
 	}
+	skip := testOptions()
+	skip.Sampler.Steps = 0
+	if got := ref.Options(skip).Sampler; got.Steps != 0 {
+		t.Errorf("Options of a base that skips the sampler = %+v, want it skipped", got)
+	}
 	r, err := Run(context.Background(), set, &fake{name: "live"}, ref, ro)
 	if err != nil {
 		t.Fatal(err)
