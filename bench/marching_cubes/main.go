@@ -24,6 +24,10 @@ import (
 	"github.com/hy3d/hy3d/mesh"
 )
 
+// nativeBuild identifies the native library linked in (run.sh sets it to a
+// hash of build/libhy3d.a, which also makes Go relink when it changes).
+var nativeBuild = "unknown"
+
 // result is one line of output; peers.py reads the same keys.
 type result struct {
 	Tool             string  `json:"tool"`
@@ -39,6 +43,7 @@ type result struct {
 	DegenerateFaces  int     `json:"degenerate_faces"`
 	Euler            int     `json:"euler"`
 	Components       int     `json:"components"`
+	NativeBuild      string  `json:"native_build"`
 }
 
 func main() {
@@ -115,6 +120,6 @@ func measure(g mesh.Grid, threads, runs int) (result, error) {
 		Vertices: m.VertexCount(), Faces: top.Faces,
 		BoundaryEdges: top.BoundaryEdges, NonManifoldEdges: top.NonManifoldEdges,
 		FlippedEdges: top.FlippedEdges, DegenerateFaces: top.DegenerateFaces,
-		Euler: top.Euler(), Components: top.Components,
+		Euler: top.Euler(), Components: top.Components, NativeBuild: nativeBuild,
 	}, nil
 }

@@ -1,5 +1,6 @@
 // The marching cubes entry points: argument checks, and dispatch to the
 // kernel (mc_kernel.hpp) compiled for the best instruction set the CPU has.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -65,9 +66,12 @@ Field check_grid(const char *fn, const float *values, int64_t nx, int64_t ny, in
   return Field{values, nx, ny, nz, level};
 }
 
+// threads <= 0 means all hardware threads. Far more threads than cores only
+// adds spawning cost, so requests are capped.
 int thread_count(int threads) {
-  if (threads > 0) return threads;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  constexpr int kMaxThreads = 256;
+  if (threads > 0) return std::min(threads, kMaxThreads);
+  return static_cast<int>(std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), kMaxThreads));
 }
 
 }  // namespace
