@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"unsafe"
 )
 
@@ -144,17 +145,11 @@ func runNative(op string, call func(out **C.hy3d_mesh) C.hy3d_status) (*Mesh, er
 	if status := C.hy3d_mesh_view(handle, &vertices, &nv, &indices, &nt); status != C.HY3D_OK {
 		return nil, nativeMeshError(op, status)
 	}
-	m := &Mesh{
-		Vertices: make([]float32, 3*int(nv)),
-		Indices:  make([]uint32, 3*int(nt)),
-	}
-	if nv > 0 {
-		copy(m.Vertices, unsafe.Slice((*float32)(unsafe.Pointer(vertices)), 3*int(nv)))
-	}
-	if nt > 0 {
-		copy(m.Indices, unsafe.Slice((*uint32)(unsafe.Pointer(indices)), 3*int(nt)))
-	}
-	return m, nil
+	// slices.Clone allocates without zeroing what it then overwrites.
+	return &Mesh{
+		Vertices: slices.Clone(unsafe.Slice((*float32)(unsafe.Pointer(vertices)), 3*int(nv))),
+		Indices:  slices.Clone(unsafe.Slice((*uint32)(unsafe.Pointer(indices)), 3*int(nt))),
+	}, nil
 }
 
 // nativeMeshError turns a failed status and the calling thread's last native
