@@ -23,7 +23,8 @@ namespace baseline {
 #include "mc_kernel.hpp"
 }  // namespace baseline
 
-#if defined(__x86_64__) && defined(__GNUC__)
+// GCC only: clang spells per-region targets differently.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define HY3D_MC_X86_V3 1
 // x86-64-v3 (Haswell, Zen and later): hardware popcount, BMI, AVX2.
 #pragma GCC push_options
