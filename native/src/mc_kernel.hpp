@@ -188,13 +188,21 @@ class Extractor {
     return w;
   }
 
-  // Same, reading only the samples whose bit is set in readable.
+  // Same, reading only the samples whose bit is set in readable: eight at a
+  // time where all eight are (blocks make long runs), else one by one.
   Word sign_word_masked(const float *v, int n, Word readable) const {
     if (n == kWordBits && readable == ~Word{0}) return sign_word(v, n);
     Word w = 0;
-    for (Word m = readable; m != 0; m &= m - 1) {
-      const int k = lowest_bit(m);
-      w |= static_cast<Word>(v[k] > f_.level) << k;
+    for (int g = 0; g < n; g += 8) {
+      const unsigned group = static_cast<unsigned>(readable >> g) & 0xffu;
+      if (group == 0xffu && g + 8 <= n) {
+        w |= sign_word(v + g, 8) << g;
+        continue;
+      }
+      for (unsigned m = group; m != 0; m &= m - 1) {
+        const int k = g + __builtin_ctz(m);
+        w |= static_cast<Word>(v[k] > f_.level) << k;
+      }
     }
     return w;
   }
