@@ -14,6 +14,10 @@ APT_PACKAGES += python3-torch python3-onnx python3-numpy
 BIN          := bin/hy3d
 ADDR         ?= 127.0.0.1:8080
 
+# Go caches cgo links without looking at build/libhy3d.a, so a changed native
+# library could be linked stale; stamping the link flags with its hash keys the cache on it.
+NATIVE_LDFLAGS = -ldflags "-X main.nativeLibrarySHA256=$$(sha256sum $(BUILD)/libhy3d.a | cut -c1-16)"
+
 export HY3D_ORT_LIB := $(abspath $(ORT_LIB))
 export CGO_ENABLED  := 1
 
@@ -48,7 +52,7 @@ native: $(BUILD)/.apt-deps
 
 ## build: the hy3d binary.
 build: deps native
-	$(GO) build -o $(BIN) ./cmd/hy3d
+	$(GO) build $(NATIVE_LDFLAGS) -o $(BIN) ./cmd/hy3d
 
 ## test: every test — native (CTest), native under ASan/UBSan, Go with -race.
 test: deps native test-native test-asan test-go test-tools
@@ -64,7 +68,7 @@ test-go: deps native
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) test $(GOFLAGS_TEST) ./...
+	$(GO) test $(GOFLAGS_TEST) $(NATIVE_LDFLAGS) ./...
 
 ## test-gpu: the TensorRT backend's tests, for an operator on a machine with an NVIDIA GPU, CUDA and
 ## TensorRT 10: `TENSORRT_ROOT=/opt/TensorRT-10.x make test-gpu` (docs/tensorrt.md). The native
@@ -116,12 +120,22 @@ test-tools: $(BUILD)/.apt-deps
 
 ## bench-pipeline: per-stage timings of whole generations at R=128/256/384, dense and coarse-to-fine.
 bench-pipeline: deps native
-	$(GO) run ./bench/pipeline
+	$(GO) run $(NATIVE_LDFLAGS) ./bench/pipeline
 
 ## ---- marching cubes benchmark (bench/marching_cubes) ----
 
+## bench-deps: the peers the benchmarks compare against (Debian packages).
+BENCH_APT_PACKAGES := python3-skimage python3-vtk9 meshlab xvfb xauth
+.PHONY: bench-deps
+bench-deps:
+	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
 ## bench-mc: hy3d marching cubes vs scikit-image (Lewiner) and VTK Flying Edges at 256^3 and 384^3.
-bench-mc: deps native
+bench-mc: deps native bench-deps
 	bench/marching_cubes/run.sh
 
 ## ---- engine verification (verify/, hy3d engines) ----
@@ -130,4 +144,4 @@ bench-mc: deps native
 ## tiny-reference: regenerate engines/tiny/reference, the stored ONNX Runtime outputs that
 ## `hy3d engines verify` compares against (run it after make tiny-engines changes a graph).
 tiny-reference: deps native
-	$(GO) run ./cmd/hy3d engines verify --engines engines/tiny --write-reference --batch 1
+	$(GO) run $(NATIVE_LDFLAGS) ./cmd/hy3d engines verify --engines engines/tiny --write-reference --batch 1

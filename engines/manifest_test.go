@@ -1,0 +1,98 @@
+package engines
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestEmbeddedTinySetLoadsWithEveryGraph(t *testing.T) {
+	set, err := Tiny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range RequiredGraphs {
+		b, err := set.ReadGraph(name)
+		if err != nil {
+			t.Fatalf("ReadGraph(%s): %v", name, err)
+		}
+		if len(b) == 0 {
+			t.Fatalf("graph %s is empty", name)
+		}
+	}
+	if set.Tokens.CondTokens != 1370 {
+		t.Fatalf("cond tokens %d, DESIGN §3 says 1370", set.Tokens.CondTokens)
+	}
+	if _, err := set.ReadGraph(Matting); err == nil {
+		t.Fatal("tiny has no matting graph, ReadGraph must say so")
+	}
+}
+
+func TestOpenReadsTheSameManifestFromDisk(t *testing.T) {
+	set, err := Open("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded, err := Tiny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Dir == "" || set.Name != embedded.Name || set.ScaleFactor != embedded.ScaleFactor {
+		t.Fatalf("Open(tiny) = %q dir %q scale %v; embedded %q scale %v",
+			set.Name, set.Dir, set.ScaleFactor, embedded.Name, embedded.ScaleFactor)
+	}
+}
+
+func TestValidateNamesEveryProblem(t *testing.T) {
+	good := func() Manifest {
+		m := Manifest{Name: "m", ScaleFactor: 1, Sampler: SamplerSpec{Guidance: "cfg"}, Volume: VolumeSpec{Resolution: 64}}
+		m.Graphs = map[string]Graph{}
+		for _, g := range RequiredGraphs {
+			m.Graphs[g] = Graph{ONNX: g + ".onnx", MaxBatch: 1}
+		}
+		return m
+	}
+	tests := []struct {
+		name  string
+		spoil func(*Manifest)
+		want  string
+	}{
+		{"valid", func(*Manifest) {}, ""},
+		{"missing graph", func(m *Manifest) { delete(m.Graphs, DiT) }, `graph "dit" missing`},
+		{"graph without file", func(m *Manifest) { m.Graphs[VAELatents] = Graph{MaxBatch: 1} }, `graph "vae_latents": no onnx file`},
+		{"zero max batch", func(m *Manifest) { m.Graphs[Conditioner] = Graph{ONNX: "c.onnx"} }, "max_batch 0 < 1"},
+		{"zero scale factor", func(m *Manifest) { m.ScaleFactor = 0 }, "scale_factor is 0"},
+		{"unknown guidance", func(m *Manifest) { m.Sampler.Guidance = "magic" }, `sampler.guidance "magic"`},
+		{"tiny resolution", func(m *Manifest) { m.Volume.Resolution = 1 }, "volume.resolution 1 < 2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := good()
+			tc.spoil(&m)
+			err := m.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOpenRejectsMissingAndCorruptManifests(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "read manifest") {
+		t.Fatalf("Open(empty dir) = %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "parse manifest") {
+		t.Fatalf("Open(corrupt) = %v", err)
+	}
+}
