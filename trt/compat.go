@@ -3,8 +3,6 @@ package trt
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/tensor"
@@ -26,11 +24,11 @@ func checkCompatible(graph string, plan engines.Plan, info Info, device int) err
 			"(rebuild with tools/build-engines): %w", graph, tensor.ErrModelFile)
 	}
 	var errs []error
-	if !sameRelease(plan.TensorRT, info.TensorRT) {
+	if !engines.SameTensorRTRelease(plan.TensorRT, info.TensorRT) {
 		errs = append(errs, fmt.Errorf("plan %s was built with TensorRT %s, this runtime is TensorRT %s",
 			plan.File, plan.TensorRT, info.TensorRT))
 	}
-	if strings.TrimSpace(plan.ComputeCapability) != dev.ComputeCapability {
+	if !engines.SameComputeCapability(plan.ComputeCapability, dev.ComputeCapability) {
 		built := "compute capability " + plan.ComputeCapability
 		if plan.GPU != "" {
 			built = plan.GPU + " (" + built + ")"
@@ -43,28 +41,4 @@ func checkCompatible(graph string, plan engines.Plan, info Info, device int) err
 			graph, err, tensor.ErrIncompatible)
 	}
 	return nil
-}
-
-// sameRelease compares TensorRT versions on major.minor.patch; a build
-// number ("10.3.0.26") does not change compatibility.
-func sameRelease(a, b string) bool {
-	ra, okA := release(a)
-	rb, okB := release(b)
-	return okA && okB && ra == rb
-}
-
-func release(v string) ([3]int, bool) {
-	var r [3]int
-	parts := strings.Split(strings.TrimSpace(v), ".")
-	if len(parts) < 3 {
-		return r, false
-	}
-	for i := range r {
-		n, err := strconv.Atoi(parts[i])
-		if err != nil || n < 0 {
-			return r, false
-		}
-		r[i] = n
-	}
-	return r, true
 }

@@ -72,24 +72,3 @@ func TestCheckCompatibleNamesBothSides(t *testing.T) {
 		})
 	}
 }
-
-func TestSameReleaseComparesMajorMinorPatch(t *testing.T) {
-	cases := []struct {
-		a, b string
-		want bool
-	}{
-		{"10.3.0", "10.3.0", true},
-		{"10.3.0.26", "10.3.0", true},
-		{" 10.3.0 ", "10.3.0", true},
-		{"10.3", "10.3.0", false},
-		{"10.3.1", "10.3.0", false},
-		{"10.13.0", "10.1.30", false},
-		{"", "", false},
-		{"10.x.0", "10.x.0", false},
-	}
-	for _, tc := range cases {
-		if got := sameRelease(tc.a, tc.b); got != tc.want {
-			t.Errorf("sameRelease(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-	}
-}

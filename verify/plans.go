@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/hy3d/hy3d/engines"
@@ -54,10 +53,10 @@ func CheckPlan(set *engines.Set, graph string, m Machine) PlanCheck {
 	case m.Unavailable != "":
 		c.Reasons = append(c.Reasons, "TensorRT unavailable on this machine")
 	default:
-		if !sameRelease(p.TensorRT, m.TensorRT) {
+		if !engines.SameTensorRTRelease(p.TensorRT, m.TensorRT) {
 			c.Reasons = append(c.Reasons, fmt.Sprintf("built with TensorRT %s, this machine has %s", orUnknown(p.TensorRT), m.TensorRT))
 		}
-		if strings.TrimSpace(p.ComputeCapability) != m.ComputeCapability {
+		if !engines.SameComputeCapability(p.ComputeCapability, m.ComputeCapability) {
 			c.Reasons = append(c.Reasons, fmt.Sprintf("built for compute capability %s, device %d (%s) is %s",
 				orUnknown(p.ComputeCapability), m.Device, m.DeviceName, m.ComputeCapability))
 		}
@@ -94,29 +93,4 @@ func checksum(set *engines.Set, p engines.Plan) string {
 		return "mismatch (file sha256 " + got[:12] + "…)"
 	}
 	return "ok"
-}
-
-// sameRelease compares TensorRT versions on major.minor.patch, as
-// trt.Runtime.Load does: a build number ("10.3.0.26") does not change what
-// a plan needs.
-func sameRelease(a, b string) bool {
-	ra, okA := release(a)
-	rb, okB := release(b)
-	return okA && okB && ra == rb
-}
-
-func release(v string) ([3]int, bool) {
-	var r [3]int
-	parts := strings.Split(strings.TrimSpace(v), ".")
-	if len(parts) < 3 {
-		return r, false
-	}
-	for i := range r {
-		n, err := strconv.Atoi(parts[i])
-		if err != nil || n < 0 {
-			return r, false
-		}
-		r[i] = n
-	}
-	return r, true
 }
