@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,44 +56,13 @@ func enginesCommand(ctx context.Context, io stdio, args []string) int {
 		fmt.Fprintf(io.stderr, "hy3d engines: unknown subcommand %q\n%s\n", args[0], enginesUsage)
 		return exitUsage
 	}
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	case err != nil:
-		fmt.Fprintf(io.stderr, "hy3d engines %s: %s\n", args[0], oneLine(err))
-		var u usageError
-		if errors.As(err, &u) {
-			return exitUsage
-		}
-		return exitError
-	case !pass:
+	if err != nil {
+		return exitCode(io.stderr, "hy3d engines "+args[0], err)
+	}
+	if !pass {
 		return exitError
 	}
 	return exitOK
-}
-
-// newFlagSet returns a flag set whose errors become one line on stderr and
-// whose usage goes to stdout on -h, as hy3d generate does.
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
-
-func parseFlags(fs *flag.FlagSet, stdout io.Writer, usage string, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, usage)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
 }
 
 func openSet(dir string) (*engines.Set, error) {

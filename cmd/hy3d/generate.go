@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,23 +26,8 @@ func init() {
 	})
 }
 
-// usageError marks a wrong command line (exit 2) as opposed to a failed run.
-type usageError struct{ error }
-
 func generate(ctx context.Context, io stdio, args []string) int {
-	err := runGenerate(ctx, io, args)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	}
-	fmt.Fprintf(io.stderr, "hy3d generate: %s\n", oneLine(err))
-	var u usageError
-	if errors.As(err, &u) {
-		return exitUsage
-	}
-	return exitError
+	return exitCode(io.stderr, "hy3d generate", runGenerate(ctx, io, args))
 }
 
 type generateFlags struct {
@@ -61,10 +45,7 @@ type generateFlags struct {
 
 func parseGenerateFlags(stdout io.Writer, args []string) (*generateFlags, error) {
 	f := &generateFlags{}
-	fs := flag.NewFlagSet("hy3d generate", flag.ContinueOnError)
-	// The flag package prints errors and usage to its output; errors
-	// become one line on stderr instead, and usage goes out only on -h.
-	fs.SetOutput(io.Discard)
+	fs := newFlagSet("hy3d generate")
 	for _, n := range []string{"i", "input"} {
 		fs.StringVar(&f.input, n, "", "input picture (PNG, JPEG or WebP)")
 	}
@@ -83,17 +64,8 @@ func parseGenerateFlags(stdout io.Writer, args []string) (*generateFlags, error)
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for geometry and ONNX Runtime (0: all cores)")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $"+ort.LibraryEnv+", else build/onnxruntime)")
 	fs.BoolVar(&f.verbose, "v", false, "log every stage on stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "usage: hy3d generate -i picture.png -o model.glb [flags]")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil, err
-		}
-		return nil, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlags(fs, stdout, "usage: hy3d generate -i picture.png -o model.glb [flags]", args); err != nil {
+		return nil, err
 	}
 	if f.input == "" || f.output == "" {
 		return nil, usageError{errors.New("both -i picture and -o mesh are required (hy3d generate -h)")}

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -94,4 +96,48 @@ func usage(w io.Writer) {
 // command prints.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}
+
+// usageError marks a wrong command line (exit 2) as opposed to a failed run.
+type usageError struct{ error }
+
+// exitCode prints err as one line prefixed by the command's name and maps it
+// to the process exit code: -h is success, a usage error 2, any other 1.
+func exitCode(stderr io.Writer, name string, err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err))
+	var u usageError
+	if errors.As(err, &u) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// newFlagSet returns a flag set whose errors become one line on stderr and
+// whose usage goes to stdout on -h.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parseFlags parses args, prints usage and the flags on -h (returning
+// flag.ErrHelp), and refuses positional arguments.
+func parseFlags(fs *flag.FlagSet, stdout io.Writer, usage string, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -33,17 +32,7 @@ func init() {
 const apiKeysEnv = "HY3D_API_KEYS"
 
 func serve(ctx context.Context, io stdio, args []string) int {
-	err := runServe(ctx, io, args)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return exitOK
-	}
-	fmt.Fprintf(io.stderr, "hy3d serve: %s\n", oneLine(err))
-	var u usageError
-	if errors.As(err, &u) {
-		return exitUsage
-	}
-	return exitError
+	return exitCode(io.stderr, "hy3d serve", runServe(ctx, io, args))
 }
 
 // listFlag collects a repeatable flag.
@@ -89,8 +78,7 @@ type serveFlags struct {
 
 func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	f := &serveFlags{cacheBytes: 256 << 20, condCacheBytes: 64 << 20, maxBody: 32 << 20}
-	fs := flag.NewFlagSet("hy3d serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlagSet("hy3d serve")
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.Var(&f.engines, "engines", "model set folder with manifest.json (repeatable; default: the embedded tiny set)")
 	fs.StringVar(&f.backend, "backend", pipeline.BackendAuto, "auto, trt or ort")
@@ -112,17 +100,8 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.corsOrigins, "cors-origin", "allowed CORS origin (repeatable; * for any)")
 	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is believed (repeatable)")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json (one object per line) or console")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "usage: hy3d serve [flags]   (API: docs/api.md)")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil, err
-		}
-		return nil, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlags(fs, stdout, "usage: hy3d serve [flags]   (API: docs/api.md)", args); err != nil {
+		return nil, err
 	}
 	if f.logFormat != "json" && f.logFormat != "console" {
 		return nil, usageError{fmt.Errorf("--log-format %q: want json or console", f.logFormat)}
