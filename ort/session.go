@@ -155,14 +155,6 @@ func (io *modelIO) adoptManifest(name string, g engines.Graph) error {
 	return nil
 }
 
-func infoNames(infos []tensor.Info) []string {
-	out := make([]string, len(infos))
-	for i, in := range infos {
-		out[i] = in.Name
-	}
-	return out
-}
-
 // Name is the graph name the session was loaded as.
 func (s *Session) Name() string { return s.name }
 
@@ -299,7 +291,7 @@ func (s *Session) arrange(inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 		i := slices.IndexFunc(s.inputs, func(info tensor.Info) bool { return info.Name == t.Name })
 		if i < 0 {
 			return nil, fmt.Errorf("ort: %s: input %q (engine inputs: %s): %w",
-				s.name, t.Name, strings.Join(infoNames(s.inputs), ", "), tensor.ErrUnknownInput)
+				s.name, t.Name, strings.Join(tensor.Names(s.inputs), ", "), tensor.ErrUnknownInput)
 		}
 		if given[i] {
 			return nil, fmt.Errorf("ort: %s: input %q given twice: %w", s.name, t.Name, tensor.ErrUnknownInput)

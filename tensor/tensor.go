@@ -118,3 +118,13 @@ func (t Tensor) Check(info Info) error {
 	}
 	return nil
 }
+
+// Names lists the names of infos in order, for messages that say what an
+// engine expects.
+func Names(infos []Info) []string {
+	out := make([]string, len(infos))
+	for i, in := range infos {
+		out[i] = in.Name
+	}
+	return out
+}

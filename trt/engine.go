@@ -56,7 +56,7 @@ func newEngine(graph string, inputs, outputs []tensor.Info, be backend) *Engine 
 		graph:    graph,
 		inputs:   inputs,
 		outputs:  outputs,
-		outNames: infoNames(outputs),
+		outNames: tensor.Names(outputs),
 		maxBatch: maxBatchOf(inputs),
 		be:       be,
 		shapes:   map[string][][]int64{},
@@ -185,7 +185,7 @@ func arrange(graph string, infos []tensor.Info, maxBatch int, inputs []tensor.Te
 		i := slices.IndexFunc(infos, func(info tensor.Info) bool { return info.Name == t.Name })
 		if i < 0 {
 			return nil, fmt.Errorf("trt: %s: input %q (engine inputs: %s): %w",
-				graph, t.Name, strings.Join(infoNames(infos), ", "), tensor.ErrUnknownInput)
+				graph, t.Name, strings.Join(tensor.Names(infos), ", "), tensor.ErrUnknownInput)
 		}
 		if given[i] {
 			return nil, fmt.Errorf("trt: %s: input %q given twice: %w", graph, t.Name, tensor.ErrUnknownInput)

@@ -238,14 +238,14 @@ func checkContract(graph string, g engines.Graph, inputs, outputs []tensor.Info)
 	}{{"inputs", inputs, g.Inputs}, {"outputs", outputs, g.Outputs}} {
 		if len(side.infos) != len(side.specs) {
 			errs = append(errs, fmt.Errorf("engine has %s %v, manifest %v: %w",
-				side.what, infoNames(side.infos), specNames(side.specs), tensor.ErrModelFile))
+				side.what, tensor.Names(side.infos), specNames(side.specs), tensor.ErrModelFile))
 			continue
 		}
 		for _, info := range side.infos {
 			j := slices.IndexFunc(side.specs, func(s engines.TensorSpec) bool { return s.Name == info.Name })
 			if j < 0 {
 				errs = append(errs, fmt.Errorf("engine has %s %v, manifest %v: %w",
-					side.what, infoNames(side.infos), specNames(side.specs), tensor.ErrModelFile))
+					side.what, tensor.Names(side.infos), specNames(side.specs), tensor.ErrModelFile))
 				break
 			}
 			if info.DType != tensor.Float32 {
@@ -270,14 +270,6 @@ func checkContract(graph string, g engines.Graph, inputs, outputs []tensor.Info)
 		return fmt.Errorf("trt: %s: %w", graph, err)
 	}
 	return nil
-}
-
-func infoNames(infos []tensor.Info) []string {
-	out := make([]string, len(infos))
-	for i, in := range infos {
-		out[i] = in.Name
-	}
-	return out
 }
 
 func specNames(specs []engines.TensorSpec) []string {
