@@ -26,6 +26,8 @@ type CleanOptions struct {
 	// TargetFaces is the face budget for decimation; 0 keeps every face.
 	// Hunyuan3D's is DefaultTargetFaces.
 	TargetFaces int
+	// Threads for decimation; 0 or less uses every hardware thread.
+	Threads int
 }
 
 // CleanReport counts what Clean changed.
@@ -102,7 +104,7 @@ func Clean(ctx context.Context, m *Mesh, opts CleanOptions) (*Mesh, CleanReport,
 	}
 	if opts.TargetFaces > 0 && out.TriangleCount() > opts.TargetFaces {
 		before := out.TriangleCount()
-		decimated, err := Simplify(ctx, out, opts.TargetFaces, 0)
+		decimated, err := Simplify(ctx, out, opts.TargetFaces, 0, opts.Threads)
 		if err != nil {
 			return nil, report, fmt.Errorf("%s: %w", op, err)
 		}

@@ -28,9 +28,12 @@ var ErrInvalidMesh = errors.New("invalid mesh")
 // estimated error exceeds that fraction of the bounding-box diagonal, so
 // the result can stay above the budget; so can a mesh whose every
 // remaining collapse would break the rules (a tetrahedron, for one). The
-// result has no normals and no unreferenced vertex. The native call cannot
-// be interrupted: ctx is checked before it starts.
-func Simplify(ctx context.Context, m *Mesh, targetFaces int, maxError float32) (*Mesh, error) {
+// result has no normals and no unreferenced vertex; vertices that did not
+// move keep their exact coordinates. threads <= 0 uses every hardware
+// thread (only part of the work runs in parallel; the result does not
+// depend on the count). The native call cannot be interrupted: ctx is
+// checked before it starts.
+func Simplify(ctx context.Context, m *Mesh, targetFaces int, maxError float32, threads int) (*Mesh, error) {
 	const op = "simplify"
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -58,7 +61,7 @@ func Simplify(ctx context.Context, m *Mesh, targetFaces int, maxError float32) (
 	defer runtime.UnlockOSThread()
 	var handle *C.hy3d_mesh
 	status := C.hy3d_simplify(vertices, C.size_t(m.VertexCount()), indices, C.size_t(m.TriangleCount()),
-		C.size_t(targetFaces), C.float(maxError), &handle)
+		C.size_t(targetFaces), C.float(maxError), C.int(min(threads, math.MaxInt32)), &handle)
 	if status != C.HY3D_OK {
 		return nil, simplifyError(op, status)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -175,7 +176,7 @@ func TestSimplifyMeetsBudgetAndKeepsClosedShapesClosed(t *testing.T) {
 			if !before.Watertight() || before.FlippedEdges != 0 {
 				t.Fatalf("test mesh is not closed and oriented: %+v", before)
 			}
-			out, err := Simplify(context.Background(), tc.mesh, tc.target, 0)
+			out, err := Simplify(context.Background(), tc.mesh, tc.target, 0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,7 +201,7 @@ func TestSimplifyMeetsBudgetAndKeepsClosedShapesClosed(t *testing.T) {
 }
 
 func TestSimplifyKeepsTheSurface(t *testing.T) {
-	out, err := Simplify(context.Background(), icosphere(5, 1, [3]float64{}), 2000, 0)
+	out, err := Simplify(context.Background(), icosphere(5, 1, [3]float64{}), 2000, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestSimplifyLeavesBoundaryVerticesInPlace(t *testing.T) {
 			sheet.Indices = append(sheet.Indices, a, a+uint32(n+1), a+uint32(n+2), a, a+uint32(n+2), a+1)
 		}
 	}
-	out, err := Simplify(context.Background(), sheet, 600, 0)
+	out, err := Simplify(context.Background(), sheet, 600, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestSimplifyLeavesBoundaryVerticesInPlace(t *testing.T) {
 
 func TestSimplifyUnderBudgetKeepsEveryFace(t *testing.T) {
 	in := torusMesh(20, 10, 1, 0.3)
-	out, err := Simplify(context.Background(), in, in.TriangleCount(), 0)
+	out, err := Simplify(context.Background(), in, in.TriangleCount(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestSimplifyUnderBudgetKeepsEveryFace(t *testing.T) {
 
 func TestSimplifyErrorBoundStopsEarly(t *testing.T) {
 	in := icosphere(4, 1, [3]float64{})
-	out, err := Simplify(context.Background(), in, 100, 1e-5)
+	out, err := Simplify(context.Background(), in, 100, 1e-5, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,7 @@ func TestSimplifyRejectsInvalidInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Simplify(context.Background(), tc.mesh, tc.target, tc.maxError); !errors.Is(err, ErrInvalidMesh) {
+			if _, err := Simplify(context.Background(), tc.mesh, tc.target, tc.maxError, 0); !errors.Is(err, ErrInvalidMesh) {
 				t.Fatalf("err = %v, want ErrInvalidMesh", err)
 			}
 		})
@@ -303,13 +304,13 @@ func TestSimplifyRejectsInvalidInput(t *testing.T) {
 func TestSimplifyStopsOnCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Simplify(ctx, icosphere(2, 1, [3]float64{}), 10, 0); !errors.Is(err, context.Canceled) {
+	if _, err := Simplify(ctx, icosphere(2, 1, [3]float64{}), 10, 0, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
 
 func TestSimplifyEmptyMeshIsEmpty(t *testing.T) {
-	out, err := Simplify(context.Background(), &Mesh{}, 10, 0)
+	out, err := Simplify(context.Background(), &Mesh{}, 10, 0, 0)
 	if err != nil || out.TriangleCount() != 0 || out.VertexCount() != 0 {
 		t.Fatalf("Simplify(empty) = %+v, %v", out, err)
 	}
@@ -320,12 +321,29 @@ func TestSimplifyEmptyMeshIsEmpty(t *testing.T) {
 func BenchmarkSimplify(b *testing.B) {
 	for _, n := range []int{128, 192} {
 		in := gyroidShellMesh(b, n)
-		b.Run(fmt.Sprintf("faces=%d", in.TriangleCount()), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := Simplify(context.Background(), in, DefaultTargetFaces, 0); err != nil {
-					b.Fatal(err)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("faces=%d/threads=%d", in.TriangleCount(), threads), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := Simplify(context.Background(), in, DefaultTargetFaces, 0, threads); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+func TestSimplifyResultDoesNotDependOnThreads(t *testing.T) {
+	in := gyroidShellMesh(t, 96) // enough vertices to rank on several threads
+	one, err := Simplify(context.Background(), in, 20000, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	four, err := Simplify(context.Background(), in, 20000, 0, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(one.Vertices, four.Vertices) || !slices.Equal(one.Indices, four.Indices) {
+		t.Fatalf("1 thread: %d faces, 4 threads: %d faces, or the same count in another order", one.TriangleCount(), four.TriangleCount())
 	}
 }

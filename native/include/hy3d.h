@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define HY3D_ABI_VERSION 2u
+#define HY3D_ABI_VERSION 3u
 
 typedef enum hy3d_status {
   HY3D_OK = 0,
@@ -92,16 +92,24 @@ hy3d_status hy3d_marching_cubes_blocks(const float *values, int64_t nx, int64_t 
                                        size_t block_count, int threads, hy3d_mesh **out);
 
 /* ------------------------------------------------------------------------ */
-/* Simplification (meshoptimizer) — see native/src/simplify.cpp.            */
+/* Simplification — see native/src/simplify.cpp.                            */
 /* ------------------------------------------------------------------------ */
 
-/* Simplify an indexed triangle mesh toward target_triangles while keeping
- * the result manifold (edge collapses that would break the link condition
- * are rejected; a repair pass removes what remains). target_error is
- * meshoptimizer's relative error bound (e.g. 1e-2). Inputs are borrowed;
- * *out receives a new mesh owned by the caller. */
+/* Decimate an indexed triangle mesh toward target_triangles by quadric edge
+ * collapse (Hunyuan3D's FaceReducer, i.e. MeshLab's quadric collapse with
+ * preserved boundary, normals and topology). Every collapse passes the link
+ * condition, so a manifold input stays manifold, a closed one closed, and
+ * each component keeps its genus; boundary vertices and the vertices of
+ * non-manifold edges never move; faces that repeat a vertex are dropped.
+ * max_error > 0 also refuses collapses whose estimated (RMS quadric) error
+ * exceeds that fraction of the bounding-box diagonal; 0 means no bound. The
+ * result may stay above target_triangles when no allowed collapse is left.
+ * It holds only referenced vertices, unmoved ones bit-exact, in vertex-cache
+ * order (meshoptimizer). threads <= 0 means "all hardware threads" (only
+ * edge ranking runs in parallel). Inputs are borrowed; *out receives a new
+ * mesh owned by the caller. */
 hy3d_status hy3d_simplify(const float *vertices, size_t vertex_count, const uint32_t *indices,
-                          size_t triangle_count, size_t target_triangles, float target_error,
+                          size_t triangle_count, size_t target_triangles, float max_error, int threads,
                           hy3d_mesh **out);
 
 /* ------------------------------------------------------------------------ */

@@ -199,9 +199,9 @@ Topo topology(const Mesh &m) {
   return t;
 }
 
-Mesh simplify(const Mesh &in, size_t target, float max_error = 0) {
+Mesh simplify(const Mesh &in, size_t target, float max_error = 0, int threads = 2) {
   hy3d_mesh *out = nullptr;
-  hy3d_status st = hy3d_simplify(in.v.data(), in.v.size() / 3, in.f.data(), in.faces(), target, max_error, &out);
+  hy3d_status st = hy3d_simplify(in.v.data(), in.v.size() / 3, in.f.data(), in.faces(), target, max_error, threads, &out);
   CHECK(st == HY3D_OK);
   Mesh m;
   if (st != HY3D_OK) {
@@ -315,31 +315,41 @@ void test_repeated_index_faces_are_dropped() {
   CHECK(out.faces() == in.faces() - 1);
 }
 
+// Ranking is split over threads by vertex range; the result must not depend
+// on how many (the mesh is large enough for several).
+void test_threads_do_not_change_the_result() {
+  Mesh in = icosphere(6, 1.0, 0);
+  Mesh one = simplify(in, 5000, 0, 1);
+  Mesh four = simplify(in, 5000, 0, 4);
+  CHECK(one.v == four.v);
+  CHECK(one.f == four.f);
+}
+
 void test_invalid_arguments() {
   Mesh in = icosphere(1, 1.0, 0);
   hy3d_mesh *out = reinterpret_cast<hy3d_mesh *>(0x1);
-  CHECK(hy3d_simplify(in.v.data(), in.v.size() / 3, in.f.data(), in.faces(), 10, 0, nullptr) ==
+  CHECK(hy3d_simplify(in.v.data(), in.v.size() / 3, in.f.data(), in.faces(), 10, 0, 1, nullptr) ==
         HY3D_ERR_INVALID_ARGUMENT);
-  CHECK(hy3d_simplify(nullptr, 3, in.f.data(), in.faces(), 10, 0, &out) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(hy3d_simplify(nullptr, 3, in.f.data(), in.faces(), 10, 0, 1, &out) == HY3D_ERR_INVALID_ARGUMENT);
   CHECK(out == nullptr);
 
   Mesh bad = in;
   bad.f[7] = uint32_t(bad.v.size() / 3);
-  CHECK(hy3d_simplify(bad.v.data(), bad.v.size() / 3, bad.f.data(), bad.faces(), 10, 0, &out) ==
+  CHECK(hy3d_simplify(bad.v.data(), bad.v.size() / 3, bad.f.data(), bad.faces(), 10, 0, 1, &out) ==
         HY3D_ERR_INVALID_ARGUMENT);
   CHECK(std::strstr(hy3d_last_error(), "index") != nullptr);
 
   bad = in;
   bad.v[4] = std::nanf("");
-  CHECK(hy3d_simplify(bad.v.data(), bad.v.size() / 3, bad.f.data(), bad.faces(), 10, 0, &out) ==
+  CHECK(hy3d_simplify(bad.v.data(), bad.v.size() / 3, bad.f.data(), bad.faces(), 10, 0, 1, &out) ==
         HY3D_ERR_INVALID_ARGUMENT);
   CHECK(std::strstr(hy3d_last_error(), "non-finite") != nullptr);
 
-  CHECK(hy3d_simplify(in.v.data(), in.v.size() / 3, in.f.data(), in.faces(), 10, -1.0f, &out) ==
+  CHECK(hy3d_simplify(in.v.data(), in.v.size() / 3, in.f.data(), in.faces(), 10, -1.0f, 1, &out) ==
         HY3D_ERR_INVALID_ARGUMENT);
 
   // An empty mesh is not an error.
-  CHECK(hy3d_simplify(nullptr, 0, nullptr, 0, 10, 0, &out) == HY3D_OK);
+  CHECK(hy3d_simplify(nullptr, 0, nullptr, 0, 10, 0, 0, &out) == HY3D_OK);
   const float *v;
   const uint32_t *f;
   size_t nv = 1, nf = 1;
@@ -358,6 +368,7 @@ int main() {
   test_under_budget_is_unchanged();
   test_error_bound_stops_early();
   test_repeated_index_faces_are_dropped();
+  test_threads_do_not_change_the_result();
   test_invalid_arguments();
   return check_failures();
 }
