@@ -138,6 +138,12 @@ bench-deps:
 bench-mc: deps native bench-deps
 	bench/marching_cubes/run.sh
 
+## ---- decimation benchmark (bench/decimate) ----
+
+## bench-decimate: hy3d decimation vs MeshLab's quadric edge collapse (Hunyuan3D's FaceReducer) at 256^3 -> 40k faces.
+bench-decimate: deps native bench-deps
+	bench/decimate/run.sh
+
 ## ---- engine verification (verify/, hy3d engines) ----
 .PHONY: tiny-reference
 

@@ -15,4 +15,5 @@ python=/usr/bin/python3  # Debian's, which has numpy
 make native >&2
 mkdir -p "$out"
 "$python" bench/marching_cubes/fields.py "$out" "$size"
-go run ./bench/decimate -dir "$out" -size "$size" -faces "${FACES:-40000}" -runs "${RUNS:-5}" -threads "${THREADS:-2}" -samples "${SAMPLES:-300000}"
+# The stamp keys Go's build cache on the native library (see Makefile).
+go run -ldflags "-X main.nativeLibrarySHA256=$(sha256sum build/libhy3d.a | cut -c1-16)" ./bench/decimate -dir "$out" -size "$size" -faces "${FACES:-40000}" -runs "${RUNS:-5}" -threads "${THREADS:-2}" -samples "${SAMPLES:-300000}"
