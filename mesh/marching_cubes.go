@@ -10,17 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
-	"slices"
 	"unsafe"
 )
 
 // ErrInvalidGrid is wrapped by every error about a grid, level or block list
 // that marching cubes cannot work on.
 var ErrInvalidGrid = errors.New("invalid grid")
-
-// ErrNativeOutOfMemory is wrapped when the native kernel could not allocate.
-var ErrNativeOutOfMemory = errors.New("native allocation failed")
 
 // Grid is a dense scalar field: the value at integer point (i, j, k) is
 // Values[(i*NY+j)*NZ+k], so k varies fastest.
@@ -74,7 +69,7 @@ func MarchingCubes(ctx context.Context, g Grid, level float32, threads int) (*Me
 	if err := validateLevel(level); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	return runNative(op, func(out **C.hy3d_mesh) C.hy3d_status {
+	return runNative(op, ErrInvalidGrid, func(out **C.hy3d_mesh) C.hy3d_status {
 		return C.hy3d_marching_cubes((*C.float)(unsafe.Pointer(&g.Values[0])),
 			C.int64_t(g.NX), C.int64_t(g.NY), C.int64_t(g.NZ), C.float(level), cThreads(threads), out)
 	})
@@ -115,7 +110,7 @@ func MarchingCubesBlocks(ctx context.Context, g Grid, level float32, blockSize i
 	if len(blocks) > 0 {
 		list = (*C.int32_t)(unsafe.Pointer(&blocks[0][0]))
 	}
-	return runNative(op, func(out **C.hy3d_mesh) C.hy3d_status {
+	return runNative(op, ErrInvalidGrid, func(out **C.hy3d_mesh) C.hy3d_status {
 		return C.hy3d_marching_cubes_blocks((*C.float)(unsafe.Pointer(&g.Values[0])),
 			C.int64_t(g.NX), C.int64_t(g.NY), C.int64_t(g.NZ), C.float(level), C.int32_t(blockSize),
 			list, C.size_t(len(blocks)), cThreads(threads), out)
@@ -124,44 +119,4 @@ func MarchingCubesBlocks(ctx context.Context, g Grid, level float32, blockSize i
 
 func cThreads(threads int) C.int {
 	return C.int(min(threads, math.MaxInt32))
-}
-
-// runNative calls a native mesh producer, copies its result into Go memory
-// and destroys the native mesh. The OS thread stays locked from the call to
-// reading hy3d_last_error, which is thread-local.
-func runNative(op string, call func(out **C.hy3d_mesh) C.hy3d_status) (*Mesh, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var handle *C.hy3d_mesh
-	if status := call(&handle); status != C.HY3D_OK {
-		return nil, nativeMeshError(op, status)
-	}
-	defer C.hy3d_mesh_destroy(handle)
-	var (
-		vertices *C.float
-		indices  *C.uint32_t
-		nv, nt   C.size_t
-	)
-	if status := C.hy3d_mesh_view(handle, &vertices, &nv, &indices, &nt); status != C.HY3D_OK {
-		return nil, nativeMeshError(op, status)
-	}
-	// slices.Clone allocates without zeroing what it then overwrites.
-	return &Mesh{
-		Vertices: slices.Clone(unsafe.Slice((*float32)(unsafe.Pointer(vertices)), 3*int(nv))),
-		Indices:  slices.Clone(unsafe.Slice((*uint32)(unsafe.Pointer(indices)), 3*int(nt))),
-	}, nil
-}
-
-// nativeMeshError turns a failed status and the calling thread's last native
-// message into an error wrapping the matching sentinel.
-func nativeMeshError(op string, status C.hy3d_status) error {
-	msg := C.GoString(C.hy3d_last_error())
-	switch status {
-	case C.HY3D_ERR_INVALID_ARGUMENT:
-		return fmt.Errorf("%s: %w: %s", op, ErrInvalidGrid, msg)
-	case C.HY3D_ERR_OUT_OF_MEMORY:
-		return fmt.Errorf("%s: %w: %s", op, ErrNativeOutOfMemory, msg)
-	default:
-		return fmt.Errorf("%s: native status %d: %s", op, int(status), msg)
-	}
 }

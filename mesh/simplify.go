@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"unsafe"
 )
 
@@ -56,44 +55,10 @@ func Simplify(ctx context.Context, m *Mesh, targetFaces int, maxError float32, t
 		indices = (*C.uint32_t)(unsafe.Pointer(&m.Indices[0]))
 	}
 
-	// hy3d_last_error is thread-local: stay on this thread until it is read.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var handle *C.hy3d_mesh
-	status := C.hy3d_simplify(vertices, C.size_t(m.VertexCount()), indices, C.size_t(m.TriangleCount()),
-		C.size_t(targetFaces), C.float(maxError), C.int(min(threads, math.MaxInt32)), &handle)
-	if status != C.HY3D_OK {
-		return nil, simplifyError(op, status)
-	}
-	defer C.hy3d_mesh_destroy(handle)
-	var (
-		outVertices *C.float
-		outIndices  *C.uint32_t
-		nv, nt      C.size_t
-	)
-	if status := C.hy3d_mesh_view(handle, &outVertices, &nv, &outIndices, &nt); status != C.HY3D_OK {
-		return nil, simplifyError(op, status)
-	}
-	out := &Mesh{Vertices: make([]float32, 3*int(nv)), Indices: make([]uint32, 3*int(nt))}
-	if nv > 0 {
-		copy(out.Vertices, unsafe.Slice((*float32)(unsafe.Pointer(outVertices)), 3*int(nv)))
-	}
-	if nt > 0 {
-		copy(out.Indices, unsafe.Slice((*uint32)(unsafe.Pointer(outIndices)), 3*int(nt)))
-	}
-	return out, nil
-}
-
-func simplifyError(op string, status C.hy3d_status) error {
-	msg := C.GoString(C.hy3d_last_error())
-	switch status {
-	case C.HY3D_ERR_INVALID_ARGUMENT:
-		return fmt.Errorf("%s: %w: %s", op, ErrInvalidMesh, msg)
-	case C.HY3D_ERR_OUT_OF_MEMORY:
-		return fmt.Errorf("%s: out of memory: %s", op, msg)
-	default:
-		return fmt.Errorf("%s: native status %d: %s", op, int(status), msg)
-	}
+	return runNative(op, ErrInvalidMesh, func(out **C.hy3d_mesh) C.hy3d_status {
+		return C.hy3d_simplify(vertices, C.size_t(m.VertexCount()), indices, C.size_t(m.TriangleCount()),
+			C.size_t(targetFaces), C.float(maxError), cThreads(threads), out)
+	})
 }
 
 // validate checks what every consumer of a mesh relies on: whole triples,
