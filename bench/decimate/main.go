@@ -12,10 +12,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/hy3d/hy3d/bench/internal/field"
 	"io"
 	"math"
 	"os"
@@ -69,7 +69,7 @@ func run() error {
 	flag.Parse()
 	ctx := context.Background()
 
-	field, err := readField(filepath.Join(*dir, fmt.Sprintf("field_v1_%d.raw", *size)), *size)
+	field, err := field.Read(filepath.Join(*dir, fmt.Sprintf("field_v1_%d.raw", *size)), *size)
 	if err != nil {
 		return err
 	}
@@ -117,21 +117,6 @@ func run() error {
 	}
 	printTable(os.Stdout, rows, inTop, *size, *faces, *runs)
 	return nil
-}
-
-func readField(path string, n int) (mesh.Grid, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return mesh.Grid{}, fmt.Errorf("read field: %w", err)
-	}
-	if len(raw) != 4*n*n*n {
-		return mesh.Grid{}, fmt.Errorf("%s: %d bytes, want %d for %d^3 float32", path, len(raw), 4*n*n*n, n)
-	}
-	values := make([]float32, n*n*n)
-	for i := range values {
-		values[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return mesh.Grid{Values: values, NX: n, NY: n, NZ: n}, nil
 }
 
 func writeFile(path string, m *mesh.Mesh, f mesh.Format) error {

@@ -9,10 +9,10 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/hy3d/hy3d/bench/internal/field"
 	"math"
 	"os"
 	"path/filepath"
@@ -65,7 +65,7 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("size %q: %w", s, err)
 		}
-		g, err := readField(filepath.Join(*dir, fmt.Sprintf("field_v1_%d.raw", n)), n)
+		g, err := field.Read(filepath.Join(*dir, fmt.Sprintf("field_v1_%d.raw", n)), n)
 		if err != nil {
 			return err
 		}
@@ -78,21 +78,6 @@ func run() error {
 		}
 	}
 	return nil
-}
-
-func readField(path string, n int) (mesh.Grid, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return mesh.Grid{}, fmt.Errorf("read field: %w", err)
-	}
-	if len(raw) != 4*n*n*n {
-		return mesh.Grid{}, fmt.Errorf("%s: %d bytes, want %d for %d^3 float32", path, len(raw), 4*n*n*n, n)
-	}
-	values := make([]float32, n*n*n)
-	for i := range values {
-		values[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return mesh.Grid{Values: values, NX: n, NY: n, NZ: n}, nil
 }
 
 func measure(g mesh.Grid, threads, runs int) (result, error) {
