@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/hy3d/hy3d/bench/internal/field"
 	"io"
 	"math"
 	"os"
@@ -29,6 +28,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hy3d/hy3d/bench/internal/field"
 	"github.com/hy3d/hy3d/mesh"
 )
 

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/hy3d/hy3d/bench/internal/field"
 	"math"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hy3d/hy3d/bench/internal/field"
 	"github.com/hy3d/hy3d/mesh"
 )
 
