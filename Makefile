@@ -151,3 +151,19 @@ bench-decimate: deps native bench-deps
 ## `hy3d engines verify` compares against (run it after make tiny-engines changes a graph).
 tiny-reference: deps native
 	$(GO) run $(NATIVE_LDFLAGS) ./cmd/hy3d engines verify --engines engines/tiny --write-reference --batch 1
+
+## ---- glTF validator (tools/validate-gltf.mjs, mesh/meshtest) ----
+## The Khronos glTF validator (npm gltf-validator, pinned) checks every exported GLB in `make test`;
+## the tests fail, not skip, without it. The stamp names the version, so bumping it reinstalls.
+GLTF_VALIDATOR_VERSION := 2.0.0-dev.3.10
+NODE_DIR               := $(BUILD)/node
+GLTF_VALIDATOR_STAMP   := $(NODE_DIR)/.gltf-validator-$(GLTF_VALIDATOR_VERSION)
+
+export HY3D_GLTF_VALIDATOR := $(abspath $(NODE_DIR)/node_modules/gltf-validator)
+
+deps: $(GLTF_VALIDATOR_STAMP)
+
+$(GLTF_VALIDATOR_STAMP): | $(BUILD)/.apt-deps
+	@mkdir -p $(NODE_DIR)
+	npm install --prefix $(NODE_DIR) --no-save --ignore-scripts --no-audit --no-fund --loglevel=error gltf-validator@$(GLTF_VALIDATOR_VERSION)
+	@touch $@

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/mesh"
+	"github.com/hy3d/hy3d/mesh/meshtest"
 	"github.com/hy3d/hy3d/tensor"
 )
 
@@ -158,7 +159,7 @@ func checkMesh(t *testing.T, m *mesh.Mesh, bounds float64) {
 }
 
 // checkOutputs parses every exported file back and compares its size to
-// the mesh.
+// the mesh; the GLB must also pass the Khronos glTF validator.
 func checkOutputs(t *testing.T, res *Result) {
 	t.Helper()
 	faces := res.Mesh.TriangleCount()
@@ -178,6 +179,7 @@ func checkOutputs(t *testing.T, res *Result) {
 					t.Errorf("GLB has no normals")
 				}
 			}
+			meshtest.RequireValidGLB(t, data)
 		case mesh.FormatSTL, mesh.FormatOBJ, mesh.FormatPLY:
 			parse := map[mesh.Format]func(io.Reader) (*mesh.Mesh, error){
 				mesh.FormatSTL: mesh.ParseSTL, mesh.FormatOBJ: mesh.ParseOBJ, mesh.FormatPLY: mesh.ParsePLY}[f]
