@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -14,13 +13,9 @@ type Preprocessor interface {
 	Preprocess(ctx context.Context, model string, image []byte) (*Prepared, error)
 }
 
-// Errors a Preprocessor returns (wrapped) for pictures the server must refuse.
-var (
-	ErrUnsupportedFormat = errors.New("unsupported image format")
-	ErrTooManyPixels     = errors.New("image has too many pixels")
-	ErrNoObject          = errors.New("no object found in the image")
-	ErrCorruptImage      = errors.New("corrupt image")
-)
+// A Preprocessor refuses pictures by wrapping the pipeline's errors
+// (pipeline.ErrUnsupportedFormat, ErrTooManyPixels, ErrNoObject,
+// ErrCorruptImage); the server maps them to problems.
 
 // Prepared is a preprocessed picture.
 type Prepared struct {

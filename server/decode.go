@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hy3d/hy3d/pipeline"
 )
 
 // Limits of the request decoders that do not depend on configuration.
@@ -274,5 +276,5 @@ func sniffImage(b []byte) error {
 	case "image/png", "image/jpeg", "image/webp":
 		return nil
 	}
-	return imageProblem(ErrUnsupportedFormat)
+	return imageProblem(pipeline.ErrUnsupportedFormat)
 }

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/hy3d/hy3d/pipeline"
 )
 
 // safety bounds how long a test waits for something that must happen; it
@@ -43,16 +45,16 @@ func (f *fakePreprocessor) Preprocess(ctx context.Context, model string, data []
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return nil, fmt.Errorf("sniffed: %w", ErrUnsupportedFormat)
+			return nil, fmt.Errorf("sniffed: %w", pipeline.ErrUnsupportedFormat)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrCorruptImage, err)
+		return nil, fmt.Errorf("%w: %v", pipeline.ErrCorruptImage, err)
 	}
 	if f.maxPixels > 0 && cfg.Width*cfg.Height > f.maxPixels {
-		return nil, fmt.Errorf("%w: %d×%d", ErrTooManyPixels, cfg.Width, cfg.Height)
+		return nil, fmt.Errorf("%w: %d×%d", pipeline.ErrTooManyPixels, cfg.Width, cfg.Height)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorruptImage, err)
+		return nil, fmt.Errorf("%w: %v", pipeline.ErrCorruptImage, err)
 	}
 	h := sha256.New()
 	opaque := false
@@ -65,7 +67,7 @@ func (f *fakePreprocessor) Preprocess(ctx context.Context, model string, data []
 		}
 	}
 	if !opaque {
-		return nil, fmt.Errorf("%w: fully transparent", ErrNoObject)
+		return nil, fmt.Errorf("%w: fully transparent", pipeline.ErrNoObject)
 	}
 	p := &Prepared{Format: format, Width: cfg.Width, Height: cfg.Height}
 	h.Sum(p.Hash[:0])

@@ -146,20 +146,6 @@ func fingerprint(set *engines.Set, backend string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }
 
-// mappedError keeps the pipeline's error (and its message) while letting
-// the server recognise which of its own kinds it is.
-type mappedError struct{ kind, err error }
-
-func (e mappedError) Error() string   { return e.err.Error() }
-func (e mappedError) Unwrap() []error { return []error{e.kind, e.err} }
-
-var preprocessErrors = []struct{ pipeline, server error }{
-	{pipeline.ErrUnsupportedFormat, ErrUnsupportedFormat},
-	{pipeline.ErrTooManyPixels, ErrTooManyPixels},
-	{pipeline.ErrNoObject, ErrNoObject},
-	{pipeline.ErrCorruptImage, ErrCorruptImage},
-}
-
 // Preprocess runs the model's preprocessing (decode, matte, recenter, resize).
 func (g *Pipelines) Preprocess(ctx context.Context, model string, image []byte) (*Prepared, error) {
 	m := g.models[model]
@@ -172,11 +158,6 @@ func (g *Pipelines) Preprocess(ctx context.Context, model string, image []byte) 
 	}
 	prep, err := m.p.Preprocess(ctx, image)
 	if err != nil {
-		for _, e := range preprocessErrors {
-			if errors.Is(err, e.pipeline) {
-				return nil, mappedError{kind: e.server, err: err}
-			}
-		}
 		return nil, err
 	}
 	return &Prepared{

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hy3d/hy3d/pipeline"
 )
 
 // problemDocs is where the problem types are described; a problem's type is
@@ -75,14 +77,14 @@ func overloaded(status int, slug, title, detail string, retry time.Duration) *Pr
 func imageProblem(err error) *Problem {
 	var p *Problem
 	switch {
-	case errors.Is(err, ErrUnsupportedFormat):
+	case errors.Is(err, pipeline.ErrUnsupportedFormat):
 		p = newProblem(http.StatusUnsupportedMediaType, "unsupported-image", "Unsupported image format",
 			"the image must be PNG, JPEG or WebP")
-	case errors.Is(err, ErrTooManyPixels):
+	case errors.Is(err, pipeline.ErrTooManyPixels):
 		p = newProblem(http.StatusRequestEntityTooLarge, "too-many-pixels", "Image too large", err.Error())
-	case errors.Is(err, ErrNoObject):
+	case errors.Is(err, pipeline.ErrNoObject):
 		p = newProblem(http.StatusUnprocessableEntity, "no-object", "No object in the image", err.Error())
-	case errors.Is(err, ErrCorruptImage):
+	case errors.Is(err, pipeline.ErrCorruptImage):
 		p = newProblem(http.StatusUnprocessableEntity, "corrupt-image", "Corrupt image", err.Error())
 	default:
 		p = newProblem(http.StatusInternalServerError, "internal", "Internal error", "preprocessing failed")
