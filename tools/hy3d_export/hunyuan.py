@@ -62,7 +62,13 @@ class SafeRMSNorm(nn.Module):
     """y = x/√(mean(x²) + eps)·weight, computed in float32 as
     (x/m)/√(mean((x/m)²) + eps/m²) with m = max(max|x|, 1e-4): the squares
     are ≤ 1, so an FP16 reduction cannot overflow; eps/m² only underflows
-    when it is negligible anyway."""
+    when it is negligible anyway.
+
+    The square is xs·xs, not xs²: ONNX Runtime fuses Pow → ReduceMean → Add
+    → Sqrt → … into its RMSNorm kernel, and when the added epsilon is not a
+    constant (ours is eps/m²) it substitutes a default of 1e-5. That changed
+    2.1's velocity by 2e-5 where every other difference is 1e-6 (see
+    docs/operators.md, "Checked against Hunyuan3D's code")."""
 
     def __init__(self, weight: torch.Tensor, eps: float):
         super().__init__()
@@ -74,7 +80,7 @@ class SafeRMSNorm(nn.Module):
         x = x.float()
         m = torch.clamp(x.abs().amax(dim=-1, keepdim=True), min=1e-4)
         xs = x / m
-        y = xs * torch.rsqrt(xs.pow(2).mean(dim=-1, keepdim=True) + self.eps / (m * m))
+        y = xs * torch.rsqrt((xs * xs).mean(dim=-1, keepdim=True) + self.eps / (m * m))
         return y.to(dtype) * self.weight
 
 

@@ -1,19 +1,26 @@
 """Small modules with the structure of Tencent's Hunyuan3D shape models,
 written for hy3d's tests of tools/hy3d_export/hunyuan.py (the real classes
-need the operator's checkout and weights). What they reproduce, because the
-exporter depends on it:
+need the operator's checkout and weights). Their module and attribute layout
+follows Tencent's classes as checked in docs/operators.md ("Checked against
+Hunyuan3D's code"): 2.0/2mini's Hunyuan3DDiT (double- and single-stream
+blocks, LastLayer), 2.1's HunYuanDiTPlain (time token, U-Net skips, MoE in
+the last blocks) and the ShapeVAE both share. What they reproduce, because
+the exporter depends on it:
 
 * attention through torch's scaled_dot_product_attention, in the VAE and 2.0
   DiT through a module global bound at import time (here to a kernel that
   cannot be traced, like SageAttention or flash kernels);
-* 2.1's DiT channel grouping: cat(q, k, v) viewed as [.., heads, 3·d] and
+* 2.1's DiT channel grouping: cat(q, k, v) viewed as [1, −1, heads, 3·d] and
   split per head, and cat(k, v) likewise in its cross-attention;
-* the VAE's per-head kv split, its attention processor slot (FlashVDM swaps
-  in a top-k processor) and kv cache;
+* the VAE's per-head qkv and kv splits, the attention processor slot
+  (geo_decoder.cross_attn_decoder.attn.attention.attn_processor, which
+  FlashVDM swaps for a top-k processor) and the kv cache flag one level up;
 * RMSNorm: 2.0's own class (weight named scale) and torch.nn.RMSNorm in 2.1;
-* 2.1's MoE block with host-side routing in eval mode;
+* 2.1's MoE block with host-side routing in eval mode, experts shaped like
+  diffusers' FeedForward;
 * LayerNorms without affine parameters (Flux-style blocks);
-* the call conventions: model(x, t, {"main": cond}, guidance=...),
+* the call conventions: model(x, σ, {"main": cond}, guidance=...) with σ in
+  [0, 1] (2.0 scales it by time_factor 1000 inside, 2.1 does not),
   vae.post_kl/transformer/geo_decoder(queries=, latents=),
   conditioner.main_image_encoder.model(image).last_hidden_state.
 """
@@ -109,13 +116,38 @@ class CrossAttention21(nn.Module):
         return self.out_proj(ctx)
 
 
-class FeedForward(nn.Module):
+class GELUProj(nn.Module):
+    """diffusers' GELU activation module: a projection, then exact gelu."""
+
     def __init__(self, dim, inner):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, inner), nn.GELU(), nn.Linear(inner, dim))
+        self.proj = nn.Linear(dim, inner)
 
     def forward(self, x):
-        return self.net(x)
+        return F.gelu(self.proj(x))
+
+
+class FeedForward(nn.Module):
+    """diffusers' FeedForward(activation_fn="gelu"), which 2.1's MoE experts
+    and shared experts are: net = [GELU(proj), Dropout, Linear]."""
+
+    def __init__(self, dim, inner):
+        super().__init__()
+        self.net = nn.ModuleList([GELUProj(dim, inner), nn.Dropout(0.0), nn.Linear(inner, dim)])
+
+    def forward(self, x):
+        for m in self.net:
+            x = m(x)
+        return x
+
+
+class MLP(nn.Module):
+    def __init__(self, dim, inner):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(dim, inner), nn.Linear(inner, dim)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
 
 
 class MoEGate(nn.Module):
@@ -165,8 +197,16 @@ class MoEBlock(nn.Module):
 
 
 class Block21(nn.Module):
-    def __init__(self, dim, ctx_dim, heads, moe):
+    """2.1's block: in the second half of the depth a U-Net style skip
+    (cat(skip, x) → skip_linear → skip_norm) comes first."""
+
+    def __init__(self, dim, ctx_dim, heads, moe, skip):
         super().__init__()
+        if skip:
+            self.skip_linear = nn.Linear(2 * dim, dim)
+            self.skip_norm = nn.LayerNorm(dim, eps=1e-6)
+        else:
+            self.skip_linear = None
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn1 = Attention21(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
@@ -176,9 +216,11 @@ class Block21(nn.Module):
         if moe:
             self.moe = MoEBlock(dim)
         else:
-            self.mlp = FeedForward(dim, 4 * dim)
+            self.mlp = MLP(dim, 4 * dim)
 
-    def forward(self, x, cond):
+    def forward(self, x, c, cond, skip_value=None):
+        if self.skip_linear is not None:
+            x = self.skip_norm(self.skip_linear(torch.cat([skip_value, x], dim=-1)))
         x = x + self.attn1(self.norm1(x))
         x = x + self.attn2(self.norm2(x), cond)
         h = self.norm3(x)
@@ -186,25 +228,34 @@ class Block21(nn.Module):
 
 
 class DiT21(nn.Module):
-    """2.1's plain DiT: σ embedded unscaled, a time token in front."""
+    """2.1's HunYuanDiTPlain: σ embedded unscaled (sin first), the time
+    embedding prepended as one token, skips from the first half of the depth
+    into the second, MoE in the last num_moe_layers blocks, the time token
+    dropped after the final norm. guidance_cond_proj_dim is None for every
+    released checkpoint."""
 
-    def __init__(self, channels=8, dim=32, ctx_dim=16, heads=2):
+    def __init__(self, channels=8, dim=32, ctx_dim=16, heads=2, depth=3, num_moe_layers=1):
         super().__init__()
+        self.guidance_cond_proj_dim = None
         self.x_embedder = nn.Linear(channels, dim)
         self.t_mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
-        self.blocks = nn.ModuleList([Block21(dim, ctx_dim, heads, moe=i == 1) for i in range(2)])
+        self.blocks = nn.ModuleList([Block21(dim, ctx_dim, heads, moe=depth - i <= num_moe_layers,
+                                             skip=i > depth // 2) for i in range(depth)])
         self.norm_final = nn.LayerNorm(dim, eps=1e-6)
         self.linear = nn.Linear(dim, channels)
-        self.dim = dim
+        self.dim, self.depth = dim, depth
 
     def forward(self, x, t, contexts, **kwargs):
         half = self.dim // 2
         freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
         args = t[:, None].float() * freqs[None]
-        temb = self.t_mlp(torch.cat([torch.sin(args), torch.cos(args)], dim=-1)).unsqueeze(1)
-        h = torch.cat([temb, self.x_embedder(x)], dim=1)
-        for blk in self.blocks:
-            h = blk(h, contexts["main"])
+        c = self.t_mlp(torch.cat([torch.sin(args), torch.cos(args)], dim=-1)).unsqueeze(1)
+        h = torch.cat([c, self.x_embedder(x)], dim=1)
+        skips = []
+        for i, blk in enumerate(self.blocks):
+            h = blk(h, c, contexts["main"], skip_value=None if i <= self.depth // 2 else skips.pop())
+            if i < self.depth // 2:
+                skips.append(h)
         return self.linear(self.norm_final(h)[:, 1:])
 
 
@@ -219,53 +270,154 @@ def timestep_embedding(t, dim, time_factor=1000.0):
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
-class JointBlock20(nn.Module):
-    """A Flux-style block: modulation from vec, affine-less LayerNorms,
-    joint attention over [cond; latents] with RMSNorm'd q/k."""
+def attention(q, k, v):
+    """[B, H, L, D] → [B, L, H·D] through the module global."""
+    x = scaled_dot_product_attention(q, k, v)
+    return x.permute(0, 2, 1, 3).reshape(x.shape[0], x.shape[2], -1)
+
+
+def split_qkv(qkv, heads):
+    """"B L (K H D) -> K B H L D" with K = 3."""
+    b, n, c = qkv.shape
+    return qkv.reshape(b, n, 3, heads, c // (3 * heads)).permute(2, 0, 3, 1, 4)
+
+
+class MLPEmbedder(nn.Module):
+    def __init__(self, in_dim, dim):
+        super().__init__()
+        self.in_layer, self.out_layer = nn.Linear(in_dim, dim), nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.out_layer(F.silu(self.in_layer(x)))
+
+
+class QKNorm(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.query_norm, self.key_norm = RMSNorm(dim), RMSNorm(dim)
+
+    def forward(self, q, k):
+        return self.query_norm(q), self.key_norm(k)
+
+
+class Modulation(nn.Module):
+    def __init__(self, dim, double):
+        super().__init__()
+        self.multiplier = 6 if double else 3
+        self.lin = nn.Linear(dim, self.multiplier * dim)
+
+    def forward(self, vec):
+        return self.lin(F.silu(vec))[:, None, :].chunk(self.multiplier, dim=-1)
+
+
+class StreamAttention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.norm = QKNorm(dim // heads)
+        self.proj = nn.Linear(dim, dim)
+
+
+class DoubleStreamBlock(nn.Module):
+    """Flux-style: latents and cond keep separate weights and modulation,
+    attend jointly over [cond; latents]."""
 
     def __init__(self, dim, heads):
         super().__init__()
         self.heads = heads
-        self.mod = nn.Linear(dim, 3 * dim)
-        self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.q_norm = RMSNorm(dim // heads)
-        self.k_norm = RMSNorm(dim // heads)
-        self.proj = nn.Linear(dim, dim)
+        self.img_mod, self.txt_mod = Modulation(dim, True), Modulation(dim, True)
+        self.img_norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.txt_norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.img_norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.txt_norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.img_attn, self.txt_attn = StreamAttention(dim, heads), StreamAttention(dim, heads)
+        self.img_mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(approximate="tanh"), nn.Linear(2 * dim, dim))
+        self.txt_mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(approximate="tanh"), nn.Linear(2 * dim, dim))
 
-    def forward(self, x, txt, vec):
-        shift, scale, gate = self.mod(F.silu(vec)).unsqueeze(1).chunk(3, dim=-1)
-        h = torch.cat([txt, x], dim=1)
-        hm = (1 + scale) * self.norm(h) + shift
-        b, n, c = hm.shape
-        q, k, v = self.qkv(hm).view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        a = scaled_dot_product_attention(self.q_norm(q), self.k_norm(k), v)
-        a = self.proj(a.transpose(1, 2).reshape(b, n, c))
-        return x + gate * a[:, txt.shape[1]:]
+    def _qkv(self, x, mod, norm, attn):
+        q, k, v = split_qkv(attn.qkv((1 + mod[1]) * norm(x) + mod[0]), self.heads)
+        q, k = attn.norm(q, k)
+        return q, k, v
+
+    def forward(self, img, txt, vec):
+        im, tm = self.img_mod(vec), self.txt_mod(vec)
+        iq, ik, iv = self._qkv(img, im, self.img_norm1, self.img_attn)
+        tq, tk, tv = self._qkv(txt, tm, self.txt_norm1, self.txt_attn)
+        a = attention(torch.cat((tq, iq), 2), torch.cat((tk, ik), 2), torch.cat((tv, iv), 2))
+        ta, ia = a[:, :txt.shape[1]], a[:, txt.shape[1]:]
+        img = img + im[2] * self.img_attn.proj(ia)
+        img = img + im[5] * self.img_mlp((1 + im[4]) * self.img_norm2(img) + im[3])
+        txt = txt + tm[2] * self.txt_attn.proj(ta)
+        txt = txt + tm[5] * self.txt_mlp((1 + tm[4]) * self.txt_norm2(txt) + tm[3])
+        return img, txt
+
+
+class SingleStreamBlock(nn.Module):
+    """One linear for qkv and the MLP input, one for proj and MLP output."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads, self.dim = heads, dim
+        self.linear1 = nn.Linear(dim, 3 * dim + 2 * dim)
+        self.linear2 = nn.Linear(dim + 2 * dim, dim)
+        self.norm = QKNorm(dim // heads)
+        self.pre_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.modulation = Modulation(dim, False)
+
+    def forward(self, x, vec):
+        shift, scale, gate = self.modulation(vec)
+        qkv, mlp = torch.split(self.linear1((1 + scale) * self.pre_norm(x) + shift), [3 * self.dim, 2 * self.dim], -1)
+        q, k, v = split_qkv(qkv, self.heads)
+        q, k = self.norm(q, k)
+        out = self.linear2(torch.cat((attention(q, k, v), F.gelu(mlp, approximate="tanh")), 2))
+        return x + gate * out
+
+
+class LastLayer(nn.Module):
+    def __init__(self, dim, channels):
+        super().__init__()
+        self.norm_final = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(dim, channels)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
+
+    def forward(self, x, vec):
+        shift, scale = self.adaLN_modulation(vec).chunk(2, dim=1)
+        return self.linear((1 + scale[:, None]) * self.norm_final(x) + shift[:, None])
 
 
 class DiT20(nn.Module):
+    """2.0/2mini's Hunyuan3DDiT: σ·time_factor embedded (cos first), the
+    guidance scale of distilled models embedded the same way and added."""
+
     def __init__(self, channels=8, dim=32, ctx_dim=16, heads=2, guidance_embed=False):
         super().__init__()
         self.guidance_embed = guidance_embed
+        self.time_factor = 1000.0
         self.latent_in = nn.Linear(channels, dim)
-        self.time_in = nn.Sequential(nn.Linear(256, dim), nn.SiLU(), nn.Linear(dim, dim))
-        self.guidance_in = nn.Sequential(nn.Linear(256, dim), nn.SiLU(), nn.Linear(dim, dim)) \
-            if guidance_embed else nn.Identity()
+        self.time_in = MLPEmbedder(256, dim)
         self.cond_in = nn.Linear(ctx_dim, dim)
-        self.block = JointBlock20(dim, heads)
-        self.norm_final = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.linear = nn.Linear(dim, channels)
+        self.guidance_in = MLPEmbedder(256, dim) if guidance_embed else nn.Identity()
+        self.double_blocks = nn.ModuleList([DoubleStreamBlock(dim, heads)])
+        self.single_blocks = nn.ModuleList([SingleStreamBlock(dim, heads)])
+        self.final_layer = LastLayer(dim, channels)
 
     def forward(self, x, t, contexts, **kwargs):
-        vec = self.time_in(timestep_embedding(t, 256))
+        latent = self.latent_in(x)
+        vec = self.time_in(timestep_embedding(t, 256, self.time_factor))
         if self.guidance_embed:
-            vec = vec + self.guidance_in(timestep_embedding(kwargs["guidance"], 256))
-        h = self.block(self.latent_in(x), self.cond_in(contexts["main"]), vec)
-        return self.linear(self.norm_final(h))
+            if kwargs.get("guidance") is None:
+                raise ValueError("guidance-distilled model called without guidance")
+            vec = vec + self.guidance_in(timestep_embedding(kwargs["guidance"], 256, self.time_factor))
+        cond = self.cond_in(contexts["main"])
+        for blk in self.double_blocks:
+            latent, cond = blk(latent, cond, vec)
+        h = torch.cat((cond, latent), 1)
+        for blk in self.single_blocks:
+            h = blk(h, vec)
+        return self.final_layer(h[:, cond.shape[1]:], vec)
 
 
-# ---------------------------------------------------------------- VAE
+# ---------------------------------------------------------------- VAE (same in 2.0 and 2.1)
 
 
 class CrossAttentionProcessor:
@@ -274,56 +426,115 @@ class CrossAttentionProcessor:
 
 
 class FlashVDMCrossAttentionProcessor:
-    """Top-k attention with data-dependent Python, as FlashVDM's."""
+    """Top-k attention with data-dependent Python, as FlashVDM's; like
+    Tencent's, it falls back to full attention once topk is False."""
+
+    def __init__(self):
+        self.topk = True
 
     def __call__(self, attn, q, k, v):
-        keep = max(1, int(k.shape[-2] // 3))
-        sim = (q[:, :, ::100] @ k.transpose(-1, -2)).mean(-2)
-        idx = torch.topk(sim, k=keep, dim=-1).indices.unsqueeze(-1)
-        k = torch.gather(k, -2, idx.expand(-1, -1, -1, k.shape[-1]))
-        v = torch.gather(v, -2, idx.expand(-1, -1, -1, v.shape[-1]))
+        if self.topk:
+            keep = max(1, int(k.shape[-2] // 3))
+            sim = (q[:, :, ::100] @ k.transpose(-1, -2)).mean(-2)
+            idx = torch.topk(sim, k=keep, dim=-1).indices.unsqueeze(-1)
+            k = torch.gather(k, -2, idx.expand(-1, -1, -1, k.shape[-1]))
+            v = torch.gather(v, -2, idx.expand(-1, -1, -1, v.shape[-1]))
         return F.scaled_dot_product_attention(q, k, v)
 
 
-class SelfAttentionVAE(nn.Module):
+class MLPVAE(nn.Module):
+    def __init__(self, width, expand=4):
+        super().__init__()
+        self.c_fc, self.c_proj = nn.Linear(width, width * expand), nn.Linear(width * expand, width)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class QKVMultiheadAttention(nn.Module):
+    """Per-head split of c_qkv's output: head h owns [3dh, 3dh+3d)."""
+
     def __init__(self, width, heads):
         super().__init__()
         self.heads = heads
-        self.c_qkv = nn.Linear(width, 3 * width, bias=False)
-        self.c_proj = nn.Linear(width, width)
         self.q_norm = nn.LayerNorm(width // heads, eps=1e-6)
         self.k_norm = nn.LayerNorm(width // heads, eps=1e-6)
 
+    def forward(self, qkv):
+        bs, n, width = qkv.shape
+        q, k, v = torch.split(qkv.view(bs, n, self.heads, -1), width // self.heads // 3, dim=-1)
+        q, k, v = (t.permute(0, 2, 1, 3) for t in (self.q_norm(q), self.k_norm(k), v))
+        return scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(bs, n, -1)
+
+
+class SelfAttentionVAE(nn.Module):
+    """The VAE's MultiheadAttention: c_qkv (no bias in the released
+    configs), the per-head split, c_proj."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.c_qkv = nn.Linear(width, 3 * width, bias=False)
+        self.c_proj = nn.Linear(width, width)
+        self.attention = QKVMultiheadAttention(width, heads)
+
     def forward(self, x):
-        bs, n, width = x.shape
-        qkv = self.c_qkv(x).view(bs, n, self.heads, -1)
-        q, k, v = torch.split(qkv, width // self.heads, dim=-1)
-        q, k, v = (t.transpose(1, 2) for t in (self.q_norm(q), self.k_norm(k), v))
-        out = scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(bs, n, -1)
-        return self.c_proj(out)
+        return self.c_proj(self.attention(self.c_qkv(x)))
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.attn = SelfAttentionVAE(width, heads)
+        self.ln_1, self.ln_2 = nn.LayerNorm(width, eps=1e-6), nn.LayerNorm(width, eps=1e-6)
+        self.mlp = MLPVAE(width)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
 
 
 class Transformer(nn.Module):
     def __init__(self, n_ctx, width, heads, layers=1):
         super().__init__()
         self.n_ctx = n_ctx
-        self.resblocks = nn.ModuleList([SelfAttentionVAE(width, heads) for _ in range(layers)])
-        self.ln = nn.ModuleList([nn.LayerNorm(width, eps=1e-6) for _ in range(layers)])
+        self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads) for _ in range(layers)])
 
     def forward(self, x):
-        for ln, blk in zip(self.ln, self.resblocks):
-            x = x + blk(ln(x))
+        for blk in self.resblocks:
+            x = blk(x)
         return x
 
 
-class CrossAttentionVAE(nn.Module):
+class QKVMultiheadCrossAttention(nn.Module):
+    """Holds the attention processor slot FlashVDM swaps."""
+
     def __init__(self, width, heads):
         super().__init__()
         self.heads = heads
-        self.c_q = nn.Linear(width, width)
-        self.c_kv = nn.Linear(width, 2 * width)
-        self.c_proj = nn.Linear(width, width)
+        self.q_norm = nn.LayerNorm(width // heads, eps=1e-6)
+        self.k_norm = nn.LayerNorm(width // heads, eps=1e-6)
         self.attn_processor = CrossAttentionProcessor()
+
+    def forward(self, q, kv):
+        _, n_ctx, _ = q.shape
+        bs, n_data, width = kv.shape
+        q = q.view(bs, n_ctx, self.heads, -1)
+        k, v = torch.split(kv.view(bs, n_data, self.heads, -1), width // self.heads // 2, dim=-1)
+        q, k, v = (t.permute(0, 2, 1, 3) for t in (self.q_norm(q), self.k_norm(k), v))
+        out = self.attn_processor(self, q, k, v)
+        return out.transpose(1, 2).reshape(bs, n_ctx, -1)
+
+
+class CrossAttentionVAE(nn.Module):
+    """MultiheadCrossAttention: holds the kv cache flag (a constructor
+    argument Tencent's code never turns on; the exporter still clears it)."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.c_q = nn.Linear(width, width, bias=False)
+        self.c_kv = nn.Linear(width, 2 * width, bias=False)
+        self.c_proj = nn.Linear(width, width)
+        self.attention = QKVMultiheadCrossAttention(width, heads)
         self.kv_cache = False
         self.data = None
 
@@ -335,48 +546,72 @@ class CrossAttentionVAE(nn.Module):
             kv = self.data
         else:
             kv = self.c_kv(data)
-        bs, n_ctx, width = q.shape
-        n_data = kv.shape[1]
-        q = q.view(bs, n_ctx, self.heads, -1).transpose(1, 2)
-        kv = kv.view(bs, n_data, self.heads, -1)
-        k, v = torch.split(kv, width // self.heads, dim=-1)
-        out = self.attn_processor(self, q, k.transpose(1, 2), v.transpose(1, 2))
-        return self.c_proj(out.transpose(1, 2).reshape(bs, n_ctx, -1))
+        return self.c_proj(self.attention(q, kv))
+
+
+class ResidualCrossAttentionBlock(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.attn = CrossAttentionVAE(width, heads)
+        self.ln_1 = nn.LayerNorm(width, eps=1e-6)
+        self.ln_2 = nn.LayerNorm(width, eps=1e-6)
+        self.ln_3 = nn.LayerNorm(width, eps=1e-6)
+        self.mlp = MLPVAE(width)
+
+    def forward(self, x, data):
+        x = x + self.attn(self.ln_1(x), self.ln_2(data))
+        return x + self.mlp(self.ln_3(x))
+
+
+class FourierEmbedder(nn.Module):
+    def __init__(self, num_freqs=4, include_pi=False):
+        super().__init__()
+        f = 2.0 ** torch.arange(num_freqs, dtype=torch.float32)
+        self.register_buffer("frequencies", f * math.pi if include_pi else f, persistent=False)
+        self.out_dim = 3 * (2 * num_freqs + 1)
+
+    def forward(self, x):
+        e = (x[..., None] * self.frequencies).view(*x.shape[:-1], -1)
+        return torch.cat((x, e.sin(), e.cos()), dim=-1)
 
 
 class GeoDecoder(nn.Module):
-    def __init__(self, width, heads, num_freqs=4):
+    """CrossAttentionDecoder: Fourier features → query_proj → one residual
+    cross-attention block over the latents → ln_post → output_proj."""
+
+    def __init__(self, fourier, width, heads):
         super().__init__()
-        self.register_buffer("frequencies", 2.0 ** torch.arange(num_freqs, dtype=torch.float32))
-        self.query_proj = nn.Linear(3 * (2 * num_freqs + 1), width)
-        self.ln_1 = nn.LayerNorm(width, eps=1e-6)
-        self.ln_2 = nn.LayerNorm(width, eps=1e-6)
-        self.attn = CrossAttentionVAE(width, heads)
-        self.ln_3 = nn.LayerNorm(width, eps=1e-6)
-        self.mlp = FeedForward(width, 2 * width)
+        self.fourier_embedder = fourier
+        self.query_proj = nn.Linear(fourier.out_dim, width)
+        self.cross_attn_decoder = ResidualCrossAttentionBlock(width, heads)
         self.ln_post = nn.LayerNorm(width)
         self.output_proj = nn.Linear(width, 1)
 
+    def set_cross_attention_processor(self, processor):
+        self.cross_attn_decoder.attn.attention.attn_processor = processor
+
     def forward(self, queries=None, query_embeddings=None, latents=None):
-        e = (queries[..., None] * self.frequencies).view(*queries.shape[:-1], -1)
-        x = self.query_proj(torch.cat((queries, e.sin(), e.cos()), dim=-1))
-        x = x + self.attn(self.ln_1(x), self.ln_2(latents))
-        x = x + self.mlp(self.ln_3(x))
-        return self.output_proj(self.ln_post(x))
+        if query_embeddings is None:
+            query_embeddings = self.query_proj(self.fourier_embedder(queries))
+        return self.output_proj(self.ln_post(self.cross_attn_decoder(query_embeddings, latents)))
 
 
 class ShapeVAE(nn.Module):
     def __init__(self, num_latents=16, embed_dim=8, width=32, heads=2, scale_factor=1.0039506):
         super().__init__()
+        self.fourier_embedder = FourierEmbedder()
         self.post_kl = nn.Linear(embed_dim, width)
         self.transformer = Transformer(num_latents, width, heads)
-        self.geo_decoder = GeoDecoder(width, heads)
+        self.geo_decoder = GeoDecoder(self.fourier_embedder, width, heads)
         self.scale_factor = scale_factor
         self.latent_shape = (num_latents, embed_dim)
 
+    def forward(self, latents):
+        return self.transformer(self.post_kl(latents))
+
     def enable_flashvdm_decoder(self):
-        self.geo_decoder.attn.attn_processor = FlashVDMCrossAttentionProcessor()
-        self.geo_decoder.attn.kv_cache = True
+        """What FlashVDM decoding leaves in the geometry decoder."""
+        self.geo_decoder.set_cross_attention_processor(FlashVDMCrossAttentionProcessor())
 
 
 # ---------------------------------------------------------------- conditioner
