@@ -263,6 +263,13 @@ func (s *Server) metricsHandler(c echo.Context) error {
 		{name: "hy3d_seconds_per_job", help: "EWMA of batch wall time divided by batch size.", value: ld.perJob.Seconds()},
 		{name: "hy3d_generations_tracked", help: "Generations whose status is kept.", value: float64(ld.generations)},
 	}
+	ds := s.store.disk.stats()
+	gauges = append(gauges,
+		gauge{name: "hy3d_result_store_results", help: "Results in the result directory.", value: float64(ds.Results)},
+		gauge{name: "hy3d_result_store_bytes", help: "Bytes of the results in the result directory.", value: float64(ds.Bytes)},
+		gauge{name: "hy3d_result_store_limit_bytes", help: "Bound of the result directory (--results-bytes; 0: unbounded).", value: float64(ds.LimitBytes)},
+		gauge{name: "hy3d_result_store_evictions_total", help: "Results removed from the directory to stay under its bound.", value: float64(ds.Evicted), counter: true},
+	)
 	gv := s.gpu.view()
 	avail := 0.0
 	if gv.Available {

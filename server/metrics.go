@@ -142,11 +142,13 @@ func (m *metrics) add(counters *map[string]uint64, label string) {
 	m.mu.Unlock()
 }
 
-// gauge is a value read at scrape time.
+// gauge is a value read at scrape time; counter marks one that only grows
+// but is owned elsewhere (the result store's evictions).
 type gauge struct {
 	name, help string
 	labels     []string // alternating label name, value
 	value      float64
+	counter    bool
 }
 
 // write renders every metric in the Prometheus text exposition format
@@ -182,7 +184,11 @@ func (m *metrics) write(w io.Writer, gauges []gauge) error {
 	seen := map[string]bool{}
 	for _, g := range gauges {
 		if !seen[g.name] {
-			pw.header(g.name, "gauge", g.help)
+			kind := "gauge"
+			if g.counter {
+				kind = "counter"
+			}
+			pw.header(g.name, kind, g.help)
 			seen[g.name] = true
 		}
 		pw.sample(g.name, labels(g.labels...), g.value)

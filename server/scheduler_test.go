@@ -94,6 +94,27 @@ func TestResultsSurviveRestartInTheDiskStore(t *testing.T) {
 	}
 }
 
+func TestResultEvictedPastTheStoreBoundIsGoneAndRegenerated(t *testing.T) {
+	s := newTestServer(t, nil, func(c *Config) { c.ResultsBytes, c.CacheBytes = 1, -1 })
+	first := testPNG(t, 16, 16, 8)
+	_, a := s.submit(t, first, nil)
+	s.final(t, a.ID)
+	_, b := s.submit(t, testPNG(t, 16, 16, 9), nil)
+	s.final(t, b.ID)
+
+	p := readProblem(t, s.do(t, "GET", "/v1/generations/"+a.ID+"/result", nil), http.StatusGone)
+	if p.Type != problemDocs+"result-gone" {
+		t.Errorf("problem %+v", p)
+	}
+	if resp := s.do(t, "GET", "/v1/generations/"+b.ID+"/result", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("newest result: %d", resp.StatusCode)
+	}
+	_, again := s.submit(t, first, nil)
+	if again.Cached || s.final(t, again.ID).Status != StateSucceeded || s.gen.calls() != 3 {
+		t.Errorf("resubmitting an evicted result: %+v, %d generator calls", again, s.gen.calls())
+	}
+}
+
 func TestCorruptStoredResultIsDroppedAndRegenerated(t *testing.T) {
 	dir := t.TempDir()
 	img := testPNG(t, 16, 16, 7)

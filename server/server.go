@@ -43,6 +43,7 @@ type Config struct {
 	PreprocessConcurrency int           // default GOMAXPROCS
 	CacheBytes            int64         // in-memory result cache; default 256 MiB, negative disables it
 	ResultsDir            string        // default: a temporary directory removed by Close
+	ResultsBytes          int64         // bound of ResultsDir (least recently used leave); default 10 GiB, negative: unbounded
 	MaxBodyBytes          int64         // default 32 MiB (room for base64 JSON)
 	Limits                Limits        // default DefaultLimits
 	JobTimeout            time.Duration // deadline of a job without a timeout parameter; default 10 min
@@ -79,6 +80,9 @@ func (c *Config) setDefaults() {
 	def(&c.RateBurst, 20)
 	if c.CacheBytes == 0 {
 		c.CacheBytes = 256 << 20
+	}
+	if c.ResultsBytes == 0 {
+		c.ResultsBytes = 10 << 30
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 32 << 20
@@ -156,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 		dir, s.tempDir = tmp, tmp
 	}
 	cacheBytes := max(cfg.CacheBytes, 0)
-	store, err := newResultStore(dir, cacheBytes)
+	store, err := newResultStore(dir, cacheBytes, cfg.ResultsBytes, s.log)
 	if err != nil {
 		return nil, err
 	}

@@ -43,11 +43,12 @@ type JobStats struct {
 
 // CacheStats counts result lookups.
 type CacheStats struct {
-	MemoryHits uint64  `json:"memory_hits"`
-	DiskHits   uint64  `json:"disk_hits"`
-	Misses     uint64  `json:"misses"`
-	Coalesced  uint64  `json:"coalesced"`
-	HitRatio   float64 `json:"hit_ratio"`
+	MemoryHits uint64    `json:"memory_hits"`
+	DiskHits   uint64    `json:"disk_hits"`
+	Misses     uint64    `json:"misses"`
+	Coalesced  uint64    `json:"coalesced"`
+	HitRatio   float64   `json:"hit_ratio"`
+	Disk       DiskStats `json:"disk"`
 }
 
 // StageStats are one stage's latencies over its last samples.
@@ -106,7 +107,7 @@ func (s *Server) stats(now time.Time) StatsView {
 		v.Jobs.MeanBatchSize = float64(m.batchJobs) / float64(m.batches)
 	}
 	v.Cache = CacheStats{MemoryHits: m.cache[tierMemory], DiskHits: m.cache[tierDisk], Misses: m.cache[tierMiss],
-		Coalesced: m.coalesced}
+		Coalesced: m.coalesced, Disk: s.store.disk.stats()}
 	if total := v.Cache.MemoryHits + v.Cache.DiskHits + v.Cache.Misses; total > 0 {
 		v.Cache.HitRatio = float64(v.Cache.MemoryHits+v.Cache.DiskHits) / float64(total)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/rs/zerolog"
 )
 
 // Result is one finished generation in every format.
@@ -102,17 +103,25 @@ const (
 
 // resultStore is a bytes-bounded ristretto cache in front of a
 // content-addressed directory: dir/ab/abcdef…/{meta.json, mesh.glb, …}. The
-// directory is the source of truth; the cache only saves reading it.
+// directory is the source of truth; the cache only saves reading it. The
+// directory is bounded too (diskBytes ≤ 0: unbounded): past the bound the
+// least recently used results leave it.
 type resultStore struct {
-	dir string
-	mem *ristretto.Cache[string, *Result]
+	dir  string
+	mem  *ristretto.Cache[string, *Result]
+	disk *diskBudget
+	log  zerolog.Logger
 }
 
-func newResultStore(dir string, cacheBytes int64) (*resultStore, error) {
+func newResultStore(dir string, cacheBytes, diskBytes int64, log zerolog.Logger) (*resultStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("result store %s: %w", dir, err)
 	}
-	s := &resultStore{dir: dir}
+	s := &resultStore{dir: dir, disk: newDiskBudget(diskBytes), log: log}
+	if err := s.disk.scan(dir); err != nil {
+		return nil, fmt.Errorf("result store %s: %w", dir, err)
+	}
+	s.evict(s.disk.overflow())
 	if cacheBytes > 0 {
 		// ~1 MB per result: ten counters per expected entry, as ristretto advises.
 		counters := max(cacheBytes/(1<<20)*10, 1000)
@@ -152,6 +161,7 @@ func (s *resultStore) has(k Key) bool {
 func (s *resultStore) get(k Key) (*Result, string, error) {
 	if s.mem != nil {
 		if r, ok := s.mem.Get(k.String()); ok {
+			s.used(k)
 			return r, tierMemory, nil
 		}
 	}
@@ -160,11 +170,36 @@ func (s *resultStore) get(k Key) (*Result, string, error) {
 		return nil, tierMiss, nil
 	}
 	if err != nil {
+		if _, statErr := os.Stat(s.path(k)); errors.Is(statErr, fs.ErrNotExist) {
+			return nil, tierMiss, nil // evicted while being read
+		}
 		_ = os.RemoveAll(s.path(k))
+		s.disk.forget(k.String())
 		return nil, tierMiss, err
 	}
 	s.remember(r)
+	s.used(k)
 	return r, tierDisk, nil
+}
+
+// used moves k to the front of the eviction order, on disk too so that the
+// order survives a restart.
+func (s *resultStore) used(k Key) {
+	s.disk.touch(k.String())
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(s.path(k), "meta.json"), now, now)
+}
+
+// evict removes results the disk budget gave up. A result still in memory
+// keeps answering from there.
+func (s *resultStore) evict(dirs []string) {
+	for _, dir := range dirs {
+		if err := os.RemoveAll(dir); err != nil {
+			s.log.Warn().Err(err).Str("dir", dir).Msg("evicting a result from the store")
+			continue
+		}
+		s.log.Debug().Str("dir", dir).Msg("evicted a result from the store")
+	}
 }
 
 func (s *resultStore) remember(r *Result) {
@@ -202,6 +237,7 @@ func (s *resultStore) put(r *Result) error {
 	s.remember(r)
 	final := s.path(r.Key)
 	if s.has(r.Key) {
+		s.evict(s.disk.add(r.Key.String(), final))
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
@@ -233,6 +269,7 @@ func (s *resultStore) put(r *Result) error {
 	if err := os.Rename(tmp, final); err != nil && !s.has(r.Key) {
 		return fmt.Errorf("result store: %w", err)
 	}
+	s.evict(s.disk.add(r.Key.String(), final))
 	return nil
 }
 

@@ -175,6 +175,10 @@ func TestMetricsExposition(t *testing.T) {
 		`hy3d_http_requests_total{route="/v1/generations",method="POST",code="202"} 1`,
 		"hy3d_batch_size_count 1",
 		"hy3d_gpu_telemetry_available 0",
+		"hy3d_result_store_results 1",
+		"hy3d_result_store_limit_bytes 1.073741824e+10",
+		"# TYPE hy3d_result_store_evictions_total counter",
+		"hy3d_result_store_evictions_total 0",
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("metrics lack %q", want)
@@ -218,6 +222,9 @@ func TestStatsSummarizeStagesCacheAndQueue(t *testing.T) {
 	}
 	if v.Cache.MemoryHits+v.Cache.DiskHits != 1 || v.Cache.Misses != 6 || v.Cache.HitRatio < 0.14 || v.Cache.HitRatio > 0.15 {
 		t.Errorf("cache %+v", v.Cache)
+	}
+	if d := v.Cache.Disk; d.Results != 6 || d.Bytes <= 0 || d.LimitBytes != 10<<30 || d.Evicted != 0 {
+		t.Errorf("result store %+v", d)
 	}
 	if v.Queue.Capacity != 64 || v.Queue.Workers != 1 {
 		t.Errorf("queue %+v", v.Queue)

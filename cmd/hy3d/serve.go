@@ -66,6 +66,7 @@ type serveFlags struct {
 	maxBody           bytesFlag
 	maxPixels         int
 	resultsDir        string
+	resultsBytes      bytesFlag
 	jobTimeout        time.Duration
 	drainTimeout      time.Duration
 	rateLimit         float64
@@ -77,7 +78,7 @@ type serveFlags struct {
 }
 
 func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
-	f := &serveFlags{cacheBytes: 256 << 20, condCacheBytes: 64 << 20, maxBody: 32 << 20}
+	f := &serveFlags{cacheBytes: 256 << 20, condCacheBytes: 64 << 20, maxBody: 32 << 20, resultsBytes: 10 << 30}
 	fs := newFlagSet("hy3d serve")
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.Var(&f.engines, "engines", "model set folder with manifest.json (repeatable; default: the embedded tiny set)")
@@ -92,6 +93,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.maxBody, "max-body", "request body limit")
 	fs.IntVar(&f.maxPixels, "max-pixels", 4096*4096, "picture pixel limit, checked before decoding")
 	fs.StringVar(&f.resultsDir, "results-dir", "", "result store (default: a temporary directory removed on exit)")
+	fs.Var(&f.resultsBytes, "results-bytes", "bound of the result store; the least recently used results leave past it (0: unbounded)")
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 10*time.Minute, "deadline of a generation without a timeout parameter")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 2*time.Minute, "how long shutdown waits for accepted jobs")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 2, "generation requests per second per client (0: no limit)")
@@ -130,6 +132,7 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 		Workers:        f.workers,
 		CacheBytes:     int64(f.cacheBytes),
 		ResultsDir:     f.resultsDir,
+		ResultsBytes:   int64(f.resultsBytes),
 		MaxBodyBytes:   int64(f.maxBody),
 		JobTimeout:     f.jobTimeout,
 		DrainTimeout:   f.drainTimeout,
@@ -143,6 +146,9 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 	// line 0 means off.
 	if cfg.CacheBytes == 0 {
 		cfg.CacheBytes = -1
+	}
+	if cfg.ResultsBytes == 0 {
+		cfg.ResultsBytes = -1
 	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = -1
