@@ -122,6 +122,14 @@ test-tools: $(BUILD)/.apt-deps
 bench-pipeline: deps native
 	$(GO) run $(NATIVE_LDFLAGS) ./bench/pipeline
 
+## ---- load benchmark (bench/load) ----
+.PHONY: bench-load
+
+## bench-load: a server under concurrent synchronous requests: latency, queue wait, stages, throughput,
+## shedding and GPU telemetry into bench/out/load (CSV + JSON). URL=... measures a running server.
+bench-load: deps
+	bench/load/run.sh
+
 ## ---- marching cubes benchmark (bench/marching_cubes) ----
 
 ## bench-deps: the peers the benchmarks compare against (Debian packages).
