@@ -100,7 +100,10 @@ type report struct {
 }
 
 func run(ctx context.Context, cfg config) (*report, error) {
-	c := &client{cfg: cfg, http: &http.Client{}}
+	// One idle connection per request in flight, so that none is reopened.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = cfg.concurrency + 1
+	c := &client{cfg: cfg, http: &http.Client{Transport: transport}}
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
