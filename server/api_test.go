@@ -104,11 +104,12 @@ func TestSynchronousRoutesReturnTheMesh(t *testing.T) {
 	img := testPNG(t, 16, 16, 3)
 	cases := []struct {
 		name, path, accept, wantType string
+		wantTiming                   []string // in Server-Timing; the first request generates, the rest hit the cache
 	}{
-		{"generate default glb", "/v1/generate", "", "model/gltf-binary"},
-		{"generate format param", "/v1/generate?format=stl", "", "model/stl"},
-		{"generate accept", "/v1/generate", "model/obj", "model/obj"},
-		{"wait=true", "/v1/generations?wait=true&format=ply", "", "application/ply"},
+		{"generate default glb", "/v1/generate", "", "model/gltf-binary", []string{"queue;dur=", ", preprocess;dur="}},
+		{"generate format param", "/v1/generate?format=stl", "", "model/stl", []string{`cache;desc="hit"`}},
+		{"generate accept", "/v1/generate", "model/obj", "model/obj", []string{`cache;desc="hit"`}},
+		{"wait=true", "/v1/generations?wait=true&format=ply", "", "application/ply", []string{`cache;desc="hit"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -126,6 +127,11 @@ func TestSynchronousRoutesReturnTheMesh(t *testing.T) {
 			}
 			if len(body) == 0 {
 				t.Error("empty mesh")
+			}
+			for _, want := range c.wantTiming {
+				if got := resp.Header.Get("Server-Timing"); !strings.Contains(got, want) {
+					t.Errorf("Server-Timing %q lacks %q", got, want)
+				}
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -169,7 +170,28 @@ func (s *Server) waitResult(c echo.Context, g *generation) (*Result, Status, err
 	if st.Status != StateSucceeded {
 		return nil, st, failureProblem(st)
 	}
-	return s.sched.result(g.id)
+	r, st, err := s.sched.result(g.id)
+	if err == nil {
+		c.Response().Header().Set("Server-Timing", serverTiming(st))
+	}
+	return r, st, err
+}
+
+// serverTiming is the Server-Timing header of a synchronous answer: the
+// queue wait and every stage of the job that made the mesh, or the cache hit
+// that spared one, so that browser tools and clients see where time went.
+func serverTiming(st Status) string {
+	if st.Cached {
+		return `cache;desc="hit"`
+	}
+	var parts []string
+	if st.StartedAt != nil {
+		parts = append(parts, fmt.Sprintf("queue;dur=%.1f", float64(st.StartedAt.Sub(st.CreatedAt).Microseconds())/1000))
+	}
+	for _, stg := range st.Stages {
+		parts = append(parts, fmt.Sprintf("%s;dur=%.1f", stg.Stage, stg.Milliseconds))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // failureProblem is the error response for a generation that did not succeed.
