@@ -35,6 +35,7 @@ type task struct {
 	params     Params
 	input      *Prepared
 	preprocess time.Duration
+	priority   int // priorityRank of the most urgent generation attached
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
 

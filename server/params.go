@@ -29,7 +29,27 @@ type Params struct {
 	Resolution int           `json:"resolution"`
 	Faces      int           `json:"faces"`
 	Decode     string        `json:"decode"`
+	Priority   string        `json:"priority"`
 	Timeout    time.Duration `json:"-"`
+}
+
+// Priorities order the queue: a job runs before every queued job of a lower
+// priority, and in arrival order among its equals.
+const (
+	PriorityLow    = "low"
+	PriorityNormal = "normal"
+	PriorityHigh   = "high"
+)
+
+// priorityRank orders priorities; unknown ones (never validated) rank normal.
+func priorityRank(p string) int {
+	switch p {
+	case PriorityLow:
+		return 0
+	case PriorityHigh:
+		return 2
+	}
+	return 1
 }
 
 // Limits bound the parameters a client may ask for.
@@ -62,7 +82,7 @@ const DefaultSeed = 1234
 
 // paramNames are the parameters a generation request may carry, besides the
 // image itself.
-var paramNames = []string{"model", "format", "steps", "guidance", "seed", "resolution", "faces", "decode", "timeout"}
+var paramNames = []string{"model", "format", "steps", "guidance", "seed", "resolution", "faces", "decode", "timeout", "priority"}
 
 // FieldError names one rejected field and why.
 type FieldError struct {
@@ -92,7 +112,7 @@ func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
 		}
 	}
 
-	out := Params{Model: p.defaultModel, Format: "glb", Seed: DefaultSeed, Timeout: p.jobTimeout}
+	out := Params{Model: p.defaultModel, Format: "glb", Seed: DefaultSeed, Priority: PriorityNormal, Timeout: p.jobTimeout}
 	if v, ok := raw["model"]; ok {
 		out.Model = v
 	}
@@ -165,6 +185,13 @@ func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
 		}
 		out.Decode = d
 	}
+	if v, ok := raw["priority"]; ok {
+		pr := strings.ToLower(strings.TrimSpace(v))
+		if pr != PriorityLow && pr != PriorityNormal && pr != PriorityHigh {
+			bad("priority", "must be %s, %s or %s", PriorityLow, PriorityNormal, PriorityHigh)
+		}
+		out.Priority = pr
+	}
 	if v, ok := raw["timeout"]; ok {
 		secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		switch {
@@ -206,8 +233,9 @@ type Key [32]byte
 func (k Key) String() string { return fmt.Sprintf("%x", k[:]) }
 
 // cacheKey hashes the picture with every parameter that changes the output.
-// Format is absent because every result is stored in all formats; timeout is
-// absent because it changes when a job stops, not what it produces.
+// Format is absent because every result is stored in all formats; timeout and
+// priority are absent because they change when a job stops or runs, not what
+// it produces.
 func cacheKey(picture [32]byte, p Params, fingerprint string) Key {
 	h := sha256.New()
 	h.Write([]byte("hy3d-result-v1\x00"))

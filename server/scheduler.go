@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -127,6 +128,12 @@ func (s *scheduler) submit(sub submission) (*generation, error) {
 		now := time.Now()
 		if t := s.inflight[sub.key]; t != nil {
 			g := s.attachLocked(t, sub, now)
+			if rank := priorityRank(sub.params.Priority); t.state == StateQueued && rank > t.priority {
+				// The shared job runs as soon as its most urgent request needs.
+				s.removeQueuedLocked(t)
+				t.priority = rank
+				s.enqueueLocked(t)
+			}
 			g.coalesced = true
 			s.mu.Unlock()
 			s.met.cacheLookup(tierMiss)
@@ -145,20 +152,24 @@ func (s *scheduler) submit(sub submission) (*generation, error) {
 			return nil, overloaded(http.StatusServiceUnavailable, "draining", "Server shutting down",
 				"the server is draining and accepts no new jobs", defaultJobEstimate)
 		}
-		if len(s.queue) >= s.cfg.maxQueue {
+		if len(s.queue) >= s.capacityLocked(sub.params.Priority) {
 			retry := s.estimateLocked(len(s.queue) + 1)
 			s.mu.Unlock()
 			s.met.shedding("queue_full")
-			return nil, overloaded(http.StatusServiceUnavailable, "queue-full", "Queue full",
-				fmt.Sprintf("%d jobs are waiting; retry later", s.cfg.maxQueue), retry)
+			detail := fmt.Sprintf("%d jobs are waiting; retry later", len(s.queue))
+			if sub.params.Priority == PriorityLow {
+				detail = fmt.Sprintf("%d jobs are waiting, as many as low-priority jobs may join; retry later", len(s.queue))
+			}
+			return nil, overloaded(http.StatusServiceUnavailable, "queue-full", "Queue full", detail, retry)
 		}
 		t := &task{
 			id: newID()[:8], key: sub.key, model: sub.model, params: sub.params, input: sub.input,
 			preprocess: sub.preprocess, state: StateQueued, enqueued: now, changed: make(chan struct{}),
+			priority: priorityRank(sub.params.Priority),
 		}
 		t.ctx, t.cancel = context.WithCancelCause(s.batchCtx)
 		s.inflight[sub.key] = t
-		s.queue = append(s.queue, t)
+		s.enqueueLocked(t)
 		g := s.attachLocked(t, sub, now)
 		s.work.Signal()
 		s.mu.Unlock()
@@ -230,6 +241,25 @@ func (s *scheduler) leaveLocked(g *generation, state State, failure *Problem) bo
 	}
 	t.notify()
 	return true
+}
+
+// enqueueLocked places t after every queued task of its priority or above.
+func (s *scheduler) enqueueLocked(t *task) {
+	i := len(s.queue)
+	for i > 0 && s.queue[i-1].priority < t.priority {
+		i--
+	}
+	s.queue = slices.Insert(s.queue, i, t)
+}
+
+// capacityLocked is how long the queue may be when a job of priority p
+// arrives: low-priority jobs leave the last quarter of the queue to the
+// others, so that a backlog of bulk work cannot shed interactive requests.
+func (s *scheduler) capacityLocked(p string) int {
+	if p == PriorityLow {
+		return max(s.cfg.maxQueue*3/4, 1)
+	}
+	return s.cfg.maxQueue
 }
 
 func (s *scheduler) removeQueuedLocked(t *task) {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"image/png"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -231,6 +233,77 @@ func TestCancelQueuedAndRunningJobs(t *testing.T) {
 	if gen.calls() != 1 {
 		t.Errorf("the cancelled queued job still ran (%d batches)", gen.calls())
 	}
+}
+
+func TestPriorityOrdersTheQueueAndPromotesSharedJobs(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 8)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
+	_, running := s.submit(t, testPNG(t, 16, 16, 40), nil)
+	waitFor(t, gen.started, "the first job to start")
+
+	type queued struct {
+		name     string
+		shade    uint8
+		priority string
+	}
+	arrivals := []queued{{"low 1", 41, "low"}, {"normal 1", 42, ""}, {"high 1", 43, "high"},
+		{"low 2", 44, "low"}, {"normal 2", 45, "normal"}, {"high 2", 46, "HIGH"}}
+	ids := map[string]string{}
+	for _, q := range arrivals {
+		fields := map[string]string{}
+		if q.priority != "" {
+			fields["priority"] = q.priority
+		}
+		_, st := s.submit(t, testPNG(t, 16, 16, q.shade), fields)
+		ids[q.name] = st.ID
+	}
+	// A high-priority request for low 2's picture joins that job and moves it
+	// up to the high-priority jobs' end of the queue.
+	_, joined := s.submit(t, testPNG(t, 16, 16, 44), map[string]string{"priority": "high"})
+	if !joined.Coalesced || joined.Params.Priority != "high" {
+		t.Fatalf("joining request: %+v", joined)
+	}
+	want := []string{"high 1", "high 2", "low 2", "normal 1", "normal 2", "low 1"}
+	byPicture := map[string]string{} // preprocessed picture hash → name
+	for pos, name := range want {
+		var st Status
+		decodeJSON(t, s.do(t, "GET", "/v1/generations/"+ids[name], nil), &st)
+		if st.QueuePosition != pos+1 {
+			t.Errorf("%s at queue position %d, want %d", name, st.QueuePosition, pos+1)
+		}
+		byPicture[st.Input.SHA256] = name
+	}
+	for range len(want) + 1 {
+		gen.gate <- struct{}{}
+	}
+	s.final(t, running.ID)
+	for i, name := range want {
+		batch := waitFor(t, gen.started, name+" to start")
+		if got := byPicture[hex.EncodeToString(batch[0].Input.Hash[:])]; got != name {
+			t.Errorf("run %d was %s, want %s", i+1, got, name)
+		}
+	}
+}
+
+func TestLowPriorityLeavesTheLastQuarterOfTheQueueToOthers(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 8)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxQueue = 4; c.MaxBatch = 1 })
+	s.submit(t, testPNG(t, 16, 16, 50), nil)
+	waitFor(t, gen.started, "the first job to start")
+	for i := range 3 {
+		if resp, _ := s.submit(t, testPNG(t, 16, 16, uint8(51+i)), map[string]string{"priority": "low"}); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("low-priority job %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, _ := s.submit(t, testPNG(t, 16, 16, 55), map[string]string{"priority": "low"})
+	if p := readProblem(t, resp, http.StatusServiceUnavailable); p.Type != problemDocs+"queue-full" || !strings.Contains(p.Detail, "low-priority") {
+		t.Errorf("problem %+v", p)
+	}
+	if resp, _ := s.submit(t, testPNG(t, 16, 16, 56), nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("a normal job at 3 of 4: %d", resp.StatusCode)
+	}
+	resp, _ = s.submit(t, testPNG(t, 16, 16, 57), map[string]string{"priority": "high"})
+	readProblem(t, resp, http.StatusServiceUnavailable)
 }
 
 func TestFullQueueShedsWith503AndRetryAfterButKeepsAcceptedJobs(t *testing.T) {
