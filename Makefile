@@ -111,9 +111,10 @@ PYTHON ?= /usr/bin/python3
 tiny-engines: $(BUILD)/.apt-deps
 	$(PYTHON) tools/make-tiny-engines --report
 
-## test-tools: unit tests of the exporter, the tiny models and the Hunyuan3D wrappers.
-test-tools: $(BUILD)/.apt-deps
-	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest discover -s tools/tests
+## test-tools: unit tests of the exporter, the tiny models, the Hunyuan3D wrappers and the export check
+## (whose ONNX Runtime half is Go: tools/compare-outputs).
+test-tools: deps
+	GO=$(GO) PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest discover -s tools/tests
 
 ## ---- pipeline benchmark (bench/pipeline) ----
 .PHONY: bench-pipeline

@@ -330,7 +330,7 @@ def model_set(pipe, family: str, name: str, *, steps: Optional[int] = None, guid
     with torch.no_grad(), exportable_attention(packages):
         cond = ConditionerGraph(encoder)(image[:1])
     t, d = cond.shape[1], cond.shape[2]
-    l, c = vae.latent_shape if hasattr(vae, "latent_shape") else _vae_latent_shape(vae)
+    l, c = vae_latent_shape(vae)
     latents = torch.randn(b, l, c, generator=g)
     with torch.no_grad(), exportable_attention(packages):
         w = VAELatentsGraph(vae)(latents[:1]).shape[-1]
@@ -373,7 +373,10 @@ def model_set(pipe, family: str, name: str, *, steps: Optional[int] = None, guid
     return specs, manifest
 
 
-def _vae_latent_shape(vae):
+def vae_latent_shape(vae):
+    """(tokens, channels) of a ShapeVAE's latents."""
+    if hasattr(vae, "latent_shape"):
+        return tuple(vae.latent_shape)
     l = vae.transformer.n_ctx if hasattr(vae.transformer, "n_ctx") else vae.num_latents
     return l, vae.post_kl.in_features
 
