@@ -177,12 +177,14 @@ func pictureOrder(n int, repeat float64, seed int64) []int {
 	return out
 }
 
-// picture is a 256² PNG of a coloured disc, square or ring on white; the
-// shape, size, place and colour vary with k so that no two share a cache key.
+// picture is a 256² PNG of a coloured disc, square or ring on white. The
+// server's preprocessing crops and recenters the object, so place and size
+// do not tell pictures apart: the colour does, distinct for every k below
+// pictureColours.
 func picture(k int) []byte {
 	const size = 256
 	img := image.NewNRGBA(image.Rect(0, 0, size, size))
-	col := color.NRGBA{uint8(40 + k*53%180), uint8(40 + k*97%180), uint8(40 + k*29%180), 255}
+	col := pictureColour(k)
 	cx, cy := 128+k%17-8, 128+k%13-6
 	r := 50 + k%40
 	for y := range size {
@@ -210,6 +212,13 @@ func picture(k int) []byte {
 		panic(err) // encoding an in-memory image cannot fail
 	}
 	return buf.Bytes()
+}
+
+const pictureColours = 180 * 180
+
+func pictureColour(k int) color.NRGBA {
+	k %= pictureColours
+	return color.NRGBA{uint8(40 + k%180), uint8(40 + k/180), uint8(200 - 60*(k%3)), 255}
 }
 
 func abs(v int) int {

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -234,13 +235,13 @@ func TestPicturesRepeatOnlyEarlierOnesAndDiffer(t *testing.T) {
 			t.Errorf("repeat %v: share %v", repeat, got)
 		}
 	}
-	seen := map[[32]byte]int{}
-	for k := range 64 {
-		sum := sha256.Sum256(picture(k))
-		if j, dup := seen[sum]; dup {
-			t.Fatalf("pictures %d and %d are the same", j, k)
+	colours := map[color.NRGBA]int{}
+	for k := range pictureColours {
+		c := pictureColour(k)
+		if j, dup := colours[c]; dup {
+			t.Fatalf("pictures %d and %d share colour %v", j, k, c)
 		}
-		seen[sum] = k
+		colours[c] = k
 	}
 }
 
