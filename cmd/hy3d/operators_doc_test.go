@@ -245,7 +245,7 @@ func (l *docLinter) check(t *testing.T, cmd []string) string {
 		return ""
 	case prog == "hy3d":
 		return l.checkHy3d(t, args)
-	case prog == "tools/export-hunyuan3d" || prog == "tools/make-tiny-engines":
+	case prog == "tools/export-hunyuan3d" || prog == "tools/make-tiny-engines" || prog == "tools/check-hunyuan3d-export":
 		help := l.helpOf(prog, "/usr/bin/python3", filepath.Join(l.root, prog), "--help")
 		return missingFlags(args, help, `--`)
 	case prog == "go":
