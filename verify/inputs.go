@@ -22,7 +22,7 @@ import (
 // names), so adding a graph or an input never shifts another's values.
 // Values follow what the pipeline feeds each tensor: σ in [0, 1] for
 // timestep, guidance scales in [1, 10], query points inside the decoding box,
-// and roughly standard normal values elsewhere (latents, cond, features, and
+// RGB in [0, 1] for the matting graph's image, and roughly standard normal values elsewhere (latents, cond, features, and
 // the normalized image). The open query dim of vae_geometry takes
 // volume.chunk_points, the size the pipeline calls it with and the profile
 // tools/build-engines builds for; any other open dim is an error.
@@ -62,6 +62,10 @@ func Inputs(m *engines.Manifest, graph string, batch int, seed uint64) ([]tensor
 		case "queries":
 			b := m.Volume.Bounds
 			fill = func(r *rand.Rand) float32 { return float32(float64(2*b*uniform(r)) - b) }
+		case "image":
+			if graph == engines.Matting { // plain RGB, not normalized like the conditioner's
+				fill = func(r *rand.Rand) float32 { return float32(uniform(r)) }
+			}
 		}
 		for j := range data {
 			data[j] = fill(rng)

@@ -21,7 +21,22 @@ func inputsManifest() *engines.Manifest {
 				{Name: "queries", Shape: []int64{-1, -1, 3}},
 			}},
 			"open": {MaxBatch: 1, Inputs: []engines.TensorSpec{{Name: "x", Shape: []int64{-1, -1}}}},
+			engines.Matting: {MaxBatch: 1, Inputs: []engines.TensorSpec{{Name: "image", Shape: []int64{-1, 3, 8, 8}}}},
 		}}
+}
+
+func TestMattingImageIsPlainRGB(t *testing.T) {
+	in, err := Inputs(inputsManifest(), engines.Matting, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := float32(1), float32(0)
+	for _, v := range in[0].Data {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if lo < 0 || hi > 1 || hi-lo < 0.5 {
+		t.Errorf("matting image spans [%v, %v], want values spread over [0, 1]", lo, hi)
+	}
 }
 
 func TestInputsFollowTheRangesThePipelineFeeds(t *testing.T) {

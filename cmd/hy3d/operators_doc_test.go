@@ -236,7 +236,7 @@ type docLinter struct {
 }
 
 // external programs the page uses as they are; they are not ours to check.
-var externalPrograms = []string{"nvidia-smi", "trtexec", "git", "huggingface-cli", "watch", "head", "rm", "mktemp", "export", "cd"}
+var externalPrograms = []string{"nvidia-smi", "trtexec", "git", "huggingface-cli", "python", "watch", "head", "rm", "mktemp", "export", "cd"}
 
 func (l *docLinter) check(t *testing.T, cmd []string) string {
 	prog, args := cmd[0], cmd[1:]
@@ -245,7 +245,7 @@ func (l *docLinter) check(t *testing.T, cmd []string) string {
 		return ""
 	case prog == "hy3d":
 		return l.checkHy3d(t, args)
-	case prog == "tools/export-hunyuan3d" || prog == "tools/make-tiny-engines" || prog == "tools/check-hunyuan3d-export":
+	case slices.Contains([]string{"tools/export-hunyuan3d", "tools/make-tiny-engines", "tools/check-hunyuan3d-export", "tools/add-matting"}, prog):
 		help := l.helpOf(prog, "/usr/bin/python3", filepath.Join(l.root, prog), "--help")
 		return missingFlags(args, help, `--`)
 	case prog == "go":

@@ -31,8 +31,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
-	"sort"
 	"text/tabwriter"
 
 	"github.com/hy3d/hy3d/engines"
@@ -119,7 +117,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	var results []verify.Comparison
 	var graphsOf []string
-	for _, graph := range graphOrder(c.Graphs) {
+	var order []string // the check's graphs in the pipeline's order
+	for _, g := range verify.GraphOrder(&set.Manifest, nil) {
+		if _, ok := c.Graphs[g]; ok {
+			order = append(order, g)
+		}
+	}
+	if len(order) != len(c.Graphs) {
+		return fmt.Errorf("check.json names graphs the set lacks (the set has %v)", verify.GraphOrder(&set.Manifest, nil))
+	}
+	for _, graph := range order {
 		cmp, err := compareGraph(ctx, rt, set, dir, graph, c.Graphs[graph], tol)
 		if err != nil {
 			return fmt.Errorf("%s: %w", graph, err)
@@ -248,25 +255,4 @@ func writeTable(w io.Writer, source string, graphs []string, results []verify.Co
 			float64(r.Abs.Max), float64(r.Abs.P99), float64(r.Rel.Max), r.Failed, r.Elements, verdict)
 	}
 	return tw.Flush()
-}
-
-// graphOrder lists the graphs in the pipeline's order, unknown ones last.
-func graphOrder(graphs map[string]graphCheck) []string {
-	rank := func(g string) int {
-		if i := slices.Index(engines.RequiredGraphs, g); i >= 0 {
-			return i
-		}
-		return len(engines.RequiredGraphs)
-	}
-	keys := make([]string, 0, len(graphs))
-	for k := range graphs {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if ri, rj := rank(keys[i]), rank(keys[j]); ri != rj {
-			return ri < rj
-		}
-		return keys[i] < keys[j]
-	})
-	return keys
 }

@@ -133,7 +133,8 @@ class ConsistencyFlowMatchEulerDiscreteScheduler:
     config = types.SimpleNamespace(num_train_timesteps=1000, pcm_timesteps=100)
 
 
-def _store(out_dir: str, graph: str, name: str, t: torch.Tensor) -> dict:
+def store_tensor(out_dir: str, graph: str, name: str, t: torch.Tensor) -> dict:
+    """Write t as raw little-endian float32 and return its check.json entry."""
     t = t.detach().float().contiguous()
     path = f"{graph}.{name}.f32"
     t.numpy().astype("<f4").tofile(os.path.join(out_dir, path))
@@ -172,17 +173,17 @@ def write_check(dit: nn.Module, vae: nn.Module, cond_dim: int, out_dir: str, fam
         plain.geo_decoder.set_cross_attention_processor(PlainCrossAttentionProcessor())
         logits = plain.geo_decoder(queries=queries, latents=features).squeeze(-1)
 
-    dit_inputs = [_store(out_dir, "dit", "latents", latents), _store(out_dir, "dit", "timestep", sigma),
-                  _store(out_dir, "dit", "cond", cond)]
+    dit_inputs = [store_tensor(out_dir, "dit", "latents", latents), store_tensor(out_dir, "dit", "timestep", sigma),
+                  store_tensor(out_dir, "dit", "cond", cond)]
     if guidance_embed:
-        dit_inputs.append(_store(out_dir, "dit", "guidance", guidance))
+        dit_inputs.append(store_tensor(out_dir, "dit", "guidance", guidance))
     graphs = {
-        "dit": {"inputs": dit_inputs, "outputs": [_store(out_dir, "dit", "velocity", velocity)]},
-        "vae_latents": {"inputs": [_store(out_dir, "vae_latents", "latents", z)],
-                        "outputs": [_store(out_dir, "vae_latents", "features", features)]},
-        "vae_geometry": {"inputs": [_store(out_dir, "vae_geometry", "queries", queries),
-                                    _store(out_dir, "vae_geometry", "features", features)],
-                         "outputs": [_store(out_dir, "vae_geometry", "logits", logits)]},
+        "dit": {"inputs": dit_inputs, "outputs": [store_tensor(out_dir, "dit", "velocity", velocity)]},
+        "vae_latents": {"inputs": [store_tensor(out_dir, "vae_latents", "latents", z)],
+                        "outputs": [store_tensor(out_dir, "vae_latents", "features", features)]},
+        "vae_geometry": {"inputs": [store_tensor(out_dir, "vae_geometry", "queries", queries),
+                                    store_tensor(out_dir, "vae_geometry", "features", features)],
+                         "outputs": [store_tensor(out_dir, "vae_geometry", "logits", logits)]},
     }
     scheduler = ConsistencyFlowMatchEulerDiscreteScheduler() if guidance_embed else FlowMatchEulerDiscreteScheduler()
     pipe = types.SimpleNamespace(model=dit, vae=vae, scheduler=scheduler,
