@@ -20,7 +20,7 @@ func inputsManifest() *engines.Manifest {
 				{Name: "guidance", Shape: []int64{-1}},
 				{Name: "queries", Shape: []int64{-1, -1, 3}},
 			}},
-			"open": {MaxBatch: 1, Inputs: []engines.TensorSpec{{Name: "x", Shape: []int64{-1, -1}}}},
+			"open":          {MaxBatch: 1, Inputs: []engines.TensorSpec{{Name: "x", Shape: []int64{-1, -1}}}},
 			engines.Matting: {MaxBatch: 1, Inputs: []engines.TensorSpec{{Name: "image", Shape: []int64{-1, 3, 8, 8}}}},
 		}}
 }
