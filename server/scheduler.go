@@ -152,13 +152,13 @@ func (s *scheduler) submit(sub submission) (*generation, error) {
 			return nil, overloaded(http.StatusServiceUnavailable, "draining", "Server shutting down",
 				"the server is draining and accepts no new jobs", defaultJobEstimate)
 		}
-		if len(s.queue) >= s.capacityLocked(sub.params.Priority) {
-			retry := s.estimateLocked(len(s.queue) + 1)
+		if depth := len(s.queue); depth >= s.capacityLocked(sub.params.Priority) {
+			retry := s.estimateLocked(depth + 1)
 			s.mu.Unlock()
 			s.met.shedding("queue_full")
-			detail := fmt.Sprintf("%d jobs are waiting; retry later", len(s.queue))
+			detail := fmt.Sprintf("%d jobs are waiting; retry later", depth)
 			if sub.params.Priority == PriorityLow {
-				detail = fmt.Sprintf("%d jobs are waiting, as many as low-priority jobs may join; retry later", len(s.queue))
+				detail = fmt.Sprintf("%d jobs are waiting, as many as low-priority jobs may join; retry later", depth)
 			}
 			return nil, overloaded(http.StatusServiceUnavailable, "queue-full", "Queue full", detail, retry)
 		}
