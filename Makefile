@@ -126,8 +126,8 @@ bench-pipeline: deps native
 ## ---- load benchmark (bench/load) ----
 .PHONY: bench-load
 
-## bench-load: a server under concurrent synchronous requests: latency, queue wait, stages, throughput,
-## shedding and GPU telemetry into bench/out/load (CSV + JSON). URL=... measures a running server.
+## bench-load: a server under concurrent requests (MODE=sync or async): latency, queue wait, stages,
+## throughput, shedding and GPU telemetry into bench/out/load (CSV + JSON). URL=... measures a running server.
 bench-load: deps
 	bench/load/run.sh
 

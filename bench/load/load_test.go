@@ -20,7 +20,9 @@ import (
 
 // fakeHy3d answers the routes the benchmark uses, as docs/api.md describes
 // them: the first generation is shed once with Retry-After, a picture seen
-// before is a cache hit.
+// before is a cache hit (synchronous: the mesh at once; asynchronous: a
+// terminal status at once), otherwise an asynchronous generation is queued
+// and its event stream goes running → succeeded.
 type fakeHy3d struct {
 	mu     sync.Mutex
 	posts  int
@@ -29,44 +31,75 @@ type fakeHy3d struct {
 	polls  int
 }
 
+// status is a generation's status JSON in the given state.
+func (f *fakeHy3d) status(id, state string) string {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	started, finished := t0.Add(40*time.Millisecond), t0.Add(100*time.Millisecond)
+	if state != "succeeded" {
+		return fmt.Sprintf(`{"id":%q,"status":%q,"created_at":%q}`, id, state, t0.Format(time.RFC3339Nano))
+	}
+	return fmt.Sprintf(`{"id":%q,"status":"succeeded","created_at":%q,"started_at":%q,"finished_at":%q,"cached":%t,
+		"coalesced":false,"stages":[{"stage":"preprocess","ms":5},{"stage":"sample","ms":50}],"result":{"faces":1000}}`,
+		id, t0.Format(time.RFC3339Nano), started.Format(time.RFC3339Nano), finished.Format(time.RFC3339Nano), f.cached[id])
+}
+
+// create takes a generation request; it answers false after writing a refusal.
+func (f *fakeHy3d) create(w http.ResponseWriter, r *http.Request) (string, bool) {
+	f.posts++
+	if f.posts == 1 {
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return "", false
+	}
+	file, _, err := r.FormFile("image")
+	if err != nil || r.FormValue("steps") != "5" {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return "", false
+	}
+	img, _ := io.ReadAll(file)
+	sum := sha256.Sum256(img)
+	id := fmt.Sprintf("g%d", f.posts)
+	f.cached[id] = f.seen[sum]
+	f.seen[sum] = true
+	return id, true
+}
+
 func (f *fakeHy3d) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	path := r.URL.Path
 	switch {
-	case r.URL.Path == "/readyz":
+	case path == "/readyz":
 		fmt.Fprint(w, `{"status":"ready"}`)
-	case r.Method == http.MethodPost && r.URL.Path == "/v1/generate":
-		f.posts++
-		if f.posts == 1 {
-			w.Header().Set("Retry-After", "0")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
+	case r.Method == http.MethodPost && path == "/v1/generate":
+		if id, ok := f.create(w, r); ok {
+			w.Header().Set("Location", "/v1/generations/"+id)
+			fmt.Fprint(w, "glTF mesh bytes")
 		}
-		file, _, err := r.FormFile("image")
-		if err != nil || r.FormValue("steps") != "5" {
-			http.Error(w, "bad form", http.StatusBadRequest)
-			return
+	case r.Method == http.MethodPost && path == "/v1/generations":
+		if id, ok := f.create(w, r); ok {
+			if f.cached[id] {
+				fmt.Fprint(w, f.status(id, "succeeded"))
+				return
+			}
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprint(w, f.status(id, "queued"))
 		}
-		img, _ := io.ReadAll(file)
-		sum := sha256.Sum256(img)
-		id := fmt.Sprintf("g%d", f.posts)
-		f.cached[id] = f.seen[sum]
-		f.seen[sum] = true
-		w.Header().Set("Location", "/v1/generations/"+id)
+	case strings.HasSuffix(path, "/events"):
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/generations/"), "/events")
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, ": keep-alive\n\nid: 1\nevent: status\ndata: %s\n\n", f.status(id, "running"))
+		fmt.Fprintf(w, "id: 2\nevent: status\ndata: %s\n\n", strings.ReplaceAll(f.status(id, "succeeded"), "\n", ""))
+	case strings.HasSuffix(path, "/result"):
 		fmt.Fprint(w, "glTF mesh bytes")
-	case strings.HasPrefix(r.URL.Path, "/v1/generations/"):
-		id := strings.TrimPrefix(r.URL.Path, "/v1/generations/")
-		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		started, finished := t0.Add(40*time.Millisecond), t0.Add(100*time.Millisecond)
-		fmt.Fprintf(w, `{"created_at":%q,"started_at":%q,"finished_at":%q,"cached":%t,"coalesced":false,
-			"stages":[{"stage":"preprocess","ms":5},{"stage":"sample","ms":50}],"result":{"faces":1000}}`,
-			t0.Format(time.RFC3339Nano), started.Format(time.RFC3339Nano), finished.Format(time.RFC3339Nano), f.cached[id])
-	case r.URL.Path == "/v1/gpu":
+	case strings.HasPrefix(path, "/v1/generations/"):
+		fmt.Fprint(w, f.status(strings.TrimPrefix(path, "/v1/generations/"), "succeeded"))
+	case path == "/v1/gpu":
 		f.polls++
 		fmt.Fprintf(w, `{"available":true,"devices":[{"index":0,"name":"NVIDIA GeForce RTX 3090",
 			"utilization_gpu_percent":%d,"memory_used_bytes":%d,"memory_total_bytes":25769803776,
 			"power_watts":%d,"temperature_celsius":60,"throttle_reasons":[]}]}`, 40+20*(f.polls%2), 1<<30*f.polls, 200+f.polls)
-	case r.URL.Path == "/v1/stats":
+	case path == "/v1/stats":
 		fmt.Fprint(w, `{"jobs":{"mean_batch_size":2}}`)
 	default:
 		http.NotFound(w, r)
@@ -74,11 +107,17 @@ func (f *fakeHy3d) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestLoadReportsWhatTheServerAnswered(t *testing.T) {
+	for _, mode := range []string{modeSync, modeAsync} {
+		t.Run(mode, func(t *testing.T) { testLoadReports(t, mode) })
+	}
+}
+
+func testLoadReports(t *testing.T, mode string) {
 	fake := &fakeHy3d{seen: map[[32]byte]bool{}, cached: map[string]bool{}}
 	ts := httptest.NewServer(fake)
 	defer ts.Close()
 	out := t.TempDir()
-	cfg, err := parseConfig([]string{"-url", ts.URL, "-requests", "8", "-concurrency", "3", "-repeat", "0.5",
+	cfg, err := parseConfig([]string{"-url", ts.URL, "-mode", mode, "-requests", "8", "-concurrency", "3", "-repeat", "0.5",
 		"-param", "steps=5", "-out", out, "-gpu-interval", "1h"})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +170,7 @@ func TestLoadReportsWhatTheServerAnswered(t *testing.T) {
 	}
 	var md strings.Builder
 	s.markdown(&md)
-	for _, want := range []string{"| stage sample | ", "1 shed answers", "GPU (2 samples)"} {
+	for _, want := range []string{"8 " + mode + " requests", "| stage sample | ", "1 shed answers", "GPU (2 samples)"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}

@@ -1,6 +1,8 @@
 // Command load drives a running hy3d server the way API consumers do and
-// reports what they and the operator see: end-to-end latency of synchronous
-// requests (cache hits apart), the queue wait and run time and every stage's
+// reports what they and the operator see: end-to-end latency of requests,
+// synchronous (the mesh in the answer) or asynchronous (create, follow the
+// SSE events, fetch the result), with cache hits and coalesced requests
+// apart, the queue wait and run time and every stage's
 // duration the server recorded for each job, throughput, the back-pressure
 // answers (429/503, honoured through Retry-After), and the GPU telemetry the
 // server samples, polled while the load runs. Pictures are synthetic and
@@ -11,6 +13,7 @@
 // Markdown summary.
 //
 //	go run ./bench/load -url http://127.0.0.1:8080 -requests 64 -concurrency 8 -param steps=30
+//	go run ./bench/load -mode async -requests 64 -concurrency 8
 package main
 
 import (
@@ -45,8 +48,15 @@ func main() {
 	fmt.Printf("\nrequests.csv, gpu.csv and summary.json are in %s\n", cfg.out)
 }
 
+// Modes of requesting a mesh.
+const (
+	modeSync  = "sync"  // POST /v1/generate: the mesh in the answer
+	modeAsync = "async" // POST /v1/generations, its SSE events, then /result
+)
+
 type config struct {
 	url         string
+	mode        string
 	requests    int
 	concurrency int
 	repeat      float64 // share of requests that send an earlier picture again
@@ -75,6 +85,7 @@ func parseConfig(args []string) (config, error) {
 	cfg := config{params: map[string]string{}}
 	fs := flag.NewFlagSet("bench/load", flag.ContinueOnError)
 	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "the server")
+	fs.StringVar(&cfg.mode, "mode", modeSync, "sync (POST /v1/generate) or async (create, follow the events, fetch the result)")
 	fs.IntVar(&cfg.requests, "requests", 32, "requests to send")
 	fs.IntVar(&cfg.concurrency, "concurrency", 4, "requests in flight at once")
 	fs.Float64Var(&cfg.repeat, "repeat", 0.25, "share of requests that repeat an earlier picture (cache hits)")
@@ -94,6 +105,8 @@ func parseConfig(args []string) (config, error) {
 		return cfg, errors.New("-requests, -concurrency and -attempts must be at least 1")
 	case cfg.repeat < 0 || cfg.repeat >= 1:
 		return cfg, errors.New("-repeat must be in [0, 1)")
+	case cfg.mode != modeSync && cfg.mode != modeAsync:
+		return cfg, fmt.Errorf("-mode %q: want sync or async", cfg.mode)
 	case cfg.gpuInterval <= 0:
 		return cfg, errors.New("-gpu-interval must be positive")
 	}

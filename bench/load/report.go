@@ -58,6 +58,7 @@ type gpuSummary struct {
 
 type summary struct {
 	URL                 string            `json:"url"`
+	Mode                string            `json:"mode"`
 	Params              map[string]string `json:"params"`
 	Requests            int               `json:"requests"`
 	Concurrency         int               `json:"concurrency"`
@@ -83,7 +84,7 @@ type summary struct {
 }
 
 func summarize(cfg config, recs []record, gpu []gpuRow, wall time.Duration) summary {
-	s := summary{URL: cfg.url, Params: cfg.params, Requests: len(recs), Concurrency: cfg.concurrency,
+	s := summary{URL: cfg.url, Mode: cfg.mode, Params: cfg.params, Requests: len(recs), Concurrency: cfg.concurrency,
 		RepeatShare: cfg.repeat, WallSeconds: wall.Seconds(), Errors: map[string]int{}}
 	var latGen, latCached, latCoalesced, queue, run []float64
 	stages := map[string][]float64{}
@@ -157,8 +158,8 @@ func stageNames(recs []record) []string {
 // markdown prints the summary as a newcomer reads it.
 func (s summary) markdown(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("## hy3d load: %d requests, %d in flight, %.0f %% repeated pictures, params %v\n\n",
-		s.Requests, s.Concurrency, 100*s.RepeatShare, s.Params)
+	p("## hy3d load: %d %s requests, %d in flight, %.0f %% repeated pictures, params %v\n\n",
+		s.Requests, s.Mode, s.Concurrency, 100*s.RepeatShare, s.Params)
 	p("%s in %.1f s: %d succeeded (%d generated, %d from the cache, %d coalesced), %d failed, %d shed answers (429/503) retried.\n",
 		s.URL, s.WallSeconds, s.Succeeded, s.Generated, s.Cached, s.Coalesced, s.Failed, s.ShedAnswers)
 	p("Throughput: %.1f generated meshes per minute; server's mean batch size %.2f.\n\n", s.ThroughputPerMinute, s.ServerMeanBatchSize)

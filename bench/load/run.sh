@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Load: drives a hy3d server with synchronous requests (bench/load) and
+# Load: drives a hy3d server with concurrent requests (bench/load) and
 # writes requests.csv, gpu.csv and summary.json to bench/out/load.
 # With URL set it measures that server; otherwise it starts bin/hy3d serve on
 # ENGINES (default: the embedded tiny set) with the rate limit off and a
 # fresh result store, and stops it afterwards.
 # Knobs (environment): URL, ENGINES, BACKEND=auto, PORT=18080, MAX_BATCH=4,
-# REQUESTS=32, CONCURRENCY=4, REPEAT=0.25, STEPS=30, RESOLUTION=128.
+# MODE=sync (or async), REQUESTS=32, CONCURRENCY=4, REPEAT=0.25, STEPS=30, RESOLUTION=128.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,5 +25,5 @@ if [[ -z "$url" ]]; then
   trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$store"' EXIT
 fi
 
-go run ./bench/load -url "$url" -requests "${REQUESTS:-32}" -concurrency "${CONCURRENCY:-4}" \
+go run ./bench/load -url "$url" -mode "${MODE:-sync}" -requests "${REQUESTS:-32}" -concurrency "${CONCURRENCY:-4}" \
   -repeat "${REPEAT:-0.25}" -param "steps=${STEPS:-30}" -param "resolution=${RESOLUTION:-128}"
