@@ -65,5 +65,73 @@ class WriteCheckTest(unittest.TestCase):
         self.assertFalse(all(bool((p == 1).all()) for p in norms))
 
 
+# A checkout laid out like Tencent's, whose classes are the mirror's behind
+# Tencent's constructor signatures. The package __init__ files raise, as
+# importing the real ones would pull in the whole pipeline: the tool must
+# load the model files without them.
+VAE_MODULE = """
+import torch.nn.functional as F
+import hunyuan_mirror as M
+M.scaled_dot_product_attention = F.scaled_dot_product_attention  # Tencent's runs on the CPU
+FlashVDMCrossAttentionProcessor = M.FlashVDMCrossAttentionProcessor
+class ShapeVAE(M.ShapeVAE):
+    def __init__(self, num_latents, embed_dim, width, heads, scale_factor, **_):
+        super().__init__(num_latents=num_latents, embed_dim=embed_dim, width=width, heads=heads,
+                         scale_factor=scale_factor)
+"""
+NO_INIT = "raise ImportError('the package __init__ must not run')\n"
+FAKE_CHECKOUT_21 = {
+    "hy3dshape/hy3dshape/__init__.py": NO_INIT,
+    "hy3dshape/hy3dshape/models/__init__.py": NO_INIT,
+    "hy3dshape/hy3dshape/models/denoisers/__init__.py": "",
+    "hy3dshape/hy3dshape/models/denoisers/hunyuandit.py": """
+import hunyuan_mirror as M
+class HunYuanDiTPlain(M.DiT21):
+    def __init__(self, in_channels, hidden_size, context_dim, depth, num_heads, num_moe_layers, **_):
+        super().__init__(channels=in_channels, dim=hidden_size, ctx_dim=context_dim, heads=num_heads, depth=depth,
+                         num_moe_layers=num_moe_layers)
+""",
+    "hy3dshape/hy3dshape/models/autoencoders/__init__.py": VAE_MODULE,
+}
+FAKE_CHECKOUT = {
+    "hy3dgen/__init__.py": NO_INIT,
+    "hy3dgen/shapegen/__init__.py": NO_INIT,
+    "hy3dgen/shapegen/models/__init__.py": NO_INIT,
+    "hy3dgen/shapegen/models/denoisers/__init__.py": "",
+    "hy3dgen/shapegen/models/denoisers/hunyuan3ddit.py": """
+import hunyuan_mirror as M
+class Hunyuan3DDiT(M.DiT20):
+    def __init__(self, in_channels, context_in_dim, hidden_size, num_heads, guidance_embed=False, **_):
+        super().__init__(channels=in_channels, dim=hidden_size, ctx_dim=context_in_dim, heads=num_heads,
+                         guidance_embed=guidance_embed)
+""",
+    "hy3dgen/shapegen/models/autoencoders/__init__.py": VAE_MODULE,
+}
+
+
+class CheckCommandTest(unittest.TestCase):
+    def test_the_command_checks_a_checkout(self):
+        cases = [(FAKE_CHECKOUT, ["--family", "2mini", "--turbo"], "Hunyuan3DDiT", "(2mini, turbo)",
+                  ("hunyuan3d-2mini", "embedded")),
+                 (FAKE_CHECKOUT_21, ["--family", "2.1"], "HunYuanDiTPlain", "(2.1)", ("hunyuan3d-2.1", "cfg"))]
+        for files, flags, dit, label, want in cases:
+            with self.subTest(flags=flags), tempfile.TemporaryDirectory() as tmp:
+                checkout = os.path.join(tmp, "checkout")
+                for path, text in files.items():
+                    os.makedirs(os.path.dirname(os.path.join(checkout, path)), exist_ok=True)
+                    with open(os.path.join(checkout, path), "w") as f:
+                        f.write(text)
+                env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+                run = subprocess.run([sys.executable, os.path.join(REPO, "tools", "check-hunyuan3d-export"),
+                                      "--checkout", checkout, *flags, "--out", os.path.join(tmp, "out")],
+                                     cwd=REPO, env=env, capture_output=True, text=True)
+                self.assertEqual(run.returncode, 0, run.stdout + run.stderr[-3000:])
+                self.assertIn(f"{dit} and ShapeVAE from {checkout} {label}", run.stdout)
+                self.assertEqual(run.stdout.count(" pass"), 3, run.stdout)
+                with open(os.path.join(tmp, "out", "set", "manifest.json")) as f:
+                    manifest = json.load(f)
+                self.assertEqual((manifest["family"], manifest["sampler"]["guidance"]), want)
+
+
 if __name__ == "__main__":
     unittest.main()
