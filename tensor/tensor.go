@@ -1,7 +1,8 @@
 // Package tensor holds the value types that cross between the inference
 // backends (trt, ort) and the pipeline that drives them: host tensors, the
-// description of an engine's inputs and outputs, and the typed errors every
-// backend returns for the same misuse. It has no dependencies so that both
+// description of an engine's inputs and outputs, the typed errors every
+// backend returns for the same misuse, and the raw layout tensors are stored
+// in files. It has no dependencies so that both
 // sides of the backend interface can share it.
 package tensor
 

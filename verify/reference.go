@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -139,10 +138,7 @@ func onnxSum(set *engines.Set, graph string) (string, error) {
 }
 
 func writeTensor(dir, file, name string, shape []int64, data []float32) (referenceTensor, error) {
-	raw := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
-	}
+	raw := tensor.EncodeRaw(data)
 	s := sha256.Sum256(raw)
 	if err := writeFile(filepath.Join(dir, file), raw); err != nil {
 		return referenceTensor{}, err
@@ -335,9 +331,5 @@ func (r *Reference) readTensor(t referenceTensor) ([]float32, error) {
 	if n := tensor.Elements(t.Shape); int64(len(raw)) != 4*n {
 		return nil, fmt.Errorf("reference: %s has %d bytes for shape %v", t.File, len(raw), t.Shape)
 	}
-	data := make([]float32, len(raw)/4)
-	for i := range data {
-		data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return data, nil
+	return tensor.DecodeRaw(raw)
 }

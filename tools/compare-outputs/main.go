@@ -21,13 +21,11 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -233,11 +231,7 @@ func readFloats(path string, shape []int64) ([]float32, error) {
 	if int64(len(b)) != 4*n {
 		return nil, fmt.Errorf("%s: %d bytes, want %d for shape %v", path, len(b), 4*n, shape)
 	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out, nil
+	return tensor.DecodeRaw(b)
 }
 
 func writeTable(w io.Writer, source string, graphs []string, results []verify.Comparison) error {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/ort"
+	"github.com/hy3d/hy3d/tensor"
 	"github.com/hy3d/hy3d/verify"
 )
 
@@ -73,11 +73,7 @@ func tinyCheck(t *testing.T) string {
 
 func writeFloats(t *testing.T, dir, name string, shape []int64, data []float32) storedTensor {
 	t.Helper()
-	b := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".f32"), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".f32"), tensor.EncodeRaw(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return storedTensor{Name: name[strings.IndexByte(name, '.')+1:], Shape: shape, File: name + ".f32"}
@@ -91,9 +87,12 @@ func nudge(t *testing.T, path string, i int, delta float32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v+delta*(1+float32(math.Abs(float64(v))))))
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	data, err := tensor.DecodeRaw(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[i] += delta * (1 + float32(math.Abs(float64(data[i]))))
+	if err := os.WriteFile(path, tensor.EncodeRaw(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

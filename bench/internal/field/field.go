@@ -4,12 +4,11 @@
 package field
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
 
 	"github.com/hy3d/hy3d/mesh"
+	"github.com/hy3d/hy3d/tensor"
 )
 
 // Read loads an n³ raw float32 field.
@@ -21,9 +20,9 @@ func Read(path string, n int) (mesh.Grid, error) {
 	if len(raw) != 4*n*n*n {
 		return mesh.Grid{}, fmt.Errorf("%s: %d bytes, want %d for %d^3 float32", path, len(raw), 4*n*n*n, n)
 	}
-	values := make([]float32, n*n*n)
-	for i := range values {
-		values[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	values, err := tensor.DecodeRaw(raw)
+	if err != nil {
+		return mesh.Grid{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return mesh.Grid{Values: values, NX: n, NY: n, NZ: n}, nil
 }
