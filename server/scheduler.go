@@ -250,6 +250,15 @@ func (s *scheduler) enqueueLocked(t *task) {
 		i--
 	}
 	s.queue = slices.Insert(s.queue, i, t)
+	s.positionsChangedLocked(i)
+}
+
+// positionsChangedLocked tells the watchers of the queued tasks from index
+// from on that their queue position changed.
+func (s *scheduler) positionsChangedLocked(from int) {
+	for _, q := range s.queue[from:] {
+		q.notify()
+	}
 }
 
 // capacityLocked is how long the queue may be when a job of priority p
@@ -263,11 +272,9 @@ func (s *scheduler) capacityLocked(p string) int {
 }
 
 func (s *scheduler) removeQueuedLocked(t *task) {
-	for i, q := range s.queue {
-		if q == t {
-			s.queue = append(s.queue[:i], s.queue[i+1:]...)
-			return
-		}
+	if i := slices.Index(s.queue, t); i >= 0 {
+		s.queue = slices.Delete(s.queue, i, i+1)
+		s.positionsChangedLocked(i)
 	}
 }
 
@@ -313,6 +320,7 @@ func (s *scheduler) next() []*task {
 	}
 	clear(s.queue[len(rest):])
 	s.queue = rest
+	s.positionsChangedLocked(0)
 	now := time.Now()
 	for _, t := range batch {
 		t.state, t.started = StateRunning, now

@@ -285,6 +285,41 @@ func TestPriorityOrdersTheQueueAndPromotesSharedJobs(t *testing.T) {
 	}
 }
 
+// A queued generation's watchers (SSE, synchronous waits) hear of every
+// change of its queue position: a job jumping ahead, the queue advancing.
+func TestQueuePositionChangesAreEvents(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 4)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
+	_, running := s.submit(t, testPNG(t, 16, 16, 60), nil)
+	waitFor(t, gen.started, "the first job to start")
+	_, queued := s.submit(t, testPNG(t, 16, 16, 61), nil)
+
+	position := func() (int, <-chan struct{}) {
+		st, changed, err := s.sched.watch(queued.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.QueuePosition, changed
+	}
+	pos, changed := position()
+	if pos != 1 {
+		t.Fatalf("queue position %d, want 1", pos)
+	}
+	s.submit(t, testPNG(t, 16, 16, 62), map[string]string{"priority": "high"})
+	waitFor(t, changed, "an event for the job that jumped ahead")
+	if pos, changed = position(); pos != 2 {
+		t.Fatalf("after a high-priority arrival: position %d, want 2", pos)
+	}
+	gen.gate <- struct{}{} // the running job ends; the high-priority one starts
+	waitFor(t, changed, "an event for the queue advancing")
+	if pos, _ = position(); pos != 1 {
+		t.Fatalf("after the queue advanced: position %d, want 1", pos)
+	}
+	close(gen.gate)
+	s.final(t, running.ID)
+	s.final(t, queued.ID)
+}
+
 func TestLowPriorityLeavesTheLastQuarterOfTheQueueToOthers(t *testing.T) {
 	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 8)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxQueue = 4; c.MaxBatch = 1 })
