@@ -45,9 +45,17 @@ func (g Grid) validate() error {
 	return nil
 }
 
-func validateLevel(level float32) error {
+// checkInputs is what both marching cubes entry points refuse before the
+// native call: a cancelled context, a malformed grid, a level that is not finite.
+func checkInputs(ctx context.Context, op string, g Grid, level float32) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := g.validate(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	if math.IsNaN(float64(level)) || math.IsInf(float64(level), 0) {
-		return fmt.Errorf("%w: level %v is not finite", ErrInvalidGrid, level)
+		return fmt.Errorf("%s: %w: level %v is not finite", op, ErrInvalidGrid, level)
 	}
 	return nil
 }
@@ -60,14 +68,8 @@ func validateLevel(level float32) error {
 // inside stays clear of the grid border yields a watertight mesh.
 func MarchingCubes(ctx context.Context, g Grid, level float32, threads int) (*Mesh, error) {
 	const op = "marching cubes"
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := g.validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := validateLevel(level); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+	if err := checkInputs(ctx, op, g, level); err != nil {
+		return nil, err
 	}
 	return runNative(op, ErrInvalidGrid, func(out **C.hy3d_mesh) C.hy3d_status {
 		return C.hy3d_marching_cubes((*C.float)(unsafe.Pointer(&g.Values[0])),
@@ -84,14 +86,8 @@ func MarchingCubes(ctx context.Context, g Grid, level float32, threads int) (*Me
 // the result equals MarchingCubes' exactly, vertex order included.
 func MarchingCubesBlocks(ctx context.Context, g Grid, level float32, blockSize int, blocks [][3]int32, threads int) (*Mesh, error) {
 	const op = "marching cubes (blocks)"
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := g.validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := validateLevel(level); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+	if err := checkInputs(ctx, op, g, level); err != nil {
+		return nil, err
 	}
 	if blockSize < 1 || blockSize > math.MaxInt32 {
 		return nil, fmt.Errorf("%s: %w: block size %d", op, ErrInvalidGrid, blockSize)

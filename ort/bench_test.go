@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/internal/graphtest"
 	"github.com/hy3d/hy3d/tensor"
 )
 
@@ -49,7 +50,7 @@ func benchGraph(b *testing.B, graph string) {
 	}
 	for _, batch := range batches {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			in := sampleInputs(g, batch, max(1, set.Volume.ChunkPoints), rand.New(rand.NewPCG(1, 2)))
+			in := graphtest.Inputs(g, batch, max(1, set.Volume.ChunkPoints), rand.New(rand.NewPCG(1, 2)))
 			ctx := context.Background()
 			for b.Loop() {
 				if _, err := s.Run(ctx, in); err != nil {

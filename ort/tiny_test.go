@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/internal/graphtest"
 	"github.com/hy3d/hy3d/tensor"
 )
 
@@ -42,43 +43,6 @@ func graphNames(set *engines.Set) []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-// sampleInputs builds one batch of inputs from the manifest's shapes, giving
-// non-batch dims the manifest leaves open (e.g. the number of query points)
-// the size open. Values are drawn from what the pipeline feeds each tensor:
-// sigma in [0,1], guidance scales around 5, query points inside the decoding
-// box, unit normal elsewhere.
-func sampleInputs(g engines.Graph, batch, open int, rng *rand.Rand) []tensor.Tensor {
-	out := make([]tensor.Tensor, len(g.Inputs))
-	for i, spec := range g.Inputs {
-		shape := make([]int64, len(spec.Shape))
-		for k, d := range spec.Shape {
-			switch {
-			case k == 0:
-				shape[k] = int64(batch)
-			case d < 0:
-				shape[k] = int64(open)
-			default:
-				shape[k] = d
-			}
-		}
-		data := make([]float32, tensor.Elements(shape))
-		for j := range data {
-			switch spec.Name {
-			case "timestep":
-				data[j] = rng.Float32()
-			case "guidance":
-				data[j] = 1 + 9*rng.Float32()
-			case "queries":
-				data[j] = 2.02*rng.Float32() - 1.01
-			default:
-				data[j] = float32(rng.NormFloat64())
-			}
-		}
-		out[i] = tensor.Tensor{Name: spec.Name, Shape: shape, Data: data}
-	}
-	return out
 }
 
 // rows returns row r of a batched tensor's data.
@@ -125,7 +89,7 @@ func TestReferenceEnginesRunAtEveryBatch(t *testing.T) {
 				single := [3][]tensor.Tensor{}
 				alone := [3][]tensor.Tensor{}
 				for r := range single {
-					single[r] = sampleInputs(g, 1, 7, rng)
+					single[r] = graphtest.Inputs(g, 1, 7, rng)
 					alone[r], err = s.Run(context.Background(), single[r])
 					if err != nil {
 						t.Fatalf("batch 1: %v", err)
@@ -151,7 +115,7 @@ func TestReferenceEnginesRunAtEveryBatch(t *testing.T) {
 						}
 					}
 				}
-				over := sampleInputs(g, g.MaxBatch+1, 7, rng)
+				over := graphtest.Inputs(g, g.MaxBatch+1, 7, rng)
 				if _, err := s.Run(context.Background(), over); !errors.Is(err, tensor.ErrBatch) {
 					t.Errorf("batch %d above max %d: %v, want ErrBatch", g.MaxBatch+1, g.MaxBatch, err)
 				}

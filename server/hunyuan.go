@@ -92,13 +92,18 @@ func hunyuanProblem(err error) error {
 	return p
 }
 
-// hunyuanGenerate is POST /generate: the mesh file in one round trip.
-func (s *Server) hunyuanGenerate(c echo.Context) error {
+// hunyuanAdmit decodes an api_server.py request and admits its generation.
+func (s *Server) hunyuanAdmit(c echo.Context) (*generation, error) {
 	req, err := s.hunyuanRequest(c)
 	if err != nil {
-		return hunyuanProblem(err)
+		return nil, err
 	}
-	g, err := s.admit(c, req.image, req.raw)
+	return s.admit(c, req.image, req.raw)
+}
+
+// hunyuanGenerate is POST /generate: the mesh file in one round trip.
+func (s *Server) hunyuanGenerate(c echo.Context) error {
+	g, err := s.hunyuanAdmit(c)
 	if err != nil {
 		return hunyuanProblem(err)
 	}
@@ -111,11 +116,7 @@ func (s *Server) hunyuanGenerate(c echo.Context) error {
 
 // hunyuanSend is POST /send: start a job and return its uid.
 func (s *Server) hunyuanSend(c echo.Context) error {
-	req, err := s.hunyuanRequest(c)
-	if err != nil {
-		return hunyuanProblem(err)
-	}
-	g, err := s.admit(c, req.image, req.raw)
+	g, err := s.hunyuanAdmit(c)
 	if err != nil {
 		return hunyuanProblem(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,31 +54,22 @@ func (m *Mesh) Encoded(coding string) ([]byte, error) {
 		return b, nil
 	}
 	var buf bytes.Buffer
+	var w io.WriteCloser
+	var err error
 	switch coding {
 	case "zstd":
-		w, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		if _, err := w.Write(m.Data); err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		if err := w.Close(); err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
+		w, err = zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 	case "gzip":
-		w, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		if _, err := w.Write(m.Data); err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		if err := w.Close(); err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
+		w, err = gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	default:
 		return nil, fmt.Errorf("unknown content coding %q", coding)
+	}
+	if err == nil {
+		_, err = w.Write(m.Data)
+		err = errors.Join(err, w.Close())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", coding, err)
 	}
 	if m.encoded == nil {
 		m.encoded = map[string][]byte{}

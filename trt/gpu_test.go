@@ -25,6 +25,7 @@ import (
 	"testing"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/internal/graphtest"
 	"github.com/hy3d/hy3d/ort"
 	"github.com/hy3d/hy3d/tensor"
 )
@@ -80,6 +81,25 @@ func gpuRuntime(t *testing.T, graphs bool) *Runtime {
 	return r
 }
 
+// runner is a loaded graph of either backend.
+type runner interface {
+	Run(context.Context, []tensor.Tensor) ([]tensor.Tensor, error)
+}
+
+// runBoth runs the same inputs through a and b.
+func runBoth(t *testing.T, what string, a, b runner, in []tensor.Tensor) (got, want []tensor.Tensor) {
+	t.Helper()
+	got, err := a.Run(context.Background(), in)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	want, err = b.Run(context.Background(), in)
+	if err != nil {
+		t.Fatalf("%s (reference): %v", what, err)
+	}
+	return got, want
+}
+
 func loadGPU(t *testing.T, r *Runtime, set *engines.Set, graph string) *Engine {
 	t.Helper()
 	e, err := r.Load(context.Background(), set, graph)
@@ -88,37 +108,6 @@ func loadGPU(t *testing.T, r *Runtime, set *engines.Set, graph string) *Engine {
 	}
 	t.Cleanup(func() { _ = e.Close() })
 	return e
-}
-
-// inputsFor draws one batch of inputs in the ranges the pipeline feeds each
-// tensor: sigma in [0,1], guidance around 5, query points inside the
-// decoding box, unit normal elsewhere. open sizes the open query count.
-func inputsFor(g engines.Graph, batch, open int, rng *rand.Rand) []tensor.Tensor {
-	out := make([]tensor.Tensor, len(g.Inputs))
-	for i, spec := range g.Inputs {
-		shape := slices.Clone(spec.Shape)
-		shape[0] = int64(batch)
-		for k := 1; k < len(shape); k++ {
-			if shape[k] < 0 {
-				shape[k] = int64(open)
-			}
-		}
-		data := make([]float32, tensor.Elements(shape))
-		for j := range data {
-			switch spec.Name {
-			case "timestep":
-				data[j] = rng.Float32()
-			case "guidance":
-				data[j] = 3 + 4*rng.Float32()
-			case "queries":
-				data[j] = (2*rng.Float32() - 1) * 1.01
-			default:
-				data[j] = float32(rng.NormFloat64())
-			}
-		}
-		out[i] = tensor.Tensor{Name: spec.Name, Shape: shape, Data: data}
-	}
-	return out
 }
 
 // closeEnough compares an engine output with the ONNX Runtime reference the
@@ -186,15 +175,8 @@ func TestGPUEnginesMatchONNXRuntime(t *testing.T) {
 				defer s.Close()
 				rng := rand.New(rand.NewPCG(1, uint64(len(graph))))
 				for _, batch := range []int{1, 3, e.MaxBatch()} {
-					in := inputsFor(set.Graphs[graph], batch, set.Volume.ChunkPoints, rng)
-					got, err := e.Run(context.Background(), in)
-					if err != nil {
-						t.Fatalf("batch %d: trt: %v", batch, err)
-					}
-					want, err := s.Run(context.Background(), in)
-					if err != nil {
-						t.Fatalf("batch %d: ort: %v", batch, err)
-					}
+					in := graphtest.Inputs(set.Graphs[graph], batch, set.Volume.ChunkPoints, rng)
+					got, want := runBoth(t, fmt.Sprintf("batch %d: trt against ort", batch), e, s, in)
 					for i := range want {
 						if !slices.Equal(got[i].Shape, want[i].Shape) {
 							t.Errorf("batch %d: %s shape %v, ort %v", batch, got[i].Name, got[i].Shape, want[i].Shape)
@@ -216,15 +198,8 @@ func TestGPUGraphReplayEqualsPlainEnqueue(t *testing.T) {
 	plain := loadGPU(t, gpuRuntime(t, false), set, engines.DiT)
 	rng := rand.New(rand.NewPCG(7, 7))
 	for _, batch := range []int{2, 5, 16} {
-		in := inputsFor(set.Graphs[engines.DiT], batch, 0, rng)
-		a, err := withGraphs.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := plain.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in := graphtest.Inputs(set.Graphs[engines.DiT], batch, 0, rng)
+		a, b := runBoth(t, fmt.Sprintf("batch %d: graphs against enqueue", batch), withGraphs, plain, in)
 		// The same kernels on the same data: bit for bit.
 		if !slices.Equal(a[0].Data, b[0].Data) {
 			t.Errorf("batch %d: graph replay and enqueueV3 differ", batch)
@@ -245,15 +220,8 @@ func TestGPURecapturesWhenTheQueryCountChanges(t *testing.T) {
 	before, _ := ne.stats()
 	rng := rand.New(rand.NewPCG(3, 3))
 	for _, q := range []int{set.Volume.ChunkPoints, 1000, 1000, set.Volume.ChunkPoints} {
-		in := inputsFor(set.Graphs[engines.VAEGeometry], 1, q, rng)
-		a, err := e.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := plain.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in := graphtest.Inputs(set.Graphs[engines.VAEGeometry], 1, q, rng)
+		a, b := runBoth(t, fmt.Sprintf("Q %d: graphs against enqueue", q), e, plain, in)
 		if !slices.Equal(a[0].Data, b[0].Data) {
 			t.Errorf("Q %d: graph and enqueueV3 differ", q)
 		}
@@ -295,7 +263,7 @@ func TestGPUConcurrentRunsMatchSerialOnes(t *testing.T) {
 	}
 	jobs := make([]job, 12)
 	for i := range jobs {
-		jobs[i].in = inputsFor(set.Graphs[engines.DiT], 1+i%e.MaxBatch(), 0, rng)
+		jobs[i].in = graphtest.Inputs(set.Graphs[engines.DiT], 1+i%e.MaxBatch(), 0, rng)
 		out, err := e.Run(context.Background(), jobs[i].in)
 		if err != nil {
 			t.Fatal(err)
