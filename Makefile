@@ -65,6 +65,7 @@ test-asan: $(BUILD)/.apt-deps
 	ctest --test-dir $(BUILD)-asan --output-on-failure
 
 test-go: deps native
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
