@@ -177,9 +177,16 @@ func abs(x int) int {
 }
 
 // pointTriangle is the distance from p to triangle abc (Ericson, Real-Time
-// Collision Detection, 5.1.5: closest point by Voronoi region).
+// Collision Detection, 5.1.5: closest point by Voronoi region). Zero-area
+// triangles take the nearest of their edges instead: Ericson's divisions are
+// 0/0 on a zero-length edge, and marching cubes emits such triangles wherever
+// the field is exactly 0 at a grid point (corners of a triangle land on it),
+// which the benchmark's open-surface field does along the grid's box.
 func pointTriangle(p, a, b, c vec) float64 {
 	ab, ac, ap := sub(b, a), sub(c, a), sub(p, a)
+	if n := cross(ab, ac); dot(n, n) == 0 {
+		return min(pointSegment(p, a, b), pointSegment(p, b, c), pointSegment(p, c, a))
+	}
 	d1, d2 := dot(ab, ap), dot(ac, ap)
 	if d1 <= 0 && d2 <= 0 {
 		return dist(p, a)
@@ -207,11 +214,19 @@ func pointTriangle(p, a, b, c vec) float64 {
 		return dist(p, add(b, scale(sub(c, b), (d4-d3)/((d4-d3)+(d5-d6)))))
 	}
 	denom := va + vb + vc
-	if denom == 0 { // degenerate triangle: nearest of its edges' ends
-		return min(dist(p, a), dist(p, b), dist(p, c))
-	}
 	v, w := vb/denom, vc/denom
 	return dist(p, add(a, add(scale(ab, v), scale(ac, w))))
+}
+
+// pointSegment is the distance from p to segment ab (a point when a == b).
+func pointSegment(p, a, b vec) float64 {
+	ab := sub(b, a)
+	length2 := dot(ab, ab)
+	if length2 == 0 {
+		return dist(p, a)
+	}
+	t := min(max(dot(sub(p, a), ab)/length2, 0), 1)
+	return dist(p, add(a, scale(ab, t)))
 }
 
 func dist(a, b vec) float64 { d := sub(a, b); return math.Sqrt(dot(d, d)) }

@@ -52,21 +52,24 @@ type row struct {
 }
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "bench/decimate: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	dir := flag.String("dir", "bench/out/decimate", "directory holding field_v1_<size>.raw; outputs go here too")
-	size := flag.Int("size", 256, "grid size of the field")
-	faces := flag.Int("faces", mesh.DefaultTargetFaces, "face budget")
-	runs := flag.Int("runs", 5, "timed hy3d runs (the best is reported)")
-	threads := flag.Int("threads", 2, "hy3d threads (MeshLab uses one)")
-	samplesN := flag.Int("samples", 300000, "area samples per mesh for the Hausdorff distance (vertices are added)")
-	meshlab := flag.Bool("meshlab", true, "run MeshLab (meshlabserver under xvfb-run)")
-	flag.Parse()
+func run(args []string, stdout io.Writer) error {
+	flags := flag.NewFlagSet("decimate", flag.ContinueOnError)
+	dir := flags.String("dir", "bench/out/decimate", "directory holding field_v1_<size>.raw; outputs go here too")
+	size := flags.Int("size", 256, "grid size of the field")
+	faces := flags.Int("faces", mesh.DefaultTargetFaces, "face budget")
+	runs := flags.Int("runs", 5, "timed hy3d runs (the best is reported)")
+	threads := flags.Int("threads", 2, "hy3d threads (MeshLab uses one)")
+	samplesN := flags.Int("samples", 300000, "area samples per mesh for the Hausdorff distance (vertices are added)")
+	meshlab := flags.Bool("meshlab", true, "run MeshLab (meshlabserver under xvfb-run)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
 	ctx := context.Background()
 
 	field, err := field.Read(filepath.Join(*dir, fmt.Sprintf("field_v1_%d.raw", *size)), *size)
@@ -115,7 +118,7 @@ func run() error {
 			return err
 		}
 	}
-	printTable(os.Stdout, rows, inTop, *size, *faces, *runs)
+	printTable(stdout, rows, inTop, *size, *faces, *runs)
 	return nil
 }
 
