@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 )
 
-// Graph names (DESIGN §3).
+// Graph names (docs/engine-contract.md).
 const (
 	Conditioner = "conditioner"
 	DiT         = "dit"

@@ -22,7 +22,7 @@ func TestEmbeddedTinySetLoadsWithEveryGraph(t *testing.T) {
 		}
 	}
 	if set.Tokens.CondTokens != 1370 {
-		t.Fatalf("cond tokens %d, DESIGN §3 says 1370", set.Tokens.CondTokens)
+		t.Fatalf("cond tokens %d, docs/engine-contract.md says 1370", set.Tokens.CondTokens)
 	}
 	if _, err := set.ReadGraph(Matting); err == nil {
 		t.Fatal("tiny has no matting graph, ReadGraph must say so")

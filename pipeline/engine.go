@@ -87,7 +87,7 @@ func maxBatch(e Engine, g engines.Graph) int {
 
 // run calls e with the named inputs and returns the output called out (or
 // the only output), checking that its element count is what the caller
-// expects: a wrong count means the engine violates the contract of DESIGN §3.
+// expects: a wrong count means the engine violates docs/engine-contract.md.
 func run(ctx context.Context, e Engine, graph, out string, want int, inputs ...tensor.Tensor) ([]float32, error) {
 	outs, err := e.Run(ctx, inputs)
 	if err != nil {

@@ -95,7 +95,7 @@ func (e *fakeEngine) Run(ctx context.Context, inputs []tensor.Tensor) ([]tensor.
 	return []tensor.Tensor{{Name: e.outputs[0].Name, Shape: shape, Data: out}}, nil
 }
 
-// fakeSet describes a small model set with the contract of DESIGN §3.
+// fakeSet describes a small model set with the contract of docs/engine-contract.md.
 type fakeSet struct {
 	T, D, L, C, W, S int
 	guidance         string

@@ -11,11 +11,12 @@ import (
 )
 
 // engineMatter is the Matter of a model set's optional matting graph
-// (DESIGN §3: image [B,3,H,W] → alpha [B,1,H,W]), the stand-in for the rembg
-// (u2net) pass Hunyuan3D runs on pictures without alpha. The graph gets RGB
-// in [0, 1] — any normalization lives inside it, as for every graph — at its
-// own input size when that is static (u2net's is 320²), else at the
-// picture's; its alpha is clamped to [0, 1] and resized back bilinearly.
+// (docs/engine-contract.md: image [B,3,H,W] → alpha [B,1,H,W]), the
+// stand-in for the rembg (u2net) pass Hunyuan3D runs on pictures without
+// alpha. The graph gets RGB in [0, 1] — any normalization lives inside it,
+// as for every graph — at its own input size when that is static (u2net's is
+// 320²), else at the picture's; its alpha is clamped to [0, 1] and resized
+// back bilinearly.
 type engineMatter struct{ e Engine }
 
 // NewEngineMatter wraps a matting engine.

@@ -13,7 +13,7 @@ import (
 )
 
 // DType is an element type as a backend reports it. Every graph input and
-// output is Float32 at the boundary (DESIGN §3); the others exist so that a
+// output is Float32 at the boundary (docs/engine-contract.md); the others exist so that a
 // model violating the contract can be named in an error.
 type DType int
 

@@ -228,7 +228,7 @@ func readPlan(set *engines.Set, graph string, p engines.Plan) ([]byte, error) {
 
 // checkContract checks an engine's tensors against the manifest's graph:
 // the same input and output names, ranks and static dims, all float32
-// (DESIGN §3).
+// (docs/engine-contract.md).
 func checkContract(graph string, g engines.Graph, inputs, outputs []tensor.Info) error {
 	var errs []error
 	for _, side := range []struct {

@@ -191,7 +191,7 @@ void hy3d_engine_destroy(hy3d_engine *engine);
 hy3d_status hy3d_engine_tensor_count(const hy3d_engine *engine, int32_t *count);
 hy3d_status hy3d_engine_tensor_desc(const hy3d_engine *engine, int32_t index, hy3d_tensor_desc *out);
 
-/* One host tensor binding for hy3d_engine_run: float32 only (DESIGN §3). */
+/* One host tensor binding for hy3d_engine_run: float32 only (docs/engine-contract.md). */
 typedef struct hy3d_host_tensor {
   const char *name;
   float *data; /* inputs are read, outputs written; borrowed */

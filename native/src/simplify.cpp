@@ -2,8 +2,8 @@
 //
 // Why not meshopt_simplify: it cannot be told to reject a collapse, and on
 // thin marching-cubes shells it leaves non-manifold edges and duplicate
-// faces (DESIGN, "Measured": 24 non-manifold edges decimating the 256³
-// benchmark field to 40k faces). Here every collapse must pass the link
+// faces (README.md, "Measured here": meshoptimizer 0.18 left 275
+// non-manifold edges decimating the 256³ benchmark mesh to 40,000 faces). Here every collapse must pass the link
 // condition, which is what keeps a closed 2-manifold closed and manifold
 // (Dey, Edelsbrunner, Guha, Nekhayev, "Topology preserving edge
 // contraction", 1999).

@@ -121,7 +121,8 @@ type job struct {
 }
 
 // plan lists the builds for a model set, in a stable order (the required
-// graphs first, as DESIGN §3 lists them, then the others by name).
+// graphs first, as docs/engine-contract.md lists them, then the others by
+// name).
 func plan(set *engines.Set, o options, trtexec string) ([]job, error) {
 	graphs := o.graphs
 	if len(graphs) == 0 {

@@ -1,5 +1,5 @@
 """hy3d_export turns PyTorch modules into the four ONNX graphs of an hy3d
-model set (DESIGN §3) and writes the set's manifest.json.
+model set (docs/engine-contract.md) and writes the set's manifest.json.
 
 One exporter serves both the tiny reference models (tools/make-tiny-engines)
 and Tencent's real Hunyuan3D checkpoints (tools/export-hunyuan3d), so the

@@ -1,5 +1,5 @@
-"""The optional matting graph (DESIGN §3: image [B,3,H,W] in [0, 1] →
-alpha [B,1,H,W]) made from rembg's u2net.onnx, the model Hunyuan3D's
+"""The optional matting graph (docs/engine-contract.md: image [B,3,H,W] in
+[0, 1] → alpha [B,1,H,W]) made from rembg's u2net.onnx, the model Hunyuan3D's
 BackgroundRemover runs on pictures without alpha.
 
 rembg's U2netSession does, around the network: resize to 320² (LANCZOS),

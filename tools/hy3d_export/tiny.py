@@ -174,7 +174,7 @@ class TinyConditioner(nn.Module):
     OBJ = 0  # objectness channel
     POS = slice(1, 5)  # (cos u, sin u, cos v, sin v)
     ONE = 5  # 1 in every token: tells a picture from the all-zero unconditional embedding
-    DESIGNED = 6
+    CONSTRUCTED_CHANNELS = 6  # channels 0..5 carry the constructed weights above, the rest small noise
 
     def __init__(self, dim=COND_DIM, depth=2, heads=4):
         super().__init__()
@@ -207,16 +207,16 @@ class TinyConditioner(nn.Module):
         _noise_(self.pos_embed, 0.02)
         # objectness: Σ_c (1 − p_c) averaged over the patch, p = x·std + mean.
         w = self.patch_embed.weight
-        w[: self.DESIGNED].zero_()
+        w[: self.CONSTRUCTED_CHANNELS].zero_()
         for c in range(3):
             w[self.OBJ, c] = -IMAGENET_STD[c] / (PATCH * PATCH)
         self.patch_embed.bias[self.OBJ] = sum(1 - m for m in IMAGENET_MEAN)
         u, v = patch_places()
-        self.cls_token[0, 0, : self.DESIGNED] = 0
-        self.pos_embed[0, :, : self.DESIGNED] = 0
+        self.cls_token[0, 0, : self.CONSTRUCTED_CHANNELS] = 0
+        self.pos_embed[0, :, : self.CONSTRUCTED_CHANNELS] = 0
         self.pos_embed[0, 1:, self.POS] = _trig(u, v)
         self.pos_embed[0, :, self.ONE] = 1
-        assert d > self.DESIGNED
+        assert d > self.CONSTRUCTED_CHANNELS
 
 
 # ---------------------------------------------------------------------------
@@ -446,7 +446,7 @@ class TinyVAELatents(nn.Module):
     RAW = (8, 9)  # ±a
     PRESENCE = (10, 11)  # ±softsign(a)
     DEPTH = (12, 13)  # ±μ·(presence blurred over neighbouring tokens)
-    DESIGNED = 14
+    CONSTRUCTED_CHANNELS = 14  # channels 0..13 carry the constructed weights above, the rest small noise
     MU = 0.3
 
     def __init__(self, channels=LATENT_CHANNELS, width=FEATURE_WIDTH):
@@ -467,7 +467,7 @@ class TinyVAELatents(nn.Module):
         self.block.ln_1.weight.fill_(1)
         self.block.ln_2.weight.fill_(1)
         pk = self.post_kl
-        pk.weight[: self.DESIGNED].zero_()
+        pk.weight[: self.CONSTRUCTED_CHANNELS].zero_()
         pk.weight[self.RAW[0]] = presence_dir / c
         pk.weight[self.RAW[1]] = -presence_dir / c
         xs, ys = token_places()
@@ -476,8 +476,8 @@ class TinyVAELatents(nn.Module):
         self.pos_embed.zero_()
         self.pos_embed[0, :, self.POS] = rho * torch.cat([trig, -trig], dim=-1)
         for lin in (self.block.attn.proj, self.block.mlp.fc2):
-            lin.weight[: self.DESIGNED].zero_()
-            lin.bias[: self.DESIGNED].zero_()
+            lin.weight[: self.CONSTRUCTED_CHANNELS].zero_()
+            lin.bias[: self.CONSTRUCTED_CHANNELS].zero_()
         # attention head 0: kernel over token places (q/k RMSNorm makes the
         # trig vectors unit length whatever LayerNorm did), value = LN(x)_a·√2/4,
         # the same soft sign of a as below.
@@ -508,7 +508,7 @@ class TinyVAELatents(nn.Module):
         mlp.fc2.weight[self.PRESENCE[1], 0] = -gain
         mlp.fc2.bias[self.PRESENCE[0]] = -gain * off
         mlp.fc2.bias[self.PRESENCE[1]] = gain * off
-        assert width > self.DESIGNED
+        assert width > self.CONSTRUCTED_CHANNELS
 
 
 class FourierEmbedder(nn.Module):
