@@ -10,7 +10,7 @@ ORT_LIB      := $(ORT_DIR)/libonnxruntime.so.$(ORT_VERSION)
 GO           ?= go
 GOFLAGS_TEST ?= -race -count=1
 APT_PACKAGES := cmake g++ make libmeshoptimizer-dev nodejs npm pkg-config
-APT_PACKAGES += python3-torch python3-onnx python3-numpy
+APT_PACKAGES += python3-torch python3-onnx python3-numpy python3-scipy python3-skimage
 BIN          := bin/hy3d
 ADDR         ?= 127.0.0.1:8080
 
@@ -22,13 +22,15 @@ export HY3D_ORT_LIB := $(abspath $(ORT_LIB))
 export CGO_ENABLED  := 1
 
 .PHONY: deps build native test test-native test-go test-asan test-gpu run bench-mc bench-decimate tiny-engines vet fmt clean
+.PHONY: check-deps print-deps
 
 ## deps: system packages (apt) and the ONNX Runtime library (npm onnxruntime-node, pinned).
 deps: $(BUILD)/.apt-deps $(ORT_LIB)
 
 # A package whose command is already on PATH counts as installed: NodeSource's
-# nodejs bundles npm and conflicts with Debian's npm package.
-$(BUILD)/.apt-deps:
+# nodejs bundles npm and conflicts with Debian's npm package. The stamp is remade
+# when the Makefile (and so the package lists) changes.
+$(BUILD)/.apt-deps: Makefile
 	@mkdir -p $(BUILD)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -54,8 +56,19 @@ native: $(BUILD)/.apt-deps
 build: deps native
 	$(GO) build $(NATIVE_LDFLAGS) -o $(BIN) ./cmd/hy3d
 
-## test: every test — native (CTest), native under ASan/UBSan, Go with -race.
-test: deps native test-native test-asan test-go test-tools
+## test: every test — the dependency check, native (CTest), native under ASan/UBSan, Go with -race, tools.
+test: deps check-deps native test-native test-asan test-go test-tools
+
+## check-deps: every Python module imported under tools/ and bench/ and every command the tests and
+## benchmarks call comes from a package make deps (bench/: or make bench-deps) installs, from the base
+## system, or from a provider tools/deps.toml declares (tools/check-deps).
+check-deps: $(BUILD)/.apt-deps
+	$(PYTHON) tools/check-deps
+
+## print-deps: the install steps' package lists, one `target: packages` line each (read by tools/check-deps).
+print-deps:
+	@echo "deps: $(APT_PACKAGES)"
+	@echo "bench-deps: $(BENCH_APT_PACKAGES)"
 
 test-native: native
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -135,7 +148,8 @@ bench-load: deps
 ## ---- marching cubes benchmark (bench/marching_cubes) ----
 
 ## bench-deps: the peers the benchmarks compare against (Debian packages).
-BENCH_APT_PACKAGES := python3-skimage python3-vtk9 meshlab xvfb xauth
+## Everything bench/ imports or calls beyond make deps is named here, even what a named package pulls in.
+BENCH_APT_PACKAGES := python3-numpy python3-scipy python3-skimage python3-vtk9 meshlab xvfb xauth
 .PHONY: bench-deps
 bench-deps:
 	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
