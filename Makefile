@@ -57,7 +57,7 @@ build: deps native
 	$(GO) build $(NATIVE_LDFLAGS) -o $(BIN) ./cmd/hy3d
 
 ## test: every test — the dependency check, native (CTest), native under ASan/UBSan, Go with -race, tools.
-test: deps check-deps native test-native test-asan test-go test-tools
+test: deps check-deps native test-native test-asan test-go test-tools test-fuzz
 
 ## check-deps: every Python module imported under tools/ and bench/ and every command the tests and
 ## benchmarks call comes from a package make deps (bench/: or make bench-deps) installs, from the base
@@ -105,6 +105,16 @@ test-gpu: deps
 ## run: start the server on the embedded reference engines (engines/tiny).
 run: build
 	$(BIN) serve --addr $(ADDR)
+
+## fuzz: every Go fuzz target for FUZZTIME each (default 30s); the inputs a run finds interesting are
+## kept under <package>/testdata/fuzz/<target>/, where every go test replays them (tools/fuzz).
+.PHONY: fuzz test-fuzz
+fuzz: deps native
+	GO=$(GO) tools/fuzz
+
+## test-fuzz: the short fuzz pass of make test: every target for 2 s, nothing written to the tree.
+test-fuzz: deps native
+	GO=$(GO) FUZZTIME=2s KEEP=0 tools/fuzz
 
 vet:
 	$(GO) vet ./...

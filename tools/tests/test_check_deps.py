@@ -148,6 +148,8 @@ class ShellCommandsTest(unittest.TestCase):
              {"go", "sha256sum", "cut"}),
             ("xvfb-run -a meshlabserver -i in.ply", {"xvfb-run", "meshlabserver"}),
             ("bash -euo pipefail -c 'tools/make-tiny-engines --out x; rm -r x'", {"bash", "rm"}),
+            ('go=${GO:-go}\ncache="$($go env GOCACHE)/fuzz"\n$go test ./x', {"go"}),
+            ("count=$((count + 1))", set()),
         ]
         for text, want in cases:
             with self.subTest(text):
