@@ -7,7 +7,7 @@ package trt
 // CUDA, TensorRT 10 with trtexec on PATH, and the native library built with
 // TensorRT; `make test-gpu` provides all of it (docs/tensorrt.md). Plans are
 // built once per run by tools/build-engines into a temporary copy of each
-// set.
+// set (buildTinyPlans).
 
 import (
 	"context"
@@ -17,8 +17,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -45,26 +43,7 @@ func tinySets(t *testing.T) map[string]*engines.Set {
 			builtSets.err = err
 			return
 		}
-		builtSets.sets = map[string]*engines.Set{}
-		for _, name := range []string{"tiny", "tiny-turbo"} {
-			dir := filepath.Join(root, name)
-			if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "engines", name))); err != nil {
-				builtSets.err = err
-				return
-			}
-			cmd := exec.Command("go", "run", "../tools/build-engines", dir)
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				builtSets.err = fmt.Errorf("build-engines %s: %w\n%s", name, err, out)
-				return
-			}
-			set, err := engines.Open(dir)
-			if err != nil {
-				builtSets.err = err
-				return
-			}
-			builtSets.sets[name] = set
-		}
+		builtSets.sets, builtSets.err = buildTinyPlans(context.Background(), root)
 	})
 	if builtSets.err != nil {
 		t.Fatal(builtSets.err)

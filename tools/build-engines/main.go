@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	graphs := fs.String("graphs", "", "comma-separated graphs to build (default: every graph of the manifest)")
 	fs.IntVar(&o.device, "device", 0, "CUDA device to build on (trtexec --device, nvidia-smi -i)")
-	fs.StringVar(&o.trtexec, "trtexec", "trtexec", "trtexec to run: a path, or a name looked up on PATH and then in $TENSORRT_ROOT/bin")
+	fs.StringVar(&o.trtexec, "trtexec", "trtexec", "trtexec to run: a path, or a name looked up on PATH, then in $TENSORRT_ROOT/bin and "+packagedTrtexecDir)
 	fs.StringVar(&o.nvidiaSMI, "nvidia-smi", "nvidia-smi", "nvidia-smi to ask for the GPU's name and compute capability")
 	fs.StringVar(&o.planDir, "plan-dir", "plans", "where plans go, relative to MODEL_DIR")
 	fs.StringVar(&o.timingCache, "timing-cache", "", "trtexec timing cache (default: PLAN_DIR/timing.cache)")
@@ -191,7 +191,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
-	t, err := findTools(o.trtexec, o.nvidiaSMI, os.Getenv("TENSORRT_ROOT"))
+	t, err := findTools(o.trtexec, o.nvidiaSMI, trtexecDirs(os.Getenv("TENSORRT_ROOT")))
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	for _, j := range jobs {
-		if err := build(ctx, set.Dir, j, dev, stdout); err != nil {
+		if err := build(ctx, set.Dir, j, dev, t.trtexecEnv, stdout); err != nil {
 			return err
 		}
 	}
@@ -215,11 +215,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // build runs trtexec for one graph and records the plan in the manifest.
-func build(ctx context.Context, dir string, j job, dev gpu, stdout io.Writer) error {
+func build(ctx context.Context, dir string, j job, dev gpu, env []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%s: %s\n", j.graph, shellQuote(j.args))
 	start := time.Now()
 	logPath := strings.TrimSuffix(j.plan, ".plan") + ".trtexec.log"
 	cmd := exec.CommandContext(ctx, j.args[0], j.args[1:]...)
+	cmd.Env = env
 	output, runErr := cmd.CombinedOutput()
 	if err := os.WriteFile(logPath, output, 0o644); err != nil {
 		return fmt.Errorf("%s: write %s: %w", j.graph, logPath, err)

@@ -360,6 +360,7 @@ func TestMissingToolsAreNamed(t *testing.T) {
 }
 
 func TestTrtexecFoundUnderTensorRTRoot(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
 	root := t.TempDir()
 	if err := os.Mkdir(filepath.Join(root, "bin"), 0o755); err != nil {
 		t.Fatal(err)
@@ -367,12 +368,76 @@ func TestTrtexecFoundUnderTensorRTRoot(t *testing.T) {
 	writeScript(t, filepath.Join(root, "bin"), "trtexec", fakeTrtexec)
 	bin := t.TempDir()
 	writeScript(t, bin, "nvidia-smi", fakeNvidiaSMI)
-	got, err := findTools("trtexec", filepath.Join(bin, "nvidia-smi"), root)
+	got, err := findTools("trtexec", filepath.Join(bin, "nvidia-smi"), trtexecDirs(root))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.trtexec != filepath.Join(root, "bin", "trtexec") {
 		t.Errorf("trtexec = %q", got.trtexec)
+	}
+}
+
+// NVIDIA's Debian/Ubuntu packages install trtexec off PATH, in
+// /usr/src/tensorrt/bin; a stand-in folder plays it here.
+func TestTrtexecFoundWherePackagesInstallIt(t *testing.T) {
+	if dirs := trtexecDirs(""); !slices.Equal(dirs, []string{"/usr/src/tensorrt/bin"}) {
+		t.Errorf("trtexecDirs(\"\") = %v, want the packages' folder", dirs)
+	}
+	if dirs := trtexecDirs("/opt/trt"); !slices.Equal(dirs, []string{"/opt/trt/bin", "/usr/src/tensorrt/bin"}) {
+		t.Errorf("trtexecDirs(/opt/trt) = %v, want $TENSORRT_ROOT/bin first", dirs)
+	}
+
+	t.Setenv("PATH", t.TempDir())
+	packaged := filepath.Join(t.TempDir(), "usr", "src", "tensorrt", "bin")
+	if err := os.MkdirAll(packaged, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nvidiaSMI := filepath.Join(t.TempDir(), "nvidia-smi")
+	writeScript(t, filepath.Dir(nvidiaSMI), "nvidia-smi", fakeNvidiaSMI)
+	_, err := findTools("trtexec", nvidiaSMI, []string{"/nonexistent/bin", packaged})
+	if err == nil || !strings.Contains(err.Error(), packaged) {
+		t.Errorf("findTools without trtexec = %v, want an error naming %s", err, packaged)
+	}
+	writeScript(t, packaged, "trtexec", fakeTrtexec)
+	got, err := findTools("trtexec", nvidiaSMI, []string{"/nonexistent/bin", packaged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.trtexec != filepath.Join(packaged, "trtexec") {
+		t.Errorf("trtexec = %q, want the packaged one", got.trtexec)
+	}
+	if !slices.Equal(got.trtexecEnv, os.Environ()) {
+		t.Errorf("a packaged trtexec (no lib/ beside it) got a changed environment")
+	}
+}
+
+// A tarball's trtexec runs with the tarball's lib/ first on
+// LD_LIBRARY_PATH: libnvinfer opens its builder resource library by name.
+func TestTarballTrtexecRunsWithItsLibDir(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"bin", "lib"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "lib", "libnvinfer.so.10"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeScript(t, filepath.Join(root, "bin"), "trtexec", `echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >> "$(dirname "$0")/calls.log"
+`+fakeTrtexec)
+	smi := t.TempDir()
+	writeScript(t, smi, "nvidia-smi", fakeNvidiaSMI)
+	t.Setenv("PATH", filepath.Join(root, "bin")+string(os.PathListSeparator)+smi+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("LD_LIBRARY_PATH", "/elsewhere")
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--graphs", "dit", copySet(t, tinyDir)}, &out, &out); err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	calls, _ := os.ReadFile(filepath.Join(root, "bin", "calls.log"))
+	want := "LD_LIBRARY_PATH=" + filepath.Join(root, "lib") + ":/elsewhere\n"
+	if !strings.HasPrefix(string(calls), want) {
+		t.Errorf("trtexec ran with\n%s\nwant %q", calls, want)
 	}
 }
 

@@ -46,29 +46,50 @@ func shellQuote(args []string) string {
 	return strings.Join(out, " ")
 }
 
+// packagedTrtexecDir is where NVIDIA's Debian and Ubuntu packages
+// (libnvinfer-bin) install trtexec; it is not on PATH.
+const packagedTrtexecDir = "/usr/src/tensorrt/bin"
+
+// trtexecDirs are the folders searched for trtexec when it is not on PATH:
+// $TENSORRT_ROOT/bin (a tarball install), then the packages' folder.
+func trtexecDirs(tensorRTRoot string) []string {
+	var dirs []string
+	if tensorRTRoot != "" {
+		dirs = append(dirs, filepath.Join(tensorRTRoot, "bin"))
+	}
+	return append(dirs, packagedTrtexecDir)
+}
+
 // tools are the external programs a build needs.
 type tools struct {
 	trtexec   string
 	nvidiaSMI string
+	// trtexecEnv is trtexec's environment: this process's, with the lib/
+	// next to a tarball's bin/ first on LD_LIBRARY_PATH, since libnvinfer
+	// opens libnvinfer_builder_resource.so.10.* from there by name.
+	trtexecEnv []string
 }
 
 // findTools locates trtexec and nvidia-smi, reporting every missing one.
-// trtexec is looked up as given (a path, or a name on PATH), then in
-// $TENSORRT_ROOT/bin.
-func findTools(trtexec, nvidiaSMI, tensorRTRoot string) (tools, error) {
+// trtexec is looked up as given (a path, or a name on PATH), then in dirs.
+func findTools(trtexec, nvidiaSMI string, dirs []string) (tools, error) {
 	var t tools
 	var errs []error
 	if p, err := exec.LookPath(trtexec); err == nil {
 		t.trtexec = p
-	} else if alt := filepath.Join(tensorRTRoot, "bin", "trtexec"); tensorRTRoot != "" && isExecutable(alt) {
-		t.trtexec = alt
 	} else {
-		where := "on PATH"
-		if tensorRTRoot != "" {
-			where += " or in $TENSORRT_ROOT/bin (" + tensorRTRoot + ")"
+		for _, d := range dirs {
+			if alt := filepath.Join(d, "trtexec"); isExecutable(alt) {
+				t.trtexec = alt
+				break
+			}
 		}
-		errs = append(errs, fmt.Errorf("trtexec not found (%q %s): install TensorRT 10 and put its bin/ on PATH, "+
-			"set TENSORRT_ROOT, or pass --trtexec", trtexec, where))
+	}
+	if t.trtexec == "" {
+		errs = append(errs, fmt.Errorf("trtexec not found (%q on PATH or in %s): install TensorRT 10 and put its bin/ on PATH, "+
+			"set TENSORRT_ROOT, or pass --trtexec", trtexec, strings.Join(dirs, ", ")))
+	} else {
+		t.trtexecEnv = withLibraryPath(os.Environ(), tensorRTLibDir(t.trtexec))
 	}
 	if p, err := exec.LookPath(nvidiaSMI); err == nil {
 		t.nvidiaSMI = p
@@ -77,6 +98,35 @@ func findTools(trtexec, nvidiaSMI, tensorRTRoot string) (tools, error) {
 			"and its driver on this machine, the one the plans will run on", nvidiaSMI))
 	}
 	return t, errors.Join(errs...)
+}
+
+// tensorRTLibDir is the lib/ beside trtexec's bin/ when it holds libnvinfer
+// (a tarball install), else "".
+func tensorRTLibDir(trtexec string) string {
+	lib := filepath.Join(filepath.Dir(filepath.Dir(trtexec)), "lib")
+	if m, _ := filepath.Glob(filepath.Join(lib, "libnvinfer.so*")); len(m) > 0 {
+		return lib
+	}
+	return ""
+}
+
+// withLibraryPath returns env with dir first on LD_LIBRARY_PATH.
+func withLibraryPath(env []string, dir string) []string {
+	if dir == "" {
+		return env
+	}
+	out := make([]string, 0, len(env)+1)
+	value := dir
+	for _, kv := range env {
+		if old, ok := strings.CutPrefix(kv, "LD_LIBRARY_PATH="); ok {
+			if old != "" {
+				value += string(os.PathListSeparator) + old
+			}
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "LD_LIBRARY_PATH="+value)
 }
 
 func isExecutable(path string) bool {
