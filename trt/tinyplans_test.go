@@ -46,11 +46,13 @@ func buildTinyPlans(ctx context.Context, root string) (map[string]*engines.Set, 
 func TestTinyPlansShareOneTimingCache(t *testing.T) {
 	bin := t.TempDir()
 	for name, body := range map[string]string{
-		"trtexec": `for a in "$@"; do case "$a" in --saveEngine=*) printf plan > "${a#--saveEngine=}" ;; esac; done
+		"trtexec": `for a in "$@"; do case "$a" in --saveEngine=*) plan="${a#--saveEngine=}" ;; esac; done
+printf 'ftrt\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\012\003\000\000' > "$plan"
 echo "$@" >> "$(dirname "$0")/calls.log"
-echo "[I] TensorRT version: 10.3.0"
+echo "[I] Selected Device: NVIDIA Fake GPU"
+echo "[I] Compute Capability: 8.9"
 `,
-		"nvidia-smi": "echo 'NVIDIA Fake GPU, 8.9'\n",
+		"nvidia-smi": "echo 'GPU 0: NVIDIA Fake GPU (UUID: GPU-0)'\n",
 	} {
 		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -134,36 +135,70 @@ func isExecutable(path string) bool {
 	return err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0
 }
 
-// gpu is the device a plan is built on, as nvidia-smi names it.
+// checkGPU fails unless nvidia-smi lists at least one GPU: without a driver
+// and a device no plan can be built, and saying so before the first trtexec
+// run is clearer than trtexec's own failure.
+func checkGPU(ctx context.Context, nvidiaSMI string) error {
+	out, err := exec.CommandContext(ctx, nvidiaSMI, "-L").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("nvidia-smi -L failed: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	if !strings.Contains(string(out), "GPU") {
+		return fmt.Errorf("nvidia-smi -L lists no GPU: %s", strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// gpu is the device a plan was built on, as trtexec describes it.
 type gpu struct {
 	name              string
+	uuid              string
 	computeCapability string
 }
 
-// queryGPU asks nvidia-smi for a device's name and compute capability.
-func queryGPU(ctx context.Context, nvidiaSMI string, device int) (gpu, error) {
-	cmd := exec.CommandContext(ctx, nvidiaSMI, "--query-gpu=name,compute_cap", "--format=csv,noheader", "-i", strconv.Itoa(device))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return gpu{}, fmt.Errorf("nvidia-smi could not describe device %d: %w: %s", device, err, strings.TrimSpace(string(out)))
-	}
-	return parseGPU(string(out))
-}
+var (
+	deviceName = regexp.MustCompile(`(?m)Selected Device: (.+?)\s*$`)
+	deviceUUID = regexp.MustCompile(`(?m)Selected Device UUID: (\S+)`)
+	deviceCC   = regexp.MustCompile(`(?m)Compute Capability: (\d+\.\d+)\s*$`)
+)
 
-var computeCapability = regexp.MustCompile(`^\d+\.\d+$`)
-
-func parseGPU(out string) (gpu, error) {
-	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
-	i := strings.LastIndex(line, ",")
-	if i < 0 {
-		return gpu{}, fmt.Errorf("nvidia-smi answered %q, want \"name, compute_cap\"", line)
+// builtOn reads the device trtexec built on from its "=== Device
+// Information ===" lines. They name the device by CUDA's numbering, the one
+// --device and the runtime use (it follows CUDA_VISIBLE_DEVICES and
+// CUDA_DEVICE_ORDER); nvidia-smi -i counts in PCI order over every GPU, so
+// asking it about the same index may describe another card.
+func builtOn(output []byte) (gpu, error) {
+	var g gpu
+	if m := deviceName.FindSubmatch(output); m != nil {
+		g.name = string(m[1])
 	}
-	g := gpu{name: strings.TrimSpace(line[:i]), computeCapability: strings.TrimSpace(line[i+1:])}
-	if g.name == "" || !computeCapability.MatchString(g.computeCapability) {
-		return gpu{}, fmt.Errorf("nvidia-smi answered %q: no device name and compute capability (a driver older than 510 "+
-			"cannot report compute_cap)", line)
+	if m := deviceUUID.FindSubmatch(output); m != nil {
+		g.uuid = string(m[1])
+	}
+	if m := deviceCC.FindSubmatch(output); m != nil {
+		g.computeCapability = string(m[1])
+	}
+	if g.name == "" || g.computeCapability == "" {
+		return gpu{}, errors.New(`trtexec's output has no "Selected Device:" and "Compute Capability:" lines`)
 	}
 	return g, nil
+}
+
+// planFileTag starts every TensorRT plan ("ftrt" little-endian).
+const planFileTag = 0x74727466
+
+// planVersion reads the TensorRT version that wrote a plan from its header,
+// as trtexec --getPlanVersionOnly does: the tag, serialization version 0,
+// then major, minor, patch at bytes 24..26. It is the version the runtime
+// compares, which may differ from the one trtexec was compiled with.
+func planVersion(plan []byte) (string, error) {
+	if len(plan) < 28 || binary.LittleEndian.Uint32(plan) != planFileTag {
+		return "", errors.New("not a TensorRT plan (no plan tag)")
+	}
+	if v := binary.LittleEndian.Uint32(plan[4:]); v != 0 {
+		return "", fmt.Errorf("plan serialization version %d, which this tool cannot read", v)
+	}
+	return fmt.Sprintf("%d.%d.%d", plan[24], plan[25], plan[26]), nil
 }
 
 var (
@@ -171,10 +206,10 @@ var (
 	versionStamp = regexp.MustCompile(`\[TensorRT v(\d+)\]`)
 )
 
-// tensorRTVersion reads the TensorRT version trtexec reports: its
+// trtexecVersion reads the TensorRT version trtexec was compiled with: its
 // "TensorRT version: X.Y.Z" line, or else the "[TensorRT vXXYYZZ]" stamp of
 // its RUNNING/PASSED lines.
-func tensorRTVersion(output []byte) (string, error) {
+func trtexecVersion(output []byte) (string, error) {
 	if m := versionLine.FindSubmatch(output); m != nil {
 		return fmt.Sprintf("%s.%s.%s", m[1], m[2], m[3]), nil
 	}
