@@ -181,9 +181,11 @@ typedef struct hy3d_engine hy3d_engine;
  * fails runs with plain enqueueV3 and the failure is logged (warn).
  * Fails with HY3D_ERR_INCOMPATIBLE, carrying TensorRT's own message and the
  * versions/GPUs it can tell, when the plan was built for another TensorRT or
- * GPU; HY3D_ERR_INVALID_ARGUMENT when the bytes are not a TensorRT plan or a
- * bucket is outside the profile; HY3D_ERR_UNAVAILABLE when the device does
- * not exist. */
+ * GPU; HY3D_ERR_OUT_OF_MEMORY, with the sizes requested and free, when the
+ * device runs out of memory (TensorRT's allocation failures are not taken
+ * for a mismatch); HY3D_ERR_INVALID_ARGUMENT when the bytes are not a
+ * TensorRT plan or a bucket is outside the profile; HY3D_ERR_UNAVAILABLE
+ * when the device does not exist. */
 hy3d_status hy3d_engine_load(const void *plan, size_t plan_size, const hy3d_engine_options *options,
                              hy3d_engine **out);
 void hy3d_engine_destroy(hy3d_engine *engine);

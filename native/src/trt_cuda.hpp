@@ -30,7 +30,15 @@ inline void check(cudaError_t err, const char *what) {
       : (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver || err == cudaErrorInvalidDevice)
           ? HY3D_ERR_UNAVAILABLE
           : HY3D_ERR_RUNTIME;
-  throw Error(status, std::string(what) + " failed: " + describe(err));
+  std::string message = std::string(what) + " failed: " + describe(err);
+  if (status == HY3D_ERR_OUT_OF_MEMORY) {
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess)
+      message += " (" + std::to_string(free_bytes >> 20) + " MiB free of " + std::to_string(total_bytes >> 20) + " MiB)";
+    else
+      (void)cudaGetLastError();
+  }
+  throw Error(status, message);
 }
 
 // Makes a device current for a scope and restores the previous one: entry
@@ -59,7 +67,7 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
-    if (bytes > 0) check(cudaMalloc(&ptr_, bytes), "cudaMalloc");
+    if (bytes > 0) check(cudaMalloc(&ptr_, bytes), ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());
   }
   ~DeviceBuffer() {
     if (ptr_ != nullptr) (void)cudaFree(ptr_);
@@ -91,7 +99,9 @@ class PinnedBuffer {
  public:
   PinnedBuffer() = default;
   explicit PinnedBuffer(size_t bytes) : bytes_(bytes) {
-    if (bytes > 0) check(cudaHostAlloc(&ptr_, bytes, cudaHostAllocDefault), "cudaHostAlloc");
+    if (bytes > 0)
+      check(cudaHostAlloc(&ptr_, bytes, cudaHostAllocDefault),
+            ("cudaHostAlloc of " + std::to_string(bytes) + " bytes").c_str());
   }
   ~PinnedBuffer() {
     if (ptr_ != nullptr) (void)cudaFreeHost(ptr_);

@@ -25,7 +25,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -36,6 +35,7 @@
 
 #include "status.hpp"
 #include "trt_cuda.hpp"
+#include "trt_plan.hpp"
 
 // TensorRT 10.1 replaced the size_t device-memory calls with int64_t "V2"
 // ones and deprecated the old ones; 10.0 only has the old ones.
@@ -53,22 +53,29 @@ constexpr size_t kAlignment = 256;
 
 size_t align_up(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
-// Collects TensorRT's error messages on the calling thread while alive, so
-// that a failed deserialize or enqueue can report what TensorRT said.
-thread_local std::string *t_captured_errors = nullptr;
+// Collects TensorRT's error and warning messages on the calling thread
+// while alive, so that a failed deserialize or enqueue can report what
+// TensorRT said (an allocation failure's size comes as a warning).
+thread_local TrtMessages *t_captured = nullptr;
 
 class ErrorCapture {
  public:
-  ErrorCapture() : previous_(t_captured_errors) { t_captured_errors = &text_; }
-  ~ErrorCapture() { t_captured_errors = previous_; }
+  ErrorCapture() : previous_(t_captured) { t_captured = &said_; }
+  ~ErrorCapture() { t_captured = previous_; }
   ErrorCapture(const ErrorCapture &) = delete;
   ErrorCapture &operator=(const ErrorCapture &) = delete;
-  const std::string &text() const { return text_; }
+  const std::string &text() const { return said_.errors; }
+  const TrtMessages &said() const { return said_; }
 
  private:
-  std::string text_;
-  std::string *previous_;
+  TrtMessages said_;
+  TrtMessages *previous_;
 };
+
+void append_message(std::string &to, const char *msg) {
+  if (!to.empty()) to.append("; ");
+  to.append(msg);
+}
 
 // Forwards TensorRT's log to hy3d's log callback. TensorRT's info level is
 // chatty (every load prints sizes and tactics), so it lands at debug, and
@@ -82,13 +89,11 @@ class Logger final : public nvinfer1::ILogger {
         case Severity::kINTERNAL_ERROR:
         case Severity::kERROR:
           level = LogLevel::Error;
-          if (t_captured_errors != nullptr) {
-            if (!t_captured_errors->empty()) t_captured_errors->append("; ");
-            t_captured_errors->append(msg);
-          }
+          if (t_captured != nullptr) append_message(t_captured->errors, msg);
           break;
         case Severity::kWARNING:
           level = LogLevel::Warn;
+          if (t_captured != nullptr) append_message(t_captured->warnings, msg);
           break;
         case Severity::kINFO:
           level = LogLevel::Debug;
@@ -122,10 +127,6 @@ std::string dims_string(const int64_t *dims, int32_t rank) {
   d.nbDims = std::min<int32_t>(std::max<int32_t>(rank, 0), nvinfer1::Dims::MAX_DIMS);
   for (int32_t i = 0; i < d.nbDims; ++i) d.d[i] = dims[i];
   return dims_string(d);
-}
-
-std::string version_string(int32_t v) {
-  return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
 }
 
 int64_t volume(const nvinfer1::Dims &d) {
@@ -263,45 +264,6 @@ int32_t device_count() {
     return 0;
   }
   return count;
-}
-
-// Builds the error for a plan TensorRT refused. TensorRT checks the version
-// and the GPU itself and says which; its message is kept whole. The plan's
-// header (a tag, then the TensorRT version that wrote it at bytes 24..27, as
-// trtexec --getPlanVersionOnly reads it) lets the message name both versions.
-[[noreturn]] void throw_deserialize_error(const std::string &trt_said, const void *plan, size_t size,
-                                          const std::string &gpu) {
-  const auto *bytes = static_cast<const unsigned char *>(plan);
-  constexpr uint32_t kPlanTag = 0x74727466u;
-  uint32_t tag = 0, serialization = 1;
-  if (size >= 8) {
-    std::memcpy(&tag, bytes, 4);
-    std::memcpy(&serialization, bytes + 4, 4);
-  }
-  const int32_t runtime_version = getInferLibVersion();
-  std::string plan_version;
-  bool version_differs = false;
-  if (tag == kPlanTag && serialization == 0 && size >= 28) {
-    plan_version = std::to_string(bytes[24]) + "." + std::to_string(bytes[25]) + "." + std::to_string(bytes[26]);
-    version_differs = bytes[24] != runtime_version / 10000 || bytes[25] != runtime_version / 100 % 100 ||
-                      bytes[26] != runtime_version % 100;
-  }
-  std::string lower = trt_said;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  const bool trt_says_incompatible = lower.find("version") != std::string::npos ||
-                                     lower.find("compatib") != std::string::npos ||
-                                     lower.find("device") != std::string::npos ||
-                                     lower.find("compute capability") != std::string::npos;
-
-  std::string message = "TensorRT refused the plan";
-  message += trt_said.empty() ? std::string(" without a message") : ": " + trt_said;
-  message += " (plan built with TensorRT " + (plan_version.empty() ? std::string("unknown") : plan_version) +
-             "; this runtime is TensorRT " + version_string(runtime_version) + " on " + gpu + ")";
-  // TensorRT's complaint about a foreign file also talks of versions, so
-  // the tag is looked at first.
-  if (tag != kPlanTag) throw Error(HY3D_ERR_INVALID_ARGUMENT, "not a TensorRT plan: " + message);
-  if (version_differs || trt_says_incompatible) throw Error(HY3D_ERR_INCOMPATIBLE, message);
-  throw Error(HY3D_ERR_INVALID_ARGUMENT, message);
 }
 
 // Reads the I/O tensors and profile 0, and refuses what hy3d cannot bind:
@@ -586,7 +548,12 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
   {
     ErrorCapture capture;
     e.engine.reset(e.runtime->deserializeCudaEngine(plan, plan_size));
-    if (!e.engine) throw_deserialize_error(capture.text(), plan, plan_size, e.gpu);
+    if (!e.engine) {
+      DeviceMemory memory;
+      memory.known = cudaMemGetInfo(&memory.free_bytes, &memory.total_bytes) == cudaSuccess;
+      (void)cudaGetLastError();
+      throw plan_refusal(capture.said(), plan, plan_size, getInferLibVersion(), e.gpu, memory);
+    }
   }
   describe_tensors(e);
   const std::vector<int32_t> buckets = bucket_list(e, options);

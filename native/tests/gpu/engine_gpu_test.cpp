@@ -5,6 +5,7 @@
 // so every expected value is known on the host and the second dim can
 // change shape within a bucket (which must re-capture the bucket's graph).
 #include <NvInfer.h>
+#include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cmath>
@@ -349,6 +350,33 @@ void test_rejects_bad_buckets_and_plans(const std::vector<unsigned char> &plan) 
   }
 }
 
+// With the device's memory taken, a load fails as out of memory, naming the
+// sizes, and not as a plan built for another GPU or TensorRT (TensorRT's
+// allocation failure messages talk of the device).
+void test_out_of_memory_at_load(const std::vector<unsigned char> &plan) {
+  std::vector<void *> hog;
+  for (size_t chunk = size_t{1} << 30; chunk >= (size_t{64} << 10);) {
+    void *p = nullptr;
+    if (cudaMalloc(&p, chunk) == cudaSuccess) {
+      hog.push_back(p);
+    } else {
+      (void)cudaGetLastError();
+      chunk /= 2;
+    }
+  }
+  hy3d_engine_options opts{};
+  hy3d_engine *e = nullptr;
+  const hy3d_status st = hy3d_engine_load(plan.data(), plan.size(), &opts, &e);
+  const std::string message = st == HY3D_OK ? std::string() : hy3d_last_error();
+  hy3d_engine_destroy(e);
+  for (void *p : hog) (void)cudaFree(p);
+  CHECK(st == HY3D_ERR_OUT_OF_MEMORY);
+  CHECK(message.find("MiB") != std::string::npos);
+  if (st != HY3D_ERR_OUT_OF_MEMORY) std::fprintf(stderr, "load with no device memory: %d %s\n", st, message.c_str());
+  Engine after = load(plan, true);  // the device recovers once memory is free again
+  CHECK(after != nullptr);
+}
+
 void test_concurrent_runs(const std::vector<unsigned char> &plan) {
   Engine e = load(plan, true);
   if (!e) {
@@ -410,6 +438,7 @@ int main() {
   test_shape_change_recaptures(plan);
   test_rejects_bad_shapes(plan);
   test_rejects_bad_buckets_and_plans(plan);
+  test_out_of_memory_at_load(plan);
   test_concurrent_runs(plan);
   test_logs_through_the_callback(plan);
   return check_failures();
