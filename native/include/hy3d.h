@@ -218,7 +218,10 @@ hy3d_status hy3d_engine_output_shapes(const hy3d_engine *engine, const hy3d_host
  * dims must be filled in by the caller with the shape
  * hy3d_engine_output_shapes reports (the call checks them); outputs not
  * listed are computed and dropped. Blocks until the outputs are on the host.
- * b above the engine's maximum fails with HY3D_ERR_SHAPE naming both.
+ * b above the engine's maximum fails with HY3D_ERR_SHAPE naming both. A
+ * sticky CUDA error (an illegal address and the like: the process's CUDA
+ * context is lost) fails with HY3D_ERR_UNAVAILABLE, and so does every later
+ * run of the engine, at once, with the same message.
  * Thread-safe: concurrent calls on one engine serialize, because its
  * contexts share one device memory block. */
 hy3d_status hy3d_engine_run(hy3d_engine *engine, const hy3d_host_tensor *inputs, size_t input_count,

@@ -19,11 +19,48 @@ inline std::string describe(cudaError_t err) {
   return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
 }
 
+// The errors CUDA documents as leaving the process's context unusable: every
+// later CUDA call of the process fails the same way, and only a new process
+// gets a working context.
+inline bool is_sticky(cudaError_t err) {
+  switch (err) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorAssert:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchFailure:
+    case cudaErrorECCUncorrectable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The message for a sticky error, saying what it means for the operator.
+inline std::string context_lost(cudaError_t err, const std::string &what) {
+  return what + " failed: " + describe(err) +
+         ": the CUDA context of this process is lost (the error is sticky: every later CUDA call fails the same "
+         "way); the TensorRT backend is unusable until the process restarts";
+}
+
+// Thrown for a sticky error: HY3D_ERR_UNAVAILABLE, since nothing on this
+// device can work any more, and a type of its own so that callers can tell
+// it from one failed call.
+class ContextLost : public Error {
+ public:
+  ContextLost(cudaError_t err, const std::string &what) : Error(HY3D_ERR_UNAVAILABLE, context_lost(err, what)) {}
+};
+
 // Throws for a failed CUDA call; what names the call for the message.
 inline void check(cudaError_t err, const char *what) {
   if (err == cudaSuccess) return;
-  // The error may be sticky for launches but not for API calls; reading it
-  // here keeps a later, unrelated call from reporting it again.
+  if (is_sticky(err)) throw ContextLost(err, what);
+  // A non-sticky error stays readable until read; reading it here keeps a
+  // later, unrelated call from reporting it again.
   (void)cudaGetLastError();
   const hy3d_status status =
       err == cudaErrorMemoryAllocation ? HY3D_ERR_OUT_OF_MEMORY

@@ -239,8 +239,11 @@ struct hy3d_engine {
   mutable std::mutex shape_mutex;
 
   std::vector<std::unique_ptr<hy3d::trt::Slot>> slots;  // ascending batch
-  mutable std::mutex run_mutex;                          // guards slots and stats
+  mutable std::mutex run_mutex;                          // guards slots, stats and lost
   hy3d::trt::Stats stats;
+  // Set when a run met a sticky CUDA error: the context is gone, so every
+  // later run fails at once with this message instead of queueing work.
+  std::string lost;
 };
 
 namespace hy3d {
@@ -549,6 +552,8 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
     ErrorCapture capture;
     e.engine.reset(e.runtime->deserializeCudaEngine(plan, plan_size));
     if (!e.engine) {
+      const cudaError_t state = cudaPeekAtLastError();
+      if (cuda::is_sticky(state)) throw cuda::ContextLost(state, "deserializeCudaEngine");
       DeviceMemory memory;
       memory.known = cudaMemGetInfo(&memory.free_bytes, &memory.total_bytes) == cudaSuccess;
       (void)cudaGetLastError();
@@ -609,16 +614,8 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
   log(LogLevel::Info, summary.str());
 }
 
-void run(hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3d_host_tensor *outputs,
-         size_t output_count) {
-  if (output_count > 0 && outputs == nullptr) throw Error(HY3D_ERR_INVALID_ARGUMENT, "outputs is NULL");
-  std::vector<const hy3d_host_tensor *> given;
-  const int64_t batch = match_inputs(e, inputs, input_count, true, given);
-  for (size_t i = 0; i < e.tensors.size(); ++i)
-    if (e.tensors[i].type != nvinfer1::DataType::kFLOAT)
-      throw Error(HY3D_ERR_INVALID_ARGUMENT, "tensor " + e.tensors[i].name + " is not float32; hy3d binds float32 only");
-
-  std::lock_guard<std::mutex> lock(e.run_mutex);
+void run_locked(hy3d_engine &e, const std::vector<const hy3d_host_tensor *> &given, int64_t batch,
+                hy3d_host_tensor *outputs, size_t output_count) {
   cuda::DeviceScope scope(e.device);
   Slot &slot = slot_for(e, batch);
   configure(e, slot, bucket_shapes(e, given, slot.batch));
@@ -671,6 +668,32 @@ void run(hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3
     std::memcpy(outputs[k].data, staging + b.offset, b.bytes / static_cast<size_t>(slot.batch) * batch);
   }
   ++e.stats.runs;
+}
+
+void run(hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3d_host_tensor *outputs,
+         size_t output_count) {
+  if (output_count > 0 && outputs == nullptr) throw Error(HY3D_ERR_INVALID_ARGUMENT, "outputs is NULL");
+  std::vector<const hy3d_host_tensor *> given;
+  const int64_t batch = match_inputs(e, inputs, input_count, true, given);
+  for (size_t i = 0; i < e.tensors.size(); ++i)
+    if (e.tensors[i].type != nvinfer1::DataType::kFLOAT)
+      throw Error(HY3D_ERR_INVALID_ARGUMENT, "tensor " + e.tensors[i].name + " is not float32; hy3d binds float32 only");
+
+  std::lock_guard<std::mutex> lock(e.run_mutex);
+  if (!e.lost.empty()) throw Error(HY3D_ERR_UNAVAILABLE, e.lost);
+  try {
+    run_locked(e, given, batch, outputs, output_count);
+    return;
+  } catch (const cuda::ContextLost &lost) {
+    e.lost = lost.what();
+  } catch (const Error &err) {
+    // A failed enqueueV3 says nothing of CUDA's state, so it is asked.
+    const cudaError_t state = cudaPeekAtLastError();
+    if (!cuda::is_sticky(state)) throw;
+    e.lost = cuda::context_lost(state, std::string("a run (") + err.what() + ")");
+  }
+  log(LogLevel::Error, "TensorRT engine lost: " + e.lost);
+  throw Error(HY3D_ERR_UNAVAILABLE, e.lost);
 }
 
 void output_shapes(const hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3d_host_tensor *outputs,
