@@ -20,6 +20,7 @@
 // contain work that cannot be captured) the sticky error is cleared, the
 // bucket falls back to plain enqueueV3 and the fallback is logged; trtexec
 // and Triton's TensorRT backend behave the same way.
+#include <NvInferPlugin.h>
 #include <NvInferRuntime.h>
 #include <cuda_runtime_api.h>
 
@@ -112,6 +113,18 @@ class Logger final : public nvinfer1::ILogger {
 Logger &logger() {
   static Logger instance;
   return instance;
+}
+
+// Registers TensorRT's standard plugins (libnvinfer_plugin) in the process's
+// plugin registry, once: a plan whose network uses one (exporters map some
+// ONNX ops to them) cannot be deserialized without its creator, and
+// TensorRT's complaint then names neither the plugin library nor the fix.
+void register_standard_plugins() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (!initLibNvInferPlugins(&logger(), ""))
+      log(LogLevel::Warn, "initLibNvInferPlugins failed: plans that use TensorRT's standard plugins will not load");
+  });
 }
 
 std::string dims_string(const nvinfer1::Dims &d) {
@@ -546,6 +559,7 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
   cuda::DeviceScope scope(e.device);
   e.gpu = describe_device(e.device);
 
+  register_standard_plugins();
   e.runtime.reset(nvinfer1::createInferRuntime(logger()));
   if (!e.runtime) throw Error(HY3D_ERR_RUNTIME, "createInferRuntime failed");
   {

@@ -33,10 +33,16 @@ class QuietLogger final : public nvinfer1::ILogger {
   }
 };
 
+// TensorRT keeps the first logger it is given for the whole process, so the
+// test's builder and runtime share one that lives as long as the process.
+QuietLogger &quiet_logger() {
+  static QuietLogger logger;
+  return logger;
+}
+
 std::vector<unsigned char> build_plan() {
   using namespace nvinfer1;
-  static QuietLogger logger;
-  std::unique_ptr<IBuilder> builder(createInferBuilder(logger));
+  std::unique_ptr<IBuilder> builder(createInferBuilder(quiet_logger()));
   const auto flags = 1U << static_cast<uint32_t>(NetworkDefinitionCreationFlag::kSTRONGLY_TYPED);
   std::unique_ptr<INetworkDefinition> net(builder->createNetworkV2(flags));
   ITensor *x = net->addInput("x", DataType::kFLOAT, Dims3{-1, -1, kWidth});
@@ -397,6 +403,18 @@ void test_concurrent_runs(const std::vector<unsigned char> &plan) {
   CHECK(stats(e.get()).runs == 100);
 }
 
+// A load registers TensorRT's standard plugins; nothing else in this test
+// does (the builder API does not), so a creator in the registry is hy3d's.
+void test_registers_the_standard_plugins(const std::vector<unsigned char> &plan) {
+  std::unique_ptr<nvinfer1::IRuntime> runtime(nvinfer1::createInferRuntime(quiet_logger()));
+  CHECK(runtime != nullptr);
+  if (!runtime) return;
+  CHECK(runtime->getPluginRegistry().getCreator("EfficientNMS_TRT", "1", "") == nullptr);
+  Engine e = load(plan, false);
+  CHECK(e != nullptr);
+  CHECK(runtime->getPluginRegistry().getCreator("EfficientNMS_TRT", "1", "") != nullptr);
+}
+
 void test_logs_through_the_callback(const std::vector<unsigned char> &plan) {
   std::vector<std::string> lines;
   hy3d_set_log_callback(
@@ -431,6 +449,7 @@ int main() {
   CHECK(!plan.empty());
   if (plan.empty()) return check_failures();
 
+  test_registers_the_standard_plugins(plan);  // first: before any load registers them
   test_describes_tensors_and_profile(plan);
   test_output_shapes(plan);
   test_runs_match_the_reference_in_every_bucket(plan);
