@@ -9,17 +9,19 @@
 // where the kernels of two contexts would compete for the same SMs anyway,
 // and the pipeline batches work across jobs instead (step-level batching).
 //
-// Each bucket has fixed, 256-byte aligned device I/O buffers and a pinned
-// host staging block of the same layout, so the addresses baked into its
-// CUDA graph stay valid between replays. The graph is captured at load after
-// a warm-up enqueue (TensorRT allocates and sets up lazily on the first
-// enqueue, which must not be recorded), in thread-local capture mode so that
-// CUDA calls of other threads cannot invalidate it. A run whose shapes
-// differ from the bucket's current ones, or that needs larger buffers,
-// re-binds the context and re-captures. When capture fails (an engine may
-// contain work that cannot be captured) the sticky error is cleared, the
-// bucket falls back to plain enqueueV3 and the fallback is logged; trtexec
-// and Triton's TensorRT backend behave the same way.
+// Each bucket has fixed, 256-byte aligned device I/O buffers laid out for
+// the profile's largest shapes and a pinned host staging block of the same
+// layout, so the addresses baked into its CUDA graphs stay valid between
+// replays whatever the shapes. A graph is captured at load for the profile's
+// optimum after a warm-up enqueue (TensorRT allocates and sets up lazily on
+// the first enqueue, which must not be recorded), in thread-local capture
+// mode so that CUDA calls of other threads cannot invalidate it. A run with
+// other shapes re-binds the context's shapes and runs its own warm-up, then
+// captures a graph for those shapes, up to kGraphsPerBucket per bucket;
+// graphs are kept, never replaced, as Triton's TensorRT backend keeps one per
+// shape. When capture fails (an engine may contain work that cannot be
+// captured) the capture error is cleared, those shapes fall back to plain
+// enqueueV3 and the fallback is logged; trtexec and Triton behave the same.
 #include <NvInferPlugin.h>
 #include <NvInferRuntime.h>
 #include <cuda_runtime_api.h>
@@ -205,26 +207,42 @@ struct TensorMeta {
 };
 
 // Where one tensor lives in a bucket's I/O block (device and staging alike).
+// The offset is fixed at load, from the tensor's size at the profile's
+// maximum; bytes and shape follow the bucket's current shapes.
 struct Binding {
   size_t offset = 0;
   size_t bytes = 0;  // at the bucket's batch
   nvinfer1::Dims shape{};
 };
 
-// One batch bucket: its context, stream, buffers and graph. Members are
-// destroyed in reverse order, so the graph goes before the buffers it
-// points into and the context before the engine (which the engine's own
+// A graph captured for one set of input shapes of a bucket.
+struct ShapeGraph {
+  std::vector<nvinfer1::Dims> inputs;  // indexed like hy3d_engine::tensors; outputs unset
+  bool failed = false;                 // capture failed: these shapes run plain enqueueV3
+  cuda::GraphExec exec;
+};
+
+// Graphs kept per bucket. The shape at the profile's optimum is captured at
+// load; a run with other shapes captures its own graph while there is room,
+// and plain enqueueV3 serves shapes beyond it. No graph is ever dropped for
+// another, so shapes that alternate (a decode's full chunks and its last,
+// shorter one) each replay their own graph.
+constexpr size_t kGraphsPerBucket = 4;
+
+// One batch bucket: its context, stream, buffers and graphs. Members are
+// destroyed in reverse order, so the graphs go before the buffers they
+// point into and the context before the engine (which the engine's own
 // member order guarantees).
 struct Slot {
   int32_t batch = 0;
   std::unique_ptr<nvinfer1::IExecutionContext> context;
   cuda::Stream stream;
-  cuda::DeviceBuffer io;
-  cuda::PinnedBuffer staging;
+  cuda::DeviceBuffer io;       // laid out at the profile's maximum: addresses never change
+  cuda::PinnedBuffer staging;  // same layout
   std::vector<Binding> bindings;  // indexed like hy3d_engine::tensors
   bool configured = false;
-  bool capture_failed = false;  // stays on plain enqueue until the shapes change
-  cuda::GraphExec graph;
+  std::vector<std::unique_ptr<ShapeGraph>> graphs;
+  ShapeGraph *current = nullptr;  // the graph for the current shapes, if one was tried
 };
 
 struct Stats {
@@ -380,38 +398,58 @@ std::vector<nvinfer1::Dims> apply_shapes(const hy3d_engine &e, nvinfer1::IExecut
   return shapes;
 }
 
-// Binds a slot to input shapes: sets them on its context, lays out its I/O
-// block (reallocated when it must grow) and points the context at it. A
-// change of shapes or addresses drops the slot's graph. Until it completes,
-// the slot counts as unconfigured, so that after any failure half way the
-// next run starts over instead of trusting stale state.
-void configure(hy3d_engine &e, Slot &slot, const std::vector<nvinfer1::Dims> &input_shapes) {
-  if (slot.configured) {
-    bool same = true;
-    for (size_t i = 0; i < e.tensors.size() && same; ++i)
-      if (e.tensors[i].input) same = same_dims(slot.bindings[i].shape, input_shapes[i]);
-    if (same) return;
+bool same_inputs(const hy3d_engine &e, const std::vector<nvinfer1::Dims> &a, const std::vector<nvinfer1::Dims> &b) {
+  for (size_t i = 0; i < e.tensors.size(); ++i)
+    if (e.tensors[i].input && !same_dims(a[i], b[i])) return false;
+  return true;
+}
+
+// Lays out a slot's I/O block for the largest shapes its bucket can see
+// (every input at the profile's maximum, batch = the bucket; outputs as
+// TensorRT infers them from those), allocates it and its staging twin once,
+// and points the context at it. Fixed addresses are what lets graphs of
+// different shapes live side by side.
+void allocate_io(hy3d_engine &e, Slot &slot) {
+  std::vector<nvinfer1::Dims> max_inputs(e.tensors.size());
+  for (size_t i = 0; i < e.tensors.size(); ++i) {
+    if (!e.tensors[i].input) continue;
+    max_inputs[i] = e.tensors[i].max;
+    max_inputs[i].d[0] = slot.batch;
   }
-  slot.configured = false;
-  slot.graph.reset();
-  slot.capture_failed = false;
-  const std::vector<nvinfer1::Dims> shapes = apply_shapes(e, *slot.context, input_shapes);
-  std::vector<Binding> bindings(e.tensors.size());
+  const std::vector<nvinfer1::Dims> max_shapes = apply_shapes(e, *slot.context, max_inputs);
+  slot.bindings.assign(e.tensors.size(), Binding{});
   size_t total = 0;
   for (size_t i = 0; i < e.tensors.size(); ++i) {
-    bindings[i].shape = shapes[i];
-    bindings[i].offset = total;
-    bindings[i].bytes = static_cast<size_t>(volume(shapes[i])) * e.tensors[i].element_size;
-    total += align_up(bindings[i].bytes);
+    slot.bindings[i].offset = total;
+    total += align_up(static_cast<size_t>(volume(max_shapes[i])) * e.tensors[i].element_size);
   }
-  if (total > slot.io.size()) slot.io = cuda::DeviceBuffer(total);
-  if (total > slot.staging.size()) slot.staging = cuda::PinnedBuffer(total);
-  // Offsets move with the shapes even when the block does not.
+  slot.io = cuda::DeviceBuffer(total);
+  slot.staging = cuda::PinnedBuffer(total);
   auto *base = static_cast<unsigned char *>(slot.io.get());
   for (size_t i = 0; i < e.tensors.size(); ++i)
-    if (!slot.context->setTensorAddress(e.tensors[i].name.c_str(), base + bindings[i].offset))
+    if (!slot.context->setTensorAddress(e.tensors[i].name.c_str(), base + slot.bindings[i].offset))
       throw Error(HY3D_ERR_RUNTIME, "setTensorAddress failed for " + e.tensors[i].name);
-  slot.bindings = std::move(bindings);
+}
+
+// Binds a slot to input shapes: sets them on its context, sizes its
+// bindings and finds the graph captured for them, if any. Until it
+// completes, the slot counts as unconfigured, so that after any failure
+// half way the next run starts over instead of trusting stale state.
+void configure(hy3d_engine &e, Slot &slot, const std::vector<nvinfer1::Dims> &input_shapes) {
+  if (slot.configured) {
+    std::vector<nvinfer1::Dims> current(e.tensors.size());
+    for (size_t i = 0; i < e.tensors.size(); ++i) current[i] = slot.bindings[i].shape;
+    if (same_inputs(e, current, input_shapes)) return;
+  }
+  slot.configured = false;
+  slot.current = nullptr;
+  const std::vector<nvinfer1::Dims> shapes = apply_shapes(e, *slot.context, input_shapes);
+  for (size_t i = 0; i < e.tensors.size(); ++i) {
+    slot.bindings[i].shape = shapes[i];
+    slot.bindings[i].bytes = static_cast<size_t>(volume(shapes[i])) * e.tensors[i].element_size;
+  }
+  for (auto &g : slot.graphs)
+    if (same_inputs(e, g->inputs, input_shapes)) slot.current = g.get();
   slot.configured = true;
 }
 
@@ -423,48 +461,56 @@ void enqueue(hy3d_engine &e, Slot &slot) {
   ++e.stats.plain_enqueues;
 }
 
-void capture_failed(hy3d_engine &e, Slot &slot, const std::string &why) {
+void capture_failed(hy3d_engine &e, Slot &slot, ShapeGraph &g, const std::string &why) {
   // Capture errors are sticky for the thread until read; clear them so the
   // fallback enqueue (and every later call) does not inherit them.
   (void)cudaGetLastError();
-  slot.graph.reset();
-  slot.capture_failed = true;
+  g.exec.reset();
+  g.failed = true;
   ++e.stats.capture_failures;
   log(LogLevel::Warn, "CUDA graph capture failed for batch bucket " + std::to_string(slot.batch) + " (" + why +
-                          "); falling back to enqueueV3 for this bucket");
+                          "); falling back to enqueueV3 for these shapes");
 }
 
-// Records the slot's enqueue as a graph. The caller has just run one plain
-// enqueue with the current shapes and addresses (the warm-up) and waited
-// for it.
+// Records the slot's enqueue for its current shapes as a new graph. The
+// caller has just run one plain enqueue with these shapes (the warm-up) and
+// waited for it.
 void capture(hy3d_engine &e, Slot &slot) {
+  auto entry = std::make_unique<ShapeGraph>();
+  entry->inputs.resize(e.tensors.size());
+  for (size_t i = 0; i < e.tensors.size(); ++i)
+    if (e.tensors[i].input) entry->inputs[i] = slot.bindings[i].shape;
+  ShapeGraph &g = *entry;
+  slot.graphs.push_back(std::move(entry));
+  slot.current = &g;
+
   cudaError_t err = cudaStreamBeginCapture(slot.stream.get(), cudaStreamCaptureModeThreadLocal);
-  if (err != cudaSuccess) return capture_failed(e, slot, "cudaStreamBeginCapture: " + cuda::describe(err));
+  if (err != cudaSuccess) return capture_failed(e, slot, g, "cudaStreamBeginCapture: " + cuda::describe(err));
   ErrorCapture trt_errors;
   const bool enqueued = slot.context->enqueueV3(slot.stream.get());
   cuda::Graph graph;
   err = cudaStreamEndCapture(slot.stream.get(), graph.out());
   if (!enqueued)
-    return capture_failed(e, slot, "enqueueV3 under capture: " +
-                                       (trt_errors.text().empty() ? std::string("no message") : trt_errors.text()));
+    return capture_failed(e, slot, g, "enqueueV3 under capture: " +
+                                          (trt_errors.text().empty() ? std::string("no message") : trt_errors.text()));
   if (err != cudaSuccess || graph.get() == nullptr)
-    return capture_failed(e, slot, "cudaStreamEndCapture: " + cuda::describe(err));
-  err = slot.graph.instantiate(graph.get());
-  if (err != cudaSuccess) return capture_failed(e, slot, "cudaGraphInstantiateWithFlags: " + cuda::describe(err));
+    return capture_failed(e, slot, g, "cudaStreamEndCapture: " + cuda::describe(err));
+  err = g.exec.instantiate(graph.get());
+  if (err != cudaSuccess) return capture_failed(e, slot, g, "cudaGraphInstantiateWithFlags: " + cuda::describe(err));
   ++e.stats.graph_captures;
 }
 
 // Runs the slot's network on what is in its device buffers.
 void execute(hy3d_engine &e, Slot &slot) {
-  if (slot.graph.ready()) {
-    slot.graph.launch(slot.stream.get());
+  if (slot.current != nullptr && slot.current->exec.ready()) {
+    slot.current->exec.launch(slot.stream.get());
     ++e.stats.graph_launches;
     return;
   }
   enqueue(e, slot);
-  if (e.use_graphs && !slot.capture_failed) {
+  if (e.use_graphs && slot.current == nullptr && slot.graphs.size() < kGraphsPerBucket) {
     // This enqueue was the warm-up: its outputs are this run's, and the
-    // graph recorded next serves the runs after it.
+    // graph recorded next serves the runs with these shapes after it.
     slot.stream.synchronize("warm-up enqueue");
     capture(e, slot);
   }
@@ -594,8 +640,9 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
 #else
     slot->context->setDeviceMemory(e.activations.get());
 #endif
-    // Non-batch dims start at the profile's optimum; a run with other dims
-    // re-binds the slot.
+    allocate_io(e, *slot);
+    // Non-batch dims start at the profile's optimum, the shapes captured at
+    // load; a run with other dims re-binds the slot.
     std::vector<nvinfer1::Dims> shapes(e.tensors.size());
     for (size_t i = 0; i < e.tensors.size(); ++i) {
       if (!e.tensors[i].input) continue;
@@ -621,7 +668,7 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
   size_t captured = 0;
   for (size_t i = 0; i < e.slots.size(); ++i) {
     summary << (i ? "," : "") << e.slots[i]->batch;
-    captured += e.slots[i]->graph.ready() ? 1 : 0;
+    captured += e.slots[i]->current != nullptr && e.slots[i]->current->exec.ready() ? 1 : 0;
   }
   summary << "], " << (e.activations.size() >> 20) << " MiB shared activation memory, CUDA graphs "
           << (e.use_graphs ? std::to_string(captured) + "/" + std::to_string(e.slots.size()) + " captured" : "off");
@@ -874,7 +921,8 @@ hy3d_status hy3d_engine_stats_get(const hy3d_engine *engine, hy3d_engine_stats *
     out->bucket_count = static_cast<int32_t>(engine->slots.size());
     for (size_t i = 0; i < engine->slots.size() && i < HY3D_MAX_BUCKETS; ++i) {
       out->buckets[i] = engine->slots[i]->batch;
-      out->graph_ready[i] = engine->slots[i]->graph.ready() ? 1 : 0;
+      const hy3d::trt::ShapeGraph *g = engine->slots[i]->current;
+      out->graph_ready[i] = g != nullptr && g->exec.ready() ? 1 : 0;
     }
     out->device_memory = engine->activations.size();
     return HY3D_OK;

@@ -257,38 +257,51 @@ void test_graph_replay_equals_plain_enqueue(const std::vector<unsigned char> &pl
   CHECK(p.graph_launches == 0 && p.graph_captures == 0 && p.plain_enqueues == 3);
 }
 
-void test_shape_change_recaptures(const std::vector<unsigned char> &plan) {
+// Each shape of a bucket keeps its graph (I/O at the profile's maximum, so
+// addresses never change): going back to a shape replays, never
+// re-captures; past kGraphsPerBucket shapes a new one runs plain enqueueV3.
+void test_shapes_keep_their_graphs(const std::vector<unsigned char> &plan) {
   Engine e = load(plan, true);
   if (!e) {
     CHECK(false);
     return;
   }
   const uint64_t at_load = stats(e.get()).graph_captures;
-  Case a = make_case(2, 16, 1);
-  CHECK(run(e.get(), a) == HY3D_OK);
-  CHECK(stats(e.get()).graph_captures == at_load);
-
-  // A longer N grows the bucket's buffers (new addresses) and changes its
-  // shapes: the warm-up run answers, and a new graph is captured.
-  Case b = make_case(2, 48, 2);
-  CHECK(run(e.get(), b) == HY3D_OK);
-  CHECK(matches_reference(b));
-  hy3d_engine_stats s = stats(e.get());
-  CHECK(s.graph_captures == at_load + 1);
+  auto run_checked = [&](int n, int seed) {
+    Case c = make_case(2, n, seed);
+    CHECK(run(e.get(), c) == HY3D_OK);
+    CHECK(matches_reference(c));
+    return stats(e.get());
+  };
+  hy3d_engine_stats s = run_checked(16, 1);  // the optimum, captured at load
+  CHECK(s.graph_captures == at_load);
   const uint64_t launches = s.graph_launches;
 
-  Case c = make_case(2, 48, 3);
-  CHECK(run(e.get(), c) == HY3D_OK);
-  CHECK(matches_reference(c));
-  s = stats(e.get());
+  s = run_checked(48, 2);  // new shape: the warm-up answers, then a capture
   CHECK(s.graph_captures == at_load + 1);
+  CHECK(s.graph_launches == launches);
+  s = run_checked(48, 3);
   CHECK(s.graph_launches == launches + 1);
+  s = run_checked(16, 4);  // back to the first shape: its graph is still there
+  CHECK(s.graph_captures == at_load + 1);
+  CHECK(s.graph_launches == launches + 2);
+  s = run_checked(48, 5);
+  CHECK(s.graph_captures == at_load + 1);
+  CHECK(s.graph_launches == launches + 3);
 
-  // A shorter N fits the buffers but is still a new shape.
-  Case d = make_case(2, 5, 4);
-  CHECK(run(e.get(), d) == HY3D_OK);
-  CHECK(matches_reference(d));
-  CHECK(stats(e.get()).graph_captures == at_load + 2);
+  s = run_checked(5, 6);   // third shape of bucket 2
+  s = run_checked(7, 7);   // fourth: the bucket is full
+  CHECK(s.graph_captures == at_load + 3);
+  const uint64_t enqueues = s.plain_enqueues;
+  s = run_checked(9, 8);   // fifth: plain enqueueV3, no capture, nothing evicted
+  s = run_checked(9, 9);
+  CHECK(s.graph_captures == at_load + 3);
+  CHECK(s.plain_enqueues == enqueues + 2);
+  CHECK(s.capture_failures == 0);
+  s = run_checked(5, 10);
+  s = run_checked(16, 11);
+  CHECK(s.graph_captures == at_load + 3);
+  CHECK(s.graph_launches == launches + 5);
 }
 
 void test_rejects_bad_shapes(const std::vector<unsigned char> &plan) {
@@ -454,7 +467,7 @@ int main() {
   test_output_shapes(plan);
   test_runs_match_the_reference_in_every_bucket(plan);
   test_graph_replay_equals_plain_enqueue(plan);
-  test_shape_change_recaptures(plan);
+  test_shapes_keep_their_graphs(plan);
   test_rejects_bad_shapes(plan);
   test_rejects_bad_buckets_and_plans(plan);
   test_out_of_memory_at_load(plan);
