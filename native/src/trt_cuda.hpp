@@ -182,6 +182,29 @@ class Stream {
   cudaStream_t stream_ = nullptr;
 };
 
+// An event that a host thread waits on by sleeping, not spinning: a run's
+// wait for its outputs then leaves the CPU to the rest of the process.
+class BlockingEvent {
+ public:
+  BlockingEvent() {
+    check(cudaEventCreateWithFlags(&event_, cudaEventBlockingSync | cudaEventDisableTiming), "cudaEventCreateWithFlags");
+  }
+  ~BlockingEvent() {
+    if (event_ != nullptr) (void)cudaEventDestroy(event_);
+  }
+  BlockingEvent(const BlockingEvent &) = delete;
+  BlockingEvent &operator=(const BlockingEvent &) = delete;
+
+  // Waits until the work queued on stream so far has finished.
+  void wait_for(cudaStream_t stream, const char *what) const {
+    check(cudaEventRecord(event_, stream), "cudaEventRecord");
+    check(cudaEventSynchronize(event_), what);
+  }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
 // A captured graph between cudaStreamEndCapture and instantiation.
 class Graph {
  public:
@@ -216,6 +239,9 @@ class GraphExec {
     if (err == cudaSuccess) exec_ = exec;
     return err;
   }
+  // Moves the graph's resources to the device now, so that the first
+  // launch costs what every later one does.
+  cudaError_t upload(cudaStream_t stream) const { return cudaGraphUpload(exec_, stream); }
   void reset() {
     if (exec_ != nullptr) (void)cudaGraphExecDestroy(exec_);
     exec_ = nullptr;

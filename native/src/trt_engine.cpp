@@ -235,8 +235,14 @@ constexpr size_t kGraphsPerBucket = 4;
 // member order guarantees).
 struct Slot {
   int32_t batch = 0;
+  // TensorRT's auxiliary streams, made here so that they are non-blocking:
+  // the ones it would create itself could synchronize with the legacy
+  // default stream, which breaks a capture when another thread uses it.
+  // Declared before the context, which uses them, so they outlive it.
+  std::vector<std::unique_ptr<cuda::Stream>> aux_streams;
   std::unique_ptr<nvinfer1::IExecutionContext> context;
   cuda::Stream stream;
+  cuda::BlockingEvent done;
   cuda::DeviceBuffer io;       // laid out at the profile's maximum: addresses never change
   cuda::PinnedBuffer staging;  // same layout
   std::vector<Binding> bindings;  // indexed like hy3d_engine::tensors
@@ -497,6 +503,8 @@ void capture(hy3d_engine &e, Slot &slot) {
     return capture_failed(e, slot, g, "cudaStreamEndCapture: " + cuda::describe(err));
   err = g.exec.instantiate(graph.get());
   if (err != cudaSuccess) return capture_failed(e, slot, g, "cudaGraphInstantiateWithFlags: " + cuda::describe(err));
+  err = g.exec.upload(slot.stream.get());
+  if (err != cudaSuccess) return capture_failed(e, slot, g, "cudaGraphUpload: " + cuda::describe(err));
   ++e.stats.graph_captures;
 }
 
@@ -635,6 +643,15 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
     auto slot = std::make_unique<Slot>();
     slot->batch = batch;
     slot->context = new_context(*e.engine);
+    const int32_t aux = e.engine->getNbAuxStreams();
+    if (aux > 0) {
+      std::vector<cudaStream_t> handles;
+      for (int32_t i = 0; i < aux; ++i) {
+        slot->aux_streams.push_back(std::make_unique<cuda::Stream>());
+        handles.push_back(slot->aux_streams.back()->get());
+      }
+      slot->context->setAuxStreams(handles.data(), aux);
+    }
 #if HY3D_TRT_DEVICE_MEMORY_V2
     slot->context->setDeviceMemoryV2(e.activations.get(), activation_bytes);
 #else
@@ -653,14 +670,15 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
     e.slots.push_back(std::move(slot));
   }
 
-  if (e.use_graphs) {
-    for (auto &slot : e.slots) {
-      // The warm-up computes on zeros rather than on whatever the fresh
-      // allocation holds.
-      cuda::check(cudaMemsetAsync(slot->io.get(), 0, slot->io.size(), slot->stream.get()), "cudaMemsetAsync");
-      execute(e, *slot);
-      slot->stream.synchronize("graph capture at load");
-    }
+  // Every bucket runs once here: TensorRT sets a context up lazily on its
+  // first enqueue, which with graphs is the warm-up before the capture and
+  // without them would otherwise fall on the first request.
+  for (auto &slot : e.slots) {
+    // The warm-up computes on zeros rather than on whatever the fresh
+    // allocation holds.
+    cuda::check(cudaMemsetAsync(slot->io.get(), 0, slot->io.size(), slot->stream.get()), "cudaMemsetAsync");
+    execute(e, *slot);
+    slot->stream.synchronize(e.use_graphs ? "graph capture at load" : "warm-up at load");
   }
 
   std::ostringstream summary;
@@ -716,7 +734,7 @@ void run_locked(hy3d_engine &e, const std::vector<const hy3d_host_tensor *> &giv
       cuda::check(cudaMemcpyAsync(staging + b.offset, device + b.offset, used, cudaMemcpyDeviceToHost, stream),
                   "cudaMemcpyAsync (output)");
     }
-    slot.stream.synchronize("cudaStreamSynchronize (run)");
+    slot.done.wait_for(stream, "cudaEventSynchronize (run)");
   } catch (...) {
     // Copies may still be reading the staging block; the next run must not
     // overwrite it under them.
