@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -87,38 +86,6 @@ func loadGPU(t *testing.T, r *Runtime, set *engines.Set, graph string) *Engine {
 	}
 	t.Cleanup(func() { _ = e.Close() })
 	return e
-}
-
-// closeEnough compares an engine output with the ONNX Runtime reference the
-// way Polygraphy does: an element fails only when it misses both the
-// absolute tolerance (scaled to the output's magnitude, since FP16 keeps
-// about three significant digits of it) and the relative one; NaN always
-// fails. It returns a description of the worst element on failure.
-func closeEnough(got, want []float32) error {
-	if len(got) != len(want) {
-		return fmt.Errorf("%d values, want %d", len(got), len(want))
-	}
-	var scale float64
-	for _, w := range want {
-		scale = math.Max(scale, math.Abs(float64(w)))
-	}
-	atol, rtol := 2e-2*math.Max(scale, 1e-3), 2e-2
-	worst, worstAt, bad := 0.0, -1, 0
-	for i := range got {
-		g, w := float64(got[i]), float64(want[i])
-		d := math.Abs(g - w)
-		if math.IsNaN(g) || math.IsNaN(w) || (d > atol && d > rtol*math.Abs(w)) {
-			bad++
-			if math.IsNaN(d) || d > worst {
-				worst, worstAt = d, i
-			}
-		}
-	}
-	if bad > 0 {
-		return fmt.Errorf("%d of %d values off (atol %.3g, rtol %.3g); worst [%d] = %g, want %g",
-			bad, len(got), atol, rtol, worstAt, got[worstAt], want[worstAt])
-	}
-	return nil
 }
 
 func TestGPURuntimeInfo(t *testing.T) {
