@@ -191,6 +191,45 @@ func TestGPUQueryCountsKeepTheirGraphs(t *testing.T) {
 	}
 }
 
+// A capture that fails (forced by breakCaptures, which makes CUDA invalidate
+// it) leaves the engine on plain enqueueV3 with the same answers.
+func TestGPUCaptureFailureFallsBack(t *testing.T) {
+	set := tinySets(t)["tiny"]
+	g := set.Graphs[engines.VAELatents]
+	plan, err := readPlan(set, engines.VAELatents, *g.Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, st, msg := loadNative(plan, loadOptions{buckets: g.Plan.BatchBuckets, graphs: true, breakCaptures: true})
+	if st != statusOK {
+		t.Fatalf("load with broken captures: %s", msg)
+	}
+	inputs, outputs, st, msg := native.describe()
+	if st != statusOK {
+		native.close()
+		t.Fatalf("describe: %s", msg)
+	}
+	broken := newEngine(engines.VAELatents, inputs, outputs, native)
+	t.Cleanup(func() { _ = broken.Close() })
+	plain := loadGPU(t, gpuRuntime(t, false), set, engines.VAELatents)
+
+	s, _ := native.stats()
+	if s.graphCaptures != 0 || s.captureFailures != uint64(len(s.buckets)) {
+		t.Fatalf("after load: %+v, want every bucket's capture failed", s)
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, batch := range []int{1, 3, broken.MaxBatch()} {
+		in := graphtest.Inputs(g, batch, 0, rng)
+		a, b := runBoth(t, fmt.Sprintf("batch %d: broken captures against enqueue", batch), broken, plain, in)
+		if !slices.Equal(a[0].Data, b[0].Data) {
+			t.Errorf("batch %d: the fallback and plain enqueueV3 differ", batch)
+		}
+	}
+	if s, _ := native.stats(); s.graphLaunches != 0 || s.captureFailures != uint64(len(s.buckets)) {
+		t.Errorf("after runs: %+v, want no graph and no further capture attempt", s)
+	}
+}
+
 func TestGPURefusesIncompatiblePlans(t *testing.T) {
 	set := tinySets(t)["tiny"]
 	r := gpuRuntime(t, true)

@@ -169,6 +169,9 @@ typedef struct hy3d_engine_options {
   const int32_t *batch_buckets; /* borrowed; strictly ascending batch sizes, each within profile 0's batch range */
   size_t bucket_count;          /* 0: one bucket at the engine's maximum batch; at most HY3D_MAX_BUCKETS in all */
   int32_t use_cuda_graphs;      /* 0: plain enqueueV3 only */
+  int32_t break_captures;       /* tests only: a synchronizing call inside every capture invalidates it, so
+                                   that the fallback to plain enqueueV3 runs as it does for an engine whose
+                                   work cannot be captured */
 } hy3d_engine_options;
 
 typedef struct hy3d_engine hy3d_engine;

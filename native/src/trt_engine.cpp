@@ -262,6 +262,7 @@ struct Stats {
 struct hy3d_engine {
   int32_t device = 0;
   bool use_graphs = false;
+  bool break_captures = false;  // hy3d_engine_options::break_captures
   std::string gpu;  // "NAME (compute M.m)", for messages
   std::unique_ptr<nvinfer1::IRuntime> runtime;
   std::unique_ptr<nvinfer1::ICudaEngine> engine;
@@ -492,6 +493,9 @@ void capture(hy3d_engine &e, Slot &slot) {
 
   cudaError_t err = cudaStreamBeginCapture(slot.stream.get(), cudaStreamCaptureModeThreadLocal);
   if (err != cudaSuccess) return capture_failed(e, slot, g, "cudaStreamBeginCapture: " + cuda::describe(err));
+  // Synchronizing a capturing stream is not allowed: CUDA refuses and
+  // invalidates the capture, the failure the option asks for.
+  if (e.break_captures) (void)cudaStreamSynchronize(slot.stream.get());
   ErrorCapture trt_errors;
   const bool enqueued = slot.context->enqueueV3(slot.stream.get());
   cuda::Graph graph;
@@ -610,6 +614,7 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
                     " device(s) visible)");
   e.device = options.device;
   e.use_graphs = options.use_cuda_graphs != 0;
+  e.break_captures = options.break_captures != 0;
   cuda::DeviceScope scope(e.device);
   e.gpu = describe_device(e.device);
 

@@ -306,6 +306,66 @@ void test_shapes_keep_their_graphs(const std::vector<unsigned char> &plan) {
   CHECK(s.graph_launches == launches + 5);
 }
 
+// A capture that fails (forced here by the test-only break_captures, which
+// makes CUDA invalidate it) leaves every bucket on plain enqueueV3, with
+// right answers, a warning per bucket, and no second attempt.
+void test_capture_failure_falls_back(const std::vector<unsigned char> &plan) {
+  std::vector<std::string> lines;
+  hy3d_set_log_callback(
+      [](int level, const char *message, void *user) {
+        if (level >= 2) static_cast<std::vector<std::string> *>(user)->push_back(message);
+      },
+      &lines);
+  hy3d_engine_options opts{};
+  const int32_t buckets[] = {1, 2, 4};
+  opts.batch_buckets = buckets;
+  opts.bucket_count = 3;
+  opts.use_cuda_graphs = 1;
+  opts.break_captures = 1;
+  hy3d_engine *raw = nullptr;
+  CHECK(hy3d_engine_load(plan.data(), plan.size(), &opts, &raw) == HY3D_OK);
+  hy3d_set_log_callback(nullptr, nullptr);
+  Engine e(raw);
+  if (!e) return;
+  hy3d_engine_stats s = stats(e.get());
+  CHECK(s.graph_captures == 0);
+  CHECK(s.capture_failures == static_cast<uint64_t>(s.bucket_count));
+  size_t warnings = 0;
+  for (const auto &l : lines) warnings += l.find("falling back to enqueueV3") != std::string::npos ? 1 : 0;
+  CHECK(warnings == static_cast<size_t>(s.bucket_count));
+  for (int batch : {1, 2, 3, 8}) {
+    Case c = make_case(batch, 16, 200 + batch);
+    CHECK(run(e.get(), c) == HY3D_OK);
+    CHECK(matches_reference(c));
+  }
+  s = stats(e.get());
+  CHECK(s.graph_launches == 0);
+  CHECK(s.capture_failures == static_cast<uint64_t>(s.bucket_count));
+  for (int32_t i = 0; i < s.bucket_count; ++i) CHECK(s.graph_ready[i] == 0);
+}
+
+// Loads (each capturing its buckets) on two threads at once: thread-local
+// capture mode keeps one thread's allocations and copies from breaking the
+// other's capture.
+void test_loads_while_another_captures(const std::vector<unsigned char> &plan) {
+  std::vector<int> ok(2, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        Engine e = load(plan, true, {1, 2, 3, 4, 5, 6, 7});
+        if (!e) continue;
+        Case c = make_case(1 + (t + i) % kMaxBatch, 16, 300 + 10 * t + i);
+        const hy3d_engine_stats s = stats(e.get());
+        if (s.capture_failures == 0 && s.graph_captures == static_cast<uint64_t>(s.bucket_count) &&
+            run(e.get(), c) == HY3D_OK && matches_reference(c))
+          ++ok[static_cast<size_t>(t)];
+      }
+    });
+  for (auto &th : threads) th.join();
+  for (int n : ok) CHECK(n == 4);
+}
+
 void test_rejects_bad_shapes(const std::vector<unsigned char> &plan) {
   Engine e = load(plan, true);
   if (!e) {
@@ -470,6 +530,8 @@ int main() {
   test_runs_match_the_reference_in_every_bucket(plan);
   test_graph_replay_equals_plain_enqueue(plan);
   test_shapes_keep_their_graphs(plan);
+  test_capture_failure_falls_back(plan);
+  test_loads_while_another_captures(plan);
   test_rejects_bad_shapes(plan);
   test_rejects_bad_buckets_and_plans(plan);
   test_out_of_memory_at_load(plan);
