@@ -215,10 +215,11 @@ struct Binding {
   nvinfer1::Dims shape{};
 };
 
-// A graph captured for one set of input shapes of a bucket.
+// A graph captured for one set of input shapes of a bucket. An entry whose
+// exec is not ready records a failed capture: those shapes run plain
+// enqueueV3 and are not captured again.
 struct ShapeGraph {
   std::vector<nvinfer1::Dims> inputs;  // indexed like hy3d_engine::tensors; outputs unset
-  bool failed = false;                 // capture failed: these shapes run plain enqueueV3
   cuda::GraphExec exec;
 };
 
@@ -473,7 +474,6 @@ void capture_failed(hy3d_engine &e, Slot &slot, ShapeGraph &g, const std::string
   // fallback enqueue (and every later call) does not inherit them.
   (void)cudaGetLastError();
   g.exec.reset();
-  g.failed = true;
   ++e.stats.capture_failures;
   log(LogLevel::Warn, "CUDA graph capture failed for batch bucket " + std::to_string(slot.batch) + " (" + why +
                           "); falling back to enqueueV3 for these shapes");
