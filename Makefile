@@ -21,7 +21,7 @@ NATIVE_LDFLAGS = -ldflags "-X main.nativeLibrarySHA256=$$(sha256sum $(BUILD)/lib
 export HY3D_ORT_LIB := $(abspath $(ORT_LIB))
 export CGO_ENABLED  := 1
 
-.PHONY: deps build native test test-native test-go test-asan test-gpu run bench-mc bench-decimate tiny-engines vet fmt clean
+.PHONY: deps build native test test-native test-go test-asan native-gpu test-gpu build-tensorrt check-trt-compile run bench-mc bench-decimate tiny-engines vet fmt clean
 .PHONY: check-deps print-deps
 
 ## deps: system packages (apt) and the ONNX Runtime library (npm onnxruntime-node, pinned).
@@ -88,19 +88,75 @@ test-go: deps native
 ## TensorRT 10: `TENSORRT_ROOT=/opt/TensorRT-10.x make test-gpu` (docs/tensorrt.md). The native
 ## library is built with TensorRT into build-gpu/ (trt/cgo.go links it under -tags hy3d_tensorrt);
 ## CGO_LDFLAGS puts build-gpu first so that every package of the test binary links that library.
-TENSORRT_ROOT ?=
-CUDA_ROOT     ?= /usr/local/cuda
-GPU_BUILD     := build-gpu
-GPU_LIB_DIRS  := $(strip $(if $(TENSORRT_ROOT),$(TENSORRT_ROOT)/lib) $(wildcard $(CUDA_ROOT)/lib64))
-GPU_LD_PATH   := $(if $(GPU_LIB_DIRS),LD_LIBRARY_PATH="$(subst $(eval) ,:,$(GPU_LIB_DIRS))$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}")
-test-gpu: deps
+## CMake and Go see the same CUDA (CUDA_ROOT, when it exists) and TensorRT (TENSORRT_ROOT). Every
+## step runs with their lib/ on LD_LIBRARY_PATH: libnvinfer opens libnvinfer_builder_resource.so.10.*
+## itself when it builds a plan, which a RUNPATH does not cover.
+TENSORRT_ROOT    ?=
+CUDA_ROOT        ?= /usr/local/cuda
+GPU_BUILD        := build-gpu
+GPU_TEST_TIMEOUT ?= 60m
+GPU_CUDA_ROOT    := $(wildcard $(CUDA_ROOT))
+GPU_LIB_DIRS     := $(strip $(if $(TENSORRT_ROOT),$(TENSORRT_ROOT)/lib) $(wildcard $(CUDA_ROOT)/lib64))
+GPU_ENV          := $(if $(GPU_LIB_DIRS),LD_LIBRARY_PATH="$(subst $(eval) ,:,$(GPU_LIB_DIRS))$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}")
+GPU_CMAKE_FLAGS  := -DHY3D_WITH_TENSORRT=ON $(if $(TENSORRT_ROOT),-DTENSORRT_ROOT=$(TENSORRT_ROOT)) \
+                    $(if $(GPU_CUDA_ROOT),-DCUDAToolkit_ROOT=$(GPU_CUDA_ROOT))
+## The -tags hy3d_tensorrt link: build-gpu first, then TensorRT's and CUDA's lib/, also recorded as the
+## binary's RPATH (not RUNPATH, which a library's own dlopen ignores) so that it runs without LD_LIBRARY_PATH.
+comma            := ,
+GPU_CGO_LDFLAGS  := -L$(abspath $(GPU_BUILD)) $(addprefix -L,$(GPU_LIB_DIRS)) \
+                    $(if $(GPU_LIB_DIRS),-Wl$(comma)--disable-new-dtags $(addprefix -Wl$(comma)-rpath$(comma),$(GPU_LIB_DIRS)))
+# As NATIVE_LDFLAGS: keys Go's cached links on build-gpu/libhy3d.a.
+GPU_NATIVE_LDFLAGS = -ldflags "-X main.nativeLibrarySHA256=$$(sha256sum $(GPU_BUILD)/libhy3d.a | cut -c1-16)"
+
+native-gpu: deps
 	@mkdir -p $(GPU_BUILD)
-	flock $(GPU_BUILD)/.lock sh -c 'cmake -S . -B $(GPU_BUILD) -DCMAKE_BUILD_TYPE=Release -DHY3D_WITH_TENSORRT=ON $(if $(TENSORRT_ROOT),-DTENSORRT_ROOT=$(TENSORRT_ROOT)) >/dev/null && cmake --build $(GPU_BUILD) -j$$(nproc)'
-	ctest --test-dir $(GPU_BUILD) --output-on-failure
+	flock $(GPU_BUILD)/.lock sh -c 'cmake -S . -B $(GPU_BUILD) -DCMAKE_BUILD_TYPE=Release $(GPU_CMAKE_FLAGS) >/dev/null && cmake --build $(GPU_BUILD) -j$$(nproc)'
+
+test-gpu: native-gpu
+	$(GPU_ENV) ctest --test-dir $(GPU_BUILD) --output-on-failure
 	PATH="$(if $(TENSORRT_ROOT),$(TENSORRT_ROOT)/bin:)$$PATH" \
-	$(GPU_LD_PATH) \
-	CGO_LDFLAGS="-L$(abspath $(GPU_BUILD)) $(addprefix -L,$(GPU_LIB_DIRS))" \
-	$(GO) test -count=1 -tags hy3d_tensorrt ./trt/... ./tools/build-engines/...
+	$(GPU_ENV) \
+	CGO_LDFLAGS="$(GPU_CGO_LDFLAGS)" \
+	$(GO) test $(GOFLAGS_TEST) $(GPU_NATIVE_LDFLAGS) -timeout $(GPU_TEST_TIMEOUT) -tags hy3d_tensorrt ./trt/... ./tools/build-engines/...
+
+## build-tensorrt: the hy3d binary with the TensorRT backend (bin/hy3d), linked as test-gpu links its tests.
+build-tensorrt: native-gpu
+	CGO_LDFLAGS="$(GPU_CGO_LDFLAGS)" $(GO) build -tags hy3d_tensorrt $(GPU_NATIVE_LDFLAGS) -o $(BIN) ./cmd/hy3d
+
+## check-trt-compile: on a machine without a GPU, compile the TensorRT backend and its GPU tests against real
+## TensorRT 10 headers and CUDA, and vet the Go side under -tags hy3d_tensorrt (docs/tensorrt.md, "Checking
+## the backend without a GPU"). Local only, not part of `make test`:
+## `TENSORRT_INCLUDE=/tmp/trt/tensorrt-v10.16/include make check-trt-compile` (or TENSORRT_ROOT, the folder
+## holding include/). Without CUDA it installs Debian's nvidia-cuda-toolkit, adding contrib and non-free.
+TENSORRT_INCLUDE  ?=
+TRT_CHECK_BUILD   := build-trt-check
+TRT_CHECK_ROOT     = $(if $(TENSORRT_INCLUDE),$(abspath $(TENSORRT_INCLUDE)/..),$(TENSORRT_ROOT))
+CUDA_APT_PACKAGES := nvidia-cuda-toolkit
+
+check-trt-compile: $(BUILD)/.cuda-toolkit
+	@test -n "$(TRT_CHECK_ROOT)" && test -f "$(TRT_CHECK_ROOT)/include/NvInfer.h" || \
+	  { echo "check-trt-compile: set TENSORRT_INCLUDE to a folder holding TensorRT 10's NvInfer.h" >&2; exit 1; }
+	@mkdir -p $(TRT_CHECK_BUILD)
+	flock $(TRT_CHECK_BUILD)/.lock sh -c 'cmake -S . -B $(TRT_CHECK_BUILD) -DHY3D_WITH_TENSORRT=ON -DHY3D_TENSORRT_COMPILE_ONLY=ON \
+	  -DTENSORRT_ROOT=$(TRT_CHECK_ROOT) $(if $(GPU_CUDA_ROOT),-DCUDAToolkit_ROOT=$(GPU_CUDA_ROOT)) >/dev/null && \
+	  cmake --build $(TRT_CHECK_BUILD) --target hy3d_trt_compile_check -j$$(nproc)'
+	$(GO) vet -tags hy3d_tensorrt ./trt ./tools/build-engines
+
+# CUDA counts as present when nvcc is on PATH or CUDA_ROOT holds its runtime header.
+$(BUILD)/.cuda-toolkit:
+	@mkdir -p $(BUILD)
+	@if ! command -v nvcc >/dev/null 2>&1 && [ ! -f "$(CUDA_ROOT)/include/cuda_runtime.h" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  if [ -z "$$(apt-cache policy $(CUDA_APT_PACKAGES) 2>/dev/null | grep 'Candidate: [0-9]')" ]; then \
+	    . /etc/os-release; \
+	    echo "adding contrib non-free to apt's sources ($$VERSION_CODENAME) for $(CUDA_APT_PACKAGES)"; \
+	    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s %s-updates\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	      "$$VERSION_CODENAME" "$$VERSION_CODENAME" | $$SUDO tee /etc/apt/sources.list.d/hy3d-cuda.sources >/dev/null; \
+	  fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends \
+	    -o DPkg::Lock::Timeout=600 $(CUDA_APT_PACKAGES); \
+	fi
+	@touch $@
 
 ## run: start the server on the embedded reference engines (engines/tiny).
 run: build
@@ -123,7 +179,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-gpu bin
+	rm -rf $(BUILD) $(BUILD)-asan $(GPU_BUILD) $(TRT_CHECK_BUILD) bin
 
 ## ---- reference models and ONNX export (tools/hy3d_export) ----
 ## Debian's python3-torch/python3-onnx; the python3 first on PATH may not see them.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/hy3d/hy3d/tensor"
 )
 
 // State is where a generation is in its life.
@@ -181,8 +184,14 @@ func failureShutdown(started bool) *Problem {
 	return newProblem(http.StatusServiceUnavailable, "shutdown", "Server shut down", detail)
 }
 
+// failureGenerator is a generator's error. An inference backend that has
+// become unusable (a GPU whose CUDA context is lost answers every later run
+// so) is 503: the fault is the server's state, not the request.
 func failureGenerator(err error) *Problem {
 	p := newProblem(http.StatusInternalServerError, "generation-failed", "Generation failed", err.Error())
+	if errors.Is(err, tensor.ErrUnavailable) {
+		p = newProblem(http.StatusServiceUnavailable, "backend-unavailable", "Inference backend unavailable", err.Error())
+	}
 	p.cause = err
 	return p
 }

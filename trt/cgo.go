@@ -11,7 +11,7 @@ package trt
 #cgo CFLAGS: -I${SRCDIR}/../native/include
 #cgo !hy3d_tensorrt LDFLAGS: -L${SRCDIR}/../build -lhy3d -lstdc++ -lm -lpthread
 #cgo hy3d_tensorrt CFLAGS: -DHY3D_GO_WANTS_TENSORRT=1
-#cgo hy3d_tensorrt LDFLAGS: -L${SRCDIR}/../build-gpu -lhy3d -lnvinfer -lcudart -lstdc++ -lm -lpthread -ldl -lrt
+#cgo hy3d_tensorrt LDFLAGS: -L${SRCDIR}/../build-gpu -lhy3d -lnvinfer -lnvinfer_plugin -lcudart -lstdc++ -lm -lpthread -ldl -lrt
 #include "hy3d.h"
 */
 import "C"

@@ -28,8 +28,9 @@ type backend interface {
 }
 
 // Engine is one loaded TensorRT plan. It is safe for concurrent use: runs
-// on one engine are serialized natively (its bucket contexts share one
-// device memory block), and Close waits for runs in flight.
+// on one engine take turns (its bucket contexts share one device memory
+// block), waiting in Go rather than in the native call, and Close waits for
+// runs in flight.
 type Engine struct {
 	graph    string
 	inputs   []tensor.Info
@@ -40,6 +41,12 @@ type Engine struct {
 	mu      sync.RWMutex
 	be      backend // nil once closed
 	cleanup runtime.Cleanup
+
+	// turn admits one native run at a time. The native engine serializes
+	// runs anyway; waiting here instead parks the goroutine (a caller
+	// blocked in C would hold an OS thread) and lets its context end the
+	// wait.
+	turn chan struct{}
 
 	// Output shapes depend only on input shapes, which barely vary between
 	// calls of one graph; caching them saves a native call per run.
@@ -60,6 +67,7 @@ func newEngine(graph string, inputs, outputs []tensor.Info, be backend) *Engine 
 		maxBatch: maxBatchOf(inputs),
 		be:       be,
 		shapes:   map[string][][]int64{},
+		turn:     make(chan struct{}, 1),
 	}
 	// The safety net for an Engine dropped without Close: its device memory
 	// and contexts must not live as long as the process.
@@ -109,7 +117,7 @@ func (e *Engine) Close() error {
 // float32 data matching its shape; static dims and profile ranges; one
 // batch, at most MaxBatch), runs the engine and returns the outputs in
 // Outputs order. A batch below a bucket is padded natively and the outputs
-// trimmed to it. ctx is checked before the run starts; a started run (a few
+// trimmed to it. ctx ends a wait for the engine's turn; a started run (a few
 // milliseconds of GPU work) is not interrupted.
 func (e *Engine) Run(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if err := ctx.Err(); err != nil {
@@ -137,6 +145,12 @@ func (e *Engine) Run(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tens
 		}
 		outputs[i] = tensor.Tensor{Name: info.Name, Shape: slices.Clone(shapes[i]), Data: make([]float32, n)}
 	}
+	select {
+	case e.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("trt: %s: %w", e.graph, ctx.Err())
+	}
+	defer func() { <-e.turn }()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("trt: %s: %w", e.graph, err)
 	}

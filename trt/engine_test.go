@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hy3d/hy3d/tensor"
 )
@@ -18,6 +19,10 @@ type fakeBackend struct {
 	runs       atomic.Int64
 	closes     atomic.Int64
 	runErr     error
+
+	// With gate set, run reports on entered and waits for a value on gate.
+	gate, entered     chan struct{}
+	inside, maxInside atomic.Int64
 }
 
 func (f *fakeBackend) outputShapes(inputs []tensor.Tensor, outputs []string) ([][]int64, error) {
@@ -28,6 +33,14 @@ func (f *fakeBackend) outputShapes(inputs []tensor.Tensor, outputs []string) ([]
 
 func (f *fakeBackend) run(inputs, outputs []tensor.Tensor) error {
 	f.runs.Add(1)
+	n := f.inside.Add(1)
+	defer f.inside.Add(-1)
+	for m := f.maxInside.Load(); n > m && !f.maxInside.CompareAndSwap(m, n); m = f.maxInside.Load() {
+	}
+	if f.gate != nil {
+		f.entered <- struct{}{}
+		<-f.gate
+	}
 	if f.runErr != nil {
 		return f.runErr
 	}
@@ -173,6 +186,52 @@ func TestRunStopsOnADoneContext(t *testing.T) {
 	}
 	if be.runs.Load() != 0 {
 		t.Error("the backend ran for a cancelled context")
+	}
+}
+
+// Runs wait for their turn in Go, one in the backend at a time, and a
+// waiting run's context ends its wait without reaching the backend.
+func TestRunsTakeTurnsInGo(t *testing.T) {
+	e, be := newFakeEngine(t)
+	be.gate, be.entered = make(chan struct{}), make(chan struct{}, 8)
+	in := []tensor.Tensor{queries(2, 8), features(2)}
+	var wg sync.WaitGroup
+	run := func() {
+		if _, err := e.Run(context.Background(), in); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	wg.Go(run)
+	<-be.entered // the first run holds the turn, blocked in the backend
+
+	ctx, cancel := context.WithCancel(context.Background())
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := e.Run(ctx, in)
+		waiting <- err
+	}()
+	for range 3 {
+		wg.Go(run)
+	}
+	// While the first run holds the turn, no other run may enter the backend.
+	// The window only bounds how long a violation is looked for; passing
+	// never depends on it.
+	select {
+	case <-be.entered:
+		t.Error("a second run entered the backend while the first held the turn")
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	if err := <-waiting; !errors.Is(err, context.Canceled) {
+		t.Errorf("the cancelled run returned %v, want context.Canceled", err)
+	}
+	close(be.gate)
+	wg.Wait()
+	if got := be.runs.Load(); got != 4 {
+		t.Errorf("the backend ran %d times, want 4 (the cancelled run must not reach it)", got)
+	}
+	if got := be.maxInside.Load(); got != 1 {
+		t.Errorf("%d runs were inside the backend at once, want 1", got)
 	}
 }
 

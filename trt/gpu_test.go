@@ -7,18 +7,15 @@ package trt
 // CUDA, TensorRT 10 with trtexec on PATH, and the native library built with
 // TensorRT; `make test-gpu` provides all of it (docs/tensorrt.md). Plans are
 // built once per run by tools/build-engines into a temporary copy of each
-// set.
+// set (buildTinyPlans).
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -45,26 +42,7 @@ func tinySets(t *testing.T) map[string]*engines.Set {
 			builtSets.err = err
 			return
 		}
-		builtSets.sets = map[string]*engines.Set{}
-		for _, name := range []string{"tiny", "tiny-turbo"} {
-			dir := filepath.Join(root, name)
-			if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "engines", name))); err != nil {
-				builtSets.err = err
-				return
-			}
-			cmd := exec.Command("go", "run", "../tools/build-engines", dir)
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				builtSets.err = fmt.Errorf("build-engines %s: %w\n%s", name, err, out)
-				return
-			}
-			set, err := engines.Open(dir)
-			if err != nil {
-				builtSets.err = err
-				return
-			}
-			builtSets.sets[name] = set
-		}
+		builtSets.sets, builtSets.err = buildTinyPlans(context.Background(), root)
 	})
 	if builtSets.err != nil {
 		t.Fatal(builtSets.err)
@@ -108,38 +86,6 @@ func loadGPU(t *testing.T, r *Runtime, set *engines.Set, graph string) *Engine {
 	}
 	t.Cleanup(func() { _ = e.Close() })
 	return e
-}
-
-// closeEnough compares an engine output with the ONNX Runtime reference the
-// way Polygraphy does: an element fails only when it misses both the
-// absolute tolerance (scaled to the output's magnitude, since FP16 keeps
-// about three significant digits of it) and the relative one; NaN always
-// fails. It returns a description of the worst element on failure.
-func closeEnough(got, want []float32) error {
-	if len(got) != len(want) {
-		return fmt.Errorf("%d values, want %d", len(got), len(want))
-	}
-	var scale float64
-	for _, w := range want {
-		scale = math.Max(scale, math.Abs(float64(w)))
-	}
-	atol, rtol := 2e-2*math.Max(scale, 1e-3), 2e-2
-	worst, worstAt, bad := 0.0, -1, 0
-	for i := range got {
-		g, w := float64(got[i]), float64(want[i])
-		d := math.Abs(g - w)
-		if math.IsNaN(g) || math.IsNaN(w) || (d > atol && d > rtol*math.Abs(w)) {
-			bad++
-			if math.IsNaN(d) || d > worst {
-				worst, worstAt = d, i
-			}
-		}
-	}
-	if bad > 0 {
-		return fmt.Errorf("%d of %d values off (atol %.3g, rtol %.3g); worst [%d] = %g, want %g",
-			bad, len(got), atol, rtol, worstAt, got[worstAt], want[worstAt])
-	}
-	return nil
 }
 
 func TestGPURuntimeInfo(t *testing.T) {
@@ -196,6 +142,11 @@ func TestGPUGraphReplayEqualsPlainEnqueue(t *testing.T) {
 	set := tinySets(t)["tiny"]
 	withGraphs := loadGPU(t, gpuRuntime(t, true), set, engines.DiT)
 	plain := loadGPU(t, gpuRuntime(t, false), set, engines.DiT)
+	// Without graphs every bucket ran once at load (the warm-up).
+	atLoad, _ := plain.be.(*nativeEngine).stats()
+	if atLoad.plainEnqueues != uint64(len(atLoad.buckets)) {
+		t.Errorf("plain engine after load: %+v, want one warm-up enqueue per bucket", atLoad)
+	}
 	rng := rand.New(rand.NewPCG(7, 7))
 	for _, batch := range []int{2, 5, 16} {
 		in := graphtest.Inputs(set.Graphs[engines.DiT], batch, 0, rng)
@@ -207,19 +158,22 @@ func TestGPUGraphReplayEqualsPlainEnqueue(t *testing.T) {
 	}
 	gs, _ := withGraphs.be.(*nativeEngine).stats()
 	ps, _ := plain.be.(*nativeEngine).stats()
-	if gs.graphLaunches != 3 || gs.captureFailures != 0 || ps.graphLaunches != 0 || ps.plainEnqueues != 3 {
+	if gs.graphLaunches != 3 || gs.captureFailures != 0 || ps.graphLaunches != 0 || ps.plainEnqueues-atLoad.plainEnqueues != 3 {
 		t.Errorf("stats: graphs %+v, plain %+v", gs, ps)
 	}
 }
 
-func TestGPURecapturesWhenTheQueryCountChanges(t *testing.T) {
+// vae_geometry's query count alternates between a decode's full chunks and
+// its last, shorter one: each count keeps its own graph.
+func TestGPUQueryCountsKeepTheirGraphs(t *testing.T) {
 	set := tinySets(t)["tiny"]
 	e := loadGPU(t, gpuRuntime(t, true), set, engines.VAEGeometry)
 	plain := loadGPU(t, gpuRuntime(t, false), set, engines.VAEGeometry)
 	ne := e.be.(*nativeEngine)
 	before, _ := ne.stats()
 	rng := rand.New(rand.NewPCG(3, 3))
-	for _, q := range []int{set.Volume.ChunkPoints, 1000, 1000, set.Volume.ChunkPoints} {
+	chunk := set.Volume.ChunkPoints
+	for _, q := range []int{chunk, 1000, 1000, chunk, 1000, chunk} {
 		in := graphtest.Inputs(set.Graphs[engines.VAEGeometry], 1, q, rng)
 		a, b := runBoth(t, fmt.Sprintf("Q %d: graphs against enqueue", q), e, plain, in)
 		if !slices.Equal(a[0].Data, b[0].Data) {
@@ -227,13 +181,52 @@ func TestGPURecapturesWhenTheQueryCountChanges(t *testing.T) {
 		}
 	}
 	after, _ := ne.stats()
-	// Captured at load for Q = chunk; re-captured for 1000, replayed, and
-	// re-captured for the chunk again.
-	if got := after.graphCaptures - before.graphCaptures; got != 2 {
-		t.Errorf("%d captures after load, want 2 (stats %+v)", got, after)
+	// Captured at load for Q = chunk, once more for 1000 (after its warm-up
+	// run); every other run replays one of the two.
+	if got := after.graphCaptures - before.graphCaptures; got != 1 {
+		t.Errorf("%d captures after load, want 1 (stats %+v)", got, after)
 	}
-	if got := after.graphLaunches - before.graphLaunches; got != 2 {
-		t.Errorf("%d graph launches, want 2", got)
+	if got := after.graphLaunches - before.graphLaunches; got != 5 {
+		t.Errorf("%d graph launches, want 5", got)
+	}
+}
+
+// A capture that fails (forced by breakCaptures, which makes CUDA invalidate
+// it) leaves the engine on plain enqueueV3 with the same answers.
+func TestGPUCaptureFailureFallsBack(t *testing.T) {
+	set := tinySets(t)["tiny"]
+	g := set.Graphs[engines.VAELatents]
+	plan, err := readPlan(set, engines.VAELatents, *g.Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, st, msg := loadNative(plan, loadOptions{buckets: g.Plan.BatchBuckets, graphs: true, breakCaptures: true})
+	if st != statusOK {
+		t.Fatalf("load with broken captures: %s", msg)
+	}
+	inputs, outputs, st, msg := native.describe()
+	if st != statusOK {
+		native.close()
+		t.Fatalf("describe: %s", msg)
+	}
+	broken := newEngine(engines.VAELatents, inputs, outputs, native)
+	t.Cleanup(func() { _ = broken.Close() })
+	plain := loadGPU(t, gpuRuntime(t, false), set, engines.VAELatents)
+
+	s, _ := native.stats()
+	if s.graphCaptures != 0 || s.captureFailures != uint64(len(s.buckets)) {
+		t.Fatalf("after load: %+v, want every bucket's capture failed", s)
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, batch := range []int{1, 3, broken.MaxBatch()} {
+		in := graphtest.Inputs(g, batch, 0, rng)
+		a, b := runBoth(t, fmt.Sprintf("batch %d: broken captures against enqueue", batch), broken, plain, in)
+		if !slices.Equal(a[0].Data, b[0].Data) {
+			t.Errorf("batch %d: the fallback and plain enqueueV3 differ", batch)
+		}
+	}
+	if s, _ := native.stats(); s.graphLaunches != 0 || s.captureFailures != uint64(len(s.buckets)) {
+		t.Errorf("after runs: %+v, want no graph and no further capture attempt", s)
 	}
 }
 

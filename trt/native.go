@@ -121,6 +121,9 @@ type loadOptions struct {
 	device  int
 	buckets []int
 	graphs  bool
+	// breakCaptures makes every capture fail (tests of the fallback; see
+	// hy3d_engine_options.break_captures).
+	breakCaptures bool
 }
 
 func loadNative(plan []byte, opts loadOptions) (*nativeEngine, status, string) {
@@ -147,6 +150,9 @@ func loadNative(plan []byte, opts loadOptions) (*nativeEngine, status, string) {
 	}
 	if opts.graphs {
 		copts.use_cuda_graphs = 1
+	}
+	if opts.breakCaptures {
+		copts.break_captures = 1
 	}
 	var handle *C.hy3d_engine
 	st, msg := call(func() C.hy3d_status {

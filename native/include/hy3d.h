@@ -169,6 +169,9 @@ typedef struct hy3d_engine_options {
   const int32_t *batch_buckets; /* borrowed; strictly ascending batch sizes, each within profile 0's batch range */
   size_t bucket_count;          /* 0: one bucket at the engine's maximum batch; at most HY3D_MAX_BUCKETS in all */
   int32_t use_cuda_graphs;      /* 0: plain enqueueV3 only */
+  int32_t break_captures;       /* tests only: a synchronizing call inside every capture invalidates it, so
+                                   that the fallback to plain enqueueV3 runs as it does for an engine whose
+                                   work cannot be captured */
 } hy3d_engine_options;
 
 typedef struct hy3d_engine hy3d_engine;
@@ -181,9 +184,11 @@ typedef struct hy3d_engine hy3d_engine;
  * fails runs with plain enqueueV3 and the failure is logged (warn).
  * Fails with HY3D_ERR_INCOMPATIBLE, carrying TensorRT's own message and the
  * versions/GPUs it can tell, when the plan was built for another TensorRT or
- * GPU; HY3D_ERR_INVALID_ARGUMENT when the bytes are not a TensorRT plan or a
- * bucket is outside the profile; HY3D_ERR_UNAVAILABLE when the device does
- * not exist. */
+ * GPU; HY3D_ERR_OUT_OF_MEMORY, with the sizes requested and free, when the
+ * device runs out of memory (TensorRT's allocation failures are not taken
+ * for a mismatch); HY3D_ERR_INVALID_ARGUMENT when the bytes are not a
+ * TensorRT plan or a bucket is outside the profile; HY3D_ERR_UNAVAILABLE
+ * when the device does not exist. */
 hy3d_status hy3d_engine_load(const void *plan, size_t plan_size, const hy3d_engine_options *options,
                              hy3d_engine **out);
 void hy3d_engine_destroy(hy3d_engine *engine);
@@ -216,7 +221,10 @@ hy3d_status hy3d_engine_output_shapes(const hy3d_engine *engine, const hy3d_host
  * dims must be filled in by the caller with the shape
  * hy3d_engine_output_shapes reports (the call checks them); outputs not
  * listed are computed and dropped. Blocks until the outputs are on the host.
- * b above the engine's maximum fails with HY3D_ERR_SHAPE naming both.
+ * b above the engine's maximum fails with HY3D_ERR_SHAPE naming both. A
+ * sticky CUDA error (an illegal address and the like: the process's CUDA
+ * context is lost) fails with HY3D_ERR_UNAVAILABLE, and so does every later
+ * run of the engine, at once, with the same message.
  * Thread-safe: concurrent calls on one engine serialize, because its
  * contexts share one device memory block. */
 hy3d_status hy3d_engine_run(hy3d_engine *engine, const hy3d_host_tensor *inputs, size_t input_count,

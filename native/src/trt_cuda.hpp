@@ -19,18 +19,63 @@ inline std::string describe(cudaError_t err) {
   return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
 }
 
+// The errors CUDA documents as leaving the process's context unusable: every
+// later CUDA call of the process fails the same way, and only a new process
+// gets a working context.
+inline bool is_sticky(cudaError_t err) {
+  switch (err) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorAssert:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchFailure:
+    case cudaErrorECCUncorrectable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The message for a sticky error, saying what it means for the operator.
+inline std::string context_lost(cudaError_t err, const std::string &what) {
+  return what + " failed: " + describe(err) +
+         ": the CUDA context of this process is lost (the error is sticky: every later CUDA call fails the same "
+         "way); the TensorRT backend is unusable until the process restarts";
+}
+
+// Thrown for a sticky error: HY3D_ERR_UNAVAILABLE, since nothing on this
+// device can work any more, and a type of its own so that callers can tell
+// it from one failed call.
+class ContextLost : public Error {
+ public:
+  ContextLost(cudaError_t err, const std::string &what) : Error(HY3D_ERR_UNAVAILABLE, context_lost(err, what)) {}
+};
+
 // Throws for a failed CUDA call; what names the call for the message.
 inline void check(cudaError_t err, const char *what) {
   if (err == cudaSuccess) return;
-  // The error may be sticky for launches but not for API calls; reading it
-  // here keeps a later, unrelated call from reporting it again.
+  if (is_sticky(err)) throw ContextLost(err, what);
+  // A non-sticky error stays readable until read; reading it here keeps a
+  // later, unrelated call from reporting it again.
   (void)cudaGetLastError();
   const hy3d_status status =
       err == cudaErrorMemoryAllocation ? HY3D_ERR_OUT_OF_MEMORY
       : (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver || err == cudaErrorInvalidDevice)
           ? HY3D_ERR_UNAVAILABLE
           : HY3D_ERR_RUNTIME;
-  throw Error(status, std::string(what) + " failed: " + describe(err));
+  std::string message = std::string(what) + " failed: " + describe(err);
+  if (status == HY3D_ERR_OUT_OF_MEMORY) {
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess)
+      message += " (" + std::to_string(free_bytes >> 20) + " MiB free of " + std::to_string(total_bytes >> 20) + " MiB)";
+    else
+      (void)cudaGetLastError();
+  }
+  throw Error(status, message);
 }
 
 // Makes a device current for a scope and restores the previous one: entry
@@ -59,7 +104,7 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
-    if (bytes > 0) check(cudaMalloc(&ptr_, bytes), "cudaMalloc");
+    if (bytes > 0) check(cudaMalloc(&ptr_, bytes), ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());
   }
   ~DeviceBuffer() {
     if (ptr_ != nullptr) (void)cudaFree(ptr_);
@@ -91,7 +136,9 @@ class PinnedBuffer {
  public:
   PinnedBuffer() = default;
   explicit PinnedBuffer(size_t bytes) : bytes_(bytes) {
-    if (bytes > 0) check(cudaHostAlloc(&ptr_, bytes, cudaHostAllocDefault), "cudaHostAlloc");
+    if (bytes > 0)
+      check(cudaHostAlloc(&ptr_, bytes, cudaHostAllocDefault),
+            ("cudaHostAlloc of " + std::to_string(bytes) + " bytes").c_str());
   }
   ~PinnedBuffer() {
     if (ptr_ != nullptr) (void)cudaFreeHost(ptr_);
@@ -135,6 +182,29 @@ class Stream {
   cudaStream_t stream_ = nullptr;
 };
 
+// An event that a host thread waits on by sleeping, not spinning: a run's
+// wait for its outputs then leaves the CPU to the rest of the process.
+class BlockingEvent {
+ public:
+  BlockingEvent() {
+    check(cudaEventCreateWithFlags(&event_, cudaEventBlockingSync | cudaEventDisableTiming), "cudaEventCreateWithFlags");
+  }
+  ~BlockingEvent() {
+    if (event_ != nullptr) (void)cudaEventDestroy(event_);
+  }
+  BlockingEvent(const BlockingEvent &) = delete;
+  BlockingEvent &operator=(const BlockingEvent &) = delete;
+
+  // Waits until the work queued on stream so far has finished.
+  void wait_for(cudaStream_t stream, const char *what) const {
+    check(cudaEventRecord(event_, stream), "cudaEventRecord");
+    check(cudaEventSynchronize(event_), what);
+  }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
 // A captured graph between cudaStreamEndCapture and instantiation.
 class Graph {
  public:
@@ -169,6 +239,9 @@ class GraphExec {
     if (err == cudaSuccess) exec_ = exec;
     return err;
   }
+  // Moves the graph's resources to the device now, so that the first
+  // launch costs what every later one does.
+  cudaError_t upload(cudaStream_t stream) const { return cudaGraphUpload(exec_, stream); }
   void reset() {
     if (exec_ != nullptr) (void)cudaGraphExecDestroy(exec_);
     exec_ = nullptr;

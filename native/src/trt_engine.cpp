@@ -9,23 +9,25 @@
 // where the kernels of two contexts would compete for the same SMs anyway,
 // and the pipeline batches work across jobs instead (step-level batching).
 //
-// Each bucket has fixed, 256-byte aligned device I/O buffers and a pinned
-// host staging block of the same layout, so the addresses baked into its
-// CUDA graph stay valid between replays. The graph is captured at load after
-// a warm-up enqueue (TensorRT allocates and sets up lazily on the first
-// enqueue, which must not be recorded), in thread-local capture mode so that
-// CUDA calls of other threads cannot invalidate it. A run whose shapes
-// differ from the bucket's current ones, or that needs larger buffers,
-// re-binds the context and re-captures. When capture fails (an engine may
-// contain work that cannot be captured) the sticky error is cleared, the
-// bucket falls back to plain enqueueV3 and the fallback is logged; trtexec
-// and Triton's TensorRT backend behave the same way.
+// Each bucket has fixed, 256-byte aligned device I/O buffers laid out for
+// the profile's largest shapes and a pinned host staging block of the same
+// layout, so the addresses baked into its CUDA graphs stay valid between
+// replays whatever the shapes. A graph is captured at load for the profile's
+// optimum after a warm-up enqueue (TensorRT allocates and sets up lazily on
+// the first enqueue, which must not be recorded), in thread-local capture
+// mode so that CUDA calls of other threads cannot invalidate it. A run with
+// other shapes re-binds the context's shapes and runs its own warm-up, then
+// captures a graph for those shapes, up to kGraphsPerBucket per bucket;
+// graphs are kept, never replaced, as Triton's TensorRT backend keeps one per
+// shape. When capture fails (an engine may contain work that cannot be
+// captured) the capture error is cleared, those shapes fall back to plain
+// enqueueV3 and the fallback is logged; trtexec and Triton behave the same.
+#include <NvInferPlugin.h>
 #include <NvInferRuntime.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -36,6 +38,7 @@
 
 #include "status.hpp"
 #include "trt_cuda.hpp"
+#include "trt_plan.hpp"
 
 // TensorRT 10.1 replaced the size_t device-memory calls with int64_t "V2"
 // ones and deprecated the old ones; 10.0 only has the old ones.
@@ -53,22 +56,29 @@ constexpr size_t kAlignment = 256;
 
 size_t align_up(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
-// Collects TensorRT's error messages on the calling thread while alive, so
-// that a failed deserialize or enqueue can report what TensorRT said.
-thread_local std::string *t_captured_errors = nullptr;
+// Collects TensorRT's error and warning messages on the calling thread
+// while alive, so that a failed deserialize or enqueue can report what
+// TensorRT said (an allocation failure's size comes as a warning).
+thread_local TrtMessages *t_captured = nullptr;
 
 class ErrorCapture {
  public:
-  ErrorCapture() : previous_(t_captured_errors) { t_captured_errors = &text_; }
-  ~ErrorCapture() { t_captured_errors = previous_; }
+  ErrorCapture() : previous_(t_captured) { t_captured = &said_; }
+  ~ErrorCapture() { t_captured = previous_; }
   ErrorCapture(const ErrorCapture &) = delete;
   ErrorCapture &operator=(const ErrorCapture &) = delete;
-  const std::string &text() const { return text_; }
+  const std::string &text() const { return said_.errors; }
+  const TrtMessages &said() const { return said_; }
 
  private:
-  std::string text_;
-  std::string *previous_;
+  TrtMessages said_;
+  TrtMessages *previous_;
 };
+
+void append_message(std::string &to, const char *msg) {
+  if (!to.empty()) to.append("; ");
+  to.append(msg);
+}
 
 // Forwards TensorRT's log to hy3d's log callback. TensorRT's info level is
 // chatty (every load prints sizes and tactics), so it lands at debug, and
@@ -82,13 +92,11 @@ class Logger final : public nvinfer1::ILogger {
         case Severity::kINTERNAL_ERROR:
         case Severity::kERROR:
           level = LogLevel::Error;
-          if (t_captured_errors != nullptr) {
-            if (!t_captured_errors->empty()) t_captured_errors->append("; ");
-            t_captured_errors->append(msg);
-          }
+          if (t_captured != nullptr) append_message(t_captured->errors, msg);
           break;
         case Severity::kWARNING:
           level = LogLevel::Warn;
+          if (t_captured != nullptr) append_message(t_captured->warnings, msg);
           break;
         case Severity::kINFO:
           level = LogLevel::Debug;
@@ -109,6 +117,18 @@ Logger &logger() {
   return instance;
 }
 
+// Registers TensorRT's standard plugins (libnvinfer_plugin) in the process's
+// plugin registry, once: a plan whose network uses one (exporters map some
+// ONNX ops to them) cannot be deserialized without its creator, and
+// TensorRT's complaint then names neither the plugin library nor the fix.
+void register_standard_plugins() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (!initLibNvInferPlugins(&logger(), ""))
+      log(LogLevel::Warn, "initLibNvInferPlugins failed: plans that use TensorRT's standard plugins will not load");
+  });
+}
+
 std::string dims_string(const nvinfer1::Dims &d) {
   std::ostringstream out;
   out << '[';
@@ -122,10 +142,6 @@ std::string dims_string(const int64_t *dims, int32_t rank) {
   d.nbDims = std::min<int32_t>(std::max<int32_t>(rank, 0), nvinfer1::Dims::MAX_DIMS);
   for (int32_t i = 0; i < d.nbDims; ++i) d.d[i] = dims[i];
   return dims_string(d);
-}
-
-std::string version_string(int32_t v) {
-  return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
 }
 
 int64_t volume(const nvinfer1::Dims &d) {
@@ -191,26 +207,49 @@ struct TensorMeta {
 };
 
 // Where one tensor lives in a bucket's I/O block (device and staging alike).
+// The offset is fixed at load, from the tensor's size at the profile's
+// maximum; bytes and shape follow the bucket's current shapes.
 struct Binding {
   size_t offset = 0;
   size_t bytes = 0;  // at the bucket's batch
   nvinfer1::Dims shape{};
 };
 
-// One batch bucket: its context, stream, buffers and graph. Members are
-// destroyed in reverse order, so the graph goes before the buffers it
-// points into and the context before the engine (which the engine's own
+// A graph captured for one set of input shapes of a bucket. An entry whose
+// exec is not ready records a failed capture: those shapes run plain
+// enqueueV3 and are not captured again.
+struct ShapeGraph {
+  std::vector<nvinfer1::Dims> inputs;  // indexed like hy3d_engine::tensors; outputs unset
+  cuda::GraphExec exec;
+};
+
+// Graphs kept per bucket. The shape at the profile's optimum is captured at
+// load; a run with other shapes captures its own graph while there is room,
+// and plain enqueueV3 serves shapes beyond it. No graph is ever dropped for
+// another, so shapes that alternate (a decode's full chunks and its last,
+// shorter one) each replay their own graph.
+constexpr size_t kGraphsPerBucket = 4;
+
+// One batch bucket: its context, stream, buffers and graphs. Members are
+// destroyed in reverse order, so the graphs go before the buffers they
+// point into and the context before the engine (which the engine's own
 // member order guarantees).
 struct Slot {
   int32_t batch = 0;
+  // TensorRT's auxiliary streams, made here so that they are non-blocking:
+  // the ones it would create itself could synchronize with the legacy
+  // default stream, which breaks a capture when another thread uses it.
+  // Declared before the context, which uses them, so they outlive it.
+  std::vector<std::unique_ptr<cuda::Stream>> aux_streams;
   std::unique_ptr<nvinfer1::IExecutionContext> context;
   cuda::Stream stream;
-  cuda::DeviceBuffer io;
-  cuda::PinnedBuffer staging;
+  cuda::BlockingEvent done;
+  cuda::DeviceBuffer io;       // laid out at the profile's maximum: addresses never change
+  cuda::PinnedBuffer staging;  // same layout
   std::vector<Binding> bindings;  // indexed like hy3d_engine::tensors
   bool configured = false;
-  bool capture_failed = false;  // stays on plain enqueue until the shapes change
-  cuda::GraphExec graph;
+  std::vector<std::unique_ptr<ShapeGraph>> graphs;
+  ShapeGraph *current = nullptr;  // the graph for the current shapes, if one was tried
 };
 
 struct Stats {
@@ -224,6 +263,7 @@ struct Stats {
 struct hy3d_engine {
   int32_t device = 0;
   bool use_graphs = false;
+  bool break_captures = false;  // hy3d_engine_options::break_captures
   std::string gpu;  // "NAME (compute M.m)", for messages
   std::unique_ptr<nvinfer1::IRuntime> runtime;
   std::unique_ptr<nvinfer1::ICudaEngine> engine;
@@ -238,8 +278,11 @@ struct hy3d_engine {
   mutable std::mutex shape_mutex;
 
   std::vector<std::unique_ptr<hy3d::trt::Slot>> slots;  // ascending batch
-  mutable std::mutex run_mutex;                          // guards slots and stats
+  mutable std::mutex run_mutex;                          // guards slots, stats and lost
   hy3d::trt::Stats stats;
+  // Set when a run met a sticky CUDA error: the context is gone, so every
+  // later run fails at once with this message instead of queueing work.
+  std::string lost;
 };
 
 namespace hy3d {
@@ -263,45 +306,6 @@ int32_t device_count() {
     return 0;
   }
   return count;
-}
-
-// Builds the error for a plan TensorRT refused. TensorRT checks the version
-// and the GPU itself and says which; its message is kept whole. The plan's
-// header (a tag, then the TensorRT version that wrote it at bytes 24..27, as
-// trtexec --getPlanVersionOnly reads it) lets the message name both versions.
-[[noreturn]] void throw_deserialize_error(const std::string &trt_said, const void *plan, size_t size,
-                                          const std::string &gpu) {
-  const auto *bytes = static_cast<const unsigned char *>(plan);
-  constexpr uint32_t kPlanTag = 0x74727466u;
-  uint32_t tag = 0, serialization = 1;
-  if (size >= 8) {
-    std::memcpy(&tag, bytes, 4);
-    std::memcpy(&serialization, bytes + 4, 4);
-  }
-  const int32_t runtime_version = getInferLibVersion();
-  std::string plan_version;
-  bool version_differs = false;
-  if (tag == kPlanTag && serialization == 0 && size >= 28) {
-    plan_version = std::to_string(bytes[24]) + "." + std::to_string(bytes[25]) + "." + std::to_string(bytes[26]);
-    version_differs = bytes[24] != runtime_version / 10000 || bytes[25] != runtime_version / 100 % 100 ||
-                      bytes[26] != runtime_version % 100;
-  }
-  std::string lower = trt_said;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  const bool trt_says_incompatible = lower.find("version") != std::string::npos ||
-                                     lower.find("compatib") != std::string::npos ||
-                                     lower.find("device") != std::string::npos ||
-                                     lower.find("compute capability") != std::string::npos;
-
-  std::string message = "TensorRT refused the plan";
-  message += trt_said.empty() ? std::string(" without a message") : ": " + trt_said;
-  message += " (plan built with TensorRT " + (plan_version.empty() ? std::string("unknown") : plan_version) +
-             "; this runtime is TensorRT " + version_string(runtime_version) + " on " + gpu + ")";
-  // TensorRT's complaint about a foreign file also talks of versions, so
-  // the tag is looked at first.
-  if (tag != kPlanTag) throw Error(HY3D_ERR_INVALID_ARGUMENT, "not a TensorRT plan: " + message);
-  if (version_differs || trt_says_incompatible) throw Error(HY3D_ERR_INCOMPATIBLE, message);
-  throw Error(HY3D_ERR_INVALID_ARGUMENT, message);
 }
 
 // Reads the I/O tensors and profile 0, and refuses what hy3d cannot bind:
@@ -402,38 +406,58 @@ std::vector<nvinfer1::Dims> apply_shapes(const hy3d_engine &e, nvinfer1::IExecut
   return shapes;
 }
 
-// Binds a slot to input shapes: sets them on its context, lays out its I/O
-// block (reallocated when it must grow) and points the context at it. A
-// change of shapes or addresses drops the slot's graph. Until it completes,
-// the slot counts as unconfigured, so that after any failure half way the
-// next run starts over instead of trusting stale state.
-void configure(hy3d_engine &e, Slot &slot, const std::vector<nvinfer1::Dims> &input_shapes) {
-  if (slot.configured) {
-    bool same = true;
-    for (size_t i = 0; i < e.tensors.size() && same; ++i)
-      if (e.tensors[i].input) same = same_dims(slot.bindings[i].shape, input_shapes[i]);
-    if (same) return;
+bool same_inputs(const hy3d_engine &e, const std::vector<nvinfer1::Dims> &a, const std::vector<nvinfer1::Dims> &b) {
+  for (size_t i = 0; i < e.tensors.size(); ++i)
+    if (e.tensors[i].input && !same_dims(a[i], b[i])) return false;
+  return true;
+}
+
+// Lays out a slot's I/O block for the largest shapes its bucket can see
+// (every input at the profile's maximum, batch = the bucket; outputs as
+// TensorRT infers them from those), allocates it and its staging twin once,
+// and points the context at it. Fixed addresses are what lets graphs of
+// different shapes live side by side.
+void allocate_io(hy3d_engine &e, Slot &slot) {
+  std::vector<nvinfer1::Dims> max_inputs(e.tensors.size());
+  for (size_t i = 0; i < e.tensors.size(); ++i) {
+    if (!e.tensors[i].input) continue;
+    max_inputs[i] = e.tensors[i].max;
+    max_inputs[i].d[0] = slot.batch;
   }
-  slot.configured = false;
-  slot.graph.reset();
-  slot.capture_failed = false;
-  const std::vector<nvinfer1::Dims> shapes = apply_shapes(e, *slot.context, input_shapes);
-  std::vector<Binding> bindings(e.tensors.size());
+  const std::vector<nvinfer1::Dims> max_shapes = apply_shapes(e, *slot.context, max_inputs);
+  slot.bindings.assign(e.tensors.size(), Binding{});
   size_t total = 0;
   for (size_t i = 0; i < e.tensors.size(); ++i) {
-    bindings[i].shape = shapes[i];
-    bindings[i].offset = total;
-    bindings[i].bytes = static_cast<size_t>(volume(shapes[i])) * e.tensors[i].element_size;
-    total += align_up(bindings[i].bytes);
+    slot.bindings[i].offset = total;
+    total += align_up(static_cast<size_t>(volume(max_shapes[i])) * e.tensors[i].element_size);
   }
-  if (total > slot.io.size()) slot.io = cuda::DeviceBuffer(total);
-  if (total > slot.staging.size()) slot.staging = cuda::PinnedBuffer(total);
-  // Offsets move with the shapes even when the block does not.
+  slot.io = cuda::DeviceBuffer(total);
+  slot.staging = cuda::PinnedBuffer(total);
   auto *base = static_cast<unsigned char *>(slot.io.get());
   for (size_t i = 0; i < e.tensors.size(); ++i)
-    if (!slot.context->setTensorAddress(e.tensors[i].name.c_str(), base + bindings[i].offset))
+    if (!slot.context->setTensorAddress(e.tensors[i].name.c_str(), base + slot.bindings[i].offset))
       throw Error(HY3D_ERR_RUNTIME, "setTensorAddress failed for " + e.tensors[i].name);
-  slot.bindings = std::move(bindings);
+}
+
+// Binds a slot to input shapes: sets them on its context, sizes its
+// bindings and finds the graph captured for them, if any. Until it
+// completes, the slot counts as unconfigured, so that after any failure
+// half way the next run starts over instead of trusting stale state.
+void configure(hy3d_engine &e, Slot &slot, const std::vector<nvinfer1::Dims> &input_shapes) {
+  if (slot.configured) {
+    std::vector<nvinfer1::Dims> current(e.tensors.size());
+    for (size_t i = 0; i < e.tensors.size(); ++i) current[i] = slot.bindings[i].shape;
+    if (same_inputs(e, current, input_shapes)) return;
+  }
+  slot.configured = false;
+  slot.current = nullptr;
+  const std::vector<nvinfer1::Dims> shapes = apply_shapes(e, *slot.context, input_shapes);
+  for (size_t i = 0; i < e.tensors.size(); ++i) {
+    slot.bindings[i].shape = shapes[i];
+    slot.bindings[i].bytes = static_cast<size_t>(volume(shapes[i])) * e.tensors[i].element_size;
+  }
+  for (auto &g : slot.graphs)
+    if (same_inputs(e, g->inputs, input_shapes)) slot.current = g.get();
   slot.configured = true;
 }
 
@@ -445,48 +469,60 @@ void enqueue(hy3d_engine &e, Slot &slot) {
   ++e.stats.plain_enqueues;
 }
 
-void capture_failed(hy3d_engine &e, Slot &slot, const std::string &why) {
+void capture_failed(hy3d_engine &e, Slot &slot, ShapeGraph &g, const std::string &why) {
   // Capture errors are sticky for the thread until read; clear them so the
   // fallback enqueue (and every later call) does not inherit them.
   (void)cudaGetLastError();
-  slot.graph.reset();
-  slot.capture_failed = true;
+  g.exec.reset();
   ++e.stats.capture_failures;
   log(LogLevel::Warn, "CUDA graph capture failed for batch bucket " + std::to_string(slot.batch) + " (" + why +
-                          "); falling back to enqueueV3 for this bucket");
+                          "); falling back to enqueueV3 for these shapes");
 }
 
-// Records the slot's enqueue as a graph. The caller has just run one plain
-// enqueue with the current shapes and addresses (the warm-up) and waited
-// for it.
+// Records the slot's enqueue for its current shapes as a new graph. The
+// caller has just run one plain enqueue with these shapes (the warm-up) and
+// waited for it.
 void capture(hy3d_engine &e, Slot &slot) {
+  auto entry = std::make_unique<ShapeGraph>();
+  entry->inputs.resize(e.tensors.size());
+  for (size_t i = 0; i < e.tensors.size(); ++i)
+    if (e.tensors[i].input) entry->inputs[i] = slot.bindings[i].shape;
+  ShapeGraph &g = *entry;
+  slot.graphs.push_back(std::move(entry));
+  slot.current = &g;
+
   cudaError_t err = cudaStreamBeginCapture(slot.stream.get(), cudaStreamCaptureModeThreadLocal);
-  if (err != cudaSuccess) return capture_failed(e, slot, "cudaStreamBeginCapture: " + cuda::describe(err));
+  if (err != cudaSuccess) return capture_failed(e, slot, g, "cudaStreamBeginCapture: " + cuda::describe(err));
+  // Synchronizing a capturing stream is not allowed: CUDA refuses and
+  // invalidates the capture, the failure the option asks for.
+  if (e.break_captures) (void)cudaStreamSynchronize(slot.stream.get());
   ErrorCapture trt_errors;
   const bool enqueued = slot.context->enqueueV3(slot.stream.get());
   cuda::Graph graph;
   err = cudaStreamEndCapture(slot.stream.get(), graph.out());
   if (!enqueued)
-    return capture_failed(e, slot, "enqueueV3 under capture: " +
-                                       (trt_errors.text().empty() ? std::string("no message") : trt_errors.text()));
+    return capture_failed(e, slot, g, "enqueueV3 under capture: " +
+                                          (trt_errors.text().empty() ? std::string("no message") : trt_errors.text()));
   if (err != cudaSuccess || graph.get() == nullptr)
-    return capture_failed(e, slot, "cudaStreamEndCapture: " + cuda::describe(err));
-  err = slot.graph.instantiate(graph.get());
-  if (err != cudaSuccess) return capture_failed(e, slot, "cudaGraphInstantiateWithFlags: " + cuda::describe(err));
+    return capture_failed(e, slot, g, "cudaStreamEndCapture: " + cuda::describe(err));
+  err = g.exec.instantiate(graph.get());
+  if (err != cudaSuccess) return capture_failed(e, slot, g, "cudaGraphInstantiateWithFlags: " + cuda::describe(err));
+  err = g.exec.upload(slot.stream.get());
+  if (err != cudaSuccess) return capture_failed(e, slot, g, "cudaGraphUpload: " + cuda::describe(err));
   ++e.stats.graph_captures;
 }
 
 // Runs the slot's network on what is in its device buffers.
 void execute(hy3d_engine &e, Slot &slot) {
-  if (slot.graph.ready()) {
-    slot.graph.launch(slot.stream.get());
+  if (slot.current != nullptr && slot.current->exec.ready()) {
+    slot.current->exec.launch(slot.stream.get());
     ++e.stats.graph_launches;
     return;
   }
   enqueue(e, slot);
-  if (e.use_graphs && !slot.capture_failed) {
+  if (e.use_graphs && slot.current == nullptr && slot.graphs.size() < kGraphsPerBucket) {
     // This enqueue was the warm-up: its outputs are this run's, and the
-    // graph recorded next serves the runs after it.
+    // graph recorded next serves the runs with these shapes after it.
     slot.stream.synchronize("warm-up enqueue");
     capture(e, slot);
   }
@@ -578,15 +614,24 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
                     " device(s) visible)");
   e.device = options.device;
   e.use_graphs = options.use_cuda_graphs != 0;
+  e.break_captures = options.break_captures != 0;
   cuda::DeviceScope scope(e.device);
   e.gpu = describe_device(e.device);
 
+  register_standard_plugins();
   e.runtime.reset(nvinfer1::createInferRuntime(logger()));
   if (!e.runtime) throw Error(HY3D_ERR_RUNTIME, "createInferRuntime failed");
   {
     ErrorCapture capture;
     e.engine.reset(e.runtime->deserializeCudaEngine(plan, plan_size));
-    if (!e.engine) throw_deserialize_error(capture.text(), plan, plan_size, e.gpu);
+    if (!e.engine) {
+      const cudaError_t state = cudaPeekAtLastError();
+      if (cuda::is_sticky(state)) throw cuda::ContextLost(state, "deserializeCudaEngine");
+      DeviceMemory memory;
+      memory.known = cudaMemGetInfo(&memory.free_bytes, &memory.total_bytes) == cudaSuccess;
+      (void)cudaGetLastError();
+      throw plan_refusal(capture.said(), plan, plan_size, getInferLibVersion(), e.gpu, memory);
+    }
   }
   describe_tensors(e);
   const std::vector<int32_t> buckets = bucket_list(e, options);
@@ -603,13 +648,23 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
     auto slot = std::make_unique<Slot>();
     slot->batch = batch;
     slot->context = new_context(*e.engine);
+    const int32_t aux = e.engine->getNbAuxStreams();
+    if (aux > 0) {
+      std::vector<cudaStream_t> handles;
+      for (int32_t i = 0; i < aux; ++i) {
+        slot->aux_streams.push_back(std::make_unique<cuda::Stream>());
+        handles.push_back(slot->aux_streams.back()->get());
+      }
+      slot->context->setAuxStreams(handles.data(), aux);
+    }
 #if HY3D_TRT_DEVICE_MEMORY_V2
     slot->context->setDeviceMemoryV2(e.activations.get(), activation_bytes);
 #else
     slot->context->setDeviceMemory(e.activations.get());
 #endif
-    // Non-batch dims start at the profile's optimum; a run with other dims
-    // re-binds the slot.
+    allocate_io(e, *slot);
+    // Non-batch dims start at the profile's optimum, the shapes captured at
+    // load; a run with other dims re-binds the slot.
     std::vector<nvinfer1::Dims> shapes(e.tensors.size());
     for (size_t i = 0; i < e.tensors.size(); ++i) {
       if (!e.tensors[i].input) continue;
@@ -620,14 +675,15 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
     e.slots.push_back(std::move(slot));
   }
 
-  if (e.use_graphs) {
-    for (auto &slot : e.slots) {
-      // The warm-up computes on zeros rather than on whatever the fresh
-      // allocation holds.
-      cuda::check(cudaMemsetAsync(slot->io.get(), 0, slot->io.size(), slot->stream.get()), "cudaMemsetAsync");
-      execute(e, *slot);
-      slot->stream.synchronize("graph capture at load");
-    }
+  // Every bucket runs once here: TensorRT sets a context up lazily on its
+  // first enqueue, which with graphs is the warm-up before the capture and
+  // without them would otherwise fall on the first request.
+  for (auto &slot : e.slots) {
+    // The warm-up computes on zeros rather than on whatever the fresh
+    // allocation holds.
+    cuda::check(cudaMemsetAsync(slot->io.get(), 0, slot->io.size(), slot->stream.get()), "cudaMemsetAsync");
+    execute(e, *slot);
+    slot->stream.synchronize(e.use_graphs ? "graph capture at load" : "warm-up at load");
   }
 
   std::ostringstream summary;
@@ -635,23 +691,15 @@ void load(const void *plan, size_t plan_size, const hy3d_engine_options &options
   size_t captured = 0;
   for (size_t i = 0; i < e.slots.size(); ++i) {
     summary << (i ? "," : "") << e.slots[i]->batch;
-    captured += e.slots[i]->graph.ready() ? 1 : 0;
+    captured += e.slots[i]->current != nullptr && e.slots[i]->current->exec.ready() ? 1 : 0;
   }
   summary << "], " << (e.activations.size() >> 20) << " MiB shared activation memory, CUDA graphs "
           << (e.use_graphs ? std::to_string(captured) + "/" + std::to_string(e.slots.size()) + " captured" : "off");
   log(LogLevel::Info, summary.str());
 }
 
-void run(hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3d_host_tensor *outputs,
-         size_t output_count) {
-  if (output_count > 0 && outputs == nullptr) throw Error(HY3D_ERR_INVALID_ARGUMENT, "outputs is NULL");
-  std::vector<const hy3d_host_tensor *> given;
-  const int64_t batch = match_inputs(e, inputs, input_count, true, given);
-  for (size_t i = 0; i < e.tensors.size(); ++i)
-    if (e.tensors[i].type != nvinfer1::DataType::kFLOAT)
-      throw Error(HY3D_ERR_INVALID_ARGUMENT, "tensor " + e.tensors[i].name + " is not float32; hy3d binds float32 only");
-
-  std::lock_guard<std::mutex> lock(e.run_mutex);
+void run_locked(hy3d_engine &e, const std::vector<const hy3d_host_tensor *> &given, int64_t batch,
+                hy3d_host_tensor *outputs, size_t output_count) {
   cuda::DeviceScope scope(e.device);
   Slot &slot = slot_for(e, batch);
   configure(e, slot, bucket_shapes(e, given, slot.batch));
@@ -691,7 +739,7 @@ void run(hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3
       cuda::check(cudaMemcpyAsync(staging + b.offset, device + b.offset, used, cudaMemcpyDeviceToHost, stream),
                   "cudaMemcpyAsync (output)");
     }
-    slot.stream.synchronize("cudaStreamSynchronize (run)");
+    slot.done.wait_for(stream, "cudaEventSynchronize (run)");
   } catch (...) {
     // Copies may still be reading the staging block; the next run must not
     // overwrite it under them.
@@ -704,6 +752,32 @@ void run(hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3
     std::memcpy(outputs[k].data, staging + b.offset, b.bytes / static_cast<size_t>(slot.batch) * batch);
   }
   ++e.stats.runs;
+}
+
+void run(hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3d_host_tensor *outputs,
+         size_t output_count) {
+  if (output_count > 0 && outputs == nullptr) throw Error(HY3D_ERR_INVALID_ARGUMENT, "outputs is NULL");
+  std::vector<const hy3d_host_tensor *> given;
+  const int64_t batch = match_inputs(e, inputs, input_count, true, given);
+  for (size_t i = 0; i < e.tensors.size(); ++i)
+    if (e.tensors[i].type != nvinfer1::DataType::kFLOAT)
+      throw Error(HY3D_ERR_INVALID_ARGUMENT, "tensor " + e.tensors[i].name + " is not float32; hy3d binds float32 only");
+
+  std::lock_guard<std::mutex> lock(e.run_mutex);
+  if (!e.lost.empty()) throw Error(HY3D_ERR_UNAVAILABLE, e.lost);
+  try {
+    run_locked(e, given, batch, outputs, output_count);
+    return;
+  } catch (const cuda::ContextLost &lost) {
+    e.lost = lost.what();
+  } catch (const Error &err) {
+    // A failed enqueueV3 says nothing of CUDA's state, so it is asked.
+    const cudaError_t state = cudaPeekAtLastError();
+    if (!cuda::is_sticky(state)) throw;
+    e.lost = cuda::context_lost(state, std::string("a run (") + err.what() + ")");
+  }
+  log(LogLevel::Error, "TensorRT engine lost: " + e.lost);
+  throw Error(HY3D_ERR_UNAVAILABLE, e.lost);
 }
 
 void output_shapes(const hy3d_engine &e, const hy3d_host_tensor *inputs, size_t input_count, hy3d_host_tensor *outputs,
@@ -870,7 +944,8 @@ hy3d_status hy3d_engine_stats_get(const hy3d_engine *engine, hy3d_engine_stats *
     out->bucket_count = static_cast<int32_t>(engine->slots.size());
     for (size_t i = 0; i < engine->slots.size() && i < HY3D_MAX_BUCKETS; ++i) {
       out->buckets[i] = engine->slots[i]->batch;
-      out->graph_ready[i] = engine->slots[i]->graph.ready() ? 1 : 0;
+      const hy3d::trt::ShapeGraph *g = engine->slots[i]->current;
+      out->graph_ready[i] = g != nullptr && g->exec.ready() ? 1 : 0;
     }
     out->device_memory = engine->activations.size();
     return HY3D_OK;

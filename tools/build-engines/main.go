@@ -1,7 +1,8 @@
 // Command build-engines builds the TensorRT plans of a model set on the
 // machine they will run on, and records what each was built for in the
-// set's manifest.json (engines.Plan: TensorRT version, GPU name and compute
-// capability, precision, optimization profile, batch buckets, SHA-256).
+// set's manifest.json (engines.Plan: the TensorRT version in the plan's
+// header, the name and compute capability of the GPU trtexec built on,
+// precision, optimization profile, batch buckets, SHA-256).
 //
 // Usage:
 //
@@ -10,7 +11,7 @@
 // Every graph is compiled by trtexec from its ONNX file with FP16 enabled,
 // one optimization profile (see profileFor) and a timing cache shared by the
 // graphs of the set. --dry-run prints the trtexec commands and touches
-// nothing. Needs TensorRT 10's trtexec and an NVIDIA GPU (nvidia-smi);
+// nothing. Needs TensorRT 10's trtexec and an NVIDIA GPU (nvidia-smi -L);
 // docs/tensorrt.md has the details.
 package main
 
@@ -83,9 +84,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("build-engines", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	graphs := fs.String("graphs", "", "comma-separated graphs to build (default: every graph of the manifest)")
-	fs.IntVar(&o.device, "device", 0, "CUDA device to build on (trtexec --device, nvidia-smi -i)")
-	fs.StringVar(&o.trtexec, "trtexec", "trtexec", "trtexec to run: a path, or a name looked up on PATH and then in $TENSORRT_ROOT/bin")
-	fs.StringVar(&o.nvidiaSMI, "nvidia-smi", "nvidia-smi", "nvidia-smi to ask for the GPU's name and compute capability")
+	fs.IntVar(&o.device, "device", 0, "CUDA device to build on (trtexec --device; CUDA's numbering, which follows CUDA_VISIBLE_DEVICES)")
+	fs.StringVar(&o.trtexec, "trtexec", "trtexec", "trtexec to run: a path, or a name looked up on PATH, then in $TENSORRT_ROOT/bin and "+packagedTrtexecDir)
+	fs.StringVar(&o.nvidiaSMI, "nvidia-smi", "nvidia-smi", "nvidia-smi to check that a GPU and its driver are present")
 	fs.StringVar(&o.planDir, "plan-dir", "plans", "where plans go, relative to MODEL_DIR")
 	fs.StringVar(&o.timingCache, "timing-cache", "", "trtexec timing cache (default: PLAN_DIR/timing.cache)")
 	fs.Var(o.buckets, "buckets", "batch buckets of one graph, e.g. dit=2,4,8,16 (repeatable; default: see docs/tensorrt.md)")
@@ -192,7 +193,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
-	t, err := findTools(o.trtexec, o.nvidiaSMI, os.Getenv("TENSORRT_ROOT"))
+	t, err := findTools(o.trtexec, o.nvidiaSMI, trtexecDirs(os.Getenv("TENSORRT_ROOT")))
 	if err != nil {
 		return err
 	}
@@ -200,15 +201,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dev, err := queryGPU(ctx, t.nvidiaSMI, o.device)
-	if err != nil {
+	if err := checkGPU(ctx, t.nvidiaSMI); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(set.Dir, o.planDir), 0o755); err != nil {
 		return err
 	}
 	for _, j := range jobs {
-		if err := build(ctx, set.Dir, j, dev, stdout); err != nil {
+		if err := build(ctx, set.Dir, j, t.trtexecEnv, stdout); err != nil {
 			return err
 		}
 	}
@@ -216,11 +216,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // build runs trtexec for one graph and records the plan in the manifest.
-func build(ctx context.Context, dir string, j job, dev gpu, stdout io.Writer) error {
+func build(ctx context.Context, dir string, j job, env []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%s: %s\n", j.graph, shellQuote(j.args))
 	start := time.Now()
 	logPath := strings.TrimSuffix(j.plan, ".plan") + ".trtexec.log"
 	cmd := exec.CommandContext(ctx, j.args[0], j.args[1:]...)
+	cmd.Env = env
 	output, runErr := cmd.CombinedOutput()
 	if err := os.WriteFile(logPath, output, 0o644); err != nil {
 		return fmt.Errorf("%s: write %s: %w", j.graph, logPath, err)
@@ -228,13 +229,21 @@ func build(ctx context.Context, dir string, j job, dev gpu, stdout io.Writer) er
 	if runErr != nil {
 		return fmt.Errorf("%s: trtexec failed (%w); last lines of %s:\n%s", j.graph, runErr, logPath, tail(output, 20))
 	}
-	version, err := tensorRTVersion(output)
+	dev, err := builtOn(output)
 	if err != nil {
 		return fmt.Errorf("%s: %w (see %s)", j.graph, err, logPath)
 	}
 	plan, err := os.ReadFile(j.plan)
 	if err != nil || len(plan) == 0 {
 		return fmt.Errorf("%s: trtexec succeeded but wrote no plan at %s (see %s)", j.graph, j.plan, logPath)
+	}
+	version, err := planVersion(plan)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", j.graph, j.plan, err)
+	}
+	if compiled, err := trtexecVersion(output); err == nil && compiled != version {
+		fmt.Fprintf(stdout, "%s: trtexec was compiled with TensorRT %s, its library wrote the plan as %s; recording %s\n",
+			j.graph, compiled, version, version)
 	}
 	sum := sha256.Sum256(plan)
 	rec := engines.Plan{
@@ -250,7 +259,7 @@ func build(ctx context.Context, dir string, j job, dev gpu, stdout io.Writer) er
 	if err := recordPlan(dir, j.graph, rec); err != nil {
 		return fmt.Errorf("%s: record the plan: %w", j.graph, err)
 	}
-	fmt.Fprintf(stdout, "%s: %s, %.1f MB, TensorRT %s, %s (compute %s), buckets %v, %s\n", j.graph, j.planRel,
-		float64(len(plan))/1e6, version, dev.name, dev.computeCapability, j.profile.buckets, time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "%s: %s, %.1f MB, TensorRT %s, %s %s (compute %s), buckets %v, %s\n", j.graph, j.planRel,
+		float64(len(plan))/1e6, version, dev.name, dev.uuid, dev.computeCapability, j.profile.buckets, time.Since(start).Round(time.Second))
 	return nil
 }

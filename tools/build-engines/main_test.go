@@ -189,24 +189,45 @@ func writeScript(t *testing.T, dir, name, body string) {
 	}
 }
 
-// fakeTrtexec writes "plan:<onnx file>" to --saveEngine, appends its
-// arguments to calls.log, and prints what trtexec 10.3 prints.
+// fakeTrtexec appends its arguments to calls.log, prints what trtexec 10.3
+// prints (its device lines for CUDA device 0 or 1, as --device picks), and
+// writes to --saveEngine a plan header stamped 10.3.1 (the library, newer
+// than the trtexec) followed by "plan:<onnx file>".
 const fakeTrtexec = `
-onnx=""; plan=""
+onnx=""; plan=""; device=0
 for a in "$@"; do
   case "$a" in
     --onnx=*) onnx="${a#--onnx=}" ;;
     --saveEngine=*) plan="${a#--saveEngine=}" ;;
+    --device=*) device="${a#--device=}" ;;
   esac
 done
 echo "$@" >> "$(dirname "$0")/calls.log"
 echo "&&&& RUNNING TensorRT.trtexec [TensorRT v100300] [b26] # trtexec $*"
-echo "[I] TensorRT version: 10.3.0"
-printf 'plan:%s' "$(basename "$onnx")" > "$plan"
+echo "[12/07/2026-10:00:00] [I] TensorRT version: 10.3.0"
+echo "[12/07/2026-10:00:00] [I] === Device Information ==="
+if [ "$device" = 1 ]; then
+  echo "[12/07/2026-10:00:00] [I] Selected Device: NVIDIA Fake GPU 7000"
+  echo "[12/07/2026-10:00:00] [I] Selected Device ID: 1"
+  echo "[12/07/2026-10:00:00] [I] Selected Device UUID: GPU-11111111-2222-3333-4444-555555555555"
+  echo "[12/07/2026-10:00:00] [I] Compute Capability: 7.5"
+else
+  echo "[12/07/2026-10:00:00] [I] Selected Device: NVIDIA Fake GPU 9000"
+  echo "[12/07/2026-10:00:00] [I] Selected Device ID: 0"
+  echo "[12/07/2026-10:00:00] [I] Selected Device UUID: GPU-99999999-2222-3333-4444-555555555555"
+  echo "[12/07/2026-10:00:00] [I] Compute Capability: 8.9"
+fi
+echo "[12/07/2026-10:00:00] [I] SMs: 128"
+printf 'ftrt\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\012\003\001\000plan:%s' "$(basename "$onnx")" > "$plan"
 echo "&&&& PASSED TensorRT.trtexec [TensorRT v100300] [b26]"
 `
 
-const fakeNvidiaSMI = `echo "NVIDIA Fake GPU 9000, 8.9"
+// fakePlanHeader is the header fakeTrtexec writes.
+var fakePlanHeader = append([]byte("ftrt"), append(make([]byte, 20), 10, 3, 1, 0)...)
+
+// fakeNvidiaSMI lists two GPUs in PCI order, the reverse of CUDA's here.
+const fakeNvidiaSMI = `echo "GPU 0: NVIDIA Fake GPU 7000 (UUID: GPU-11111111-2222-3333-4444-555555555555)"
+echo "GPU 1: NVIDIA Fake GPU 9000 (UUID: GPU-99999999-2222-3333-4444-555555555555)"
 `
 
 func TestBuildRecordsEveryPlanInTheManifest(t *testing.T) {
@@ -234,12 +255,12 @@ func TestBuildRecordsEveryPlanInTheManifest(t *testing.T) {
 		if p == nil {
 			t.Fatalf("%s: no plan recorded", name)
 		}
-		content := []byte("plan:" + name + ".onnx")
+		content := append(slices.Clone(fakePlanHeader), "plan:"+name+".onnx"...)
 		sum := sha256.Sum256(content)
 		if got, _ := os.ReadFile(filepath.Join(dir, p.File)); !bytes.Equal(got, content) {
 			t.Errorf("%s: plan file %s holds %q", name, p.File, got)
 		}
-		if p.File != "plans/"+name+".plan" || p.TensorRT != "10.3.0" || p.ComputeCapability != "8.9" ||
+		if p.File != "plans/"+name+".plan" || p.TensorRT != "10.3.1" || p.ComputeCapability != "8.9" ||
 			p.GPU != "NVIDIA Fake GPU 9000" || p.Precision != "fp16" || p.SHA256 != hex.EncodeToString(sum[:]) {
 			t.Errorf("%s: plan record %+v", name, *p)
 		}
@@ -360,6 +381,7 @@ func TestMissingToolsAreNamed(t *testing.T) {
 }
 
 func TestTrtexecFoundUnderTensorRTRoot(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
 	root := t.TempDir()
 	if err := os.Mkdir(filepath.Join(root, "bin"), 0o755); err != nil {
 		t.Fatal(err)
@@ -367,12 +389,76 @@ func TestTrtexecFoundUnderTensorRTRoot(t *testing.T) {
 	writeScript(t, filepath.Join(root, "bin"), "trtexec", fakeTrtexec)
 	bin := t.TempDir()
 	writeScript(t, bin, "nvidia-smi", fakeNvidiaSMI)
-	got, err := findTools("trtexec", filepath.Join(bin, "nvidia-smi"), root)
+	got, err := findTools("trtexec", filepath.Join(bin, "nvidia-smi"), trtexecDirs(root))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.trtexec != filepath.Join(root, "bin", "trtexec") {
 		t.Errorf("trtexec = %q", got.trtexec)
+	}
+}
+
+// NVIDIA's Debian/Ubuntu packages install trtexec off PATH, in
+// /usr/src/tensorrt/bin; a stand-in folder plays it here.
+func TestTrtexecFoundWherePackagesInstallIt(t *testing.T) {
+	if dirs := trtexecDirs(""); !slices.Equal(dirs, []string{"/usr/src/tensorrt/bin"}) {
+		t.Errorf("trtexecDirs(\"\") = %v, want the packages' folder", dirs)
+	}
+	if dirs := trtexecDirs("/opt/trt"); !slices.Equal(dirs, []string{"/opt/trt/bin", "/usr/src/tensorrt/bin"}) {
+		t.Errorf("trtexecDirs(/opt/trt) = %v, want $TENSORRT_ROOT/bin first", dirs)
+	}
+
+	t.Setenv("PATH", t.TempDir())
+	packaged := filepath.Join(t.TempDir(), "usr", "src", "tensorrt", "bin")
+	if err := os.MkdirAll(packaged, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nvidiaSMI := filepath.Join(t.TempDir(), "nvidia-smi")
+	writeScript(t, filepath.Dir(nvidiaSMI), "nvidia-smi", fakeNvidiaSMI)
+	_, err := findTools("trtexec", nvidiaSMI, []string{"/nonexistent/bin", packaged})
+	if err == nil || !strings.Contains(err.Error(), packaged) {
+		t.Errorf("findTools without trtexec = %v, want an error naming %s", err, packaged)
+	}
+	writeScript(t, packaged, "trtexec", fakeTrtexec)
+	got, err := findTools("trtexec", nvidiaSMI, []string{"/nonexistent/bin", packaged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.trtexec != filepath.Join(packaged, "trtexec") {
+		t.Errorf("trtexec = %q, want the packaged one", got.trtexec)
+	}
+	if !slices.Equal(got.trtexecEnv, os.Environ()) {
+		t.Errorf("a packaged trtexec (no lib/ beside it) got a changed environment")
+	}
+}
+
+// A tarball's trtexec runs with the tarball's lib/ first on
+// LD_LIBRARY_PATH: libnvinfer opens its builder resource library by name.
+func TestTarballTrtexecRunsWithItsLibDir(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"bin", "lib"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "lib", "libnvinfer.so.10"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeScript(t, filepath.Join(root, "bin"), "trtexec", `echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >> "$(dirname "$0")/calls.log"
+`+fakeTrtexec)
+	smi := t.TempDir()
+	writeScript(t, smi, "nvidia-smi", fakeNvidiaSMI)
+	t.Setenv("PATH", filepath.Join(root, "bin")+string(os.PathListSeparator)+smi+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("LD_LIBRARY_PATH", "/elsewhere")
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--graphs", "dit", copySet(t, tinyDir)}, &out, &out); err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	calls, _ := os.ReadFile(filepath.Join(root, "bin", "calls.log"))
+	want := "LD_LIBRARY_PATH=" + filepath.Join(root, "lib") + ":/elsewhere\n"
+	if !strings.HasPrefix(string(calls), want) {
+		t.Errorf("trtexec ran with\n%s\nwant %q", calls, want)
 	}
 }
 
@@ -395,7 +481,7 @@ func TestTrtexecFailureShowsItsOutputAndRecordsNothing(t *testing.T) {
 	}
 }
 
-func TestTensorRTVersionFromTrtexecOutput(t *testing.T) {
+func TestTrtexecVersionFromItsOutput(t *testing.T) {
 	cases := []struct {
 		out, want string
 	}{
@@ -405,32 +491,101 @@ func TestTensorRTVersionFromTrtexecOutput(t *testing.T) {
 		{"[I] TensorRT version: 10.16.0\n&&&& PASSED TensorRT.trtexec [TensorRT v101600]\n", "10.16.0"},
 	}
 	for _, tc := range cases {
-		got, err := tensorRTVersion([]byte(tc.out))
+		got, err := trtexecVersion([]byte(tc.out))
 		if err != nil || got != tc.want {
-			t.Errorf("tensorRTVersion(%q) = %q, %v; want %q", tc.out, got, err, tc.want)
+			t.Errorf("trtexecVersion(%q) = %q, %v; want %q", tc.out, got, err, tc.want)
 		}
 	}
-	if _, err := tensorRTVersion([]byte("nothing useful")); err == nil {
+	if _, err := trtexecVersion([]byte("nothing useful")); err == nil {
 		t.Error("no version found, but no error")
 	}
 }
 
-func TestParseGPU(t *testing.T) {
+func TestBuiltOnReadsTrtexecsDeviceLines(t *testing.T) {
+	out := []byte(`[I] === Device Information ===
+[I] Available Devices:
+[I]   Device 0: "NVIDIA H100 80GB HBM3" UUID: GPU-aaaa
+[I]   Device 1: "NVIDIA GeForce RTX 4090" UUID: GPU-bbbb
+[I] Selected Device: NVIDIA GeForce RTX 4090
+[I] Selected Device ID: 1
+[I] Selected Device UUID: GPU-bbbb
+[I] Compute Capability: 8.9
+[I] SMs: 128
+`)
+	g, err := builtOn(out)
+	if err != nil || g != (gpu{name: "NVIDIA GeForce RTX 4090", uuid: "GPU-bbbb", computeCapability: "8.9"}) {
+		t.Errorf("builtOn = %+v, %v", g, err)
+	}
+	for _, bad := range []string{"", "[I] Selected Device: X\n", "[I] Compute Capability: 8.9\n", "Cannot find device ID 3!\n"} {
+		if g, err := builtOn([]byte(bad)); err == nil {
+			t.Errorf("builtOn(%q) = %+v, want an error", bad, g)
+		}
+	}
+}
+
+func TestPlanVersionReadsTheHeader(t *testing.T) {
+	header := func(tag string, serialization byte, v ...byte) []byte {
+		b := append([]byte(tag), serialization, 0, 0, 0)
+		return append(append(b, make([]byte, 16)...), v...)
+	}
 	cases := []struct {
-		out, name, cc string
-		ok            bool
+		plan []byte
+		want string // "" for an error
 	}{
-		{"NVIDIA GeForce RTX 4090, 8.9\n", "NVIDIA GeForce RTX 4090", "8.9", true},
-		{"NVIDIA H100 80GB HBM3, 9.0\nNVIDIA H100 80GB HBM3, 9.0\n", "NVIDIA H100 80GB HBM3", "9.0", true},
-		{"Tesla T4, [N/A]\n", "", "", false},
-		{"Field \"compute_cap\" is not a valid field to query.\n", "", "", false},
-		{"", "", "", false},
+		{header("ftrt", 0, 10, 8, 0, 43), "10.8.0"},
+		{append(header("ftrt", 0, 10, 16, 1, 0), "rest of the plan"...), "10.16.1"},
+		{header("ftrt", 0, 10, 8, 0), ""}, // 27 bytes
+		{header("ftrt", 1, 10, 8, 0, 43), ""},
+		{header("onnx", 0, 10, 8, 0, 43), ""},
+		{nil, ""},
 	}
 	for _, tc := range cases {
-		g, err := parseGPU(tc.out)
-		if (err == nil) != tc.ok || g.name != tc.name || g.computeCapability != tc.cc {
-			t.Errorf("parseGPU(%q) = %+v, %v", tc.out, g, err)
+		got, err := planVersion(tc.plan)
+		if got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("planVersion(% x) = %q, %v; want %q", tc.plan, got, err, tc.want)
 		}
+	}
+}
+
+// --device counts as CUDA does (here under CUDA_VISIBLE_DEVICES=1,0 the
+// reverse of nvidia-smi's PCI order): the record names the card trtexec
+// built on, not nvidia-smi's device of the same index.
+func TestDeviceRecordFollowsCUDANumbering(t *testing.T) {
+	bin := t.TempDir()
+	writeScript(t, bin, "trtexec", fakeTrtexec)
+	writeScript(t, bin, "nvidia-smi", fakeNvidiaSMI)
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("CUDA_VISIBLE_DEVICES", "1,0")
+	dir := copySet(t, tinyDir)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--graphs", "dit", "--device", "1", dir}, &out, &out); err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	set, err := engines.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := set.Graphs[engines.DiT].Plan
+	if p == nil || p.GPU != "NVIDIA Fake GPU 7000" || p.ComputeCapability != "7.5" {
+		t.Errorf("plan record %+v, want trtexec's device 1 (NVIDIA Fake GPU 7000, compute 7.5)", p)
+	}
+	if !strings.Contains(out.String(), "trtexec was compiled with TensorRT 10.3.0, its library wrote the plan as 10.3.1") {
+		t.Errorf("the version mismatch is not reported:\n%s", out.String())
+	}
+}
+
+func TestNoGPUListedStopsTheBuild(t *testing.T) {
+	bin := t.TempDir()
+	writeScript(t, bin, "trtexec", fakeTrtexec)
+	writeScript(t, bin, "nvidia-smi", "echo 'No devices were found'\nexit 6\n")
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var out bytes.Buffer
+	err := run(context.Background(), []string{copySet(t, tinyDir)}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "No devices were found") {
+		t.Errorf("build without a GPU = %v", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(bin, "calls.log")); statErr == nil {
+		t.Error("trtexec ran without a GPU")
 	}
 }
 

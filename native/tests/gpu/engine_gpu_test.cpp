@@ -5,6 +5,7 @@
 // so every expected value is known on the host and the second dim can
 // change shape within a bucket (which must re-capture the bucket's graph).
 #include <NvInfer.h>
+#include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cmath>
@@ -32,10 +33,16 @@ class QuietLogger final : public nvinfer1::ILogger {
   }
 };
 
+// TensorRT keeps the first logger it is given for the whole process, so the
+// test's builder and runtime share one that lives as long as the process.
+QuietLogger &quiet_logger() {
+  static QuietLogger logger;
+  return logger;
+}
+
 std::vector<unsigned char> build_plan() {
   using namespace nvinfer1;
-  static QuietLogger logger;
-  std::unique_ptr<IBuilder> builder(createInferBuilder(logger));
+  std::unique_ptr<IBuilder> builder(createInferBuilder(quiet_logger()));
   const auto flags = 1U << static_cast<uint32_t>(NetworkDefinitionCreationFlag::kSTRONGLY_TYPED);
   std::unique_ptr<INetworkDefinition> net(builder->createNetworkV2(flags));
   ITensor *x = net->addInput("x", DataType::kFLOAT, Dims3{-1, -1, kWidth});
@@ -247,41 +254,116 @@ void test_graph_replay_equals_plain_enqueue(const std::vector<unsigned char> &pl
   }
   CHECK(stats(graphs.get()).graph_launches == 3);
   const hy3d_engine_stats p = stats(plain.get());
-  CHECK(p.graph_launches == 0 && p.graph_captures == 0 && p.plain_enqueues == 3);
+  // One warm-up enqueue per bucket at load, then the three runs.
+  CHECK(p.graph_launches == 0 && p.graph_captures == 0 &&
+        p.plain_enqueues == 3 + static_cast<uint64_t>(p.bucket_count));
 }
 
-void test_shape_change_recaptures(const std::vector<unsigned char> &plan) {
+// Each shape of a bucket keeps its graph (I/O at the profile's maximum, so
+// addresses never change): going back to a shape replays, never
+// re-captures; past kGraphsPerBucket shapes a new one runs plain enqueueV3.
+void test_shapes_keep_their_graphs(const std::vector<unsigned char> &plan) {
   Engine e = load(plan, true);
   if (!e) {
     CHECK(false);
     return;
   }
   const uint64_t at_load = stats(e.get()).graph_captures;
-  Case a = make_case(2, 16, 1);
-  CHECK(run(e.get(), a) == HY3D_OK);
-  CHECK(stats(e.get()).graph_captures == at_load);
-
-  // A longer N grows the bucket's buffers (new addresses) and changes its
-  // shapes: the warm-up run answers, and a new graph is captured.
-  Case b = make_case(2, 48, 2);
-  CHECK(run(e.get(), b) == HY3D_OK);
-  CHECK(matches_reference(b));
-  hy3d_engine_stats s = stats(e.get());
-  CHECK(s.graph_captures == at_load + 1);
+  auto run_checked = [&](int n, int seed) {
+    Case c = make_case(2, n, seed);
+    CHECK(run(e.get(), c) == HY3D_OK);
+    CHECK(matches_reference(c));
+    return stats(e.get());
+  };
+  hy3d_engine_stats s = run_checked(16, 1);  // the optimum, captured at load
+  CHECK(s.graph_captures == at_load);
   const uint64_t launches = s.graph_launches;
 
-  Case c = make_case(2, 48, 3);
-  CHECK(run(e.get(), c) == HY3D_OK);
-  CHECK(matches_reference(c));
-  s = stats(e.get());
+  s = run_checked(48, 2);  // new shape: the warm-up answers, then a capture
   CHECK(s.graph_captures == at_load + 1);
+  CHECK(s.graph_launches == launches);
+  s = run_checked(48, 3);
   CHECK(s.graph_launches == launches + 1);
+  s = run_checked(16, 4);  // back to the first shape: its graph is still there
+  CHECK(s.graph_captures == at_load + 1);
+  CHECK(s.graph_launches == launches + 2);
+  s = run_checked(48, 5);
+  CHECK(s.graph_captures == at_load + 1);
+  CHECK(s.graph_launches == launches + 3);
 
-  // A shorter N fits the buffers but is still a new shape.
-  Case d = make_case(2, 5, 4);
-  CHECK(run(e.get(), d) == HY3D_OK);
-  CHECK(matches_reference(d));
-  CHECK(stats(e.get()).graph_captures == at_load + 2);
+  s = run_checked(5, 6);   // third shape of bucket 2
+  s = run_checked(7, 7);   // fourth: the bucket is full
+  CHECK(s.graph_captures == at_load + 3);
+  const uint64_t enqueues = s.plain_enqueues;
+  s = run_checked(9, 8);   // fifth: plain enqueueV3, no capture, nothing evicted
+  s = run_checked(9, 9);
+  CHECK(s.graph_captures == at_load + 3);
+  CHECK(s.plain_enqueues == enqueues + 2);
+  CHECK(s.capture_failures == 0);
+  s = run_checked(5, 10);
+  s = run_checked(16, 11);
+  CHECK(s.graph_captures == at_load + 3);
+  CHECK(s.graph_launches == launches + 5);
+}
+
+// A capture that fails (forced here by the test-only break_captures, which
+// makes CUDA invalidate it) leaves every bucket on plain enqueueV3, with
+// right answers, a warning per bucket, and no second attempt.
+void test_capture_failure_falls_back(const std::vector<unsigned char> &plan) {
+  std::vector<std::string> lines;
+  hy3d_set_log_callback(
+      [](int level, const char *message, void *user) {
+        if (level >= 2) static_cast<std::vector<std::string> *>(user)->push_back(message);
+      },
+      &lines);
+  hy3d_engine_options opts{};
+  const int32_t buckets[] = {1, 2, 4};
+  opts.batch_buckets = buckets;
+  opts.bucket_count = 3;
+  opts.use_cuda_graphs = 1;
+  opts.break_captures = 1;
+  hy3d_engine *raw = nullptr;
+  CHECK(hy3d_engine_load(plan.data(), plan.size(), &opts, &raw) == HY3D_OK);
+  hy3d_set_log_callback(nullptr, nullptr);
+  Engine e(raw);
+  if (!e) return;
+  hy3d_engine_stats s = stats(e.get());
+  CHECK(s.graph_captures == 0);
+  CHECK(s.capture_failures == static_cast<uint64_t>(s.bucket_count));
+  size_t warnings = 0;
+  for (const auto &l : lines) warnings += l.find("falling back to enqueueV3") != std::string::npos ? 1 : 0;
+  CHECK(warnings == static_cast<size_t>(s.bucket_count));
+  for (int batch : {1, 2, 3, 8}) {
+    Case c = make_case(batch, 16, 200 + batch);
+    CHECK(run(e.get(), c) == HY3D_OK);
+    CHECK(matches_reference(c));
+  }
+  s = stats(e.get());
+  CHECK(s.graph_launches == 0);
+  CHECK(s.capture_failures == static_cast<uint64_t>(s.bucket_count));
+  for (int32_t i = 0; i < s.bucket_count; ++i) CHECK(s.graph_ready[i] == 0);
+}
+
+// Loads (each capturing its buckets) on two threads at once: thread-local
+// capture mode keeps one thread's allocations and copies from breaking the
+// other's capture.
+void test_loads_while_another_captures(const std::vector<unsigned char> &plan) {
+  std::vector<int> ok(2, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        Engine e = load(plan, true, {1, 2, 3, 4, 5, 6, 7});
+        if (!e) continue;
+        Case c = make_case(1 + (t + i) % kMaxBatch, 16, 300 + 10 * t + i);
+        const hy3d_engine_stats s = stats(e.get());
+        if (s.capture_failures == 0 && s.graph_captures == static_cast<uint64_t>(s.bucket_count) &&
+            run(e.get(), c) == HY3D_OK && matches_reference(c))
+          ++ok[static_cast<size_t>(t)];
+      }
+    });
+  for (auto &th : threads) th.join();
+  for (int n : ok) CHECK(n == 4);
 }
 
 void test_rejects_bad_shapes(const std::vector<unsigned char> &plan) {
@@ -349,6 +431,33 @@ void test_rejects_bad_buckets_and_plans(const std::vector<unsigned char> &plan) 
   }
 }
 
+// With the device's memory taken, a load fails as out of memory, naming the
+// sizes, and not as a plan built for another GPU or TensorRT (TensorRT's
+// allocation failure messages talk of the device).
+void test_out_of_memory_at_load(const std::vector<unsigned char> &plan) {
+  std::vector<void *> hog;
+  for (size_t chunk = size_t{1} << 30; chunk >= (size_t{64} << 10);) {
+    void *p = nullptr;
+    if (cudaMalloc(&p, chunk) == cudaSuccess) {
+      hog.push_back(p);
+    } else {
+      (void)cudaGetLastError();
+      chunk /= 2;
+    }
+  }
+  hy3d_engine_options opts{};
+  hy3d_engine *e = nullptr;
+  const hy3d_status st = hy3d_engine_load(plan.data(), plan.size(), &opts, &e);
+  const std::string message = st == HY3D_OK ? std::string() : hy3d_last_error();
+  hy3d_engine_destroy(e);
+  for (void *p : hog) (void)cudaFree(p);
+  CHECK(st == HY3D_ERR_OUT_OF_MEMORY);
+  CHECK(message.find("MiB") != std::string::npos);
+  if (st != HY3D_ERR_OUT_OF_MEMORY) std::fprintf(stderr, "load with no device memory: %d %s\n", st, message.c_str());
+  Engine after = load(plan, true);  // the device recovers once memory is free again
+  CHECK(after != nullptr);
+}
+
 void test_concurrent_runs(const std::vector<unsigned char> &plan) {
   Engine e = load(plan, true);
   if (!e) {
@@ -367,6 +476,18 @@ void test_concurrent_runs(const std::vector<unsigned char> &plan) {
   for (auto &th : threads) th.join();
   for (int n : ok) CHECK(n == 25);
   CHECK(stats(e.get()).runs == 100);
+}
+
+// A load registers TensorRT's standard plugins; nothing else in this test
+// does (the builder API does not), so a creator in the registry is hy3d's.
+void test_registers_the_standard_plugins(const std::vector<unsigned char> &plan) {
+  std::unique_ptr<nvinfer1::IRuntime> runtime(nvinfer1::createInferRuntime(quiet_logger()));
+  CHECK(runtime != nullptr);
+  if (!runtime) return;
+  CHECK(runtime->getPluginRegistry().getCreator("EfficientNMS_TRT", "1", "") == nullptr);
+  Engine e = load(plan, false);
+  CHECK(e != nullptr);
+  CHECK(runtime->getPluginRegistry().getCreator("EfficientNMS_TRT", "1", "") != nullptr);
 }
 
 void test_logs_through_the_callback(const std::vector<unsigned char> &plan) {
@@ -403,13 +524,17 @@ int main() {
   CHECK(!plan.empty());
   if (plan.empty()) return check_failures();
 
+  test_registers_the_standard_plugins(plan);  // first: before any load registers them
   test_describes_tensors_and_profile(plan);
   test_output_shapes(plan);
   test_runs_match_the_reference_in_every_bucket(plan);
   test_graph_replay_equals_plain_enqueue(plan);
-  test_shape_change_recaptures(plan);
+  test_shapes_keep_their_graphs(plan);
+  test_capture_failure_falls_back(plan);
+  test_loads_while_another_captures(plan);
   test_rejects_bad_shapes(plan);
   test_rejects_bad_buckets_and_plans(plan);
+  test_out_of_memory_at_load(plan);
   test_concurrent_runs(plan);
   test_logs_through_the_callback(plan);
   return check_failures();
