@@ -46,14 +46,15 @@ func TestCreateGenerationAcceptsEveryRequestShape(t *testing.T) {
 			if got := s.final(t, st.ID); got.Status != StateSucceeded {
 				t.Fatalf("final %+v", got)
 			}
+			// Every shape carries the same bytes and parameters: once the
+			// first has finished, the others are answered with it.
 			if firstID == "" {
 				firstID = st.ID
-			} else if st.ID == firstID {
-				t.Errorf("generation id reused")
+			} else if st.ID != firstID || resp.StatusCode != http.StatusOK {
+				t.Errorf("repeat answered %d with generation %s, not the first, %s", resp.StatusCode, st.ID, firstID)
 			}
 		})
 	}
-	// Every shape carried the same picture and parameters: one job ran.
 	if n := s.gen.calls(); n != 1 {
 		t.Errorf("generator called %d times for one distinct request", n)
 	}

@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,9 +37,19 @@ const safety = 10 * time.Second
 type fakePreprocessor struct {
 	maxPixels int
 	panics    bool
+	gate      chan struct{} // if non-nil, every preprocessing waits for a token
+	calls     atomic.Int64
 }
 
 func (f *fakePreprocessor) Preprocess(ctx context.Context, model string, data []byte) (*Prepared, error) {
+	f.calls.Add(1)
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if f.panics {
 		panic("preprocessor exploded")
 	}

@@ -38,23 +38,47 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/status/:uid", s.hunyuanStatus)
 }
 
-// admit validates a decoded request, preprocesses its picture and submits it.
-func (s *Server) admit(c echo.Context, image []byte, raw map[string]string) (*generation, error) {
+// admitted is what admission made of a request: a generation, or, for a
+// synchronous request whose upload the store knows, the result itself with
+// no generation created.
+type admitted struct {
+	params Params
+	gen    *generation
+	hit    *Result
+	madeBy string // with hit: the generation that made it, while it is kept
+}
+
+// admit validates a decoded request and answers it by its upload's bytes
+// when it can (a repeat costs a hash and a lookup); otherwise it takes a
+// place in the queue, preprocesses the picture and submits it. sync says
+// the client waits for the mesh, so a stored result needs no generation.
+func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync bool) (admitted, error) {
 	params, errs := s.params.parse(raw)
 	if len(errs) > 0 {
-		return nil, invalidParams(errs)
+		return admitted{}, invalidParams(errs)
 	}
+	a := admitted{params: params}
 	if err := sniffImage(image); err != nil {
-		return nil, err
+		return a, err
 	}
 	model := s.models[params.Model]
+	sub := submission{upload: uploadKey(image, params, model.Fingerprint), model: model, params: params, client: c.RealIP()}
+	if g, r, madeBy, ok := s.sched.submitUpload(sub, !sync); ok {
+		a.gen, a.hit, a.madeBy = g, r, madeBy
+		return a, nil
+	}
+	tk, err := s.sched.reserve(params.Priority)
+	if err != nil {
+		return a, err
+	}
+	defer s.sched.release(tk)
 	ctx := c.Request().Context()
-	release, err := s.slots.acquire(ctx)
+	release, err := s.slots.acquire(ctx, params.Timeout)
 	if err != nil {
 		if errors.Is(err, errBusy) {
 			s.met.shedding("busy")
 		}
-		return nil, err
+		return a, err
 	}
 	start := time.Now()
 	prep, err := s.pre.Preprocess(ctx, params.Model, image)
@@ -62,14 +86,13 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string) (*ge
 	release()
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, clientGone(ctx.Err())
+			return a, clientGone(ctx.Err())
 		}
-		return nil, imageProblem(err)
+		return a, imageProblem(err)
 	}
-	return s.sched.submit(submission{
-		key: cacheKey(prep.Hash, params, model.Fingerprint), model: model, params: params,
-		input: prep, preprocess: took, client: c.RealIP(),
-	})
+	sub.key, sub.input, sub.preprocess, sub.ticket = cacheKey(prep.Hash, params, model.Fingerprint), prep, took, tk
+	a.gen, err = s.sched.submit(sub)
+	return a, err
 }
 
 // clientGone is the response nobody will read: the client closed the
@@ -92,10 +115,11 @@ func (s *Server) createGeneration(c echo.Context) error {
 	if wait {
 		return s.runSync(c, req)
 	}
-	g, err := s.admit(c, req.image, req.raw)
+	a, err := s.admit(c, req.image, req.raw, false)
 	if err != nil {
 		return err
 	}
+	g := a.gen
 	st, _, err := s.sched.watch(g.id)
 	if err != nil {
 		return err
@@ -140,19 +164,33 @@ func (s *Server) runSync(c echo.Context, req *decodedRequest) error {
 		}
 		format = f
 	}
-	g, err := s.admit(c, req.image, req.raw)
+	a, err := s.admit(c, req.image, req.raw, true)
 	if err != nil {
 		return err
 	}
 	if format == "" {
-		format = g.params.Format
+		format = a.params.Format
 	}
-	r, _, err := s.waitResult(c, g)
+	if a.hit != nil {
+		return serveHit(c, a, format)
+	}
+	r, _, err := s.waitResult(c, a.gen)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Location", "/v1/generations/"+g.id)
-	return serveMesh(c, r, format, g.id)
+	c.Response().Header().Set("Location", "/v1/generations/"+a.gen.id)
+	return serveMesh(c, r, format, a.gen.id)
+}
+
+// serveHit answers a synchronous request from the result its upload found,
+// naming the generation that made it while that is still kept.
+func serveHit(c echo.Context, a admitted, format string) error {
+	h := c.Response().Header()
+	h.Set("Server-Timing", `cache;desc="hit"`)
+	if a.madeBy != "" {
+		h.Set("Location", "/v1/generations/"+a.madeBy)
+	}
+	return serveMesh(c, a.hit, format, a.madeBy)
 }
 
 // waitResult blocks until generation g ends and returns its mesh. A client
@@ -322,38 +360,75 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// slots bounds concurrent preprocessing (CPU-heavy decoding and matting) and
-// the number of requests waiting for it; past that the server is busy.
+// Preprocessing limiter constants.
+const (
+	// defaultPreprocessEstimate stands in for the measured time of one
+	// preprocessing until the first has finished.
+	defaultPreprocessEstimate = 100 * time.Millisecond
+)
+
+// slots bounds concurrent preprocessing (CPU-heavy decoding and matting).
+// A request that finds every slot taken waits for one while the estimated
+// wait, from the measured time of one preprocessing and the requests ahead,
+// fits its deadline; past that the server is busy. How many may wait at all
+// is bounded by admission: each holds a place in the queue.
 type slots struct {
-	ch         chan struct{}
-	waiting    atomic.Int64
-	maxWaiting int64
+	ch      chan struct{}
+	waiting atomic.Int64
+	// perPicture is an EWMA of one preprocessing's wall time, in nanoseconds.
+	perPicture atomic.Int64
 }
 
-func newSlots(n, maxWaiting int) *slots {
-	return &slots{ch: make(chan struct{}, n), maxWaiting: int64(maxWaiting)}
+func newSlots(n int) *slots {
+	s := &slots{ch: make(chan struct{}, n)}
+	s.perPicture.Store(int64(defaultPreprocessEstimate))
+	return s
 }
 
 var errBusy = errors.New("too many pictures waiting for preprocessing")
 
-func (s *slots) acquire(ctx context.Context) (func(), error) {
-	release := func() { <-s.ch }
+// acquire takes a slot, waiting for one while the estimated wait is within
+// deadline; the returned function gives it back and records how long it was
+// held.
+func (s *slots) acquire(ctx context.Context, deadline time.Duration) (func(), error) {
 	select {
 	case s.ch <- struct{}{}:
-		return release, nil
+		return s.releaser(), nil
 	default:
 	}
-	if s.waiting.Add(1) > s.maxWaiting {
-		s.waiting.Add(-1)
-		p := overloaded(http.StatusServiceUnavailable, "busy", "Server busy", errBusy.Error(), time.Second)
+	ahead := s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	if wait := s.estimate(ahead); wait > deadline {
+		p := overloaded(http.StatusServiceUnavailable, "busy", "Server busy",
+			fmt.Sprintf("%s: about %s before this picture's turn, beyond its deadline", errBusy, wait.Round(time.Millisecond)), wait)
 		p.cause = errBusy
 		return nil, p
 	}
-	defer s.waiting.Add(-1)
 	select {
 	case s.ch <- struct{}{}:
-		return release, nil
+		return s.releaser(), nil
 	case <-ctx.Done():
 		return nil, clientGone(ctx.Err())
+	}
+}
+
+// estimate is the wait of the pos-th request in line: the pictures ahead of
+// it and its own share the slots.
+func (s *slots) estimate(pos int64) time.Duration {
+	return time.Duration(s.perPicture.Load() * pos / int64(cap(s.ch)))
+}
+
+func (s *slots) releaser() func() {
+	start := time.Now()
+	return func() {
+		took := int64(time.Since(start))
+		for {
+			old := s.perPicture.Load()
+			next := int64(ewmaWeight*float64(took) + (1-ewmaWeight)*float64(old))
+			if s.perPicture.CompareAndSwap(old, next) {
+				break
+			}
+		}
+		<-s.ch
 	}
 }

@@ -46,6 +46,7 @@ type task struct {
 	finished time.Time
 	refs     int           // generations still attached
 	gens     []*generation // every generation ever attached
+	uploads  []Key         // upload keys that find this task while it is in flight
 	summary  *resultSummary
 	pinned   *Result // kept in memory only when the store failed to keep it
 	failure  *Problem
@@ -63,6 +64,7 @@ type generation struct {
 	task      *task
 	params    Params
 	client    string
+	upload    Key // of the request's upload; zero when it had none
 	created   time.Time
 	deadline  time.Time
 	cached    bool

@@ -232,14 +232,28 @@ type Key [32]byte
 
 func (k Key) String() string { return fmt.Sprintf("%x", k[:]) }
 
-// cacheKey hashes the picture with every parameter that changes the output.
-// Format is absent because every result is stored in all formats; timeout and
-// priority are absent because they change when a job stops or runs, not what
-// it produces.
+// cacheKey hashes the preprocessed picture with every parameter that
+// changes the output. Format is absent because every result is stored in all
+// formats; timeout and priority are absent because they change when a job
+// stops or runs, not what it produces.
 func cacheKey(picture [32]byte, p Params, fingerprint string) Key {
+	return paramKey("hy3d-result-v1", picture, p, fingerprint)
+}
+
+// uploadKey hashes an upload's bytes, as they arrived, with the same
+// parameters as cacheKey. It is asked before anything decodes the picture,
+// so that a repeat costs a hash and a lookup; a re-encoded copy of a picture
+// misses it and still meets its result through cacheKey.
+func uploadKey(upload []byte, p Params, fingerprint string) Key {
+	return paramKey("hy3d-upload-v1", sha256.Sum256(upload), p, fingerprint)
+}
+
+// paramKey hashes a domain, a digest and the output-changing parameters; the
+// domain keeps the two kinds of key apart.
+func paramKey(domain string, digest [32]byte, p Params, fingerprint string) Key {
 	h := sha256.New()
-	h.Write([]byte("hy3d-result-v1\x00"))
-	h.Write(picture[:])
+	h.Write([]byte(domain + "\x00"))
+	h.Write(digest[:])
 	for _, s := range []string{p.Model, fingerprint, p.Decode} {
 		h.Write(binary.AppendUvarint(nil, uint64(len(s))))
 		h.Write([]byte(s))

@@ -31,6 +31,10 @@ type schedulerConfig struct {
 	maxBatch int
 	maxQueue int
 	retain   time.Duration // how long finished generations stay queryable
+	// maxGenerations bounds the generations kept; past it the oldest
+	// finished ones are forgotten first.
+	maxGenerations int
+	maxUploads     int // entries of the upload index
 }
 
 // scheduler owns admission, the bounded queue, the workers that hand batches
@@ -51,7 +55,15 @@ type scheduler struct {
 	work     *sync.Cond
 	queue    []*task
 	inflight map[Key]*task
-	gens     map[string]*generation
+	// inflightUploads finds the task of an upload by its bytes, before the
+	// picture is decoded.
+	inflightUploads map[Key]*task
+	uploads         *uploadIndex
+	gens            map[string]*generation
+	// ended lists finished generations in the order they finished: the
+	// sweep and the bound on generations forget from its front.
+	ended    []endedGeneration
+	reserved int // admission tickets held by requests still preprocessing
 	running  int
 	draining bool
 	stopped  bool
@@ -62,9 +74,11 @@ type scheduler struct {
 func newScheduler(cfg schedulerConfig, gen Generator, store *resultStore, met *metrics, log zerolog.Logger) *scheduler {
 	s := &scheduler{
 		cfg: cfg, gen: gen, store: store, met: met, log: log,
-		inflight: map[Key]*task{},
-		gens:     map[string]*generation{},
-		idle:     make(chan struct{}),
+		inflight:        map[Key]*task{},
+		inflightUploads: map[Key]*task{},
+		uploads:         newUploadIndex(cfg.maxUploads),
+		gens:            map[string]*generation{},
+		idle:            make(chan struct{}),
 	}
 	s.work = sync.NewCond(&s.mu)
 	s.batchCtx, s.abortBatches = context.WithCancelCause(context.Background())
@@ -102,12 +116,109 @@ func (s *scheduler) start(ctx context.Context) {
 }
 
 type submission struct {
-	key        Key
+	key        Key // of the preprocessed picture and the parameters
+	upload     Key // of the upload's bytes and the parameters
 	model      *Model
 	params     Params
 	input      *Prepared
 	preprocess time.Duration
 	client     string
+	ticket     *ticket // the admission ticket taken before preprocessing, if any
+}
+
+// ticket is a place in the queue held while a request's picture is
+// preprocessed, so that a request the queue cannot take is refused before
+// it costs any CPU.
+type ticket struct{ returned bool }
+
+// reserve takes an admission ticket for a job of the given priority, or
+// refuses with the answer submit would give: draining, or a full queue.
+// Every ticket goes back through release (a no-op once submit used it).
+func (s *scheduler) reserve(priority string) (*ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.admissibleLocked(priority); err != nil {
+		return nil, err
+	}
+	s.reserved++
+	return &ticket{}, nil
+}
+
+func (s *scheduler) release(t *ticket) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseLocked(t)
+}
+
+func (s *scheduler) releaseLocked(t *ticket) {
+	if t != nil && !t.returned {
+		t.returned = true
+		s.reserved--
+	}
+}
+
+// admissibleLocked refuses a new job while draining or when the queue,
+// counting the places that tickets hold, is full for its priority.
+func (s *scheduler) admissibleLocked(priority string) error {
+	if s.draining {
+		s.met.shedding("draining")
+		return overloaded(http.StatusServiceUnavailable, "draining", "Server shutting down",
+			"the server is draining and accepts no new jobs", defaultJobEstimate)
+	}
+	if depth := len(s.queue) + s.reserved; depth >= s.capacityLocked(priority) {
+		retry := s.estimateLocked(depth + 1)
+		s.met.shedding("queue_full")
+		detail := fmt.Sprintf("%d jobs are waiting; retry later", depth)
+		if priority == PriorityLow {
+			detail = fmt.Sprintf("%d jobs are waiting, as many as low-priority jobs may join; retry later", depth)
+		}
+		return overloaded(http.StatusServiceUnavailable, "queue-full", "Queue full", detail, retry)
+	}
+	return nil
+}
+
+// submitUpload answers a request by the key of its upload alone, before its
+// picture is decoded: from the result store, or by joining the job in flight
+// for the same bytes. ok is false when neither knows the upload. With record
+// false a stored result comes back as it is, with the id of the generation
+// that made it while that is still kept ("" otherwise), and no generation is
+// created; with record true the answer is that generation when its
+// parameters equal the request's, else a new one born succeeded.
+func (s *scheduler) submitUpload(sub submission, record bool) (g *generation, r *Result, madeBy string, ok bool) {
+	s.mu.Lock()
+	e, known := s.uploads.get(sub.upload)
+	if t := s.inflightUploads[sub.upload]; t != nil && !s.draining {
+		g := s.coalesceLocked(t, sub)
+		s.mu.Unlock()
+		s.met.cacheLookup(tierMiss)
+		s.met.coalesce()
+		return g, nil, "", true
+	}
+	s.mu.Unlock()
+	if !known {
+		return nil, nil, "", false
+	}
+	r, tier, err := s.store.get(e.result)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("dropped a corrupt result from the store")
+	}
+	if r == nil {
+		return nil, nil, "", false
+	}
+	s.met.cacheLookup(tier)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if made := s.gens[e.generation]; made != nil && made.state() == StateSucceeded && made.task.key == e.result {
+		madeBy = made.id
+		if record && made.params == sub.params {
+			return made, nil, "", true
+		}
+	}
+	if !record {
+		return nil, r, madeBy, true
+	}
+	sub.key, sub.input = e.result, e.input
+	return s.addCachedLocked(sub, r), nil, "", true
 }
 
 // submit answers from the result store, joins an identical job in flight, or
@@ -121,20 +232,24 @@ func (s *scheduler) submit(sub submission) (*generation, error) {
 		}
 		if r != nil {
 			s.met.cacheLookup(tier)
-			return s.addCached(sub, r), nil
+			s.mu.Lock()
+			s.releaseLocked(sub.ticket)
+			g := s.addCachedLocked(sub, r)
+			s.mu.Unlock()
+			return g, nil
 		}
 
 		s.mu.Lock()
-		now := time.Now()
+		s.releaseLocked(sub.ticket)
+		if s.draining {
+			// Even a request identical to a job in flight: that job may
+			// still be cut short by the drain's deadline.
+			err := s.admissibleLocked(sub.params.Priority)
+			s.mu.Unlock()
+			return nil, err
+		}
 		if t := s.inflight[sub.key]; t != nil {
-			g := s.attachLocked(t, sub, now)
-			if rank := priorityRank(sub.params.Priority); t.state == StateQueued && rank > t.priority {
-				// The shared job runs as soon as its most urgent request needs.
-				s.removeQueuedLocked(t)
-				t.priority = rank
-				s.enqueueLocked(t)
-			}
-			g.coalesced = true
+			g := s.coalesceLocked(t, sub)
 			s.mu.Unlock()
 			s.met.cacheLookup(tierMiss)
 			s.met.coalesce()
@@ -146,22 +261,11 @@ func (s *scheduler) submit(sub submission) (*generation, error) {
 			s.mu.Unlock()
 			continue
 		}
-		if s.draining {
+		if err := s.admissibleLocked(sub.params.Priority); err != nil {
 			s.mu.Unlock()
-			s.met.shedding("draining")
-			return nil, overloaded(http.StatusServiceUnavailable, "draining", "Server shutting down",
-				"the server is draining and accepts no new jobs", defaultJobEstimate)
+			return nil, err
 		}
-		if depth := len(s.queue); depth >= s.capacityLocked(sub.params.Priority) {
-			retry := s.estimateLocked(depth + 1)
-			s.mu.Unlock()
-			s.met.shedding("queue_full")
-			detail := fmt.Sprintf("%d jobs are waiting; retry later", depth)
-			if sub.params.Priority == PriorityLow {
-				detail = fmt.Sprintf("%d jobs are waiting, as many as low-priority jobs may join; retry later", depth)
-			}
-			return nil, overloaded(http.StatusServiceUnavailable, "queue-full", "Queue full", detail, retry)
-		}
+		now := time.Now()
 		t := &task{
 			id: newID()[:8], key: sub.key, model: sub.model, params: sub.params, input: sub.input,
 			preprocess: sub.preprocess, state: StateQueued, enqueued: now, changed: make(chan struct{}),
@@ -180,27 +284,48 @@ func (s *scheduler) submit(sub submission) (*generation, error) {
 	}
 }
 
-func (s *scheduler) addCached(sub submission, r *Result) *generation {
+// coalesceLocked attaches a request to the identical job t in flight.
+func (s *scheduler) coalesceLocked(t *task, sub submission) *generation {
+	g := s.attachLocked(t, sub, time.Now())
+	if rank := priorityRank(sub.params.Priority); t.state == StateQueued && rank > t.priority {
+		// The shared job runs as soon as its most urgent request needs.
+		s.removeQueuedLocked(t)
+		t.priority = rank
+		s.enqueueLocked(t)
+	}
+	g.coalesced = true
+	return g
+}
+
+// addCachedLocked creates a generation born succeeded, for a request the
+// store answered.
+func (s *scheduler) addCachedLocked(sub submission, r *Result) *generation {
 	now := time.Now()
 	t := &task{
 		id: newID()[:8], key: sub.key, model: sub.model, params: sub.params, input: sub.input.described(),
 		state: StateSucceeded, enqueued: now, started: now, finished: now,
 		summary: summarize(r), changed: make(chan struct{}),
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	g := s.attachLocked(t, sub, now)
 	g.cached = true
+	s.endedLocked(g, now)
+	if sub.upload != (Key{}) {
+		s.uploads.put(sub.upload, uploadEntry{result: sub.key, generation: g.id, input: t.input})
+	}
 	return g
 }
 
 func (s *scheduler) attachLocked(t *task, sub submission, now time.Time) *generation {
 	g := &generation{
-		id: newID(), task: t, params: sub.params, client: sub.client,
+		id: newID(), task: t, params: sub.params, client: sub.client, upload: sub.upload,
 		created: now, deadline: now.Add(sub.params.Timeout),
 	}
 	s.gens[g.id] = g
 	t.gens = append(t.gens, g)
+	if sub.upload != (Key{}) && !t.state.terminal() && s.inflightUploads[sub.upload] == nil {
+		s.inflightUploads[sub.upload] = t
+		t.uploads = append(t.uploads, sub.upload)
+	}
 	if !t.state.terminal() {
 		t.refs++
 		timeout := sub.params.Timeout
@@ -225,11 +350,10 @@ func (s *scheduler) leaveLocked(g *generation, state State, failure *Problem) bo
 	if g.timer != nil {
 		g.timer.Stop()
 	}
+	s.endedLocked(g, g.finished)
 	t.refs--
 	if t.refs == 0 {
-		if s.inflight[t.key] == t {
-			delete(s.inflight, t.key)
-		}
+		s.leaveInflightLocked(t)
 		t.cancel(errAbandoned)
 		if t.state == StateQueued {
 			s.removeQueuedLocked(t)
@@ -409,15 +533,8 @@ func (s *scheduler) finish(t *task, out Output, elapsed time.Duration) {
 
 	s.mu.Lock()
 	s.running--
-	if s.inflight[t.key] == t {
-		delete(s.inflight, t.key)
-	}
+	s.leaveInflightLocked(t)
 	t.finished = now
-	for _, g := range t.gens {
-		if g.timer != nil {
-			g.timer.Stop()
-		}
-	}
 	switch {
 	case out.Err == nil:
 		t.state, t.summary = StateSucceeded, summarize(res)
@@ -435,6 +552,14 @@ func (s *scheduler) finish(t *task, out Output, elapsed time.Duration) {
 	}
 	t.input = t.input.described()
 	t.cancel(nil)
+	s.taskEndedLocked(t)
+	if t.state == StateSucceeded {
+		for _, g := range t.gens {
+			if g.upload != (Key{}) {
+				s.uploads.put(g.upload, uploadEntry{result: t.key, generation: g.id, input: t.input})
+			}
+		}
+	}
 	queued := t.started.Sub(t.enqueued)
 	// Counted before anyone hears of the end, so that a client that saw the
 	// job finish also finds it in /v1/stats.
@@ -520,16 +645,10 @@ func (s *scheduler) abort() {
 	s.mu.Lock()
 	now := time.Now()
 	for _, t := range s.queue {
-		if s.inflight[t.key] == t {
-			delete(s.inflight, t.key)
-		}
+		s.leaveInflightLocked(t)
 		t.state, t.failure, t.finished = StateFailed, failureShutdown(false), now
 		t.input = t.input.described()
-		for _, g := range t.gens {
-			if g.timer != nil {
-				g.timer.Stop()
-			}
-		}
+		s.taskEndedLocked(t)
 		t.notify()
 		s.met.finished(string(StateFailed), 0, 0, now)
 	}
@@ -538,22 +657,61 @@ func (s *scheduler) abort() {
 	s.abortBatches(errShutdown)
 }
 
+// endedGeneration is one entry of the list of finished generations.
+type endedGeneration struct {
+	id string
+	at time.Time
+}
+
+// endedLocked records that g finished at the given time, and forgets the
+// oldest finished generations beyond cfg.maxGenerations. Generations still
+// queued or running are never forgotten: their clients are waiting.
+func (s *scheduler) endedLocked(g *generation, at time.Time) {
+	s.ended = append(s.ended, endedGeneration{id: g.id, at: at})
+	for len(s.gens) > s.cfg.maxGenerations && len(s.ended) > 0 {
+		s.forgetOldestLocked()
+	}
+}
+
+// taskEndedLocked stops the deadlines of t's generations, which end with it,
+// and records those that had not left it before.
+func (s *scheduler) taskEndedLocked(t *task) {
+	for _, g := range t.gens {
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+		if g.own == "" {
+			s.endedLocked(g, t.finished)
+		}
+	}
+}
+
+func (s *scheduler) forgetOldestLocked() {
+	delete(s.gens, s.ended[0].id)
+	s.ended[0] = endedGeneration{}
+	s.ended = s.ended[1:]
+}
+
+// leaveInflightLocked removes t from the tables that let identical requests
+// join it.
+func (s *scheduler) leaveInflightLocked(t *task) {
+	if s.inflight[t.key] == t {
+		delete(s.inflight, t.key)
+	}
+	for _, u := range t.uploads {
+		if s.inflightUploads[u] == t {
+			delete(s.inflightUploads, u)
+		}
+	}
+}
+
 // sweep forgets generations that finished longer ago than cfg.retain; their
 // results stay in the store.
 func (s *scheduler) sweep(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, g := range s.gens {
-		end := g.finished
-		if g.own == "" {
-			if !g.task.state.terminal() {
-				continue
-			}
-			end = g.task.finished
-		}
-		if now.Sub(end) > s.cfg.retain {
-			delete(s.gens, id)
-		}
+	for len(s.ended) > 0 && now.Sub(s.ended[0].at) > s.cfg.retain {
+		s.forgetOldestLocked()
 	}
 }
 

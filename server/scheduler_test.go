@@ -35,16 +35,78 @@ func TestRepeatedRequestIsAnsweredFromTheCacheWithIdenticalBytes(t *testing.T) {
 	if n := s.gen.calls(); n != 1 {
 		t.Fatalf("generator called %d times", n)
 	}
-	id := r2.Header.Get("X-Generation-Id")
-	var st Status
-	decodeJSON(t, s.do(t, "GET", "/v1/generations/"+id, nil), &st)
-	if !st.Cached || st.Status != StateSucceeded || len(st.Stages) == 0 {
-		t.Errorf("second generation %+v", st)
+	if n := s.pre.calls.Load(); n != 1 {
+		t.Errorf("the repeat was preprocessed: %d preprocessings", n)
+	}
+	// The repeat made no generation of its own: it names the one that made
+	// its mesh.
+	id := r1.Header.Get("X-Generation-Id")
+	if got := r2.Header.Get("X-Generation-Id"); got != id || r2.Header.Get("Location") != "/v1/generations/"+id {
+		t.Errorf("repeat names generation %q (Location %q), want %s", got, r2.Header.Get("Location"), id)
+	}
+	if tm := r2.Header.Get("Server-Timing"); tm != `cache;desc="hit"` {
+		t.Errorf("Server-Timing %q", tm)
+	}
+	if n := s.sched.load().generations; n != 1 {
+		t.Errorf("%d generations tracked after one generation and a cache hit", n)
 	}
 	// An asynchronous request for the same thing is done on arrival.
 	resp, st := s.submit(t, img, nil)
 	if resp.StatusCode != http.StatusOK || st.Status != StateSucceeded || !st.Cached {
 		t.Errorf("async repeat: %d %+v", resp.StatusCode, st)
+	}
+}
+
+func TestRepeatedAsyncRequestReturnsTheExistingGeneration(t *testing.T) {
+	s := newTestServer(t, nil)
+	img := testPNG(t, 16, 16, 10)
+	_, a := s.submit(t, img, map[string]string{"seed": "3"})
+	s.final(t, a.ID)
+	resp, b := s.submit(t, img, map[string]string{"seed": "3"})
+	if resp.StatusCode != http.StatusOK || b.ID != a.ID || b.Status != StateSucceeded {
+		t.Errorf("repeat: %d, generation %s (%s), want %s", resp.StatusCode, b.ID, b.Status, a.ID)
+	}
+	if n := s.pre.calls.Load(); n != 1 {
+		t.Errorf("%d preprocessings", n)
+	}
+	if n := s.sched.load().generations; n != 1 {
+		t.Errorf("%d generations tracked", n)
+	}
+}
+
+func TestRepeatOfAJobInFlightJoinsItBeforePreprocessing(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{})}
+	s := newTestServer(t, gen)
+	img := testPNG(t, 16, 16, 11)
+	_, a := s.submit(t, img, nil)
+	_, b := s.submit(t, img, nil)
+	if !b.Coalesced || b.ID == a.ID {
+		t.Errorf("repeat in flight: %+v", b)
+	}
+	if n := s.pre.calls.Load(); n != 1 {
+		t.Errorf("%d preprocessings", n)
+	}
+	close(gen.gate)
+	if s.final(t, b.ID).Status != StateSucceeded || gen.calls() != 1 {
+		t.Errorf("joined job: %d generator calls", gen.calls())
+	}
+}
+
+func TestIfNoneMatchOnARepeatedRequestIsNotModified(t *testing.T) {
+	s := newTestServer(t, nil)
+	img := testPNG(t, 16, 16, 12)
+	first := s.do(t, "POST", "/v1/generate", bytes.NewReader(img), "Content-Type", "image/png")
+	etag := first.Header.Get("ETag")
+	readAll(t, first)
+	for _, inm := range []string{etag, `"other", ` + etag, "W/" + etag, "*"} {
+		resp := s.do(t, "POST", "/v1/generate", bytes.NewReader(img), "Content-Type", "image/png", "If-None-Match", inm)
+		if body := readAll(t, resp); resp.StatusCode != http.StatusNotModified || len(body) != 0 || resp.Header.Get("ETag") != etag {
+			t.Errorf("If-None-Match %s: %d, %d bytes, ETag %q", inm, resp.StatusCode, len(body), resp.Header.Get("ETag"))
+		}
+	}
+	resp := s.do(t, "POST", "/v1/generate", bytes.NewReader(img), "Content-Type", "image/png", "If-None-Match", `"other"`)
+	if body := readAll(t, resp); resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Errorf("a stale ETag: %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
 

@@ -48,6 +48,7 @@ type Config struct {
 	Limits                Limits        // default DefaultLimits
 	JobTimeout            time.Duration // deadline of a job without a timeout parameter; default 10 min
 	RetainFinished        time.Duration // how long a finished generation's status is kept; default 1 h
+	MaxGenerations        int           // generations kept; past it the oldest finished leave first; default 10,000
 	RateLimit             float64       // generation requests per second per client; default 2, negative disables
 	RateBurst             int           // default 20
 	APIKeys               []string      // empty: no authentication
@@ -78,6 +79,7 @@ func (c *Config) setDefaults() {
 	def(&c.Workers, 1)
 	def(&c.PreprocessConcurrency, runtime.GOMAXPROCS(0))
 	def(&c.RateBurst, 20)
+	def(&c.MaxGenerations, 10_000)
 	if c.CacheBytes == 0 {
 		c.CacheBytes = 256 << 20
 	}
@@ -172,7 +174,7 @@ func New(cfg Config) (*Server, error) {
 	if v, ok := cfg.Generator.(ParamValidator); ok {
 		s.params.validator = v
 	}
-	s.slots = newSlots(cfg.PreprocessConcurrency, cfg.MaxQueue)
+	s.slots = newSlots(cfg.PreprocessConcurrency)
 	reason := cfg.GPUUnavailable
 	if cfg.GPU == nil && reason == "" {
 		reason = "no GPU sampler configured"
@@ -180,6 +182,7 @@ func New(cfg Config) (*Server, error) {
 	s.gpu = newGPUMonitor(cfg.GPU, reason, cfg.GPUInterval, cfg.Logger)
 	s.sched = newScheduler(schedulerConfig{
 		workers: cfg.Workers, maxBatch: cfg.MaxBatch, maxQueue: cfg.MaxQueue, retain: cfg.RetainFinished,
+		maxGenerations: cfg.MaxGenerations, maxUploads: uploadIndexEntries,
 	}, cfg.Generator, store, s.met, cfg.Logger)
 	s.echo = s.newEcho()
 
