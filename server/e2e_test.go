@@ -17,8 +17,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/pipeline"
+	"github.com/hy3d/hy3d/results"
 	"github.com/hy3d/hy3d/tensor"
 )
 
@@ -98,7 +100,7 @@ func TestEndToEndThroughTheTinyEngines(t *testing.T) {
 
 	var st Status
 	decodeJSON(t, s.do(t, "GET", "/v1/generations/"+id, nil), &st)
-	if st.Status != StateSucceeded || st.Result == nil || st.Result.Faces == 0 {
+	if st.Status != jobs.StateSucceeded || st.Result == nil || st.Result.Faces == 0 {
 		t.Fatalf("%+v", st)
 	}
 	var stages []string
@@ -125,7 +127,7 @@ func TestEndToEndThroughTheTinyEngines(t *testing.T) {
 	// The same picture with another seed reuses the conditioner output.
 	_, again := s.submit(t, disc(t, 96, 200), map[string]string{"resolution": "24", "steps": "2", "seed": "4"})
 	final := s.final(t, again.ID)
-	if final.Status != StateSucceeded || final.Cached {
+	if final.Status != jobs.StateSucceeded || final.Cached {
 		t.Fatalf("%+v", final)
 	}
 	for _, x := range final.Stages {
@@ -152,7 +154,7 @@ func TestEndToEndBatchOfDistinctPictures(t *testing.T) {
 	}
 	wg.Wait()
 	for _, id := range ids {
-		if st := s.final(t, id); st.Status != StateSucceeded || st.Result.Faces == 0 {
+		if st := s.final(t, id); st.Status != jobs.StateSucceeded || st.Result.Faces == 0 {
 			t.Errorf("%s: %+v", id, st)
 		}
 	}
@@ -181,7 +183,7 @@ func TestEndToEndRejectsWhatThePipelineRejects(t *testing.T) {
 }
 
 func TestServerFormatsAreMeshFormats(t *testing.T) {
-	for _, f := range Formats {
+	for _, f := range results.Formats {
 		if got, err := mesh.ParseFormat(f); err != nil || string(got) != f {
 			t.Errorf("%s: %v %v", f, got, err)
 		}
@@ -194,7 +196,7 @@ func TestPipelineValidationAddsTheModelsOwnRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &Pipelines{models: map[string]*pipelineModel{"tiny-turbo": {man: &set.Manifest}}}
-	p := Params{Model: "tiny-turbo", Steps: 150, Guidance: 5, Resolution: 64, Faces: 1000, Decode: DecodeDense}
+	p := Params{Model: "tiny-turbo", Steps: 150, Guidance: 5, Resolution: 64, Faces: 1000, Decode: jobs.DecodeDense}
 	errs := g.ValidateParams(p)
 	if len(errs) != 1 || errs[0].Field != "steps" || errs[0].Message == "" {
 		t.Fatalf("steps beyond the consistency schedule: %+v", errs)

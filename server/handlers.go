@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/results"
 	"github.com/labstack/echo/v4"
 )
 
@@ -43,8 +45,8 @@ func (s *Server) routes(e *echo.Echo) {
 // no generation created.
 type admitted struct {
 	params Params
-	gen    *generation
-	hit    *Result
+	id     string // the generation, unless hit
+	hit    *results.Result
 	madeBy string // with hit: the generation that made it, while it is kept
 }
 
@@ -62,21 +64,21 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 		return a, err
 	}
 	model := s.models[params.Model]
-	sub := submission{upload: uploadKey(image, params, model.Fingerprint), model: model, params: params, client: c.RealIP()}
-	if g, r, madeBy, ok := s.sched.submitUpload(sub, !sync); ok {
-		a.gen, a.hit, a.madeBy = g, r, madeBy
+	sub := jobs.Submission{Upload: jobs.UploadKey(image, params, model.Fingerprint), Model: model, Params: params, Client: c.RealIP()}
+	if id, r, madeBy, ok := s.engine.SubmitUpload(sub, !sync); ok {
+		a.id, a.hit, a.madeBy = id, r, madeBy
 		return a, nil
 	}
-	tk, err := s.sched.reserve(params.Priority)
+	tk, err := s.engine.Reserve(params.Priority)
 	if err != nil {
 		return a, err
 	}
-	defer s.sched.release(tk)
+	defer s.engine.Release(tk)
 	ctx := c.Request().Context()
 	release, err := s.slots.acquire(ctx, params.Timeout)
 	if err != nil {
 		if errors.Is(err, errBusy) {
-			s.met.shedding("busy")
+			s.met.Shed("busy")
 		}
 		return a, err
 	}
@@ -90,8 +92,8 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 		}
 		return a, imageProblem(err)
 	}
-	sub.key, sub.input, sub.preprocess, sub.ticket = cacheKey(prep.Hash, params, model.Fingerprint), prep, took, tk
-	a.gen, err = s.sched.submit(sub)
+	sub.Key, sub.Input, sub.Preprocess, sub.Ticket = jobs.CacheKey(prep.Hash, params, model.Fingerprint), prep, took, tk
+	a.id, err = s.engine.Submit(sub)
 	return a, err
 }
 
@@ -119,17 +121,16 @@ func (s *Server) createGeneration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	g := a.gen
-	st, _, err := s.sched.watch(g.id)
+	snap, _, err := s.engine.Watch(a.id)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Location", "/v1/generations/"+g.id)
+	c.Response().Header().Set("Location", "/v1/generations/"+a.id)
 	code := http.StatusAccepted
-	if st.Status.terminal() {
+	if snap.State.Terminal() {
 		code = http.StatusOK
 	}
-	return c.JSON(code, st)
+	return c.JSON(code, statusOf(snap))
 }
 
 func boolQuery(c echo.Context, name string) (bool, error) {
@@ -174,12 +175,12 @@ func (s *Server) runSync(c echo.Context, req *decodedRequest) error {
 	if a.hit != nil {
 		return serveHit(c, a, format)
 	}
-	r, _, err := s.waitResult(c, a.gen)
+	r, err := s.waitResult(c, a)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Location", "/v1/generations/"+a.gen.id)
-	return serveMesh(c, r, format, a.gen.id)
+	c.Response().Header().Set("Location", "/v1/generations/"+a.id)
+	return serveMesh(c, r, format, a.id)
 }
 
 // serveHit answers a synchronous request from the result its upload found,
@@ -193,26 +194,31 @@ func serveHit(c echo.Context, a admitted, format string) error {
 	return serveMesh(c, a.hit, format, a.madeBy)
 }
 
-// waitResult blocks until generation g ends and returns its mesh. A client
+// waitResult blocks until generation a ends and returns its mesh. A client
 // that leaves abandons its generation; the job goes on only if another
 // request shares it.
-func (s *Server) waitResult(c echo.Context, g *generation) (*Result, Status, error) {
+func (s *Server) waitResult(c echo.Context, a admitted) (*results.Result, error) {
 	// The connection's write deadline is shorter than a job may take:
 	// extend it for this response only.
-	_ = http.NewResponseController(c.Response()).SetWriteDeadline(g.deadline.Add(s.cfg.WriteTimeout))
-	st, err := s.sched.wait(c.Request().Context(), g.id)
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(a.params.Timeout + s.cfg.WriteTimeout))
+	snap, err := s.engine.Wait(c.Request().Context(), a.id)
 	if err != nil {
-		s.sched.abandon(g.id)
-		return nil, st, clientGone(err)
+		s.engine.Abandon(a.id)
+		return nil, clientGone(err)
 	}
-	if st.Status != StateSucceeded {
-		return nil, st, failureProblem(st)
+	if snap.State != jobs.StateSucceeded {
+		p := newProblem(http.StatusInternalServerError, "generation-failed", "Generation failed", string(snap.State))
+		if snap.Failure != nil {
+			p = failureProblem(snap.Failure)
+		}
+		p.Detail = fmt.Sprintf("generation %s: %s", snap.ID, p.Detail)
+		return nil, p
 	}
-	r, st, err := s.sched.result(g.id)
+	r, snap, err := s.engine.Result(a.id)
 	if err == nil {
-		c.Response().Header().Set("Server-Timing", serverTiming(st))
+		c.Response().Header().Set("Server-Timing", serverTiming(statusOf(snap)))
 	}
-	return r, st, err
+	return r, err
 }
 
 // serverTiming is the Server-Timing header of a synchronous answer: the
@@ -232,38 +238,29 @@ func serverTiming(st Status) string {
 	return strings.Join(parts, ", ")
 }
 
-// failureProblem is the error response for a generation that did not succeed.
-func failureProblem(st Status) *Problem {
-	if st.Error == nil {
-		return newProblem(http.StatusInternalServerError, "generation-failed", "Generation failed", string(st.Status))
-	}
-	return &Problem{Type: st.Error.Type, Title: st.Error.Title, Status: st.Error.Status,
-		Detail: fmt.Sprintf("generation %s: %s", st.ID, st.Error.Detail)}
-}
-
 func (s *Server) getGeneration(c echo.Context) error {
-	st, _, err := s.sched.watch(c.Param("id"))
+	snap, _, err := s.engine.Watch(c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	return c.JSON(http.StatusOK, statusOf(snap))
 }
 
 func (s *Server) cancelGeneration(c echo.Context) error {
-	st, err := s.sched.cancel(c.Param("id"))
+	snap, err := s.engine.Cancel(c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	return c.JSON(http.StatusOK, statusOf(snap))
 }
 
 func (s *Server) getResult(c echo.Context) error {
 	id := c.Param("id")
-	r, st, err := s.sched.result(id)
+	r, snap, err := s.engine.Result(id)
 	if err != nil {
 		return err
 	}
-	format, err := negotiateFormat(c.QueryParam("format"), c.Request().Header.Get("Accept"), st.Params.Format)
+	format, err := negotiateFormat(c.QueryParam("format"), c.Request().Header.Get("Accept"), snap.Params.Format)
 	if err != nil {
 		return err
 	}
@@ -307,23 +304,23 @@ func (s *Server) listModels(c echo.Context) error {
 }
 
 func (s *Server) ready(c echo.Context) error {
-	if s.sched.load().draining {
+	if s.engine.Load().Draining {
 		return newProblem(http.StatusServiceUnavailable, "draining", "Not ready", "the server is draining")
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (s *Server) metricsHandler(c echo.Context) error {
-	ld := s.sched.load()
+	ld := s.engine.Load()
 	gauges := []gauge{
-		{name: "hy3d_queue_depth", help: "Jobs waiting in the queue.", value: float64(ld.queued)},
-		{name: "hy3d_queue_capacity", help: "Queue capacity (--max-queue).", value: float64(ld.capacity)},
-		{name: "hy3d_jobs_running", help: "Jobs inside a generator batch.", value: float64(ld.running)},
-		{name: "hy3d_workers", help: "Generator workers.", value: float64(ld.workers)},
-		{name: "hy3d_seconds_per_job", help: "EWMA of batch wall time divided by batch size.", value: ld.perJob.Seconds()},
-		{name: "hy3d_generations_tracked", help: "Generations whose status is kept.", value: float64(ld.generations)},
+		{name: "hy3d_queue_depth", help: "Jobs waiting in the queue.", value: float64(ld.Queued)},
+		{name: "hy3d_queue_capacity", help: "Queue capacity (--max-queue).", value: float64(ld.Capacity)},
+		{name: "hy3d_jobs_running", help: "Jobs between their first sampling step and their result.", value: float64(ld.Running)},
+		{name: "hy3d_workers", help: "Goroutines per model running the stages after sampling (--workers).", value: float64(ld.Finishers)},
+		{name: "hy3d_seconds_per_job", help: "EWMA of a job's run time divided by the jobs running beside it.", value: ld.PerJob.Seconds()},
+		{name: "hy3d_generations_tracked", help: "Generations whose status is kept.", value: float64(ld.Generations)},
 	}
-	ds := s.store.disk.stats()
+	ds := s.store.DiskStats()
 	gauges = append(gauges,
 		gauge{name: "hy3d_result_store_results", help: "Results in the result directory.", value: float64(ds.Results)},
 		gauge{name: "hy3d_result_store_bytes", help: "Bytes of the results in the result directory.", value: float64(ds.Bytes)},
@@ -365,6 +362,9 @@ const (
 	// defaultPreprocessEstimate stands in for the measured time of one
 	// preprocessing until the first has finished.
 	defaultPreprocessEstimate = 100 * time.Millisecond
+	// ewmaWeight is the weight of the newest sample in the server's moving
+	// averages (preprocessing time here, GPU utilization in gpu.go).
+	ewmaWeight = 0.2
 )
 
 // slots bounds concurrent preprocessing (CPU-heavy decoding and matting).

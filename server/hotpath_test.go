@@ -1,52 +1,11 @@
 package server
 
 import (
+	"github.com/hy3d/hy3d/jobs"
 	"image/png"
 	"net/http"
 	"testing"
-	"time"
 )
-
-func TestEveryKeyChangesWithEachOutputParameterAndTheFingerprint(t *testing.T) {
-	base := Params{Model: "tiny", Format: "glb", Steps: 5, Guidance: 5, Seed: 1, Resolution: 64, Faces: 1000,
-		Decode: DecodeDense, Priority: PriorityNormal, Timeout: time.Minute}
-	picture := [32]byte{1}
-	upload := []byte("picture bytes")
-	keys := map[string]func(p Params, fp string) Key{
-		"cacheKey":  func(p Params, fp string) Key { return cacheKey(picture, p, fp) },
-		"uploadKey": func(p Params, fp string) Key { return uploadKey(upload, p, fp) },
-	}
-	for name, key := range keys {
-		k := key(base, "fp1")
-		changed := map[string]Key{"fingerprint": key(base, "fp2")}
-		for field, edit := range map[string]func(*Params){
-			"model": func(p *Params) { p.Model = "other" }, "steps": func(p *Params) { p.Steps++ },
-			"guidance": func(p *Params) { p.Guidance += 0.5 }, "seed": func(p *Params) { p.Seed++ },
-			"resolution": func(p *Params) { p.Resolution++ }, "faces": func(p *Params) { p.Faces++ },
-			"decode": func(p *Params) { p.Decode = DecodeCoarseToFine },
-		} {
-			p := base
-			edit(&p)
-			changed[field] = key(p, "fp1")
-		}
-		for field, c := range changed {
-			if c == k {
-				t.Errorf("%s ignores %s", name, field)
-			}
-		}
-		same := base
-		same.Format, same.Priority, same.Timeout = "obj", PriorityHigh, time.Hour
-		if key(same, "fp1") != k {
-			t.Errorf("%s changes with format, priority or timeout", name)
-		}
-	}
-	if uploadKey(upload, base, "fp1") == cacheKey([32]byte{}, base, "fp1") {
-		t.Error("the two kinds of key collide")
-	}
-	if uploadKey([]byte("other bytes"), base, "fp1") == uploadKey(upload, base, "fp1") {
-		t.Error("uploadKey ignores the bytes")
-	}
-}
 
 func TestFinishedGenerationsBeyondTheBoundAreForgottenOldestFirst(t *testing.T) {
 	gen := &fakeGenerator{gate: make(chan struct{})}
@@ -72,14 +31,14 @@ func TestFinishedGenerationsBeyondTheBoundAreForgottenOldestFirst(t *testing.T) 
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("the waiting generation: %d", resp.StatusCode)
 	}
-	if n := s.sched.load().generations; n != 3 {
+	if n := s.engine.Load().Generations; n != 3 {
 		t.Errorf("%d generations tracked", n)
 	}
 	close(gen.gate)
 }
 
 func TestFullQueueRefusesBeforePreprocessing(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxQueue, c.MaxBatch = 1, 1 })
 	s.submit(t, testPNG(t, 16, 16, 50), nil)
 	waitFor(t, gen.started, "the first job")
@@ -125,20 +84,20 @@ func TestPreprocessingQueuesWhileTheWaitFitsTheDeadline(t *testing.T) {
 	close(s.pre.gate)
 	for _, ch := range []<-chan answer{first, patient} {
 		a := waitFor(t, ch, "an answer")
-		if a.code != http.StatusAccepted || s.final(t, a.st.ID).Status != StateSucceeded {
+		if a.code != http.StatusAccepted || s.final(t, a.st.ID).Status != jobs.StateSucceeded {
 			t.Errorf("answer %d %+v", a.code, a.st)
 		}
 	}
 }
 
 func TestDrainRefusesARequestIdenticalToAJobInFlight(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen)
 	img := testPNG(t, 16, 16, 70)
 	_, running := s.submit(t, img, nil)
 	waitFor(t, gen.started, "the job")
 	go s.Drain(t.Context())
-	until(t, "draining", func() bool { return s.sched.load().draining })
+	until(t, "draining", func() bool { return s.engine.Load().Draining })
 	for _, other := range [][]byte{img, testPNGLevel(t, 16, 16, 70, png.NoCompression)} {
 		resp, _ := s.submit(t, other, nil)
 		if p := readProblem(t, resp, http.StatusServiceUnavailable); p.Type != problemDocs+"draining" {
@@ -146,7 +105,7 @@ func TestDrainRefusesARequestIdenticalToAJobInFlight(t *testing.T) {
 		}
 	}
 	close(gen.gate)
-	if st := s.final(t, running.ID); st.Status != StateSucceeded {
+	if st := s.final(t, running.ID); st.Status != jobs.StateSucceeded {
 		t.Errorf("%+v", st)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/labstack/echo/v4"
 )
 
@@ -110,11 +111,11 @@ func (s *Server) hunyuanGenerate(c echo.Context) error {
 	if a.hit != nil {
 		return serveHit(c, a, a.params.Format)
 	}
-	r, _, err := s.waitResult(c, a.gen)
+	r, err := s.waitResult(c, a)
 	if err != nil {
 		return hunyuanProblem(err)
 	}
-	return serveMesh(c, r, a.params.Format, a.gen.id)
+	return serveMesh(c, r, a.params.Format, a.id)
 }
 
 // hunyuanSend is POST /send: start a job and return its uid.
@@ -123,7 +124,7 @@ func (s *Server) hunyuanSend(c echo.Context) error {
 	if err != nil {
 		return hunyuanProblem(err)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"uid": a.gen.id})
+	return c.JSON(http.StatusOK, map[string]string{"uid": a.id})
 }
 
 // hunyuanStatus is GET /status/{uid}: "processing" until the job ends, then
@@ -131,15 +132,16 @@ func (s *Server) hunyuanSend(c echo.Context) error {
 // (its clients poll on); here a failed or cancelled job says so.
 func (s *Server) hunyuanStatus(c echo.Context) error {
 	id := c.Param("uid")
-	st, _, err := s.sched.watch(id)
+	snap, _, err := s.engine.Watch(id)
 	if err != nil {
 		return hunyuanProblem(err)
 	}
+	st := statusOf(snap)
 	switch st.Status {
-	case StateQueued, StateRunning:
+	case jobs.StateQueued, jobs.StateRunning:
 		return c.JSON(http.StatusOK, map[string]string{"status": "processing"})
-	case StateSucceeded:
-		r, _, err := s.sched.result(id)
+	case jobs.StateSucceeded:
+		r, _, err := s.engine.Result(id)
 		if err != nil {
 			return hunyuanProblem(err)
 		}

@@ -41,7 +41,7 @@ func TestManyConcurrentClientsGetAnAnswerEach(t *testing.T) {
 	}
 	// Hold the generator until the queue has filled, so the burst meets a
 	// full server, then let it drain.
-	until(t, "a full queue", func() bool { return s.sched.load().queued == 16 })
+	until(t, "a full queue", func() bool { return s.engine.Load().Queued == 16 })
 	until(t, "the refusals", func() bool {
 		s.met.mu.Lock()
 		defer s.met.mu.Unlock()

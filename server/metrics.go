@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hy3d/hy3d/jobs"
 )
 
 // Histogram bucket bounds, in seconds for latencies.
@@ -39,7 +41,8 @@ type metrics struct {
 	stageOrder  []string // first-seen order, which is pipeline order
 	jobDuration *histogram
 	queueWait   *histogram
-	batchSize   *histogram
+	batchSizes  []float64              // the buckets of every graph's batch sizes
+	batches     map[string]*batchCalls // graph (condition, dit, decode) → its calls
 
 	outcomes  map[string]uint64 // succeeded, failed, cancelled
 	decodes   map[string]uint64 // succeeded jobs by decode mode
@@ -48,8 +51,14 @@ type metrics struct {
 	shed      map[string]uint64 // rate_limited, queue_full, busy, draining
 
 	completions []time.Time // finish times inside throughputWindow
-	batchJobs   uint64      // jobs over all batches, for the mean batch size
-	batches     uint64
+}
+
+// batchCalls counts the calls of one graph by the number of jobs they ran.
+type batchCalls struct {
+	sizes  *histogram
+	calls  uint64
+	jobs   uint64
+	bySize map[int]uint64
 }
 
 func newMetrics(maxBatch int) *metrics {
@@ -67,7 +76,8 @@ func newMetrics(maxBatch int) *metrics {
 		stageWindow:  map[string]*window{},
 		jobDuration:  newHistogram(latencyBuckets),
 		queueWait:    newHistogram(latencyBuckets),
-		batchSize:    newHistogram(sizes),
+		batchSizes:   sizes,
+		batches:      map[string]*batchCalls{},
 		outcomes:     map[string]uint64{},
 		decodes:      map[string]uint64{},
 		cache:        map[string]uint64{},
@@ -87,7 +97,8 @@ func (m *metrics) request(route, method string, code int, d time.Duration) {
 	h.observe(d.Seconds())
 }
 
-func (m *metrics) stage(name string, d time.Duration) {
+// Stage records one stage's duration for one job.
+func (m *metrics) Stage(name string, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.stages[name]
@@ -101,19 +112,28 @@ func (m *metrics) stage(name string, d time.Duration) {
 	m.stageWindow[name].add(d.Seconds())
 }
 
-func (m *metrics) batch(size int) {
+// Batch counts one call of a graph over size jobs.
+func (m *metrics) Batch(graph string, size int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.batchSize.observe(float64(size))
-	m.batches++
-	m.batchJobs += uint64(size)
+	b := m.batches[graph]
+	if b == nil {
+		b = &batchCalls{sizes: newHistogram(m.batchSizes), bySize: map[int]uint64{}}
+		m.batches[graph] = b
+	}
+	b.sizes.observe(float64(size))
+	b.calls++
+	b.jobs += uint64(size)
+	b.bySize[size]++
 }
 
-func (m *metrics) finished(outcome string, queued, ran time.Duration, now time.Time) {
+// Finished counts a job's end.
+func (m *metrics) Finished(outcome, decode string, queued, ran time.Duration, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.outcomes[outcome]++
-	if outcome == string(StateSucceeded) {
+	if outcome == string(jobs.StateSucceeded) {
+		m.decodes[decode]++
 		m.queueWait.observe(queued.Seconds())
 		m.jobDuration.observe(ran.Seconds())
 		m.completions = append(m.completions, now)
@@ -126,11 +146,14 @@ func (m *metrics) trimCompletions(now time.Time) {
 	m.completions = append(m.completions[:0], m.completions[i:]...)
 }
 
-func (m *metrics) cacheLookup(result string) { m.add(&m.cache, result) }
-func (m *metrics) decoded(mode string)       { m.add(&m.decodes, mode) }
-func (m *metrics) shedding(reason string)    { m.add(&m.shed, reason) }
+// CacheLookup counts a result lookup by the tier that answered.
+func (m *metrics) CacheLookup(tier string) { m.add(&m.cache, tier) }
 
-func (m *metrics) coalesce() {
+// Shed counts a refusal by its reason.
+func (m *metrics) Shed(reason string) { m.add(&m.shed, reason) }
+
+// Coalesced counts a request that joined an identical job in flight.
+func (m *metrics) Coalesced() {
 	m.mu.Lock()
 	m.coalesced++
 	m.mu.Unlock()
@@ -174,7 +197,13 @@ func (m *metrics) write(w io.Writer, gauges []gauge) error {
 	pw.histogramVec("hy3d_stage_duration_seconds", "Pipeline stage latency per job.", "stage", m.stages)
 	pw.histogram("hy3d_job_queue_wait_seconds", "Time a job waited in the queue before running.", m.queueWait)
 	pw.histogram("hy3d_job_duration_seconds", "Time a job spent running (its batch's wall time).", m.jobDuration)
-	pw.histogram("hy3d_batch_size", "Jobs per generator batch.", m.batchSize)
+	if len(m.batches) > 0 {
+		hs := map[string]*histogram{}
+		for g, b := range m.batches {
+			hs[g] = b.sizes
+		}
+		pw.histogramVec("hy3d_batch_size", "Jobs per call of each graph (condition: jobs started together; dit: jobs in one sampling step; decode: jobs decoded together).", "graph", hs)
+	}
 	pw.counterVec("hy3d_jobs_total", "Finished jobs by outcome.", "outcome", m.outcomes)
 	pw.counterVec("hy3d_cache_lookups_total", "Result cache lookups by result (memory_hit, disk_hit, miss).", "result", m.cache)
 	pw.header("hy3d_coalesced_total", "counter", "Requests that joined an identical job already in flight.")

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hy3d/hy3d/results"
 	"github.com/labstack/echo/v4"
 )
 
@@ -45,8 +46,8 @@ const minCompressBytes = 1024
 func negotiateFormat(query, accept, fallback string) (string, error) {
 	if query != "" {
 		f := strings.ToLower(query)
-		if !isFormat(f) {
-			return "", invalidParams([]FieldError{{Field: "format", Message: "must be one of " + strings.Join(Formats, ", ")}})
+		if !results.IsFormat(f) {
+			return "", invalidParams([]FieldError{{Field: "format", Message: "must be one of " + strings.Join(results.Formats, ", ")}})
 		}
 		return f, nil
 	}
@@ -148,7 +149,7 @@ func compressible(format string, data []byte) bool {
 // /v1/generate is a retrieval of the same mesh. Ranges and date conditions
 // go through http.ServeContent; a compressed representation gets its own
 // ETag, since its bytes differ.
-func serveMesh(c echo.Context, r *Result, format, id string) error {
+func serveMesh(c echo.Context, r *results.Result, format, id string) error {
 	m := r.Meshes[format]
 	if m == nil {
 		return newProblem(http.StatusNotFound, "format-missing", "Format not available",

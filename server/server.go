@@ -1,12 +1,12 @@
 // Package server owns hy3d's HTTP face: the /v1 API and the drop-in routes of
 // Hunyuan3D's api_server.py, request decoding and validation of untrusted
-// input, the result cache (ristretto in front of a content-addressed store on
-// disk) and the coalescing of identical requests, the scheduler that admits
-// jobs into a bounded queue and hands them to the generator in batches, load
-// shedding with Retry-After, GPU telemetry, Prometheus metrics, statistics
-// with tuning recommendations, and graceful draining. It consumes the
-// pipeline through two small interfaces, Preprocessor and Generator, so
-// that everything here is tested with fakes.
+// input, content negotiation, the preprocessing limiter, rate limits,
+// authentication, CORS, problem details (problem.go maps the job engine's
+// typed errors to responses), the access log, and the wiring of the job
+// engine (package jobs), the result store (package results), metrics, GPU
+// telemetry and /v1/stats with its advice. It consumes the pipeline through
+// small interfaces (Preprocessor, jobs.Generator), so that everything here
+// is tested with fakes; Pipelines adapts package pipeline to them.
 package server
 
 import (
@@ -24,6 +24,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
+
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/results"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -38,8 +41,9 @@ type Config struct {
 	Logger         zerolog.Logger
 
 	MaxQueue              int           // jobs waiting; default 64
-	MaxBatch              int           // jobs per generator call; default 4
-	Workers               int           // concurrent generator calls; default 1
+	MaxBatch              int           // jobs sampling together per model; default 4
+	Workers               int           // goroutines per model running the stages after sampling; default 1
+	Policy                jobs.Policy   // how jobs are batched; default jobs.PolicyContinuous
 	PreprocessConcurrency int           // default GOMAXPROCS
 	CacheBytes            int64         // in-memory result cache; default 256 MiB, negative disables it
 	ResultsDir            string        // default: a temporary directory removed by Close
@@ -114,8 +118,8 @@ type Server struct {
 	cfg       Config
 	log       zerolog.Logger
 	echo      *echo.Echo
-	sched     *scheduler
-	store     *resultStore
+	engine    *jobs.Engine
+	store     *results.Store
 	met       *metrics
 	gpu       *gpuMonitor
 	limiter   *rateLimiter
@@ -162,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 		dir, s.tempDir = tmp, tmp
 	}
 	cacheBytes := max(cfg.CacheBytes, 0)
-	store, err := newResultStore(dir, cacheBytes, cfg.ResultsBytes, s.log)
+	store, err := results.NewStore(dir, cacheBytes, cfg.ResultsBytes, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -180,15 +184,15 @@ func New(cfg Config) (*Server, error) {
 		reason = "no GPU sampler configured"
 	}
 	s.gpu = newGPUMonitor(cfg.GPU, reason, cfg.GPUInterval, cfg.Logger)
-	s.sched = newScheduler(schedulerConfig{
-		workers: cfg.Workers, maxBatch: cfg.MaxBatch, maxQueue: cfg.MaxQueue, retain: cfg.RetainFinished,
-		maxGenerations: cfg.MaxGenerations, maxUploads: uploadIndexEntries,
+	s.engine = jobs.New(jobs.Config{
+		Models: s.modelList, MaxQueue: cfg.MaxQueue, MaxBatch: cfg.MaxBatch, Finishers: cfg.Workers,
+		Policy: cfg.Policy, Retain: cfg.RetainFinished, MaxGenerations: cfg.MaxGenerations,
 	}, cfg.Generator, store, s.met, cfg.Logger)
 	s.echo = s.newEcho()
 
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.sched.start(ctx)
+	s.engine.Start(ctx)
 	go s.gpu.run(ctx)
 	if cfg.GPU == nil {
 		s.log.Warn().Str("reason", reason).Msg("GPU telemetry off")
@@ -303,13 +307,13 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 
 // Drain refuses new jobs and waits for the accepted ones; past ctx, jobs
 // still queued or running fail with a status that says the server shut down.
-func (s *Server) Drain(ctx context.Context) error { return s.sched.drain(ctx) }
+func (s *Server) Drain(ctx context.Context) error { return s.engine.Drain(ctx) }
 
 // Close stops background work and releases the store; call it after Drain.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.stop()
-		s.store.close()
+		s.store.Close()
 		if s.tempDir != "" {
 			if err := os.RemoveAll(s.tempDir); err != nil {
 				s.log.Warn().Err(err).Msg("removing the temporary results dir")

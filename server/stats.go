@@ -3,8 +3,12 @@ package server
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/results"
 )
 
 // StatsView is the body of /v1/stats.
@@ -15,18 +19,30 @@ type StatsView struct {
 	Cache           CacheStats        `json:"cache"`
 	Shed            map[string]uint64 `json:"shed"`
 	Stages          []StageStats      `json:"stages"`
+	Batches         []BatchStats      `json:"batches"`
 	GPU             GPUStats          `json:"gpu"`
 	Recommendations []Recommendation  `json:"recommendations"`
 }
 
-// QueueStats is the scheduler's state now.
+// QueueStats is the job engine's state now.
 type QueueStats struct {
-	Depth    int  `json:"depth"`
-	Capacity int  `json:"capacity"`
-	Running  int  `json:"running"`
-	Workers  int  `json:"workers"`
-	MaxBatch int  `json:"max_batch"`
-	Draining bool `json:"draining"`
+	Depth    int         `json:"depth"`
+	Capacity int         `json:"capacity"`
+	Running  int         `json:"running"`
+	Workers  int         `json:"workers"`
+	MaxBatch int         `json:"max_batch"`
+	Policy   jobs.Policy `json:"policy"`
+	Draining bool        `json:"draining"`
+}
+
+// BatchStats counts the calls of one graph by the number of jobs each ran:
+// condition (jobs started together), dit (jobs in one sampling step),
+// decode (jobs decoded together).
+type BatchStats struct {
+	Graph    string            `json:"graph"`
+	Calls    uint64            `json:"calls"`
+	MeanSize float64           `json:"mean_size"`
+	Sizes    map[string]uint64 `json:"sizes"` // jobs per call → calls
 }
 
 // JobStats summarizes finished jobs.
@@ -35,20 +51,20 @@ type JobStats struct {
 	Failed              uint64  `json:"failed"`
 	Cancelled           uint64  `json:"cancelled"`
 	ThroughputPerMinute float64 `json:"throughput_per_minute"` // over the last 5 minutes
-	SecondsPerJob       float64 `json:"seconds_per_job"`       // EWMA of batch time / batch size
-	MeanBatchSize       float64 `json:"mean_batch_size"`
-	DenseDecodeShare    float64 `json:"dense_decode_share"` // of succeeded jobs
+	SecondsPerJob       float64 `json:"seconds_per_job"`       // EWMA of a job's run time / jobs running beside it
+	MeanBatchSize       float64 `json:"mean_batch_size"`       // jobs per DiT step
+	DenseDecodeShare    float64 `json:"dense_decode_share"`    // of succeeded jobs
 	Generations         int     `json:"generations_tracked"`
 }
 
 // CacheStats counts result lookups.
 type CacheStats struct {
-	MemoryHits uint64    `json:"memory_hits"`
-	DiskHits   uint64    `json:"disk_hits"`
-	Misses     uint64    `json:"misses"`
-	Coalesced  uint64    `json:"coalesced"`
-	HitRatio   float64   `json:"hit_ratio"`
-	Disk       DiskStats `json:"disk"`
+	MemoryHits uint64            `json:"memory_hits"`
+	DiskHits   uint64            `json:"disk_hits"`
+	Misses     uint64            `json:"misses"`
+	Coalesced  uint64            `json:"coalesced"`
+	HitRatio   float64           `json:"hit_ratio"`
+	Disk       results.DiskStats `json:"disk"`
 }
 
 // StageStats are one stage's latencies over its last samples.
@@ -80,34 +96,43 @@ type Recommendation struct {
 const minSamples = 5
 
 func (s *Server) stats(now time.Time) StatsView {
-	ld := s.sched.load()
+	ld := s.engine.Load()
 	v := StatsView{
 		UptimeSeconds: now.Sub(s.started).Seconds(),
-		Queue: QueueStats{Depth: ld.queued, Capacity: ld.capacity, Running: ld.running, Workers: ld.workers,
-			MaxBatch: ld.maxBatch, Draining: ld.draining},
-		Shed: map[string]uint64{},
+		Queue: QueueStats{Depth: ld.Queued, Capacity: ld.Capacity, Running: ld.Running, Workers: ld.Finishers,
+			MaxBatch: ld.MaxBatch, Policy: ld.Policy, Draining: ld.Draining},
+		Shed:    map[string]uint64{},
+		Batches: []BatchStats{},
 	}
-	v.Jobs.SecondsPerJob = ld.perJob.Seconds()
-	v.Jobs.Generations = ld.generations
+	v.Jobs.SecondsPerJob = ld.PerJob.Seconds()
+	v.Jobs.Generations = ld.Generations
 
 	m := s.met
 	m.mu.Lock()
-	v.Jobs.Succeeded = m.outcomes[string(StateSucceeded)]
-	v.Jobs.Failed = m.outcomes[string(StateFailed)]
-	v.Jobs.Cancelled = m.outcomes[string(StateCancelled)]
+	v.Jobs.Succeeded = m.outcomes[string(jobs.StateSucceeded)]
+	v.Jobs.Failed = m.outcomes[string(jobs.StateFailed)]
+	v.Jobs.Cancelled = m.outcomes[string(jobs.StateCancelled)]
 	m.trimCompletions(now)
 	span := min(throughputWindow, now.Sub(s.started))
 	if span > 0 {
 		v.Jobs.ThroughputPerMinute = float64(len(m.completions)) / span.Minutes()
 	}
-	if n := m.decodes[DecodeDense] + m.decodes[DecodeCoarseToFine]; n > 0 {
-		v.Jobs.DenseDecodeShare = float64(m.decodes[DecodeDense]) / float64(n)
+	if n := m.decodes[jobs.DecodeDense] + m.decodes[jobs.DecodeCoarseToFine]; n > 0 {
+		v.Jobs.DenseDecodeShare = float64(m.decodes[jobs.DecodeDense]) / float64(n)
 	}
-	if m.batches > 0 {
-		v.Jobs.MeanBatchSize = float64(m.batchJobs) / float64(m.batches)
+	for _, g := range sortedKeys(m.batches) {
+		b := m.batches[g]
+		bs := BatchStats{Graph: g, Calls: b.calls, MeanSize: round3(float64(b.jobs) / float64(b.calls)), Sizes: map[string]uint64{}}
+		for size, n := range b.bySize {
+			bs.Sizes[strconv.Itoa(size)] = n
+		}
+		v.Batches = append(v.Batches, bs)
+		if g == "dit" {
+			v.Jobs.MeanBatchSize = bs.MeanSize
+		}
 	}
-	v.Cache = CacheStats{MemoryHits: m.cache[tierMemory], DiskHits: m.cache[tierDisk], Misses: m.cache[tierMiss],
-		Coalesced: m.coalesced, Disk: s.store.disk.stats()}
+	v.Cache = CacheStats{MemoryHits: m.cache[results.TierMemory], DiskHits: m.cache[results.TierDisk], Misses: m.cache[results.TierMiss],
+		Coalesced: m.coalesced, Disk: s.store.DiskStats()}
 	if total := v.Cache.MemoryHits + v.Cache.DiskHits + v.Cache.Misses; total > 0 {
 		v.Cache.HitRatio = float64(v.Cache.MemoryHits+v.Cache.DiskHits) / float64(total)
 	}

@@ -1,36 +1,38 @@
-package server
+package jobs
+
+import "github.com/hy3d/hy3d/results"
 
 // uploadIndexEntries bounds the upload index: about 100 bytes each.
 const uploadIndexEntries = 1 << 16
 
 // uploadEntry is what the bytes of one upload, with its parameters, became.
 type uploadEntry struct {
-	result     Key       // the result's key in the store
-	generation string    // the generation that made or answered it
-	input      *Prepared // the picture's description, without its tensor
+	result     results.Key // the result's key in the store
+	generation string      // the generation that made or answered it
+	input      *Prepared   // the picture's description, without its tensor
 }
 
 // uploadIndex maps upload keys to their results, so that a repeated request
 // is answered before its picture is decoded. It holds at most max entries
 // and forgets the oldest first; forgetting costs only speed, since the key
-// on preprocessed pixels still finds the result. The scheduler's mutex
+// on preprocessed pixels still finds the result. The engine's mutex
 // guards it.
 type uploadIndex struct {
 	max     int
-	entries map[Key]uploadEntry
-	order   []Key // insertion order
+	entries map[results.Key]uploadEntry
+	order   []results.Key // insertion order
 }
 
 func newUploadIndex(max int) *uploadIndex {
-	return &uploadIndex{max: max, entries: map[Key]uploadEntry{}}
+	return &uploadIndex{max: max, entries: map[results.Key]uploadEntry{}}
 }
 
-func (x *uploadIndex) get(k Key) (uploadEntry, bool) {
+func (x *uploadIndex) get(k results.Key) (uploadEntry, bool) {
 	e, ok := x.entries[k]
 	return e, ok
 }
 
-func (x *uploadIndex) put(k Key, e uploadEntry) {
+func (x *uploadIndex) put(k results.Key, e uploadEntry) {
 	if _, known := x.entries[k]; !known {
 		x.order = append(x.order, k)
 	}
