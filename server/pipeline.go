@@ -48,10 +48,6 @@ type Pipelines struct {
 type pipelineModel struct {
 	p   *pipeline.Pipeline
 	man *engines.Manifest
-	// finishing runs one job's stages after sampling at a time: the
-	// decoders belong to one call at a time. The DiT and the conditioner
-	// are driven by the engine's one step loop per model.
-	finishing sync.Mutex
 	// matting serializes preprocessing when a matting engine takes part in
 	// it; without one, pictures are decoded concurrently.
 	matting *sync.Mutex
@@ -349,17 +345,16 @@ func (g *Pipelines) Step(ctx context.Context, states []jobs.Sampling) error {
 	return nil
 }
 
-// Finish decodes one job's latents and turns them into its meshes. The
-// model's decoders serve one job at a time; the DiT meanwhile steps the
-// others.
+// Finish decodes one job's latents and turns them into its meshes while the
+// DiT steps the others. Engines of both backends are safe for concurrent
+// use; the engine's finishers (--workers) bound how many jobs finish at
+// once.
 func (g *Pipelines) Finish(ctx context.Context, job jobs.Job, s jobs.Sampling) jobs.Output {
 	sj, ok := s.(*sampleJob)
 	if !ok {
 		return jobs.Output{Err: errors.New("finish: a state of another generator")}
 	}
-	sj.model.finishing.Lock()
 	r, err := sj.model.p.Finish(ctx, sj.req, sj.st)
-	sj.model.finishing.Unlock()
 	if err != nil {
 		return jobs.Output{Err: err}
 	}
