@@ -36,26 +36,3 @@ type (
 type ParamValidator interface {
 	ValidateParams(p Params) []FieldError
 }
-
-// GPUSampler reads one snapshot of every GPU. The NVML implementation lives
-// in gpu_nvml.go; tests use a fake.
-type GPUSampler interface {
-	Sample() ([]GPUSample, error)
-}
-
-// GPUSample is one device's state at one instant.
-type GPUSample struct {
-	Index             int      `json:"index"`
-	Name              string   `json:"name"`
-	UUID              string   `json:"uuid,omitempty"`
-	UtilizationGPU    uint32   `json:"utilization_gpu_percent"`
-	UtilizationMemory uint32   `json:"utilization_memory_percent"`
-	MemoryUsedBytes   uint64   `json:"memory_used_bytes"`
-	MemoryTotalBytes  uint64   `json:"memory_total_bytes"`
-	TemperatureC      uint32   `json:"temperature_celsius"`
-	PowerWatts        float64  `json:"power_watts"`
-	PowerLimitWatts   float64  `json:"power_limit_watts"`
-	SMClockMHz        uint32   `json:"sm_clock_mhz"`
-	MemoryClockMHz    uint32   `json:"memory_clock_mhz"`
-	ThrottleReasons   []string `json:"throttle_reasons"`
-}

@@ -27,6 +27,7 @@ import (
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/results"
+	"github.com/hy3d/hy3d/telemetry"
 )
 
 // safety bounds how long a test waits for something that must happen; it
@@ -230,11 +231,11 @@ func fakeOutput(j jobs.Job) jobs.Output {
 
 // fakeGPU is a GPU sampler with fixed readings.
 type fakeGPU struct {
-	samples []GPUSample
+	samples []telemetry.GPUSample
 	err     error
 }
 
-func (f *fakeGPU) Sample() ([]GPUSample, error) { return f.samples, f.err }
+func (f *fakeGPU) Sample() ([]telemetry.GPUSample, error) { return f.samples, f.err }
 
 func testModels() []Model {
 	d := Defaults{Steps: 5, Guidance: 5, Resolution: 64, Faces: 40000, Decode: jobs.DecodeCoarseToFine}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/results"
+	"github.com/hy3d/hy3d/telemetry"
 	"github.com/labstack/echo/v4"
 )
 
@@ -28,7 +29,7 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.HEAD("/generations/:id/result", s.getResult)
 	v1.GET("/models", s.listModels)
 	v1.GET("/stats", func(c echo.Context) error { return c.JSON(http.StatusOK, s.stats(time.Now())) })
-	v1.GET("/gpu", func(c echo.Context) error { return c.JSON(http.StatusOK, s.gpu.view()) })
+	v1.GET("/gpu", func(c echo.Context) error { return c.JSON(http.StatusOK, s.gpu.View()) })
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
@@ -303,6 +304,17 @@ func (s *Server) listModels(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"models": out})
 }
 
+// stats is the body of /v1/stats.
+func (s *Server) stats(now time.Time) telemetry.StatsView {
+	ld := s.engine.Load()
+	return s.met.Stats(telemetry.StatsInput{
+		Now: now, Started: s.started,
+		Queue: telemetry.QueueStats{Depth: ld.Queued, Capacity: ld.Capacity, Running: ld.Running, Workers: ld.Finishers,
+			MaxBatch: ld.MaxBatch, Policy: ld.Policy, Draining: ld.Draining},
+		SecondsPerJob: ld.PerJob.Seconds(), Generations: ld.Generations, Disk: s.store.DiskStats(), GPU: s.gpu,
+	})
+}
+
 func (s *Server) ready(c echo.Context) error {
 	if s.engine.Load().Draining {
 		return newProblem(http.StatusServiceUnavailable, "draining", "Not ready", "the server is draining")
@@ -312,42 +324,42 @@ func (s *Server) ready(c echo.Context) error {
 
 func (s *Server) metricsHandler(c echo.Context) error {
 	ld := s.engine.Load()
-	gauges := []gauge{
-		{name: "hy3d_queue_depth", help: "Jobs waiting in the queue.", value: float64(ld.Queued)},
-		{name: "hy3d_queue_capacity", help: "Queue capacity (--max-queue).", value: float64(ld.Capacity)},
-		{name: "hy3d_jobs_running", help: "Jobs between their first sampling step and their result.", value: float64(ld.Running)},
-		{name: "hy3d_workers", help: "Goroutines per model running the stages after sampling (--workers).", value: float64(ld.Finishers)},
-		{name: "hy3d_seconds_per_job", help: "EWMA of a job's run time divided by the jobs running beside it.", value: ld.PerJob.Seconds()},
-		{name: "hy3d_generations_tracked", help: "Generations whose status is kept.", value: float64(ld.Generations)},
+	gauges := []telemetry.Gauge{
+		{Name: "hy3d_queue_depth", Help: "Jobs waiting in the queue.", Value: float64(ld.Queued)},
+		{Name: "hy3d_queue_capacity", Help: "Queue capacity (--max-queue).", Value: float64(ld.Capacity)},
+		{Name: "hy3d_jobs_running", Help: "Jobs between their first sampling step and their result.", Value: float64(ld.Running)},
+		{Name: "hy3d_workers", Help: "Goroutines per model running the stages after sampling (--workers).", Value: float64(ld.Finishers)},
+		{Name: "hy3d_seconds_per_job", Help: "EWMA of a job's run time divided by the jobs running beside it.", Value: ld.PerJob.Seconds()},
+		{Name: "hy3d_generations_tracked", Help: "Generations whose status is kept.", Value: float64(ld.Generations)},
 	}
 	ds := s.store.DiskStats()
 	gauges = append(gauges,
-		gauge{name: "hy3d_result_store_results", help: "Results in the result directory.", value: float64(ds.Results)},
-		gauge{name: "hy3d_result_store_bytes", help: "Bytes of the results in the result directory.", value: float64(ds.Bytes)},
-		gauge{name: "hy3d_result_store_limit_bytes", help: "Bound of the result directory (--results-bytes; 0: unbounded).", value: float64(ds.LimitBytes)},
-		gauge{name: "hy3d_result_store_evictions_total", help: "Results removed from the directory to stay under its bound.", value: float64(ds.Evicted), counter: true},
+		telemetry.Gauge{Name: "hy3d_result_store_results", Help: "Results in the result directory.", Value: float64(ds.Results)},
+		telemetry.Gauge{Name: "hy3d_result_store_bytes", Help: "Bytes of the results in the result directory.", Value: float64(ds.Bytes)},
+		telemetry.Gauge{Name: "hy3d_result_store_limit_bytes", Help: "Bound of the result directory (--results-bytes; 0: unbounded).", Value: float64(ds.LimitBytes)},
+		telemetry.Gauge{Name: "hy3d_result_store_evictions_total", Help: "Results removed from the directory to stay under its bound.", Value: float64(ds.Evicted), Counter: true},
 	)
-	gv := s.gpu.view()
+	gv := s.gpu.View()
 	avail := 0.0
 	if gv.Available {
 		avail = 1
 	}
-	gauges = append(gauges, gauge{name: "hy3d_gpu_telemetry_available", help: "1 when NVML telemetry works.", value: avail})
+	gauges = append(gauges, telemetry.Gauge{Name: "hy3d_gpu_telemetry_available", Help: "1 when NVML telemetry works.", Value: avail})
 	for _, d := range gv.Devices {
 		l := []string{"gpu", strconv.Itoa(d.Index), "name", d.Name}
 		gauges = append(gauges,
-			gauge{name: "hy3d_gpu_utilization_ratio", help: "GPU utilization (0..1).", labels: l, value: float64(d.UtilizationGPU) / 100},
-			gauge{name: "hy3d_gpu_memory_used_bytes", help: "GPU memory in use.", labels: l, value: float64(d.MemoryUsedBytes)},
-			gauge{name: "hy3d_gpu_memory_total_bytes", help: "GPU memory size.", labels: l, value: float64(d.MemoryTotalBytes)},
-			gauge{name: "hy3d_gpu_temperature_celsius", help: "GPU temperature.", labels: l, value: float64(d.TemperatureC)},
-			gauge{name: "hy3d_gpu_power_watts", help: "GPU power draw.", labels: l, value: d.PowerWatts},
-			gauge{name: "hy3d_gpu_sm_clock_hertz", help: "SM clock.", labels: l, value: float64(d.SMClockMHz) * 1e6},
-			gauge{name: "hy3d_gpu_throttled", help: "1 when a power or thermal reason slows the clocks.", labels: l, value: boolFloat(len(d.ThrottleReasons) > 0)},
+			telemetry.Gauge{Name: "hy3d_gpu_utilization_ratio", Help: "GPU utilization (0..1).", Labels: l, Value: float64(d.UtilizationGPU) / 100},
+			telemetry.Gauge{Name: "hy3d_gpu_memory_used_bytes", Help: "GPU memory in use.", Labels: l, Value: float64(d.MemoryUsedBytes)},
+			telemetry.Gauge{Name: "hy3d_gpu_memory_total_bytes", Help: "GPU memory size.", Labels: l, Value: float64(d.MemoryTotalBytes)},
+			telemetry.Gauge{Name: "hy3d_gpu_temperature_celsius", Help: "GPU temperature.", Labels: l, Value: float64(d.TemperatureC)},
+			telemetry.Gauge{Name: "hy3d_gpu_power_watts", Help: "GPU power draw.", Labels: l, Value: d.PowerWatts},
+			telemetry.Gauge{Name: "hy3d_gpu_sm_clock_hertz", Help: "SM clock.", Labels: l, Value: float64(d.SMClockMHz) * 1e6},
+			telemetry.Gauge{Name: "hy3d_gpu_throttled", Help: "1 when a power or thermal reason slows the clocks.", Labels: l, Value: boolFloat(len(d.ThrottleReasons) > 0)},
 		)
 	}
 	c.Response().Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)
-	return s.met.write(c.Response(), gauges)
+	return s.met.Write(c.Response(), gauges)
 }
 
 func boolFloat(b bool) float64 {
@@ -362,8 +374,8 @@ const (
 	// defaultPreprocessEstimate stands in for the measured time of one
 	// preprocessing until the first has finished.
 	defaultPreprocessEstimate = 100 * time.Millisecond
-	// ewmaWeight is the weight of the newest sample in the server's moving
-	// averages (preprocessing time here, GPU utilization in gpu.go).
+	// ewmaWeight is the weight of the newest picture in the average time
+	// of one preprocessing.
 	ewmaWeight = 0.2
 )
 

@@ -56,7 +56,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.met.request(route, req.Method, status, d)
+		s.met.Request(route, req.Method, status, d)
 
 		ev := s.log.Info()
 		if status >= 500 {

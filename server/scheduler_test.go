@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/telemetry"
 	"image/png"
 	"io"
 	"net/http"
@@ -152,7 +153,7 @@ func TestResultsSurviveRestartInTheDiskStore(t *testing.T) {
 	if s2.gen.calls() != 0 {
 		t.Error("generator ran for a stored result")
 	}
-	var stats StatsView
+	var stats telemetry.StatsView
 	decodeJSON(t, s2.do(t, "GET", "/v1/stats", nil), &stats)
 	if stats.Cache.DiskHits != 1 {
 		t.Errorf("cache stats %+v", stats.Cache)
@@ -438,7 +439,7 @@ func TestFullQueueShedsWith503AndRetryAfterButKeepsAcceptedJobs(t *testing.T) {
 			t.Errorf("accepted job %s ended %s", id, st.Status)
 		}
 	}
-	var stats StatsView
+	var stats telemetry.StatsView
 	decodeJSON(t, s.do(t, "GET", "/v1/stats", nil), &stats)
 	if stats.Shed["queue_full"] != 1 || stats.Jobs.Succeeded != 3 {
 		t.Errorf("stats %+v", stats)

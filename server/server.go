@@ -27,6 +27,7 @@ import (
 
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/results"
+	"github.com/hy3d/hy3d/telemetry"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -36,7 +37,7 @@ type Config struct {
 	Preprocessor Preprocessor
 	Generator    Generator
 	// GPU samples the GPUs; nil means no telemetry, and GPUUnavailable says why.
-	GPU            GPUSampler
+	GPU            telemetry.GPUSampler
 	GPUUnavailable string
 	Logger         zerolog.Logger
 
@@ -120,8 +121,8 @@ type Server struct {
 	echo      *echo.Echo
 	engine    *jobs.Engine
 	store     *results.Store
-	met       *metrics
-	gpu       *gpuMonitor
+	met       *telemetry.Metrics
+	gpu       *telemetry.GPUMonitor
 	limiter   *rateLimiter
 	keys      apiKeys
 	params    paramParser
@@ -171,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.store = store
-	s.met = newMetrics(cfg.MaxBatch)
+	s.met = telemetry.NewMetrics(cfg.MaxBatch)
 	s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
 	s.keys = newAPIKeys(cfg.APIKeys)
 	s.params = paramParser{models: s.models, defaultModel: cfg.DefaultModel, limits: cfg.Limits, jobTimeout: cfg.JobTimeout}
@@ -183,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.GPU == nil && reason == "" {
 		reason = "no GPU sampler configured"
 	}
-	s.gpu = newGPUMonitor(cfg.GPU, reason, cfg.GPUInterval, cfg.Logger)
+	s.gpu = telemetry.NewGPUMonitor(cfg.GPU, reason, cfg.GPUInterval, cfg.Logger)
 	s.engine = jobs.New(jobs.Config{
 		Models: s.modelList, MaxQueue: cfg.MaxQueue, MaxBatch: cfg.MaxBatch, Finishers: cfg.Workers,
 		Policy: cfg.Policy, Retain: cfg.RetainFinished, MaxGenerations: cfg.MaxGenerations,
@@ -193,7 +194,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.engine.Start(ctx)
-	go s.gpu.run(ctx)
+	go s.gpu.Run(ctx)
 	if cfg.GPU == nil {
 		s.log.Warn().Str("reason", reason).Msg("GPU telemetry off")
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/hy3d/hy3d/ort"
 	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/server"
+	"github.com/hy3d/hy3d/telemetry"
 )
 
 func init() {
@@ -244,7 +245,7 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	defer g.Close()
 	cfg.Models, cfg.Preprocessor, cfg.Generator = g.Models(), g, g
 
-	if nv, err := server.OpenNVML(nil); err != nil {
+	if nv, err := telemetry.OpenNVML(nil); err != nil {
 		cfg.GPUUnavailable = err.Error()
 	} else {
 		cfg.GPU = nv

@@ -1,4 +1,11 @@
-package server
+// Package telemetry owns what hy3d measures about itself: the Prometheus
+// metrics (counters, histograms and recent-sample windows, rendered in the
+// text exposition format), the GPU monitor that samples NVML in the
+// background (behind a small GPUSampler interface, tested with fakes), and
+// the /v1/stats view with the tuning advice derived from the measurements.
+// It hears the job engine through jobs.Observer and knows nothing of HTTP
+// beyond the request counts the server reports.
+package telemetry
 
 import (
 	"fmt"
@@ -26,11 +33,11 @@ const windowSize = 512
 // throughputWindow is the span /v1/stats measures throughput over.
 const throughputWindow = 5 * time.Minute
 
-// metrics holds every counter, histogram and recent-sample window the server
+// Metrics holds every counter, histogram and recent-sample window the server
 // exposes on /metrics and summarizes on /v1/stats. One mutex guards all of
 // it: updates happen a few times per request or pipeline step, far below the
 // rate where it would contend.
-type metrics struct {
+type Metrics struct {
 	mu sync.Mutex
 
 	httpRequests map[[3]string]uint64 // route, method, code
@@ -61,7 +68,9 @@ type batchCalls struct {
 	bySize map[int]uint64
 }
 
-func newMetrics(maxBatch int) *metrics {
+// NewMetrics makes the metrics of a server whose batches hold at most
+// maxBatch jobs.
+func NewMetrics(maxBatch int) *Metrics {
 	sizes := make([]float64, 0, maxBatch)
 	for b := 1; b <= maxBatch; b *= 2 {
 		sizes = append(sizes, float64(b))
@@ -69,7 +78,7 @@ func newMetrics(maxBatch int) *metrics {
 	if len(sizes) == 0 || sizes[len(sizes)-1] != float64(maxBatch) {
 		sizes = append(sizes, float64(maxBatch))
 	}
-	return &metrics{
+	return &Metrics{
 		httpRequests: map[[3]string]uint64{},
 		httpDuration: map[string]*histogram{},
 		stages:       map[string]*histogram{},
@@ -85,7 +94,8 @@ func newMetrics(maxBatch int) *metrics {
 	}
 }
 
-func (m *metrics) request(route, method string, code int, d time.Duration) {
+// Request counts one HTTP request by route, method and status.
+func (m *Metrics) Request(route, method string, code int, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.httpRequests[[3]string{route, method, strconv.Itoa(code)}]++
@@ -98,7 +108,7 @@ func (m *metrics) request(route, method string, code int, d time.Duration) {
 }
 
 // Stage records one stage's duration for one job.
-func (m *metrics) Stage(name string, d time.Duration) {
+func (m *Metrics) Stage(name string, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.stages[name]
@@ -113,7 +123,7 @@ func (m *metrics) Stage(name string, d time.Duration) {
 }
 
 // Batch counts one call of a graph over size jobs.
-func (m *metrics) Batch(graph string, size int) {
+func (m *Metrics) Batch(graph string, size int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.batches[graph]
@@ -128,7 +138,7 @@ func (m *metrics) Batch(graph string, size int) {
 }
 
 // Finished counts a job's end.
-func (m *metrics) Finished(outcome, decode string, queued, ran time.Duration, now time.Time) {
+func (m *Metrics) Finished(outcome, decode string, queued, ran time.Duration, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.outcomes[outcome]++
@@ -141,43 +151,43 @@ func (m *metrics) Finished(outcome, decode string, queued, ran time.Duration, no
 	}
 }
 
-func (m *metrics) trimCompletions(now time.Time) {
+func (m *Metrics) trimCompletions(now time.Time) {
 	i := sort.Search(len(m.completions), func(i int) bool { return now.Sub(m.completions[i]) < throughputWindow })
 	m.completions = append(m.completions[:0], m.completions[i:]...)
 }
 
 // CacheLookup counts a result lookup by the tier that answered.
-func (m *metrics) CacheLookup(tier string) { m.add(&m.cache, tier) }
+func (m *Metrics) CacheLookup(tier string) { m.add(&m.cache, tier) }
 
 // Shed counts a refusal by its reason.
-func (m *metrics) Shed(reason string) { m.add(&m.shed, reason) }
+func (m *Metrics) Shed(reason string) { m.add(&m.shed, reason) }
 
 // Coalesced counts a request that joined an identical job in flight.
-func (m *metrics) Coalesced() {
+func (m *Metrics) Coalesced() {
 	m.mu.Lock()
 	m.coalesced++
 	m.mu.Unlock()
 }
 
-func (m *metrics) add(counters *map[string]uint64, label string) {
+func (m *Metrics) add(counters *map[string]uint64, label string) {
 	m.mu.Lock()
 	(*counters)[label]++
 	m.mu.Unlock()
 }
 
-// gauge is a value read at scrape time; counter marks one that only grows
+// Gauge is a value read at scrape time; Counter marks one that only grows
 // but is owned elsewhere (the result store's evictions).
-type gauge struct {
-	name, help string
-	labels     []string // alternating label name, value
-	value      float64
-	counter    bool
+type Gauge struct {
+	Name, Help string
+	Labels     []string // alternating label name, value
+	Value      float64
+	Counter    bool
 }
 
-// write renders every metric in the Prometheus text exposition format
+// Write renders every metric in the Prometheus text exposition format
 // (version 0.0.4); gauges come from the caller because their owners
 // (scheduler, GPU monitor) are read at scrape time.
-func (m *metrics) write(w io.Writer, gauges []gauge) error {
+func (m *Metrics) Write(w io.Writer, gauges []Gauge) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pw := &promWriter{w: w}
@@ -196,7 +206,7 @@ func (m *metrics) write(w io.Writer, gauges []gauge) error {
 	pw.histogramVec("hy3d_http_request_duration_seconds", "HTTP request latency by route.", "route", m.httpDuration)
 	pw.histogramVec("hy3d_stage_duration_seconds", "Pipeline stage latency per job.", "stage", m.stages)
 	pw.histogram("hy3d_job_queue_wait_seconds", "Time a job waited in the queue before running.", m.queueWait)
-	pw.histogram("hy3d_job_duration_seconds", "Time a job spent running (its batch's wall time).", m.jobDuration)
+	pw.histogram("hy3d_job_duration_seconds", "Time a job spent running, from its start to its result.", m.jobDuration)
 	if len(m.batches) > 0 {
 		hs := map[string]*histogram{}
 		for g, b := range m.batches {
@@ -212,15 +222,15 @@ func (m *metrics) write(w io.Writer, gauges []gauge) error {
 
 	seen := map[string]bool{}
 	for _, g := range gauges {
-		if !seen[g.name] {
+		if !seen[g.Name] {
 			kind := "gauge"
-			if g.counter {
+			if g.Counter {
 				kind = "counter"
 			}
-			pw.header(g.name, kind, g.help)
-			seen[g.name] = true
+			pw.header(g.Name, kind, g.Help)
+			seen[g.Name] = true
 		}
-		pw.sample(g.name, labels(g.labels...), g.value)
+		pw.sample(g.Name, labels(g.Labels...), g.Value)
 	}
 	return pw.err
 }

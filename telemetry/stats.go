@@ -1,4 +1,4 @@
-package server
+package telemetry
 
 import (
 	"fmt"
@@ -95,25 +95,36 @@ type Recommendation struct {
 // minSamples is how much evidence a recommendation needs.
 const minSamples = 5
 
-func (s *Server) stats(now time.Time) StatsView {
-	ld := s.engine.Load()
-	v := StatsView{
-		UptimeSeconds: now.Sub(s.started).Seconds(),
-		Queue: QueueStats{Depth: ld.Queued, Capacity: ld.Capacity, Running: ld.Running, Workers: ld.Finishers,
-			MaxBatch: ld.MaxBatch, Policy: ld.Policy, Draining: ld.Draining},
-		Shed:    map[string]uint64{},
-		Batches: []BatchStats{},
-	}
-	v.Jobs.SecondsPerJob = ld.PerJob.Seconds()
-	v.Jobs.Generations = ld.Generations
+// StatsInput is what /v1/stats summarizes besides the metrics: the job
+// engine's state, the result store's and the GPU monitor.
+type StatsInput struct {
+	Now, Started  time.Time
+	Queue         QueueStats
+	SecondsPerJob float64
+	Generations   int
+	Disk          results.DiskStats
+	GPU           *GPUMonitor
+}
 
-	m := s.met
+// Stats is the body of /v1/stats: the metrics summarized, with in, and the
+// advice they support.
+func (m *Metrics) Stats(in StatsInput) StatsView {
+	now := in.Now
+	v := StatsView{
+		UptimeSeconds: now.Sub(in.Started).Seconds(),
+		Queue:         in.Queue,
+		Shed:          map[string]uint64{},
+		Batches:       []BatchStats{},
+	}
+	v.Jobs.SecondsPerJob = in.SecondsPerJob
+	v.Jobs.Generations = in.Generations
+
 	m.mu.Lock()
 	v.Jobs.Succeeded = m.outcomes[string(jobs.StateSucceeded)]
 	v.Jobs.Failed = m.outcomes[string(jobs.StateFailed)]
 	v.Jobs.Cancelled = m.outcomes[string(jobs.StateCancelled)]
 	m.trimCompletions(now)
-	span := min(throughputWindow, now.Sub(s.started))
+	span := min(throughputWindow, now.Sub(in.Started))
 	if span > 0 {
 		v.Jobs.ThroughputPerMinute = float64(len(m.completions)) / span.Minutes()
 	}
@@ -132,7 +143,7 @@ func (s *Server) stats(now time.Time) StatsView {
 		}
 	}
 	v.Cache = CacheStats{MemoryHits: m.cache[results.TierMemory], DiskHits: m.cache[results.TierDisk], Misses: m.cache[results.TierMiss],
-		Coalesced: m.coalesced, Disk: s.store.DiskStats()}
+		Coalesced: m.coalesced, Disk: in.Disk}
 	if total := v.Cache.MemoryHits + v.Cache.DiskHits + v.Cache.Misses; total > 0 {
 		v.Cache.HitRatio = float64(v.Cache.MemoryHits+v.Cache.DiskHits) / float64(total)
 	}
@@ -160,13 +171,13 @@ func (s *Server) stats(now time.Time) StatsView {
 		}
 	}
 
-	gv := s.gpu.view()
+	gv := in.GPU.View()
 	v.GPU = GPUStats{Available: gv.Available, Utilization: gv.Utilization, MemoryUsed: gv.MemoryUsed,
 		ThrottleReasons: []string{}}
 	for _, d := range gv.Devices {
 		v.GPU.ThrottleReasons = append(v.GPU.ThrottleReasons, d.ThrottleReasons...)
 	}
-	v.Recommendations = recommend(v, requests, s.gpu.reason)
+	v.Recommendations = recommend(v, requests, in.GPU.Reason())
 	return v
 }
 
