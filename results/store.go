@@ -208,7 +208,9 @@ func (s *Store) Get(k Key) (*Result, string, error) {
 // used moves k to the front of the eviction order, on disk too so that the
 // order survives a restart.
 func (s *Store) used(k Key) {
-	s.disk.touch(k.String())
+	if !s.disk.touch(k.String()) {
+		return
+	}
 	now := time.Now()
 	_ = os.Chtimes(filepath.Join(s.path(k), "meta.json"), now, now)
 }
