@@ -1,6 +1,9 @@
 package server
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"github.com/hy3d/hy3d/jobs"
 	"image/png"
 	"net/http"
@@ -107,5 +110,26 @@ func TestDrainRefusesARequestIdenticalToAJobInFlight(t *testing.T) {
 	close(gen.gate)
 	if st := s.final(t, running.ID); st.Status != jobs.StateSucceeded {
 		t.Errorf("%+v", st)
+	}
+}
+
+func TestDropInGenerateRepeatIsAnsweredFromTheUpload(t *testing.T) {
+	s := newTestServer(t, nil)
+	body, err := json.Marshal(map[string]any{"image": base64.StdEncoding.EncodeToString(testPNG(t, 16, 16, 81)), "type": "stl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meshes [][]byte
+	for range 2 {
+		resp := s.do(t, "POST", "/generate", bytes.NewReader(body), "Content-Type", "application/json")
+		if b := readAll(t, resp); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "model/stl" {
+			t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		} else {
+			meshes = append(meshes, b)
+		}
+	}
+	if !bytes.Equal(meshes[0], meshes[1]) || s.pre.calls.Load() != 1 || s.engine.Load().Generations != 1 {
+		t.Errorf("repeat: same bytes %v, %d preprocessings, %d generations", bytes.Equal(meshes[0], meshes[1]),
+			s.pre.calls.Load(), s.engine.Load().Generations)
 	}
 }
