@@ -206,7 +206,7 @@ bench-pipeline: deps native
 ## ---- load benchmark (bench/load) ----
 .PHONY: bench-load
 
-## bench-load: a server under concurrent requests (MODE=sync or async): latency, queue wait, stages,
+## bench-load: a server under concurrent requests (MODE=sync, async or repeat): latency, queue wait, stages,
 ## throughput, shedding and GPU telemetry into bench/out/load (CSV + JSON). URL=... measures a running server.
 bench-load: deps
 	bench/load/run.sh

@@ -44,7 +44,8 @@ var ErrEmptySurface = errors.New("the decoded volume has no surface")
 // Generate and GenerateBatch run whole jobs; a scheduler that admits jobs
 // while others sample drives the stages itself instead: Preprocess,
 // Condition (skipped on a cached cond), Sampler().NewState and Sampler().Step
-// over whatever states are in flight, Decode, Surface, Clean, mesh.Export.
+// over whatever states are in flight, then Finish (decode, surface, clean,
+// export) for each state that is done.
 // Its methods are safe for concurrent use as far as its engines are (both
 // backends' are).
 type Pipeline struct {
@@ -352,35 +353,7 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 	}
 
 	// 4. Decode, batched.
-	dec := live()
-	if len(dec) > 0 {
-		lat := make([][]float32, len(dec))
-		params := make([]DecodeParams, len(dec))
-		for i, j := range dec {
-			j.progress(StageDecode, 0, 0)
-			lat[i] = j.state.Latents()
-			params[i] = DecodeParams{Resolution: j.res.Params.Resolution, Mode: j.res.Params.Decode}
-		}
-		t := time.Now()
-		vols, err := p.Decode(ctx, lat, params)
-		d := time.Since(t)
-		if err != nil {
-			failAll(dec, fmt.Errorf("decode: %w", err))
-		}
-		for i, j := range dec {
-			if err != nil {
-				continue
-			}
-			j.vol = vols[i]
-			j.res.Timings.Decode = d
-			n := j.vol.Resolution + 1
-			c := &j.res.Counts
-			c.PointsDecoded, c.PointsDense, c.Levels, c.Blocks = j.vol.Points, n*n*n, j.vol.Levels, len(j.vol.Blocks)
-			p.stageLog(j, StageDecode, d).Stringer("mode", j.res.Params.Decode).Ints("levels", c.Levels).
-				Int("points", c.PointsDecoded).Float64("fraction", float64(c.PointsDecoded)/float64(c.PointsDense)).
-				Int("blocks", c.Blocks).Msg("stage done")
-		}
-	}
+	p.decode(ctx, live())
 
 	// 5–7. Surface, clean and export, per job.
 	for _, j := range live() {
@@ -400,6 +373,61 @@ func (p *Pipeline) GenerateBatch(ctx context.Context, reqs []Request) ([]*Result
 		res[i] = j.res
 	}
 	return res, errs
+}
+
+// decode turns the final latents of jobs into volumes in one batched call;
+// on failure every job of the call fails.
+func (p *Pipeline) decode(ctx context.Context, dec []*job) {
+	if len(dec) == 0 {
+		return
+	}
+	lat := make([][]float32, len(dec))
+	params := make([]DecodeParams, len(dec))
+	for i, j := range dec {
+		j.progress(StageDecode, 0, 0)
+		lat[i] = j.state.Latents()
+		params[i] = DecodeParams{Resolution: j.res.Params.Resolution, Mode: j.res.Params.Decode}
+	}
+	t := time.Now()
+	vols, err := p.Decode(ctx, lat, params)
+	d := time.Since(t)
+	for i, j := range dec {
+		if err != nil {
+			j.err = fmt.Errorf("decode: %w", err)
+			continue
+		}
+		j.vol = vols[i]
+		j.res.Timings.Decode = d
+		n := j.vol.Resolution + 1
+		c := &j.res.Counts
+		c.PointsDecoded, c.PointsDense, c.Levels, c.Blocks = j.vol.Points, n*n*n, j.vol.Levels, len(j.vol.Blocks)
+		p.stageLog(j, StageDecode, d).Stringer("mode", j.res.Params.Decode).Ints("levels", c.Levels).
+			Int("points", c.PointsDecoded).Float64("fraction", float64(c.PointsDecoded)/float64(c.PointsDense)).
+			Int("blocks", c.Blocks).Msg("stage done")
+	}
+}
+
+// Finish runs the stages after sampling (decode, surface, cleanup, export)
+// for one request whose sampling state is done: the other half of
+// GenerateBatch, for a scheduler that steps the Sampler itself. req's
+// Params, Formats, Context, Progress and ID are used; the result's Timings
+// hold only these stages.
+func (p *Pipeline) Finish(ctx context.Context, req Request, st *SampleState) (*Result, error) {
+	if !st.Done() {
+		return nil, fmt.Errorf("finish %s: sampling has %d of %d steps to go", req.ID, st.Steps()-st.StepIndex(), st.Steps())
+	}
+	j := &job{req: req, start: time.Now(), state: st, res: &Result{Params: req.Params.WithDefaults(p.Manifest())}}
+	j.res.Counts.Steps = st.Steps()
+	jctx, done := j.ctx(ctx)
+	defer done()
+	p.decode(jctx, []*job{j})
+	if j.err == nil {
+		p.finish(jctx, j)
+	}
+	if j.err != nil {
+		return nil, j.err
+	}
+	return j.res, nil
 }
 
 // finish runs the per-job stages after decoding.

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/hy3d/hy3d/jobs"
 	"net"
 	"net/http"
 	"testing"
 )
 
 func TestDrainFinishesAcceptedJobsAndRefusesNewOnes(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 2)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 2)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
 	_, running := s.submit(t, testPNG(t, 16, 16, 100), nil)
 	waitFor(t, gen.started, "the first job")
@@ -19,7 +20,7 @@ func TestDrainFinishesAcceptedJobsAndRefusesNewOnes(t *testing.T) {
 	drained := make(chan error, 1)
 	go func() { drained <- s.Drain(context.Background()) }()
 	// Draining is visible before any job finishes.
-	until(t, "draining", func() bool { return s.sched.load().draining })
+	until(t, "draining", func() bool { return s.engine.Load().Draining })
 	readProblem(t, s.do(t, "GET", "/readyz", nil), http.StatusServiceUnavailable)
 	resp, _ := s.submit(t, testPNG(t, 16, 16, 102), nil)
 	p := readProblem(t, resp, http.StatusServiceUnavailable)
@@ -29,7 +30,7 @@ func TestDrainFinishesAcceptedJobsAndRefusesNewOnes(t *testing.T) {
 	// Accepted jobs can still be followed while they finish.
 	close(gen.gate)
 	for _, id := range []string{running.ID, queued.ID} {
-		if st := s.final(t, id); st.Status != StateSucceeded {
+		if st := s.final(t, id); st.Status != jobs.StateSucceeded {
 			t.Errorf("%s: %+v", id, st)
 		}
 	}
@@ -39,7 +40,7 @@ func TestDrainFinishesAcceptedJobsAndRefusesNewOnes(t *testing.T) {
 }
 
 func TestDrainTimeoutFailsLeftoverJobsWithAReason(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 2)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 2)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
 	_, running := s.submit(t, testPNG(t, 16, 16, 103), nil)
 	waitFor(t, gen.started, "the first job")
@@ -54,18 +55,18 @@ func TestDrainTimeoutFailsLeftoverJobsWithAReason(t *testing.T) {
 		{running.ID, "the server shut down while the job ran"},
 		{queued.ID, "the server shut down before the job ran"},
 	} {
-		st, _, err := s.sched.watch(c.id)
+		snap, _, err := s.engine.Watch(c.id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Status != StateFailed || st.Error == nil || st.Error.Detail != c.detail {
-			t.Errorf("%+v", st)
+		if snap.State != jobs.StateFailed || snap.Failure == nil || snap.Failure.Detail != c.detail {
+			t.Errorf("%+v", snap)
 		}
 	}
 }
 
 func TestServeShutsDownGracefullyWhenItsContextEnds(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,7 +86,7 @@ func TestServeShutsDownGracefullyWhenItsContextEnds(t *testing.T) {
 	waitFor(t, gen.started, "the job")
 
 	stop() // SIGTERM
-	until(t, "draining", func() bool { return s.sched.load().draining })
+	until(t, "draining", func() bool { return s.engine.Load().Draining })
 	// Still listening while draining: clients can poll their jobs.
 	poll, err := http.Get(base + "/v1/generations/" + st.ID)
 	if err != nil {

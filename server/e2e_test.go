@@ -9,7 +9,9 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +19,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/pipeline"
+	"github.com/hy3d/hy3d/results"
+	"github.com/hy3d/hy3d/telemetry"
 	"github.com/hy3d/hy3d/tensor"
 )
 
@@ -98,7 +103,7 @@ func TestEndToEndThroughTheTinyEngines(t *testing.T) {
 
 	var st Status
 	decodeJSON(t, s.do(t, "GET", "/v1/generations/"+id, nil), &st)
-	if st.Status != StateSucceeded || st.Result == nil || st.Result.Faces == 0 {
+	if st.Status != jobs.StateSucceeded || st.Result == nil || st.Result.Faces == 0 {
 		t.Fatalf("%+v", st)
 	}
 	var stages []string
@@ -125,7 +130,7 @@ func TestEndToEndThroughTheTinyEngines(t *testing.T) {
 	// The same picture with another seed reuses the conditioner output.
 	_, again := s.submit(t, disc(t, 96, 200), map[string]string{"resolution": "24", "steps": "2", "seed": "4"})
 	final := s.final(t, again.ID)
-	if final.Status != StateSucceeded || final.Cached {
+	if final.Status != jobs.StateSucceeded || final.Cached {
 		t.Fatalf("%+v", final)
 	}
 	for _, x := range final.Stages {
@@ -152,7 +157,7 @@ func TestEndToEndBatchOfDistinctPictures(t *testing.T) {
 	}
 	wg.Wait()
 	for _, id := range ids {
-		if st := s.final(t, id); st.Status != StateSucceeded || st.Result.Faces == 0 {
+		if st := s.final(t, id); st.Status != jobs.StateSucceeded || st.Result.Faces == 0 {
 			t.Errorf("%s: %+v", id, st)
 		}
 	}
@@ -181,7 +186,7 @@ func TestEndToEndRejectsWhatThePipelineRejects(t *testing.T) {
 }
 
 func TestServerFormatsAreMeshFormats(t *testing.T) {
-	for _, f := range Formats {
+	for _, f := range results.Formats {
 		if got, err := mesh.ParseFormat(f); err != nil || string(got) != f {
 			t.Errorf("%s: %v %v", f, got, err)
 		}
@@ -194,7 +199,7 @@ func TestPipelineValidationAddsTheModelsOwnRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &Pipelines{models: map[string]*pipelineModel{"tiny-turbo": {man: &set.Manifest}}}
-	p := Params{Model: "tiny-turbo", Steps: 150, Guidance: 5, Resolution: 64, Faces: 1000, Decode: DecodeDense}
+	p := Params{Model: "tiny-turbo", Steps: 150, Guidance: 5, Resolution: 64, Faces: 1000, Decode: jobs.DecodeDense}
 	errs := g.ValidateParams(p)
 	if len(errs) != 1 || errs[0].Field != "steps" || errs[0].Message == "" {
 		t.Fatalf("steps beyond the consistency schedule: %+v", errs)
@@ -226,5 +231,59 @@ func TestFingerprintFollowsTheEngines(t *testing.T) {
 	changed.Manifest.ScaleFactor++
 	if c, _ := fingerprint(&changed, "ort"); c == a {
 		t.Error("a manifest change kept the fingerprint")
+	}
+}
+
+func TestAJobJoiningMidSamplingGetsTheMeshOfASingleRun(t *testing.T) {
+	long := map[string]string{"resolution": "24", "steps": "200", "seed": "1"}
+	short := map[string]string{"resolution": "24", "steps": "6", "seed": "2"}
+	meshOf := func(s *testServer, id string) *mesh.Mesh {
+		t.Helper()
+		if st := s.final(t, id); st.Status != jobs.StateSucceeded {
+			t.Fatalf("%+v", st)
+		}
+		m, err := mesh.ParseOBJ(bytes.NewReader(readAll(t, s.do(t, "GET", "/v1/generations/"+id+"/result?format=obj", nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	alone := tinyServer(t)
+	_, st := alone.submit(t, disc(t, 64, 30), short)
+	want := meshOf(alone, st.ID)
+
+	s := tinyServer(t)
+	_, first := s.submit(t, disc(t, 64, 200), long)
+	until(t, "the long job to be sampling", func() bool {
+		var st Status
+		decodeJSON(t, s.do(t, "GET", "/v1/generations/"+first.ID, nil), &st)
+		return st.Progress != nil && st.Progress.Stage == "sample" && st.Progress.Step >= 2
+	})
+	_, second := s.submit(t, disc(t, 64, 30), short)
+	got := meshOf(s, second.ID)
+	if firstSt := s.final(t, first.ID); firstSt.Status != jobs.StateSucceeded {
+		t.Fatalf("%+v", firstSt)
+	}
+	// The two shared DiT steps: the short job joined the long one.
+	var stats telemetry.StatsView
+	decodeJSON(t, s.do(t, "GET", "/v1/stats", nil), &stats)
+	shared := uint64(0)
+	for _, b := range stats.Batches {
+		if b.Graph == "dit" {
+			shared = b.Sizes["2"]
+		}
+	}
+	if shared == 0 {
+		t.Fatalf("no DiT step ran both jobs: %+v", stats.Batches)
+	}
+	if len(got.Vertices) != len(want.Vertices) || !slices.Equal(got.Indices, want.Indices) {
+		t.Fatalf("joined job's mesh has %d vertices, the single run's %d", got.VertexCount(), want.VertexCount())
+	}
+	worst := 0.0
+	for i := range got.Vertices {
+		worst = max(worst, math.Abs(float64(got.Vertices[i]-want.Vertices[i])))
+	}
+	if worst > 1e-5 {
+		t.Errorf("vertices differ by up to %v", worst)
 	}
 }

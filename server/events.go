@@ -15,7 +15,7 @@ import (
 // the connection while a job waits in the queue.
 func (s *Server) events(c echo.Context) error {
 	id := c.Param("id")
-	st, changed, err := s.sched.watch(id)
+	snap, changed, err := s.engine.Watch(id)
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func (s *Server) events(c echo.Context) error {
 	done := c.Request().Context().Done()
 
 	for seq := 1; ; seq++ {
-		body, err := json.Marshal(st)
+		body, err := json.Marshal(statusOf(snap))
 		if err != nil {
 			return fmt.Errorf("encode status: %w", err)
 		}
@@ -40,7 +40,7 @@ func (s *Server) events(c echo.Context) error {
 			return nil // the client left
 		}
 		_ = rc.Flush()
-		if st.Status.terminal() {
+		if snap.State.Terminal() {
 			return nil
 		}
 	wait:
@@ -58,7 +58,7 @@ func (s *Server) events(c echo.Context) error {
 				_ = rc.Flush()
 			}
 		}
-		st, changed, err = s.sched.watch(id)
+		snap, changed, err = s.engine.Watch(id)
 		if err != nil {
 			return nil // forgotten by the sweeper mid-stream; nothing more to say
 		}

@@ -2,13 +2,14 @@ package server
 
 import (
 	"bufio"
+	"github.com/hy3d/hy3d/jobs"
 	"net/http"
 	"strings"
 	"testing"
 )
 
 func TestEventsStreamProgressUntilTheEnd(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 2)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 2)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
 	_, blocker := s.submit(t, testPNG(t, 16, 16, 70), nil)
 	waitFor(t, gen.started, "the first job")
@@ -39,11 +40,11 @@ func TestEventsStreamProgressUntilTheEnd(t *testing.T) {
 		t.Fatalf("stream ended: %v", sc.Err())
 		return "", got
 	}
-	if ev, got := next(); ev != "status" || got.Status != StateQueued || got.QueuePosition != 1 {
+	if ev, got := next(); ev != "status" || got.Status != jobs.StateQueued || got.QueuePosition != 1 {
 		t.Fatalf("first event %s %+v", ev, got)
 	}
 	gen.gate <- struct{}{} // the blocker finishes; ours starts and reports a step
-	var states []State
+	var states []jobs.State
 	var sawProgress, released bool
 	for {
 		_, got := next()
@@ -51,12 +52,12 @@ func TestEventsStreamProgressUntilTheEnd(t *testing.T) {
 		if got.Progress != nil && got.Progress.Stage == "sample" && got.Progress.Steps == 5 {
 			sawProgress = true
 		}
-		if got.Status == StateRunning && sawProgress && !released {
+		if got.Status == jobs.StateRunning && sawProgress && !released {
 			released = true
 			close(gen.gate)
 		}
-		if got.Status.terminal() {
-			if got.Status != StateSucceeded || got.Result == nil {
+		if got.Status.Terminal() {
+			if got.Status != jobs.StateSucceeded || got.Result == nil {
 				t.Fatalf("final %+v", got)
 			}
 			break
@@ -68,7 +69,7 @@ func TestEventsStreamProgressUntilTheEnd(t *testing.T) {
 	if sc.Scan() {
 		t.Errorf("stream continued after the terminal event: %q", sc.Text())
 	}
-	if got := s.final(t, blocker.ID); got.Status != StateSucceeded {
+	if got := s.final(t, blocker.ID); got.Status != jobs.StateSucceeded {
 		t.Errorf("blocker %+v", got)
 	}
 }
@@ -77,7 +78,7 @@ func TestEventsOfAFinishedGenerationEndAtOnce(t *testing.T) {
 	s := newTestServer(t, nil)
 	id := finishedGeneration(t, s, nil)
 	seen := s.waitStatus(t, id)
-	if len(seen) != 1 || seen[0].Status != StateSucceeded {
+	if len(seen) != 1 || seen[0].Status != jobs.StateSucceeded {
 		t.Fatalf("%+v", seen)
 	}
 }

@@ -2,30 +2,30 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"testing"
 
-	"github.com/hy3d/hy3d/tensor"
+	"github.com/hy3d/hy3d/jobs"
 )
 
-func TestGeneratorFailureStatus(t *testing.T) {
+func TestFailureProblemStatus(t *testing.T) {
+	cause := errors.New("dit: boom")
 	cases := []struct {
-		err    error
+		kind   jobs.FailureKind
 		status int
-		slug   string
 	}{
-		{errors.New("decode: boom"), http.StatusInternalServerError, "generation-failed"},
-		{fmt.Errorf("dit: trt: dit: cudaMemcpyAsync (input) failed: cudaErrorIllegalAddress: the CUDA context of this "+
-			"process is lost: %w", tensor.ErrUnavailable), http.StatusServiceUnavailable, "backend-unavailable"},
+		{jobs.FailCancelled, http.StatusConflict},
+		{jobs.FailDeadline, http.StatusGatewayTimeout},
+		{jobs.FailShutdown, http.StatusServiceUnavailable},
+		{jobs.FailGenerator, http.StatusInternalServerError},
+		{jobs.FailBackend, http.StatusServiceUnavailable},
 	}
 	for _, tc := range cases {
-		p := failureGenerator(tc.err)
-		if p.Status != tc.status || !errors.Is(p.cause, tc.err) || p.Detail != tc.err.Error() {
-			t.Errorf("failureGenerator(%v) = %d %q (%q), want %d", tc.err, p.Status, p.Type, p.Detail, tc.status)
-		}
-		if p.Type != problemDocs+tc.slug {
-			t.Errorf("failureGenerator(%v) type %q, want %s", tc.err, p.Type, problemDocs+tc.slug)
-		}
+		t.Run(string(tc.kind), func(t *testing.T) {
+			p := failureProblem(&jobs.Failure{Kind: tc.kind, Detail: "why", Err: cause})
+			if p.Status != tc.status || p.Type != problemDocs+string(tc.kind) || p.Detail != "why" || !errors.Is(p.cause, cause) {
+				t.Errorf("failureProblem(%s) = %d %q (%q), want %d %s", tc.kind, p.Status, p.Type, p.Detail, tc.status, problemDocs+string(tc.kind))
+			}
+		})
 	}
 }

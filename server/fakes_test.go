@@ -18,12 +18,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/pipeline"
+	"github.com/hy3d/hy3d/results"
+	"github.com/hy3d/hy3d/telemetry"
 )
 
 // safety bounds how long a test waits for something that must happen; it
@@ -36,9 +40,19 @@ const safety = 10 * time.Second
 type fakePreprocessor struct {
 	maxPixels int
 	panics    bool
+	gate      chan struct{} // if non-nil, every preprocessing waits for a token
+	calls     atomic.Int64
 }
 
 func (f *fakePreprocessor) Preprocess(ctx context.Context, model string, data []byte) (*Prepared, error) {
+	f.calls.Add(1)
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if f.panics {
 		panic("preprocessor exploded")
 	}
@@ -74,20 +88,28 @@ func (f *fakePreprocessor) Preprocess(ctx context.Context, model string, data []
 	return p, nil
 }
 
-// fakeGenerator records its batches. With a gate, every batch waits for a
-// token from it (or for its jobs to be cancelled), which lets tests hold
-// jobs in the running state for as long as they need.
+// fakeGenerator records the batches it starts (the jobs the engine
+// conditions together). With a gate, every Start waits for a token from it
+// (or for its jobs to be cancelled), which lets tests hold jobs in the
+// running state for as long as they need. A job samples for its Params.Steps
+// steps, then Finish makes its meshes.
 type fakeGenerator struct {
 	gate    chan struct{}
-	started chan []Job // receives every batch as it starts, if non-nil
-	fail    error
+	started chan []jobs.Job // receives every batch as it starts, if non-nil
+	fail    error           // every Finish fails with it
 	panics  bool
 
 	mu      sync.Mutex
-	batches [][]Job
+	batches [][]jobs.Job
+	steps   []int // jobs per Step call
 }
 
-func (f *fakeGenerator) Generate(ctx context.Context, batch []Job) []Output {
+// fakeSampling is a job's sampling position in a fakeGenerator.
+type fakeSampling struct{ step, steps int }
+
+func (s *fakeSampling) Done() bool { return s.step >= s.steps }
+
+func (f *fakeGenerator) Start(ctx context.Context, batch []jobs.Job) ([]jobs.Sampling, []error) {
 	f.mu.Lock()
 	f.batches = append(f.batches, batch)
 	f.mu.Unlock()
@@ -98,7 +120,7 @@ func (f *fakeGenerator) Generate(ctx context.Context, batch []Job) []Output {
 		panic("generator exploded")
 	}
 	for _, j := range batch {
-		j.Progress(Progress{Stage: "sample", Step: 1, Steps: j.Params.Steps})
+		j.Progress(jobs.Progress{Stage: "sample", Step: 1, Steps: j.Params.Steps})
 	}
 	if f.gate != nil {
 		select {
@@ -107,24 +129,48 @@ func (f *fakeGenerator) Generate(ctx context.Context, batch []Job) []Output {
 		case <-allDone(batch):
 		}
 	}
-	outs := make([]Output, len(batch))
+	states := make([]jobs.Sampling, len(batch))
+	errs := make([]error, len(batch))
 	for i, j := range batch {
 		switch {
 		case ctx.Err() != nil:
-			outs[i].Err = context.Cause(ctx)
+			errs[i] = context.Cause(ctx)
 		case j.Context.Err() != nil:
-			outs[i].Err = context.Cause(j.Context)
-		case f.fail != nil:
-			outs[i].Err = f.fail
+			errs[i] = context.Cause(j.Context)
 		default:
-			outs[i] = fakeOutput(j)
+			states[i] = &fakeSampling{steps: j.Params.Steps}
 		}
 	}
-	return outs
+	return states, errs
+}
+
+func (f *fakeGenerator) Step(ctx context.Context, states []jobs.Sampling) error {
+	f.mu.Lock()
+	f.steps = append(f.steps, len(states))
+	f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, s := range states {
+		s.(*fakeSampling).step++
+	}
+	return nil
+}
+
+func (f *fakeGenerator) Finish(ctx context.Context, j jobs.Job, _ jobs.Sampling) jobs.Output {
+	switch {
+	case ctx.Err() != nil:
+		return jobs.Output{Err: context.Cause(ctx)}
+	case j.Context.Err() != nil:
+		return jobs.Output{Err: context.Cause(j.Context)}
+	case f.fail != nil:
+		return jobs.Output{Err: f.fail}
+	}
+	return fakeOutput(j)
 }
 
 // allDone is closed when every job of the batch is cancelled.
-func allDone(batch []Job) <-chan struct{} {
+func allDone(batch []jobs.Job) <-chan struct{} {
 	ch := make(chan struct{})
 	go func() {
 		for _, j := range batch {
@@ -141,7 +187,7 @@ func (f *fakeGenerator) calls() int {
 	return len(f.batches)
 }
 
-func (f *fakeGenerator) batch(i int) []Job {
+func (f *fakeGenerator) batch(i int) []jobs.Job {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.batches[i]
@@ -159,21 +205,21 @@ func (f *fakeGenerator) batchSizes() []int {
 
 // fakeOutput derives every format's bytes from the picture and parameters,
 // so equal inputs give equal bytes; OBJ is long enough to be compressed.
-func fakeOutput(j Job) Output {
+func fakeOutput(j jobs.Job) jobs.Output {
 	id := fmt.Sprintf("%x steps=%d seed=%d res=%d faces=%d decode=%s", j.Input.Hash[:6], j.Params.Steps,
 		j.Params.Seed, j.Params.Resolution, j.Params.Faces, j.Params.Decode)
 	var obj strings.Builder
 	for i := range 200 {
 		fmt.Fprintf(&obj, "v %d.0 %d.5 0.25 # %s\n", i, i, id)
 	}
-	return Output{
+	return jobs.Output{
 		Meshes: map[string][]byte{
 			"glb": append([]byte("glTF\x02\x00\x00\x00"), []byte(id)...),
 			"obj": []byte(obj.String()),
 			"ply": []byte("ply\nformat binary_little_endian 1.0\n" + id),
 			"stl": append(make([]byte, 80), []byte(id)...),
 		},
-		Stages: []StageTiming{
+		Stages: []results.StageTiming{
 			{Stage: "condition", Duration: 3 * time.Millisecond},
 			{Stage: "sample", Duration: 20 * time.Millisecond},
 			{Stage: "decode", Duration: 70 * time.Millisecond},
@@ -185,14 +231,14 @@ func fakeOutput(j Job) Output {
 
 // fakeGPU is a GPU sampler with fixed readings.
 type fakeGPU struct {
-	samples []GPUSample
+	samples []telemetry.GPUSample
 	err     error
 }
 
-func (f *fakeGPU) Sample() ([]GPUSample, error) { return f.samples, f.err }
+func (f *fakeGPU) Sample() ([]telemetry.GPUSample, error) { return f.samples, f.err }
 
 func testModels() []Model {
-	d := Defaults{Steps: 5, Guidance: 5, Resolution: 64, Faces: 40000, Decode: DecodeCoarseToFine}
+	d := Defaults{Steps: 5, Guidance: 5, Resolution: 64, Faces: 40000, Decode: jobs.DecodeCoarseToFine}
 	return []Model{
 		{Name: "tiny", Family: "hunyuan3d-2mini", Backend: "fake", Fingerprint: "tiny-v1", Defaults: d},
 		{Name: "tiny-turbo", Family: "hunyuan3d-2mini", Backend: "fake", Fingerprint: "turbo-v1", Defaults: d, MaxBatch: 2},
@@ -398,7 +444,7 @@ func (s *testServer) waitStatus(t testing.TB, id string) []Status {
 			seen = append(seen, st)
 		}
 	}
-	if len(seen) == 0 || !seen[len(seen)-1].Status.terminal() {
+	if len(seen) == 0 || !seen[len(seen)-1].Status.Terminal() {
 		t.Fatalf("event stream ended without a terminal status: %+v (err %v)", seen, sc.Err())
 	}
 	return seen

@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"errors"
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/results"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -92,8 +94,8 @@ func FuzzParseParams(f *testing.F) {
 		if out.Steps < 1 || out.Steps > l.MaxSteps || out.Guidance < 0 || out.Guidance > l.MaxGuidance ||
 			out.Resolution < l.MinResolution || out.Resolution > l.MaxResolution || out.Seed < 0 ||
 			out.Faces < minFaces || out.Faces > l.MaxFaces || out.Timeout <= 0 || out.Timeout > l.MaxTimeout ||
-			!isFormat(out.Format) || p.models[out.Model] == nil ||
-			(out.Decode != DecodeDense && out.Decode != DecodeCoarseToFine) {
+			!results.IsFormat(out.Format) || p.models[out.Model] == nil ||
+			(out.Decode != jobs.DecodeDense && out.Decode != jobs.DecodeCoarseToFine) {
 			t.Fatalf("accepted out-of-range parameters %+v from %q=%q %q=%q", out, k1, v1, k2, v2)
 		}
 	})
@@ -104,7 +106,7 @@ func FuzzNegotiate(f *testing.F) {
 	f.Add("a/b;q=x,,;", "*;q=1e9")
 	f.Fuzz(func(t *testing.T, accept, encoding string) {
 		format, err := negotiateFormat("", accept, "glb")
-		if err == nil && !isFormat(format) {
+		if err == nil && !results.IsFormat(format) {
 			t.Fatalf("negotiated %q", format)
 		}
 		if c := chooseCoding(encoding); c != "" && c != "gzip" && c != "zstd" {

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/results"
+	"github.com/hy3d/hy3d/telemetry"
 	"github.com/labstack/echo/v4"
 )
 
@@ -26,7 +29,7 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.HEAD("/generations/:id/result", s.getResult)
 	v1.GET("/models", s.listModels)
 	v1.GET("/stats", func(c echo.Context) error { return c.JSON(http.StatusOK, s.stats(time.Now())) })
-	v1.GET("/gpu", func(c echo.Context) error { return c.JSON(http.StatusOK, s.gpu.view()) })
+	v1.GET("/gpu", func(c echo.Context) error { return c.JSON(http.StatusOK, s.gpu.View()) })
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
@@ -38,23 +41,47 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/status/:uid", s.hunyuanStatus)
 }
 
-// admit validates a decoded request, preprocesses its picture and submits it.
-func (s *Server) admit(c echo.Context, image []byte, raw map[string]string) (*generation, error) {
+// admitted is what admission made of a request: a generation, or, for a
+// synchronous request whose upload the store knows, the result itself with
+// no generation created.
+type admitted struct {
+	params Params
+	id     string // the generation, unless hit
+	hit    *results.Result
+	madeBy string // with hit: the generation that made it, while it is kept
+}
+
+// admit validates a decoded request and answers it by its upload's bytes
+// when it can (a repeat costs a hash and a lookup); otherwise it takes a
+// place in the queue, preprocesses the picture and submits it. sync says
+// the client waits for the mesh, so a stored result needs no generation.
+func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync bool) (admitted, error) {
 	params, errs := s.params.parse(raw)
 	if len(errs) > 0 {
-		return nil, invalidParams(errs)
+		return admitted{}, invalidParams(errs)
 	}
+	a := admitted{params: params}
 	if err := sniffImage(image); err != nil {
-		return nil, err
+		return a, err
 	}
 	model := s.models[params.Model]
+	sub := jobs.Submission{Upload: jobs.UploadKey(image, params, model.Fingerprint), Model: model, Params: params, Client: c.RealIP()}
+	if id, r, madeBy, ok := s.engine.SubmitUpload(sub, !sync); ok {
+		a.id, a.hit, a.madeBy = id, r, madeBy
+		return a, nil
+	}
+	tk, err := s.engine.Reserve(params.Priority)
+	if err != nil {
+		return a, err
+	}
+	defer s.engine.Release(tk)
 	ctx := c.Request().Context()
-	release, err := s.slots.acquire(ctx)
+	release, err := s.slots.acquire(ctx, params.Timeout)
 	if err != nil {
 		if errors.Is(err, errBusy) {
-			s.met.shedding("busy")
+			s.met.Shed("busy")
 		}
-		return nil, err
+		return a, err
 	}
 	start := time.Now()
 	prep, err := s.pre.Preprocess(ctx, params.Model, image)
@@ -62,14 +89,13 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string) (*ge
 	release()
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, clientGone(ctx.Err())
+			return a, clientGone(ctx.Err())
 		}
-		return nil, imageProblem(err)
+		return a, imageProblem(err)
 	}
-	return s.sched.submit(submission{
-		key: cacheKey(prep.Hash, params, model.Fingerprint), model: model, params: params,
-		input: prep, preprocess: took, client: c.RealIP(),
-	})
+	sub.Key, sub.Input, sub.Preprocess, sub.Ticket = jobs.CacheKey(prep.Hash, params, model.Fingerprint), prep, took, tk
+	a.id, err = s.engine.Submit(sub)
+	return a, err
 }
 
 // clientGone is the response nobody will read: the client closed the
@@ -92,20 +118,20 @@ func (s *Server) createGeneration(c echo.Context) error {
 	if wait {
 		return s.runSync(c, req)
 	}
-	g, err := s.admit(c, req.image, req.raw)
+	a, err := s.admit(c, req.image, req.raw, false)
 	if err != nil {
 		return err
 	}
-	st, _, err := s.sched.watch(g.id)
+	snap, _, err := s.engine.Watch(a.id)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Location", "/v1/generations/"+g.id)
+	c.Response().Header().Set("Location", "/v1/generations/"+a.id)
 	code := http.StatusAccepted
-	if st.Status.terminal() {
+	if snap.State.Terminal() {
 		code = http.StatusOK
 	}
-	return c.JSON(code, st)
+	return c.JSON(code, statusOf(snap))
 }
 
 func boolQuery(c echo.Context, name string) (bool, error) {
@@ -140,41 +166,60 @@ func (s *Server) runSync(c echo.Context, req *decodedRequest) error {
 		}
 		format = f
 	}
-	g, err := s.admit(c, req.image, req.raw)
+	a, err := s.admit(c, req.image, req.raw, true)
 	if err != nil {
 		return err
 	}
 	if format == "" {
-		format = g.params.Format
+		format = a.params.Format
 	}
-	r, _, err := s.waitResult(c, g)
+	if a.hit != nil {
+		return serveHit(c, a, format)
+	}
+	r, err := s.waitResult(c, a)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Location", "/v1/generations/"+g.id)
-	return serveMesh(c, r, format, g.id)
+	c.Response().Header().Set("Location", "/v1/generations/"+a.id)
+	return serveMesh(c, r, format, a.id)
 }
 
-// waitResult blocks until generation g ends and returns its mesh. A client
+// serveHit answers a synchronous request from the result its upload found,
+// naming the generation that made it while that is still kept.
+func serveHit(c echo.Context, a admitted, format string) error {
+	h := c.Response().Header()
+	h.Set("Server-Timing", `cache;desc="hit"`)
+	if a.madeBy != "" {
+		h.Set("Location", "/v1/generations/"+a.madeBy)
+	}
+	return serveMesh(c, a.hit, format, a.madeBy)
+}
+
+// waitResult blocks until generation a ends and returns its mesh. A client
 // that leaves abandons its generation; the job goes on only if another
 // request shares it.
-func (s *Server) waitResult(c echo.Context, g *generation) (*Result, Status, error) {
+func (s *Server) waitResult(c echo.Context, a admitted) (*results.Result, error) {
 	// The connection's write deadline is shorter than a job may take:
 	// extend it for this response only.
-	_ = http.NewResponseController(c.Response()).SetWriteDeadline(g.deadline.Add(s.cfg.WriteTimeout))
-	st, err := s.sched.wait(c.Request().Context(), g.id)
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(a.params.Timeout + s.cfg.WriteTimeout))
+	snap, err := s.engine.Wait(c.Request().Context(), a.id)
 	if err != nil {
-		s.sched.abandon(g.id)
-		return nil, st, clientGone(err)
+		s.engine.Abandon(a.id)
+		return nil, clientGone(err)
 	}
-	if st.Status != StateSucceeded {
-		return nil, st, failureProblem(st)
+	if snap.State != jobs.StateSucceeded {
+		p := newProblem(http.StatusInternalServerError, "generation-failed", "Generation failed", string(snap.State))
+		if snap.Failure != nil {
+			p = failureProblem(snap.Failure)
+		}
+		p.Detail = fmt.Sprintf("generation %s: %s", snap.ID, p.Detail)
+		return nil, p
 	}
-	r, st, err := s.sched.result(g.id)
+	r, snap, err := s.engine.Result(a.id)
 	if err == nil {
-		c.Response().Header().Set("Server-Timing", serverTiming(st))
+		c.Response().Header().Set("Server-Timing", serverTiming(statusOf(snap)))
 	}
-	return r, st, err
+	return r, err
 }
 
 // serverTiming is the Server-Timing header of a synchronous answer: the
@@ -194,38 +239,29 @@ func serverTiming(st Status) string {
 	return strings.Join(parts, ", ")
 }
 
-// failureProblem is the error response for a generation that did not succeed.
-func failureProblem(st Status) *Problem {
-	if st.Error == nil {
-		return newProblem(http.StatusInternalServerError, "generation-failed", "Generation failed", string(st.Status))
-	}
-	return &Problem{Type: st.Error.Type, Title: st.Error.Title, Status: st.Error.Status,
-		Detail: fmt.Sprintf("generation %s: %s", st.ID, st.Error.Detail)}
-}
-
 func (s *Server) getGeneration(c echo.Context) error {
-	st, _, err := s.sched.watch(c.Param("id"))
+	snap, _, err := s.engine.Watch(c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	return c.JSON(http.StatusOK, statusOf(snap))
 }
 
 func (s *Server) cancelGeneration(c echo.Context) error {
-	st, err := s.sched.cancel(c.Param("id"))
+	snap, err := s.engine.Cancel(c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	return c.JSON(http.StatusOK, statusOf(snap))
 }
 
 func (s *Server) getResult(c echo.Context) error {
 	id := c.Param("id")
-	r, st, err := s.sched.result(id)
+	r, snap, err := s.engine.Result(id)
 	if err != nil {
 		return err
 	}
-	format, err := negotiateFormat(c.QueryParam("format"), c.Request().Header.Get("Accept"), st.Params.Format)
+	format, err := negotiateFormat(c.QueryParam("format"), c.Request().Header.Get("Accept"), snap.Params.Format)
 	if err != nil {
 		return err
 	}
@@ -268,51 +304,62 @@ func (s *Server) listModels(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"models": out})
 }
 
+// stats is the body of /v1/stats.
+func (s *Server) stats(now time.Time) telemetry.StatsView {
+	ld := s.engine.Load()
+	return s.met.Stats(telemetry.StatsInput{
+		Now: now, Started: s.started,
+		Queue: telemetry.QueueStats{Depth: ld.Queued, Capacity: ld.Capacity, Running: ld.Running, Workers: ld.Finishers,
+			MaxBatch: ld.MaxBatch, Policy: ld.Policy, Draining: ld.Draining},
+		SecondsPerJob: ld.PerJob.Seconds(), Generations: ld.Generations, Disk: s.store.DiskStats(), GPU: s.gpu,
+	})
+}
+
 func (s *Server) ready(c echo.Context) error {
-	if s.sched.load().draining {
+	if s.engine.Load().Draining {
 		return newProblem(http.StatusServiceUnavailable, "draining", "Not ready", "the server is draining")
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (s *Server) metricsHandler(c echo.Context) error {
-	ld := s.sched.load()
-	gauges := []gauge{
-		{name: "hy3d_queue_depth", help: "Jobs waiting in the queue.", value: float64(ld.queued)},
-		{name: "hy3d_queue_capacity", help: "Queue capacity (--max-queue).", value: float64(ld.capacity)},
-		{name: "hy3d_jobs_running", help: "Jobs inside a generator batch.", value: float64(ld.running)},
-		{name: "hy3d_workers", help: "Generator workers.", value: float64(ld.workers)},
-		{name: "hy3d_seconds_per_job", help: "EWMA of batch wall time divided by batch size.", value: ld.perJob.Seconds()},
-		{name: "hy3d_generations_tracked", help: "Generations whose status is kept.", value: float64(ld.generations)},
+	ld := s.engine.Load()
+	gauges := []telemetry.Gauge{
+		{Name: "hy3d_queue_depth", Help: "Jobs waiting in the queue.", Value: float64(ld.Queued)},
+		{Name: "hy3d_queue_capacity", Help: "Queue capacity (--max-queue).", Value: float64(ld.Capacity)},
+		{Name: "hy3d_jobs_running", Help: "Jobs between their first sampling step and their result.", Value: float64(ld.Running)},
+		{Name: "hy3d_workers", Help: "Goroutines per model running the stages after sampling (--workers).", Value: float64(ld.Finishers)},
+		{Name: "hy3d_seconds_per_job", Help: "EWMA of a job's run time divided by the jobs running beside it.", Value: ld.PerJob.Seconds()},
+		{Name: "hy3d_generations_tracked", Help: "Generations whose status is kept.", Value: float64(ld.Generations)},
 	}
-	ds := s.store.disk.stats()
+	ds := s.store.DiskStats()
 	gauges = append(gauges,
-		gauge{name: "hy3d_result_store_results", help: "Results in the result directory.", value: float64(ds.Results)},
-		gauge{name: "hy3d_result_store_bytes", help: "Bytes of the results in the result directory.", value: float64(ds.Bytes)},
-		gauge{name: "hy3d_result_store_limit_bytes", help: "Bound of the result directory (--results-bytes; 0: unbounded).", value: float64(ds.LimitBytes)},
-		gauge{name: "hy3d_result_store_evictions_total", help: "Results removed from the directory to stay under its bound.", value: float64(ds.Evicted), counter: true},
+		telemetry.Gauge{Name: "hy3d_result_store_results", Help: "Results in the result directory.", Value: float64(ds.Results)},
+		telemetry.Gauge{Name: "hy3d_result_store_bytes", Help: "Bytes of the results in the result directory.", Value: float64(ds.Bytes)},
+		telemetry.Gauge{Name: "hy3d_result_store_limit_bytes", Help: "Bound of the result directory (--results-bytes; 0: unbounded).", Value: float64(ds.LimitBytes)},
+		telemetry.Gauge{Name: "hy3d_result_store_evictions_total", Help: "Results removed from the directory to stay under its bound.", Value: float64(ds.Evicted), Counter: true},
 	)
-	gv := s.gpu.view()
+	gv := s.gpu.View()
 	avail := 0.0
 	if gv.Available {
 		avail = 1
 	}
-	gauges = append(gauges, gauge{name: "hy3d_gpu_telemetry_available", help: "1 when NVML telemetry works.", value: avail})
+	gauges = append(gauges, telemetry.Gauge{Name: "hy3d_gpu_telemetry_available", Help: "1 when NVML telemetry works.", Value: avail})
 	for _, d := range gv.Devices {
 		l := []string{"gpu", strconv.Itoa(d.Index), "name", d.Name}
 		gauges = append(gauges,
-			gauge{name: "hy3d_gpu_utilization_ratio", help: "GPU utilization (0..1).", labels: l, value: float64(d.UtilizationGPU) / 100},
-			gauge{name: "hy3d_gpu_memory_used_bytes", help: "GPU memory in use.", labels: l, value: float64(d.MemoryUsedBytes)},
-			gauge{name: "hy3d_gpu_memory_total_bytes", help: "GPU memory size.", labels: l, value: float64(d.MemoryTotalBytes)},
-			gauge{name: "hy3d_gpu_temperature_celsius", help: "GPU temperature.", labels: l, value: float64(d.TemperatureC)},
-			gauge{name: "hy3d_gpu_power_watts", help: "GPU power draw.", labels: l, value: d.PowerWatts},
-			gauge{name: "hy3d_gpu_sm_clock_hertz", help: "SM clock.", labels: l, value: float64(d.SMClockMHz) * 1e6},
-			gauge{name: "hy3d_gpu_throttled", help: "1 when a power or thermal reason slows the clocks.", labels: l, value: boolFloat(len(d.ThrottleReasons) > 0)},
+			telemetry.Gauge{Name: "hy3d_gpu_utilization_ratio", Help: "GPU utilization (0..1).", Labels: l, Value: float64(d.UtilizationGPU) / 100},
+			telemetry.Gauge{Name: "hy3d_gpu_memory_used_bytes", Help: "GPU memory in use.", Labels: l, Value: float64(d.MemoryUsedBytes)},
+			telemetry.Gauge{Name: "hy3d_gpu_memory_total_bytes", Help: "GPU memory size.", Labels: l, Value: float64(d.MemoryTotalBytes)},
+			telemetry.Gauge{Name: "hy3d_gpu_temperature_celsius", Help: "GPU temperature.", Labels: l, Value: float64(d.TemperatureC)},
+			telemetry.Gauge{Name: "hy3d_gpu_power_watts", Help: "GPU power draw.", Labels: l, Value: d.PowerWatts},
+			telemetry.Gauge{Name: "hy3d_gpu_sm_clock_hertz", Help: "SM clock.", Labels: l, Value: float64(d.SMClockMHz) * 1e6},
+			telemetry.Gauge{Name: "hy3d_gpu_throttled", Help: "1 when a power or thermal reason slows the clocks.", Labels: l, Value: boolFloat(len(d.ThrottleReasons) > 0)},
 		)
 	}
 	c.Response().Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)
-	return s.met.write(c.Response(), gauges)
+	return s.met.Write(c.Response(), gauges)
 }
 
 func boolFloat(b bool) float64 {
@@ -322,38 +369,78 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// slots bounds concurrent preprocessing (CPU-heavy decoding and matting) and
-// the number of requests waiting for it; past that the server is busy.
+// Preprocessing limiter constants.
+const (
+	// defaultPreprocessEstimate stands in for the measured time of one
+	// preprocessing until the first has finished.
+	defaultPreprocessEstimate = 100 * time.Millisecond
+	// ewmaWeight is the weight of the newest picture in the average time
+	// of one preprocessing.
+	ewmaWeight = 0.2
+)
+
+// slots bounds concurrent preprocessing (CPU-heavy decoding and matting).
+// A request that finds every slot taken waits for one while the estimated
+// wait, from the measured time of one preprocessing and the requests ahead,
+// fits its deadline; past that the server is busy. How many may wait at all
+// is bounded by admission: each holds a place in the queue.
 type slots struct {
-	ch         chan struct{}
-	waiting    atomic.Int64
-	maxWaiting int64
+	ch      chan struct{}
+	waiting atomic.Int64
+	// perPicture is an EWMA of one preprocessing's wall time, in nanoseconds.
+	perPicture atomic.Int64
 }
 
-func newSlots(n, maxWaiting int) *slots {
-	return &slots{ch: make(chan struct{}, n), maxWaiting: int64(maxWaiting)}
+func newSlots(n int) *slots {
+	s := &slots{ch: make(chan struct{}, n)}
+	s.perPicture.Store(int64(defaultPreprocessEstimate))
+	return s
 }
 
 var errBusy = errors.New("too many pictures waiting for preprocessing")
 
-func (s *slots) acquire(ctx context.Context) (func(), error) {
-	release := func() { <-s.ch }
+// acquire takes a slot, waiting for one while the estimated wait is within
+// deadline; the returned function gives it back and records how long it was
+// held.
+func (s *slots) acquire(ctx context.Context, deadline time.Duration) (func(), error) {
 	select {
 	case s.ch <- struct{}{}:
-		return release, nil
+		return s.releaser(), nil
 	default:
 	}
-	if s.waiting.Add(1) > s.maxWaiting {
-		s.waiting.Add(-1)
-		p := overloaded(http.StatusServiceUnavailable, "busy", "Server busy", errBusy.Error(), time.Second)
+	ahead := s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	if wait := s.estimate(ahead); wait > deadline {
+		p := overloaded(http.StatusServiceUnavailable, "busy", "Server busy",
+			fmt.Sprintf("%s: about %s before this picture's turn, beyond its deadline", errBusy, wait.Round(time.Millisecond)), wait)
 		p.cause = errBusy
 		return nil, p
 	}
-	defer s.waiting.Add(-1)
 	select {
 	case s.ch <- struct{}{}:
-		return release, nil
+		return s.releaser(), nil
 	case <-ctx.Done():
 		return nil, clientGone(ctx.Err())
+	}
+}
+
+// estimate is the wait of the pos-th request in line: the pictures ahead of
+// it and its own share the slots.
+func (s *slots) estimate(pos int64) time.Duration {
+	return time.Duration(s.perPicture.Load() * pos / int64(cap(s.ch)))
+}
+
+func (s *slots) releaser() func() {
+	start := time.Now()
+	return func() {
+		took := int64(time.Since(start))
+		for {
+			old := s.perPicture.Load()
+			next := int64(ewmaWeight*float64(took) + (1-ewmaWeight)*float64(old))
+			if s.perPicture.CompareAndSwap(old, next) {
+				break
+			}
+		}
+		<-s.ch
 	}
 }

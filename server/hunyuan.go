@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/labstack/echo/v4"
 )
 
@@ -93,34 +94,37 @@ func hunyuanProblem(err error) error {
 }
 
 // hunyuanAdmit decodes an api_server.py request and admits its generation.
-func (s *Server) hunyuanAdmit(c echo.Context) (*generation, error) {
+func (s *Server) hunyuanAdmit(c echo.Context, sync bool) (admitted, error) {
 	req, err := s.hunyuanRequest(c)
 	if err != nil {
-		return nil, err
+		return admitted{}, err
 	}
-	return s.admit(c, req.image, req.raw)
+	return s.admit(c, req.image, req.raw, sync)
 }
 
 // hunyuanGenerate is POST /generate: the mesh file in one round trip.
 func (s *Server) hunyuanGenerate(c echo.Context) error {
-	g, err := s.hunyuanAdmit(c)
+	a, err := s.hunyuanAdmit(c, true)
 	if err != nil {
 		return hunyuanProblem(err)
 	}
-	r, _, err := s.waitResult(c, g)
+	if a.hit != nil {
+		return serveHit(c, a, a.params.Format)
+	}
+	r, err := s.waitResult(c, a)
 	if err != nil {
 		return hunyuanProblem(err)
 	}
-	return serveMesh(c, r, g.params.Format, g.id)
+	return serveMesh(c, r, a.params.Format, a.id)
 }
 
 // hunyuanSend is POST /send: start a job and return its uid.
 func (s *Server) hunyuanSend(c echo.Context) error {
-	g, err := s.hunyuanAdmit(c)
+	a, err := s.hunyuanAdmit(c, false)
 	if err != nil {
 		return hunyuanProblem(err)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"uid": g.id})
+	return c.JSON(http.StatusOK, map[string]string{"uid": a.id})
 }
 
 // hunyuanStatus is GET /status/{uid}: "processing" until the job ends, then
@@ -128,15 +132,16 @@ func (s *Server) hunyuanSend(c echo.Context) error {
 // (its clients poll on); here a failed or cancelled job says so.
 func (s *Server) hunyuanStatus(c echo.Context) error {
 	id := c.Param("uid")
-	st, _, err := s.sched.watch(id)
+	snap, _, err := s.engine.Watch(id)
 	if err != nil {
 		return hunyuanProblem(err)
 	}
+	st := statusOf(snap)
 	switch st.Status {
-	case StateQueued, StateRunning:
+	case jobs.StateQueued, jobs.StateRunning:
 		return c.JSON(http.StatusOK, map[string]string{"status": "processing"})
-	case StateSucceeded:
-		r, _, err := s.sched.result(id)
+	case jobs.StateSucceeded:
+		r, _, err := s.engine.Result(id)
 		if err != nil {
 			return hunyuanProblem(err)
 		}

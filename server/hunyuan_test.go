@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/hy3d/hy3d/jobs"
 	"net/http"
 	"testing"
 )
@@ -48,7 +49,7 @@ func TestHunyuanDefaultsMatchApiServer(t *testing.T) {
 }
 
 func TestHunyuanSendThenStatus(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen)
 	img := base64.StdEncoding.EncodeToString(testPNG(t, 16, 16, 82))
 	resp := s.do(t, "POST", "/send", hunyuanBody(t, map[string]any{"image": img, "texture": true}), "Content-Type", "application/json")

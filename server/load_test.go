@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestManyConcurrentClientsGetAnAnswerEach is the failure mode this server
@@ -41,11 +42,10 @@ func TestManyConcurrentClientsGetAnAnswerEach(t *testing.T) {
 	}
 	// Hold the generator until the queue has filled, so the burst meets a
 	// full server, then let it drain.
-	until(t, "a full queue", func() bool { return s.sched.load().queued == 16 })
+	until(t, "a full queue", func() bool { return s.engine.Load().Queued == 16 })
 	until(t, "the refusals", func() bool {
-		s.met.mu.Lock()
-		defer s.met.mu.Unlock()
-		return s.met.shed["queue_full"]+s.met.shed["busy"] > 0
+		shed := s.stats(time.Now()).Shed
+		return shed["queue_full"]+shed["busy"] > 0
 	})
 	close(gen.gate)
 	wg.Wait()

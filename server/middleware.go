@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/labstack/echo/v4"
 )
 
@@ -40,7 +41,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		id := req.Header.Get("X-Request-Id")
 		if !validRequestID(id) {
-			id = newID()
+			id = jobs.NewID()
 		}
 		c.Set(requestIDKey, id)
 		c.Response().Header().Set("X-Request-Id", id)
@@ -55,7 +56,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.met.request(route, req.Method, status, d)
+		s.met.Request(route, req.Method, status, d)
 
 		ev := s.log.Info()
 		if status >= 500 {
@@ -133,7 +134,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ok, wait := s.limiter.allow(c.RealIP(), time.Now())
 		if !ok {
-			s.met.shedding("rate_limited")
+			s.met.Shed("rate_limited")
 			return overloaded(http.StatusTooManyRequests, "rate-limited", "Too many requests",
 				"this client is over its request rate", wait)
 		}

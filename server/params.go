@@ -1,56 +1,14 @@
 package server
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/results"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// Output formats, in the order the result store keeps them.
-var Formats = []string{"glb", "obj", "ply", "stl"}
-
-// Decode modes of the volume decoder.
-const (
-	DecodeDense        = "dense"
-	DecodeCoarseToFine = "coarse_to_fine"
-)
-
-// Params are the validated parameters of one generation.
-type Params struct {
-	Model      string        `json:"model"`
-	Format     string        `json:"format"`
-	Steps      int           `json:"steps"`
-	Guidance   float64       `json:"guidance"`
-	Seed       int64         `json:"seed"`
-	Resolution int           `json:"resolution"`
-	Faces      int           `json:"faces"`
-	Decode     string        `json:"decode"`
-	Priority   string        `json:"priority"`
-	Timeout    time.Duration `json:"-"`
-}
-
-// Priorities order the queue: a job runs before every queued job of a lower
-// priority, and in arrival order among its equals.
-const (
-	PriorityLow    = "low"
-	PriorityNormal = "normal"
-	PriorityHigh   = "high"
-)
-
-// priorityRank orders priorities; unknown ones (never validated) rank normal.
-func priorityRank(p string) int {
-	switch p {
-	case PriorityLow:
-		return 0
-	case PriorityHigh:
-		return 2
-	}
-	return 1
-}
 
 // Limits bound the parameters a client may ask for.
 type Limits struct {
@@ -112,14 +70,14 @@ func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
 		}
 	}
 
-	out := Params{Model: p.defaultModel, Format: "glb", Seed: DefaultSeed, Priority: PriorityNormal, Timeout: p.jobTimeout}
+	out := Params{Model: p.defaultModel, Format: "glb", Seed: DefaultSeed, Priority: jobs.PriorityNormal, Timeout: p.jobTimeout}
 	if v, ok := raw["model"]; ok {
 		out.Model = v
 	}
 	m, ok := p.models[out.Model]
 	if !ok {
 		bad("model", "unknown model %q; see GET /v1/models", out.Model)
-		m = &Model{Defaults: Defaults{Steps: 1, Resolution: p.limits.MinResolution, Decode: DecodeDense}}
+		m = &Model{Defaults: Defaults{Steps: 1, Resolution: p.limits.MinResolution, Decode: jobs.DecodeDense}}
 	}
 	out.Steps = m.Defaults.Steps
 	out.Guidance = m.Defaults.Guidance
@@ -129,8 +87,8 @@ func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
 
 	if v, ok := raw["format"]; ok {
 		f := strings.ToLower(v)
-		if !isFormat(f) {
-			bad("format", "must be one of %s", strings.Join(Formats, ", "))
+		if !results.IsFormat(f) {
+			bad("format", "must be one of %s", strings.Join(results.Formats, ", "))
 		}
 		out.Format = f
 	}
@@ -180,15 +138,15 @@ func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
 	}
 	if v, ok := raw["decode"]; ok {
 		d := strings.ToLower(strings.ReplaceAll(v, "-", "_"))
-		if d != DecodeDense && d != DecodeCoarseToFine {
-			bad("decode", "must be %s or %s", DecodeDense, DecodeCoarseToFine)
+		if d != jobs.DecodeDense && d != jobs.DecodeCoarseToFine {
+			bad("decode", "must be %s or %s", jobs.DecodeDense, jobs.DecodeCoarseToFine)
 		}
 		out.Decode = d
 	}
 	if v, ok := raw["priority"]; ok {
 		pr := strings.ToLower(strings.TrimSpace(v))
-		if pr != PriorityLow && pr != PriorityNormal && pr != PriorityHigh {
-			bad("priority", "must be %s, %s or %s", PriorityLow, PriorityNormal, PriorityHigh)
+		if pr != jobs.PriorityLow && pr != jobs.PriorityNormal && pr != jobs.PriorityHigh {
+			bad("priority", "must be %s, %s or %s", jobs.PriorityLow, jobs.PriorityNormal, jobs.PriorityHigh)
 		}
 		out.Priority = pr
 	}
@@ -216,40 +174,4 @@ func isParamName(s string) bool {
 		}
 	}
 	return false
-}
-
-func isFormat(s string) bool {
-	for _, f := range Formats {
-		if f == s {
-			return true
-		}
-	}
-	return false
-}
-
-// Key identifies a result: the same key means the same mesh bytes.
-type Key [32]byte
-
-func (k Key) String() string { return fmt.Sprintf("%x", k[:]) }
-
-// cacheKey hashes the picture with every parameter that changes the output.
-// Format is absent because every result is stored in all formats; timeout and
-// priority are absent because they change when a job stops or runs, not what
-// it produces.
-func cacheKey(picture [32]byte, p Params, fingerprint string) Key {
-	h := sha256.New()
-	h.Write([]byte("hy3d-result-v1\x00"))
-	h.Write(picture[:])
-	for _, s := range []string{p.Model, fingerprint, p.Decode} {
-		h.Write(binary.AppendUvarint(nil, uint64(len(s))))
-		h.Write([]byte(s))
-	}
-	var buf [8]byte
-	for _, n := range []uint64{uint64(p.Steps), math.Float64bits(p.Guidance), uint64(p.Seed), uint64(p.Resolution), uint64(p.Faces)} {
-		binary.LittleEndian.PutUint64(buf[:], n)
-		h.Write(buf[:])
-	}
-	var k Key
-	h.Sum(k[:0])
-	return k
 }

@@ -11,12 +11,15 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/pipeline"
+	"github.com/hy3d/hy3d/results"
 )
 
 // resultVersion changes when this server changes what a result holds;
@@ -31,8 +34,9 @@ type PipelineModel struct {
 	Set *engines.Set
 }
 
-// Pipelines adapts package pipeline to the server: it is the Preprocessor,
-// the Generator and the ParamValidator of a server over real engines. It
+// Pipelines adapts package pipeline to the server and the job engine: it is
+// the Preprocessor, the Generator and the ParamValidator of a server over
+// real engines. It
 // also keeps conditioner outputs by picture hash, so that a picture sent
 // again with another seed or step count skips the conditioner.
 type Pipelines struct {
@@ -44,9 +48,6 @@ type Pipelines struct {
 type pipelineModel struct {
 	p   *pipeline.Pipeline
 	man *engines.Manifest
-	// mu runs one batch at a time per pipeline: its engines belong to one
-	// call at a time (the pipeline serves concurrency through batches).
-	mu sync.Mutex
 	// matting serializes preprocessing when a matting engine takes part in
 	// it; without one, pictures are decoded concurrently.
 	matting *sync.Mutex
@@ -76,7 +77,7 @@ func NewPipelines(models []PipelineModel, condCacheBytes int64) (*Pipelines, err
 			Fingerprint: fp,
 			Defaults: Defaults{
 				Steps: man.Sampler.Steps, Guidance: man.Sampler.GuidanceScale, Resolution: man.Volume.Resolution,
-				Faces: pipeline.DefaultFaces, Decode: DecodeCoarseToFine,
+				Faces: pipeline.DefaultFaces, Decode: jobs.DecodeCoarseToFine,
 			},
 		})
 	}
@@ -168,7 +169,7 @@ func (g *Pipelines) Preprocess(ctx context.Context, model string, image []byte) 
 
 func pipelineParams(p Params) pipeline.Params {
 	mode := pipeline.DecodeCoarseToFine
-	if p.Decode == DecodeDense {
+	if p.Decode == jobs.DecodeDense {
 		mode = pipeline.DecodeDense
 	}
 	return pipeline.Params{
@@ -211,22 +212,40 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// Generate runs one batch through the model's pipeline, which steps every
-// job's sampling in shared DiT calls and drops a job whose Context ends.
-func (g *Pipelines) Generate(ctx context.Context, batch []Job) []Output {
-	outs := make([]Output, len(batch))
+// sampleJob is one job of the pipeline between Start and Finish.
+type sampleJob struct {
+	model       *pipelineModel
+	st          *pipeline.SampleState
+	req         pipeline.Request
+	condTook    time.Duration // 0 when the conditioner cache answered
+	condCached  bool
+	sampleStart time.Time
+	sampleTook  time.Duration // set by the step that finished sampling
+	warnings    []string      // the picture's own, which the status has already
+}
+
+func (s *sampleJob) Done() bool { return s.st.Done() }
+
+// Start conditions the jobs that arrived together in batched conditioner
+// calls (jobs whose picture the conditioner cache knows skip it) and starts
+// each job's sampling state from its seeded noise.
+func (g *Pipelines) Start(ctx context.Context, batch []jobs.Job) ([]jobs.Sampling, []error) {
+	states := make([]jobs.Sampling, len(batch))
+	errs := make([]error, len(batch))
 	if len(batch) == 0 {
-		return outs
+		return states, errs
 	}
 	m := g.models[batch[0].Params.Model]
 	if m == nil {
-		for i := range outs {
-			outs[i].Err = fmt.Errorf("no model %q", batch[0].Params.Model)
+		for i := range errs {
+			errs[i] = fmt.Errorf("no model %q", batch[0].Params.Model)
 		}
-		return outs
+		return states, errs
 	}
-	reqs := make([]pipeline.Request, len(batch))
-	condKeys := make([]string, len(batch))
+	sj := make([]*sampleJob, len(batch))
+	conds := make([][]float32, len(batch))
+	var need []int
+	var images []*pipeline.Prepared
 	for i, j := range batch {
 		prep, _ := j.Input.Input.(*pipeline.Prepared)
 		formats := make([]mesh.Format, 0, len(j.Formats))
@@ -234,66 +253,131 @@ func (g *Pipelines) Generate(ctx context.Context, batch []Job) []Output {
 			formats = append(formats, mesh.Format(f))
 		}
 		progress := j.Progress
-		reqs[i] = pipeline.Request{
-			ID: j.ID, Prepared: prep, Params: pipelineParams(j.Params), Formats: formats, Context: j.Context,
+		sj[i] = &sampleJob{model: m, warnings: j.Input.Warnings, req: pipeline.Request{
+			ID: j.ID, Prepared: prep, Params: pipelineParams(j.Params).WithDefaults(m.man), Formats: formats, Context: j.Context,
 			Progress: func(p pipeline.Progress) {
 				if progress != nil {
-					progress(Progress{Stage: string(p.Stage), Step: p.Step, Steps: p.Steps})
+					progress(jobs.Progress{Stage: string(p.Stage), Step: p.Step, Steps: p.Steps})
 				}
 			},
-		}
-		condKeys[i] = j.Params.Model + "/" + hex.EncodeToString(j.Input.Hash[:])
-		if g.conds != nil {
-			if c, ok := g.conds.Get(condKeys[i]); ok {
-				reqs[i].Cond = c
-			}
-		}
-		if prep == nil && reqs[i].Cond == nil {
-			outs[i].Err = errors.New("job without a preprocessed picture")
-		}
-	}
-
-	m.mu.Lock()
-	res, errs := m.p.GenerateBatch(ctx, reqs)
-	m.mu.Unlock()
-
-	for i, j := range batch {
-		if outs[i].Err != nil {
+		}}
+		if c, ok := g.condCached(j); ok {
+			conds[i], sj[i].condCached = c, true
 			continue
 		}
+		if prep == nil {
+			errs[i] = errors.New("job without a preprocessed picture")
+			continue
+		}
+		need = append(need, i)
+		images = append(images, prep)
+		sj[i].req.Progress(pipeline.Progress{Stage: pipeline.StageCondition})
+	}
+	if len(need) > 0 {
+		t := time.Now()
+		out, err := m.p.Condition(ctx, images)
+		took := time.Since(t)
+		for k, i := range need {
+			if err != nil {
+				errs[i] = fmt.Errorf("condition: %w", err)
+				continue
+			}
+			conds[i], sj[i].condTook = out[k], took
+			if g.conds != nil {
+				// A copy: the pipeline's slice shares its batch's buffer.
+				c := slices.Clone(out[k])
+				g.conds.Set(condKey(batch[i]), c, int64(4*len(c)))
+			}
+		}
+	}
+	for i, j := range sj {
 		if errs[i] != nil {
-			outs[i].Err = errs[i]
 			continue
 		}
-		r := res[i]
-		if g.conds != nil && reqs[i].Cond == nil && r.Cond != nil {
-			// A copy: the pipeline's slice shares its batch's buffer.
-			c := slices.Clone(r.Cond)
-			g.conds.Set(condKeys[i], c, int64(4*len(c)))
+		p := j.req.Params
+		st, err := m.p.Sampler().NewState(conds[i], pipeline.SampleParams{Steps: p.Steps, Guidance: p.Guidance, Seed: p.Seed})
+		if err != nil {
+			errs[i] = fmt.Errorf("sample: %w", err)
+			continue
 		}
-		out := Output{Meshes: map[string][]byte{}, Vertices: r.Counts.Vertices, Faces: r.Counts.Faces}
-		for f, b := range r.Outputs {
-			out.Meshes[string(f)] = b
+		st.OnStep = func(done, total int) {
+			j.req.Progress(pipeline.Progress{Stage: pipeline.StageSample, Step: done, Steps: total})
 		}
-		t := r.Timings
-		for _, st := range []StageTiming{
-			{"condition", t.Condition}, {"sample", t.Sample}, {"decode", t.Decode},
-			{"surface", t.Surface}, {"clean", t.Clean}, {"export", t.Export},
-		} {
-			if st.Stage == "condition" && reqs[i].Cond != nil {
-				continue // answered from the conditioner cache
-			}
-			out.Stages = append(out.Stages, st)
-		}
-		// The picture's own warnings are the status's already.
-		for _, w := range r.Warnings {
-			if !slices.Contains(j.Input.Warnings, w) {
-				out.Warnings = append(out.Warnings, w)
-			}
-		}
-		outs[i] = out
+		j.st, j.sampleStart = st, time.Now()
+		j.req.Progress(pipeline.Progress{Stage: pipeline.StageSample, Steps: st.Steps()})
+		states[i] = j
 	}
-	return outs
+	return states, errs
+}
+
+func condKey(j jobs.Job) string { return j.Params.Model + "/" + hex.EncodeToString(j.Input.Hash[:]) }
+
+func (g *Pipelines) condCached(j jobs.Job) ([]float32, bool) {
+	if g.conds == nil {
+		return nil, false
+	}
+	return g.conds.Get(condKey(j))
+}
+
+// Step advances every state one sampling step in shared DiT calls (the
+// engine steps one model's states at a time).
+func (g *Pipelines) Step(ctx context.Context, states []jobs.Sampling) error {
+	if len(states) == 0 {
+		return nil
+	}
+	sts := make([]*pipeline.SampleState, len(states))
+	var m *pipelineModel
+	for i, s := range states {
+		sj, ok := s.(*sampleJob)
+		if !ok || (m != nil && sj.model != m) {
+			return errors.New("step: states of another generator or of several models")
+		}
+		m, sts[i] = sj.model, sj.st
+	}
+	if err := m.p.Sampler().Step(ctx, sts); err != nil {
+		return err
+	}
+	for _, s := range states {
+		if sj := s.(*sampleJob); sj.st.Done() && sj.sampleTook == 0 {
+			sj.sampleTook = time.Since(sj.sampleStart)
+		}
+	}
+	return nil
+}
+
+// Finish decodes one job's latents and turns them into its meshes while the
+// DiT steps the others. Engines of both backends are safe for concurrent
+// use; the engine's finishers (--workers) bound how many jobs finish at
+// once.
+func (g *Pipelines) Finish(ctx context.Context, job jobs.Job, s jobs.Sampling) jobs.Output {
+	sj, ok := s.(*sampleJob)
+	if !ok {
+		return jobs.Output{Err: errors.New("finish: a state of another generator")}
+	}
+	r, err := sj.model.p.Finish(ctx, sj.req, sj.st)
+	if err != nil {
+		return jobs.Output{Err: err}
+	}
+	out := jobs.Output{Meshes: map[string][]byte{}, Vertices: r.Counts.Vertices, Faces: r.Counts.Faces}
+	for f, b := range r.Outputs {
+		out.Meshes[string(f)] = b
+	}
+	t := r.Timings
+	if !sj.condCached {
+		out.Stages = append(out.Stages, results.StageTiming{Stage: "condition", Duration: sj.condTook})
+	}
+	for _, st := range []results.StageTiming{
+		{Stage: "sample", Duration: sj.sampleTook}, {Stage: "decode", Duration: t.Decode},
+		{Stage: "surface", Duration: t.Surface}, {Stage: "clean", Duration: t.Clean}, {Stage: "export", Duration: t.Export},
+	} {
+		out.Stages = append(out.Stages, st)
+	}
+	for _, w := range r.Warnings {
+		if !slices.Contains(sj.warnings, w) {
+			out.Warnings = append(out.Warnings, w)
+		}
+	}
+	return out
 }
 
 // The adapter satisfies every interface the server consumes.

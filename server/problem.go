@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/pipeline"
 )
 
@@ -94,10 +95,15 @@ func imageProblem(err error) *Problem {
 	return p
 }
 
-// problemFrom turns any handler error into a Problem.
+// problemFrom turns any handler error into a Problem. It is the one place
+// where the job engine's errors become responses.
 func problemFrom(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
+		return p
+	}
+	if p := engineProblem(err); p != nil {
+		p.cause = err
 		return p
 	}
 	var he *echo.HTTPError
@@ -116,6 +122,30 @@ func problemFrom(err error) *Problem {
 	q := newProblem(http.StatusInternalServerError, "internal", "Internal error", "internal error")
 	q.cause = err
 	return q
+}
+
+// engineProblem maps an error of the job engine to its response, or
+// returns nil for any other error.
+func engineProblem(err error) *Problem {
+	var full *jobs.QueueFullError
+	var finished *jobs.FinishedError
+	var notReady *jobs.NotReadyError
+	switch {
+	case errors.As(err, &full):
+		return overloaded(http.StatusServiceUnavailable, "queue-full", "Queue full", full.Error(), full.RetryAfter)
+	case errors.Is(err, jobs.ErrDraining):
+		return overloaded(http.StatusServiceUnavailable, "draining", "Server shutting down", err.Error(), jobs.RetryAfterDraining())
+	case errors.Is(err, jobs.ErrNotFound):
+		return notFound(err.Error())
+	case errors.As(err, &finished):
+		return newProblem(http.StatusConflict, "already-finished", "Generation already finished", finished.Error())
+	case errors.As(err, &notReady):
+		p := overloaded(http.StatusConflict, "not-ready", "Result not ready", notReady.Error(), notReady.RetryAfter)
+		return p
+	case errors.Is(err, jobs.ErrResultGone):
+		return newProblem(http.StatusGone, "result-gone", "Result gone", err.Error())
+	}
+	return nil
 }
 
 func slugFor(status int) string {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hy3d/hy3d/results"
 	"github.com/labstack/echo/v4"
 )
 
@@ -45,8 +46,8 @@ const minCompressBytes = 1024
 func negotiateFormat(query, accept, fallback string) (string, error) {
 	if query != "" {
 		f := strings.ToLower(query)
-		if !isFormat(f) {
-			return "", invalidParams([]FieldError{{Field: "format", Message: "must be one of " + strings.Join(Formats, ", ")}})
+		if !results.IsFormat(f) {
+			return "", invalidParams([]FieldError{{Field: "format", Message: "must be one of " + strings.Join(results.Formats, ", ")}})
 		}
 		return f, nil
 	}
@@ -141,10 +142,14 @@ func compressible(format string, data []byte) bool {
 	return false
 }
 
-// serveMesh writes one format of r. http.ServeContent does the conditional
-// and range work (If-None-Match → 304, Range → 206); a compressed
-// representation gets its own ETag, since its bytes differ.
-func serveMesh(c echo.Context, r *Result, format, id string) error {
+// serveMesh writes one format of r, named after generation id (or, for a
+// result answered with no generation, after its key). The bytes go out as
+// they are kept, without a copy. A request whose If-None-Match names the
+// representation gets 304, whatever its method: a repeated POST
+// /v1/generate is a retrieval of the same mesh. Ranges and date conditions
+// go through http.ServeContent; a compressed representation gets its own
+// ETag, since its bytes differ.
+func serveMesh(c echo.Context, r *results.Result, format, id string) error {
 	m := r.Meshes[format]
 	if m == nil {
 		return newProblem(http.StatusNotFound, "format-missing", "Format not available",
@@ -152,11 +157,15 @@ func serveMesh(c echo.Context, r *Result, format, id string) error {
 	}
 	req := c.Request()
 	h := c.Response().Header()
-	h.Set("Content-Type", mediaTypes[format])
-	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, id, format))
+	name := id
+	if id == "" {
+		name = r.Key.String()[:16]
+	} else {
+		h.Set("X-Generation-Id", id)
+	}
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, name, format))
 	h.Set("Cache-Control", "private, max-age=86400, immutable")
 	h.Add("Vary", "Accept, Accept-Encoding")
-	h.Set("X-Generation-Id", id)
 	data, etag := m.Data, m.ETag()
 	if len(data) >= minCompressBytes && compressible(format, data) {
 		if coding := chooseCoding(req.Header.Get("Accept-Encoding")); coding != "" {
@@ -170,6 +179,36 @@ func serveMesh(c echo.Context, r *Result, format, id string) error {
 		}
 	}
 	h.Set("ETag", etag)
-	http.ServeContent(c.Response(), req, "", r.Created, bytes.NewReader(data))
-	return nil
+	if inm := req.Header.Get("If-None-Match"); inm != "" && etagListed(inm, etag) {
+		h.Del("Content-Encoding")
+		return c.NoContent(http.StatusNotModified)
+	}
+	h.Set("Content-Type", mediaTypes[format])
+	if req.Header.Get("Range") != "" || req.Header.Get("If-Modified-Since") != "" ||
+		req.Header.Get("If-Unmodified-Since") != "" || req.Header.Get("If-Match") != "" {
+		http.ServeContent(c.Response(), req, "", r.Created, bytes.NewReader(data))
+		return nil
+	}
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Last-Modified", r.Created.UTC().Format(http.TimeFormat))
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	c.Response().WriteHeader(http.StatusOK)
+	if req.Method == http.MethodHead {
+		return nil
+	}
+	_, err := c.Response().Write(data)
+	return err
+}
+
+// etagListed reports whether an If-None-Match list names etag, by the weak
+// comparison RFC 9110 prescribes for it ("*" names every representation).
+func etagListed(list, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -15,7 +16,7 @@ import (
 func finishedGeneration(t *testing.T, s *testServer, fields map[string]string) string {
 	t.Helper()
 	_, st := s.submit(t, testPNG(t, 16, 16, 60), fields)
-	if got := s.final(t, st.ID); got.Status != StateSucceeded {
+	if got := s.final(t, st.ID); got.Status != jobs.StateSucceeded {
 		t.Fatalf("%+v", got)
 	}
 	return st.ID

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"github.com/hy3d/hy3d/telemetry"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -33,7 +34,7 @@ func TestRateLimitIsKeyedOnThePeerAddressNotForwardedFor(t *testing.T) {
 	if r := s.do(t, "GET", "/v1/models", nil); r.StatusCode != 200 {
 		t.Errorf("GET limited: %d", r.StatusCode)
 	}
-	var stats StatsView
+	var stats telemetry.StatsView
 	decodeJSON(t, s.do(t, "GET", "/v1/stats", nil), &stats)
 	if stats.Shed["rate_limited"] != 1 {
 		t.Errorf("shed %v", stats.Shed)

@@ -1,12 +1,12 @@
 // Package server owns hy3d's HTTP face: the /v1 API and the drop-in routes of
 // Hunyuan3D's api_server.py, request decoding and validation of untrusted
-// input, the result cache (ristretto in front of a content-addressed store on
-// disk) and the coalescing of identical requests, the scheduler that admits
-// jobs into a bounded queue and hands them to the generator in batches, load
-// shedding with Retry-After, GPU telemetry, Prometheus metrics, statistics
-// with tuning recommendations, and graceful draining. It consumes the
-// pipeline through two small interfaces, Preprocessor and Generator, so
-// that everything here is tested with fakes.
+// input, content negotiation, the preprocessing limiter, rate limits,
+// authentication, CORS, problem details (problem.go maps the job engine's
+// typed errors to responses), the access log, and the wiring of the job
+// engine (package jobs), the result store (package results), metrics, GPU
+// telemetry and /v1/stats with its advice. It consumes the pipeline through
+// small interfaces (Preprocessor, jobs.Generator), so that everything here
+// is tested with fakes; Pipelines adapts package pipeline to them.
 package server
 
 import (
@@ -24,6 +24,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
+
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/results"
+	"github.com/hy3d/hy3d/telemetry"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -33,13 +37,14 @@ type Config struct {
 	Preprocessor Preprocessor
 	Generator    Generator
 	// GPU samples the GPUs; nil means no telemetry, and GPUUnavailable says why.
-	GPU            GPUSampler
+	GPU            telemetry.GPUSampler
 	GPUUnavailable string
 	Logger         zerolog.Logger
 
 	MaxQueue              int           // jobs waiting; default 64
-	MaxBatch              int           // jobs per generator call; default 4
-	Workers               int           // concurrent generator calls; default 1
+	MaxBatch              int           // jobs sampling together per model; default 4
+	Workers               int           // goroutines per model running the stages after sampling; default 1
+	Policy                jobs.Policy   // how jobs are batched; default jobs.PolicyContinuous
 	PreprocessConcurrency int           // default GOMAXPROCS
 	CacheBytes            int64         // in-memory result cache; default 256 MiB, negative disables it
 	ResultsDir            string        // default: a temporary directory removed by Close
@@ -48,6 +53,7 @@ type Config struct {
 	Limits                Limits        // default DefaultLimits
 	JobTimeout            time.Duration // deadline of a job without a timeout parameter; default 10 min
 	RetainFinished        time.Duration // how long a finished generation's status is kept; default 1 h
+	MaxGenerations        int           // generations kept; past it the oldest finished leave first; default 10,000
 	RateLimit             float64       // generation requests per second per client; default 2, negative disables
 	RateBurst             int           // default 20
 	APIKeys               []string      // empty: no authentication
@@ -78,6 +84,7 @@ func (c *Config) setDefaults() {
 	def(&c.Workers, 1)
 	def(&c.PreprocessConcurrency, runtime.GOMAXPROCS(0))
 	def(&c.RateBurst, 20)
+	def(&c.MaxGenerations, 10_000)
 	if c.CacheBytes == 0 {
 		c.CacheBytes = 256 << 20
 	}
@@ -112,10 +119,10 @@ type Server struct {
 	cfg       Config
 	log       zerolog.Logger
 	echo      *echo.Echo
-	sched     *scheduler
-	store     *resultStore
-	met       *metrics
-	gpu       *gpuMonitor
+	engine    *jobs.Engine
+	store     *results.Store
+	met       *telemetry.Metrics
+	gpu       *telemetry.GPUMonitor
 	limiter   *rateLimiter
 	keys      apiKeys
 	params    paramParser
@@ -160,33 +167,34 @@ func New(cfg Config) (*Server, error) {
 		dir, s.tempDir = tmp, tmp
 	}
 	cacheBytes := max(cfg.CacheBytes, 0)
-	store, err := newResultStore(dir, cacheBytes, cfg.ResultsBytes, s.log)
+	store, err := results.NewStore(dir, cacheBytes, cfg.ResultsBytes, s.log)
 	if err != nil {
 		return nil, err
 	}
 	s.store = store
-	s.met = newMetrics(cfg.MaxBatch)
+	s.met = telemetry.NewMetrics(cfg.MaxBatch)
 	s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
 	s.keys = newAPIKeys(cfg.APIKeys)
 	s.params = paramParser{models: s.models, defaultModel: cfg.DefaultModel, limits: cfg.Limits, jobTimeout: cfg.JobTimeout}
 	if v, ok := cfg.Generator.(ParamValidator); ok {
 		s.params.validator = v
 	}
-	s.slots = newSlots(cfg.PreprocessConcurrency, cfg.MaxQueue)
+	s.slots = newSlots(cfg.PreprocessConcurrency)
 	reason := cfg.GPUUnavailable
 	if cfg.GPU == nil && reason == "" {
 		reason = "no GPU sampler configured"
 	}
-	s.gpu = newGPUMonitor(cfg.GPU, reason, cfg.GPUInterval, cfg.Logger)
-	s.sched = newScheduler(schedulerConfig{
-		workers: cfg.Workers, maxBatch: cfg.MaxBatch, maxQueue: cfg.MaxQueue, retain: cfg.RetainFinished,
+	s.gpu = telemetry.NewGPUMonitor(cfg.GPU, reason, cfg.GPUInterval, cfg.Logger)
+	s.engine = jobs.New(jobs.Config{
+		Models: s.modelList, MaxQueue: cfg.MaxQueue, MaxBatch: cfg.MaxBatch, Finishers: cfg.Workers,
+		Policy: cfg.Policy, Retain: cfg.RetainFinished, MaxGenerations: cfg.MaxGenerations,
 	}, cfg.Generator, store, s.met, cfg.Logger)
 	s.echo = s.newEcho()
 
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.sched.start(ctx)
-	go s.gpu.run(ctx)
+	s.engine.Start(ctx)
+	go s.gpu.Run(ctx)
 	if cfg.GPU == nil {
 		s.log.Warn().Str("reason", reason).Msg("GPU telemetry off")
 	}
@@ -300,13 +308,13 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 
 // Drain refuses new jobs and waits for the accepted ones; past ctx, jobs
 // still queued or running fail with a status that says the server shut down.
-func (s *Server) Drain(ctx context.Context) error { return s.sched.drain(ctx) }
+func (s *Server) Drain(ctx context.Context) error { return s.engine.Drain(ctx) }
 
 // Close stops background work and releases the store; call it after Drain.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.stop()
-		s.store.close()
+		s.store.Close()
 		if s.tempDir != "" {
 			if err := os.RemoveAll(s.tempDir); err != nil {
 				s.log.Warn().Err(err).Msg("removing the temporary results dir")

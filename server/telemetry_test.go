@@ -1,18 +1,17 @@
 package server
 
 import (
-	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
-	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
-	"github.com/rs/zerolog"
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/telemetry"
 )
 
 func busyGPU() *fakeGPU {
-	return &fakeGPU{samples: []GPUSample{{
+	return &fakeGPU{samples: []telemetry.GPUSample{{
 		Index: 0, Name: "Fake 4090", UtilizationGPU: 30, MemoryUsedBytes: 23 << 30, MemoryTotalBytes: 24 << 30,
 		TemperatureC: 84, PowerWatts: 430, SMClockMHz: 2100, ThrottleReasons: []string{"sw_thermal_slowdown"},
 	}}}
@@ -20,8 +19,8 @@ func busyGPU() *fakeGPU {
 
 func TestGPUEndpointReportsTheSampledDevices(t *testing.T) {
 	s := newTestServer(t, nil, func(c *Config) { c.GPU = busyGPU() })
-	s.gpu.sample(time.Now()) // the background sampler may not have run yet
-	var v GPUView
+	s.gpu.Poll(time.Now()) // the background sampler may not have run yet
+	var v telemetry.GPUView
 	decodeJSON(t, s.do(t, "GET", "/v1/gpu", nil), &v)
 	if !v.Available || len(v.Devices) != 1 || v.Devices[0].Name != "Fake 4090" || v.SampledAt == nil || v.MemoryUsed < 0.95 {
 		t.Fatalf("%+v", v)
@@ -41,7 +40,7 @@ func TestGPUEndpointReportsTheSampledDevices(t *testing.T) {
 
 func TestWithoutNVMLTheServerSaysSoAndCarriesOn(t *testing.T) {
 	s := newTestServer(t, nil, func(c *Config) { c.GPUUnavailable = "NVML unavailable: ERROR_LIBRARY_NOT_FOUND" })
-	var v GPUView
+	var v telemetry.GPUView
 	decodeJSON(t, s.do(t, "GET", "/v1/gpu", nil), &v)
 	if v.Available || !strings.Contains(v.Reason, "ERROR_LIBRARY_NOT_FOUND") || v.Devices == nil {
 		t.Fatalf("%+v", v)
@@ -54,91 +53,6 @@ func TestWithoutNVMLTheServerSaysSoAndCarriesOn(t *testing.T) {
 	}
 }
 
-func TestGPUSamplingErrorIsReportedNotFatal(t *testing.T) {
-	g := &fakeGPU{err: errors.New("GPU is lost")}
-	m := newGPUMonitor(g, "", time.Second, zerolog.Nop())
-	m.sample(time.Now())
-	if v := m.view(); !v.Available || v.Error != "GPU is lost" {
-		t.Fatalf("%+v", v)
-	}
-}
-
-func TestNVMLSamplerReadsEveryMetric(t *testing.T) {
-	dev := &mock.Device{
-		GetNameFunc:               func() (string, nvml.Return) { return "NVIDIA A100", nvml.SUCCESS },
-		GetUUIDFunc:               func() (string, nvml.Return) { return "GPU-1234", nvml.SUCCESS },
-		GetUtilizationRatesFunc:   func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{Gpu: 87, Memory: 40}, nvml.SUCCESS },
-		GetMemoryInfoFunc:         func() (nvml.Memory, nvml.Return) { return nvml.Memory{Total: 80 << 30, Used: 60 << 30}, nvml.SUCCESS },
-		GetTemperatureFunc:        func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 71, nvml.SUCCESS },
-		GetPowerUsageFunc:         func() (uint32, nvml.Return) { return 312500, nvml.SUCCESS },
-		GetEnforcedPowerLimitFunc: func() (uint32, nvml.Return) { return 400000, nvml.SUCCESS },
-		GetClockInfoFunc: func(c nvml.ClockType) (uint32, nvml.Return) {
-			if c == nvml.CLOCK_SM {
-				return 1410, nvml.SUCCESS
-			}
-			return 1215, nvml.SUCCESS
-		},
-		GetCurrentClocksEventReasonsFunc: func() (uint64, nvml.Return) {
-			return nvml.ClocksEventReasonGpuIdle | nvml.ClocksEventReasonSwPowerCap | nvml.ClocksThrottleReasonHwThermalSlowdown, nvml.SUCCESS
-		},
-	}
-	// A second board that supports nothing but its name.
-	bare := &mock.Device{
-		GetNameFunc:                      func() (string, nvml.Return) { return "old", nvml.SUCCESS },
-		GetUUIDFunc:                      func() (string, nvml.Return) { return "", nvml.ERROR_NOT_SUPPORTED },
-		GetUtilizationRatesFunc:          func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{}, nvml.ERROR_NOT_SUPPORTED },
-		GetMemoryInfoFunc:                func() (nvml.Memory, nvml.Return) { return nvml.Memory{}, nvml.ERROR_NOT_SUPPORTED },
-		GetTemperatureFunc:               func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
-		GetPowerUsageFunc:                func() (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
-		GetEnforcedPowerLimitFunc:        func() (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
-		GetClockInfoFunc:                 func(nvml.ClockType) (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
-		GetCurrentClocksEventReasonsFunc: func() (uint64, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED },
-	}
-	devices := []nvml.Device{dev, bare}
-	shut := false
-	lib := &mock.Interface{
-		InitFunc:           func() nvml.Return { return nvml.SUCCESS },
-		ShutdownFunc:       func() nvml.Return { shut = true; return nvml.SUCCESS },
-		DeviceGetCountFunc: func() (int, nvml.Return) { return len(devices), nvml.SUCCESS },
-		DeviceGetHandleByIndexFunc: func(i int) (nvml.Device, nvml.Return) {
-			return devices[i], nvml.SUCCESS
-		},
-	}
-	n, err := OpenNVML(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := n.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 {
-		t.Fatalf("%d devices", len(got))
-	}
-	a := got[0]
-	if a.Name != "NVIDIA A100" || a.UUID != "GPU-1234" || a.UtilizationGPU != 87 || a.UtilizationMemory != 40 ||
-		a.MemoryUsedBytes != 60<<30 || a.MemoryTotalBytes != 80<<30 || a.TemperatureC != 71 ||
-		a.PowerWatts != 312.5 || a.PowerLimitWatts != 400 || a.SMClockMHz != 1410 || a.MemoryClockMHz != 1215 {
-		t.Errorf("%+v", a)
-	}
-	if strings.Join(a.ThrottleReasons, ",") != "sw_power_cap,hw_thermal_slowdown" {
-		t.Errorf("throttle reasons %v (idle is not throttling)", a.ThrottleReasons)
-	}
-	if b := got[1]; b.Name != "old" || b.Index != 1 || b.UtilizationGPU != 0 || len(b.ThrottleReasons) != 0 {
-		t.Errorf("unsupported readings must stay zero: %+v", b)
-	}
-	if err := n.Close(); err != nil || !shut {
-		t.Errorf("close: %v %v", err, shut)
-	}
-}
-
-func TestOpenNVMLFailsCleanlyWithoutADriver(t *testing.T) {
-	lib := &mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_LIBRARY_NOT_FOUND }}
-	if _, err := OpenNVML(lib); err == nil || !strings.Contains(err.Error(), "ERROR_LIBRARY_NOT_FOUND") {
-		t.Fatalf("%v", err)
-	}
-}
-
 func TestMetricsExposition(t *testing.T) {
 	s := newTestServer(t, nil)
 	finishedGeneration(t, s, nil)
@@ -146,11 +60,14 @@ func TestMetricsExposition(t *testing.T) {
 	// A request is counted once its response is written, which the client
 	// may see first.
 	until(t, "the POSTs to be counted", func() bool {
-		s.met.mu.Lock()
-		defer s.met.mu.Unlock()
-		n := uint64(0)
-		for k, v := range s.met.httpRequests {
-			if k[0] == "/v1/generations" {
+		var b strings.Builder
+		if err := s.met.Write(&b, nil); err != nil {
+			t.Fatal(err)
+		}
+		n := 0.0
+		for _, line := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(line, `hy3d_http_requests_total{route="/v1/generations",`) {
+				v, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
 				n += v
 			}
 		}
@@ -173,7 +90,9 @@ func TestMetricsExposition(t *testing.T) {
 		"# TYPE hy3d_queue_depth gauge",
 		"hy3d_queue_depth 0",
 		`hy3d_http_requests_total{route="/v1/generations",method="POST",code="202"} 1`,
-		"hy3d_batch_size_count 1",
+		`hy3d_batch_size_count{graph="condition"} 1`,
+		`hy3d_batch_size_count{graph="dit"} 5`,
+		`hy3d_batch_size_count{graph="decode"} 1`,
 		"hy3d_gpu_telemetry_available 0",
 		"hy3d_result_store_results 1",
 		"hy3d_result_store_limit_bytes 1.073741824e+10",
@@ -202,12 +121,6 @@ func TestMetricsExposition(t *testing.T) {
 	}
 }
 
-func TestLabelValuesAreEscaped(t *testing.T) {
-	if got := labels("a", "x\"y\\z\nw"); got != `{a="x\"y\\z\nw"}` {
-		t.Errorf("%s", got)
-	}
-}
-
 func TestStatsSummarizeStagesCacheAndQueue(t *testing.T) {
 	s := newTestServer(t, nil)
 	for i := range 6 {
@@ -215,7 +128,7 @@ func TestStatsSummarizeStagesCacheAndQueue(t *testing.T) {
 		s.final(t, st.ID)
 	}
 	s.submit(t, testPNG(t, 16, 16, 110), nil) // a hit
-	var v StatsView
+	var v telemetry.StatsView
 	decodeJSON(t, s.do(t, "GET", "/v1/stats", nil), &v)
 	if v.Jobs.Succeeded != 6 || v.Jobs.ThroughputPerMinute <= 0 || v.Jobs.MeanBatchSize != 1 || v.Jobs.SecondsPerJob <= 0 {
 		t.Errorf("jobs %+v", v.Jobs)
@@ -226,10 +139,20 @@ func TestStatsSummarizeStagesCacheAndQueue(t *testing.T) {
 	if d := v.Cache.Disk; d.Results != 6 || d.Bytes <= 0 || d.LimitBytes != 10<<30 || d.Evicted != 0 {
 		t.Errorf("result store %+v", d)
 	}
-	if v.Queue.Capacity != 64 || v.Queue.Workers != 1 {
+	if v.Queue.Capacity != 64 || v.Queue.Workers != 1 || v.Queue.Policy != jobs.PolicyContinuous {
 		t.Errorf("queue %+v", v.Queue)
 	}
-	var decode *StageStats
+	// One job at a time: six conditioner calls, six decodes and 6 × 5
+	// DiT steps, each over one job.
+	calls := map[string]telemetry.BatchStats{}
+	for _, b := range v.Batches {
+		calls[b.Graph] = b
+	}
+	if c := calls["dit"]; c.Calls != 30 || c.Sizes["1"] != 30 || c.MeanSize != 1 ||
+		calls["condition"].Calls != 6 || calls["decode"].Calls != 6 {
+		t.Errorf("batches %+v", v.Batches)
+	}
+	var decode *telemetry.StageStats
 	for i := range v.Stages {
 		if v.Stages[i].Stage == "decode" {
 			decode = &v.Stages[i]
@@ -244,78 +167,5 @@ func TestStatsSummarizeStagesCacheAndQueue(t *testing.T) {
 	}
 	if !ids["decode-dominates"] || !ids["no-gpu-telemetry"] {
 		t.Errorf("recommendations %+v", v.Recommendations)
-	}
-}
-
-func TestRecommendationsFollowTheMeasurements(t *testing.T) {
-	stage := func(name string, share float64) StageStats {
-		return StageStats{Stage: name, Samples: 10, Share: share}
-	}
-	cases := []struct {
-		name  string
-		view  StatsView
-		posts uint64
-		want  []string
-	}{
-		{"quiet and healthy", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9}, Queue: QueueStats{MaxBatch: 4}}, 0, nil},
-		{"sampling bound", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9}, Stages: []StageStats{stage("sample", 0.8)}}, 0, []string{"sampling-dominates"}},
-		{"too few samples say nothing", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9},
-			Stages: []StageStats{{Stage: "decode", Samples: 2, Share: 0.9}}}, 0, nil},
-		{"idle GPU with a queue", StatsView{GPU: GPUStats{Available: true, Utilization: 0.2}, Queue: QueueStats{Depth: 5, MaxBatch: 4}}, 0,
-			[]string{"gpu-underutilized"}},
-		{"full batches with a queue", StatsView{GPU: GPUStats{Available: true, Utilization: 0.95}, Queue: QueueStats{Depth: 5, MaxBatch: 4},
-			Jobs: JobStats{MeanBatchSize: 4}}, 0, []string{"batches-full"}},
-		{"memory and throttling", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9, MemoryUsed: 0.97,
-			ThrottleReasons: []string{"hw_slowdown", "hw_slowdown"}}}, 0, []string{"gpu-memory-high", "gpu-throttled"}},
-		{"shedding", StatsView{GPU: GPUStats{Available: true, Utilization: 0.9}, Shed: map[string]uint64{"queue_full": 10}}, 100,
-			[]string{"shedding"}},
-		{"no telemetry", StatsView{}, 0, []string{"no-gpu-telemetry"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var got []string
-			for _, r := range recommend(c.view, c.posts, "no NVML") {
-				got = append(got, r.ID)
-				if r.Message == "" {
-					t.Errorf("%s has no message", r.ID)
-				}
-			}
-			if strings.Join(got, ",") != strings.Join(c.want, ",") {
-				t.Errorf("got %v, want %v", got, c.want)
-			}
-		})
-	}
-}
-
-func TestWindowQuantiles(t *testing.T) {
-	var w window
-	for i := 1; i <= 100; i++ {
-		w.add(float64(i))
-	}
-	mean, q := w.quantiles(0.5, 0.9, 0.99, 1)
-	if mean != 50.5 || q[0] != 50 || q[1] != 90 || q[2] != 99 || q[3] != 100 {
-		t.Errorf("mean %v quantiles %v", mean, q)
-	}
-	for i := range windowSize {
-		w.add(float64(1000 + i))
-	}
-	if _, q := w.quantiles(0); q[0] != 1000 || len(w.samples) != windowSize {
-		t.Errorf("window did not roll over: %v", q)
-	}
-}
-
-func TestDecodeAdviceDependsOnTheDecodeModeInUse(t *testing.T) {
-	view := func(dense float64) StatsView {
-		return StatsView{GPU: GPUStats{Available: true, Utilization: 0.9}, Jobs: JobStats{DenseDecodeShare: dense},
-			Stages: []StageStats{{Stage: "decode", Samples: 10, Share: 0.6}}}
-	}
-	for _, c := range []struct {
-		dense float64
-		want  string
-	}{{0.9, "use decode=coarse_to_fine"}, {0.1, "lower the resolution"}} {
-		recs := recommend(view(c.dense), 0, "")
-		if len(recs) != 1 || recs[0].ID != "decode-dominates" || !strings.Contains(recs[0].Message, c.want) {
-			t.Errorf("dense share %v: %+v", c.dense, recs)
-		}
 	}
 }

@@ -303,3 +303,39 @@ func TestSummaryCountsEachRequestOnce(t *testing.T) {
 		t.Errorf("stages %+v", s.Stages)
 	}
 }
+
+func TestRepeatModeMeasuresTheServerAndTheStaticReference(t *testing.T) {
+	fake := &fakeHy3d{seen: map[[32]byte]bool{}, cached: map[string]bool{}}
+	ts := httptest.NewServer(fake)
+	defer ts.Close()
+	out := t.TempDir()
+	cfg, err := parseConfig([]string{"-url", ts.URL, "-mode", modeRepeat, "-requests", "30", "-concurrency", "3",
+		"-duration", "20s", "-param", "steps=5", "-out", out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := runRepeat(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Results) != 2 || sum.Results[0].Target != "hy3d" || sum.Results[1].Target != "static" {
+		t.Fatalf("results %+v", sum.Results)
+	}
+	for _, r := range sum.Results {
+		// Bounded by -requests well before -duration.
+		if r.Requests != 30 || r.OK != 30 || r.ServerError != 0 || len(r.Other) != 0 || r.Latency.N != 30 || r.PerSecond <= 0 {
+			t.Errorf("%s: %+v", r.Target, r)
+		}
+	}
+	if sum.MeshBytes != len("glTF mesh bytes") {
+		t.Errorf("mesh of %d bytes", sum.MeshBytes)
+	}
+	if err := sum.write(out); err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	sum.markdown(&md)
+	if !strings.Contains(md.String(), "| static | 30 | 30 | 0 | 0 |") || !strings.Contains(md.String(), "hy3d / static:") {
+		t.Errorf("markdown:\n%s", md.String())
+	}
+}

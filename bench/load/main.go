@@ -14,6 +14,7 @@
 //
 //	go run ./bench/load -url http://127.0.0.1:8080 -requests 64 -concurrency 8 -param steps=30
 //	go run ./bench/load -mode async -requests 64 -concurrency 8
+//	go run ./bench/load -mode repeat -requests 1000000 -concurrency 256 -duration 8s
 package main
 
 import (
@@ -35,6 +36,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if cfg.mode == modeRepeat {
+		sum, err := runRepeat(ctx, cfg)
+		if err == nil {
+			err = sum.write(cfg.out)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench/load: %v\n", err)
+			os.Exit(1)
+		}
+		sum.markdown(os.Stdout)
+		fmt.Printf("\nrepeat.json is in %s\n", cfg.out)
+		return
+	}
 	rep, err := run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench/load: %v\n", err)
@@ -52,6 +66,9 @@ func main() {
 const (
 	modeSync  = "sync"  // POST /v1/generate: the mesh in the answer
 	modeAsync = "async" // POST /v1/generations, its SSE events, then /result
+	// modeRepeat sends one request over and over, then the same to a plain
+	// static server started here, for -duration each (repeat.go).
+	modeRepeat = "repeat"
 )
 
 type config struct {
@@ -66,6 +83,7 @@ type config struct {
 	maxAttempts int           // per request, counting retries after 429/503
 	maxBackoff  time.Duration // cap on a Retry-After wait
 	seed        int64
+	duration    time.Duration // per target, in repeat mode
 }
 
 type paramFlag map[string]string
@@ -85,8 +103,9 @@ func parseConfig(args []string) (config, error) {
 	cfg := config{params: map[string]string{}}
 	fs := flag.NewFlagSet("bench/load", flag.ContinueOnError)
 	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "the server")
-	fs.StringVar(&cfg.mode, "mode", modeSync, "sync (POST /v1/generate) or async (create, follow the events, fetch the result)")
-	fs.IntVar(&cfg.requests, "requests", 32, "requests to send")
+	fs.StringVar(&cfg.mode, "mode", modeSync, "sync (POST /v1/generate), async (create, follow the events, fetch the result) or repeat (one request over and over, against hy3d and a static server)")
+	fs.IntVar(&cfg.requests, "requests", 32, "requests to send (in repeat mode: at most, per target)")
+	fs.DurationVar(&cfg.duration, "duration", 8*time.Second, "repeat mode: how long each target is loaded")
 	fs.IntVar(&cfg.concurrency, "concurrency", 4, "requests in flight at once")
 	fs.Float64Var(&cfg.repeat, "repeat", 0.25, "share of requests that repeat an earlier picture (cache hits)")
 	fs.Var(paramFlag(cfg.params), "param", "generation parameter name=value, sent with every request (repeatable)")
@@ -105,8 +124,10 @@ func parseConfig(args []string) (config, error) {
 		return cfg, errors.New("-requests, -concurrency and -attempts must be at least 1")
 	case cfg.repeat < 0 || cfg.repeat >= 1:
 		return cfg, errors.New("-repeat must be in [0, 1)")
-	case cfg.mode != modeSync && cfg.mode != modeAsync:
-		return cfg, fmt.Errorf("-mode %q: want sync or async", cfg.mode)
+	case cfg.mode != modeSync && cfg.mode != modeAsync && cfg.mode != modeRepeat:
+		return cfg, fmt.Errorf("-mode %q: want sync, async or repeat", cfg.mode)
+	case cfg.duration <= 0:
+		return cfg, errors.New("-duration must be positive")
 	case cfg.gpuInterval <= 0:
 		return cfg, errors.New("-gpu-interval must be positive")
 	}

@@ -14,9 +14,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/ort"
 	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/server"
+	"github.com/hy3d/hy3d/telemetry"
 )
 
 func init() {
@@ -61,6 +63,7 @@ type serveFlags struct {
 	threads           int
 	maxQueue          int
 	maxBatch, workers int
+	batching          string
 	cacheBytes        bytesFlag
 	condCacheBytes    bytesFlag
 	maxBody           bytesFlag
@@ -86,8 +89,9 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $"+ort.LibraryEnv+", else build/onnxruntime)")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for geometry and ONNX Runtime (0: all cores)")
 	fs.IntVar(&f.maxQueue, "max-queue", 64, "jobs waiting before new ones are refused with 503")
-	fs.IntVar(&f.maxBatch, "max-batch", 4, "jobs per generator call")
-	fs.IntVar(&f.workers, "workers", 1, "concurrent generator calls (each model set runs one batch at a time)")
+	fs.IntVar(&f.maxBatch, "max-batch", 4, "jobs sampling together per model set (one DiT step runs them all)")
+	fs.IntVar(&f.workers, "workers", 1, "goroutines per model set running the stages after sampling beside the next steps")
+	fs.StringVar(&f.batching, "batching", string(jobs.PolicyContinuous), "continuous (jobs join and leave between sampling steps) or dispatch (each batch runs to its end before the next)")
 	fs.Var(&f.cacheBytes, "cache-bytes", "in-memory result cache (0 disables it)")
 	fs.Var(&f.condCacheBytes, "cond-cache-bytes", "in-memory cache of conditioner outputs by picture (0 disables it)")
 	fs.Var(&f.maxBody, "max-body", "request body limit")
@@ -104,6 +108,9 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "json", "json (one object per line) or console")
 	if err := parseFlags(fs, stdout, "usage: hy3d serve [flags]   (API: docs/api.md)", args); err != nil {
 		return nil, err
+	}
+	if f.batching != string(jobs.PolicyContinuous) && f.batching != string(jobs.PolicyDispatch) {
+		return nil, usageError{fmt.Errorf("--batching %q: want continuous or dispatch", f.batching)}
 	}
 	if f.logFormat != "json" && f.logFormat != "console" {
 		return nil, usageError{fmt.Errorf("--log-format %q: want json or console", f.logFormat)}
@@ -130,6 +137,7 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 		MaxQueue:       f.maxQueue,
 		MaxBatch:       f.maxBatch,
 		Workers:        f.workers,
+		Policy:         jobs.Policy(f.batching),
 		CacheBytes:     int64(f.cacheBytes),
 		ResultsDir:     f.resultsDir,
 		ResultsBytes:   int64(f.resultsBytes),
@@ -237,7 +245,7 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	defer g.Close()
 	cfg.Models, cfg.Preprocessor, cfg.Generator = g.Models(), g, g
 
-	if nv, err := server.OpenNVML(nil); err != nil {
+	if nv, err := telemetry.OpenNVML(nil); err != nil {
 		cfg.GPUUnavailable = err.Error()
 	} else {
 		cfg.GPU = nv

@@ -1,4 +1,9 @@
-package server
+// Package results owns hy3d's finished meshes: Result (one generation in
+// every format, with content-hash ETags and compressed variants made once),
+// Key (what identifies a result), and Store, a bytes-bounded in-memory cache
+// (ristretto) in front of a content-addressed directory that is the source of
+// truth and is itself bounded, least recently used results leaving first.
+package results
 
 import (
 	"bytes"
@@ -11,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +37,12 @@ type Result struct {
 	Created  time.Time
 }
 
+// StageTiming is the wall time one pipeline stage took for one job.
+type StageTiming struct {
+	Stage    string
+	Duration time.Duration
+}
+
 // Mesh is one format's bytes with their content hash, which is also the ETag.
 type Mesh struct {
 	Data   []byte
@@ -40,7 +52,7 @@ type Mesh struct {
 	encoded map[string][]byte // content coding → compressed bytes, made on first use
 }
 
-func newMesh(data []byte) *Mesh { return &Mesh{Data: data, SHA256: sha256.Sum256(data)} }
+func NewMesh(data []byte) *Mesh { return &Mesh{Data: data, SHA256: sha256.Sum256(data)} }
 
 // ETag is a strong validator of the identity representation.
 func (m *Mesh) ETag() string { return `"` + hex.EncodeToString(m.SHA256[:16]) + `"` }
@@ -86,30 +98,45 @@ func (r *Result) size() int64 {
 	return n
 }
 
+// Formats are the mesh formats every result holds, in the order the store
+// keeps them.
+var Formats = []string{"glb", "obj", "ply", "stl"}
+
+// IsFormat reports whether s is one of Formats.
+func IsFormat(s string) bool { return slices.Contains(Formats, s) }
+
+// Key identifies a result: the same key means the same mesh bytes.
+type Key [32]byte
+
+func (k Key) String() string { return hex.EncodeToString(k[:]) }
+
 // Cache tiers a lookup can be answered from.
 const (
-	tierMemory = "memory_hit"
-	tierDisk   = "disk_hit"
-	tierMiss   = "miss"
+	TierMemory = "memory_hit"
+	TierDisk   = "disk_hit"
+	TierMiss   = "miss"
 )
 
-// resultStore is a bytes-bounded ristretto cache in front of a
+// Store is a bytes-bounded ristretto cache in front of a
 // content-addressed directory: dir/ab/abcdef…/{meta.json, mesh.glb, …}. The
 // directory is the source of truth; the cache only saves reading it. The
 // directory is bounded too (diskBytes ≤ 0: unbounded): past the bound the
 // least recently used results leave it.
-type resultStore struct {
+type Store struct {
 	dir  string
 	mem  *ristretto.Cache[string, *Result]
 	disk *diskBudget
 	log  zerolog.Logger
 }
 
-func newResultStore(dir string, cacheBytes, diskBytes int64, log zerolog.Logger) (*resultStore, error) {
+// NewStore opens (creating it if need be) the store in dir; cacheBytes
+// bounds the memory cache (0 disables it), diskBytes the directory (≤ 0:
+// unbounded).
+func NewStore(dir string, cacheBytes, diskBytes int64, log zerolog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("result store %s: %w", dir, err)
 	}
-	s := &resultStore{dir: dir, disk: newDiskBudget(diskBytes), log: log}
+	s := &Store{dir: dir, disk: newDiskBudget(diskBytes), log: log}
 	if err := s.disk.scan(dir); err != nil {
 		return nil, fmt.Errorf("result store %s: %w", dir, err)
 	}
@@ -131,60 +158,66 @@ func newResultStore(dir string, cacheBytes, diskBytes int64, log zerolog.Logger)
 	return s, nil
 }
 
-func (s *resultStore) close() {
+// DiskStats describes the directory and its bound.
+func (s *Store) DiskStats() DiskStats { return s.disk.stats() }
+
+// Close releases the memory cache.
+func (s *Store) Close() {
 	if s.mem != nil {
 		s.mem.Close()
 	}
 }
 
-func (s *resultStore) path(k Key) string {
+func (s *Store) path(k Key) string {
 	h := k.String()
 	return filepath.Join(s.dir, h[:2], h)
 }
 
-// has reports whether the directory holds a result for k, without reading it.
-func (s *resultStore) has(k Key) bool {
+// Has reports whether the directory holds a result for k, without reading it.
+func (s *Store) Has(k Key) bool {
 	_, err := os.Stat(filepath.Join(s.path(k), "meta.json"))
 	return err == nil
 }
 
-// get returns the result for k and the tier that answered, or (nil, tierMiss,
+// Get returns the result for k and the tier that answered, or (nil, TierMiss,
 // nil). A corrupt entry on disk is removed and reported as a miss with an error.
-func (s *resultStore) get(k Key) (*Result, string, error) {
+func (s *Store) Get(k Key) (*Result, string, error) {
 	if s.mem != nil {
 		if r, ok := s.mem.Get(k.String()); ok {
 			s.used(k)
-			return r, tierMemory, nil
+			return r, TierMemory, nil
 		}
 	}
 	r, err := s.read(k)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, tierMiss, nil
+		return nil, TierMiss, nil
 	}
 	if err != nil {
 		if _, statErr := os.Stat(s.path(k)); errors.Is(statErr, fs.ErrNotExist) {
-			return nil, tierMiss, nil // evicted while being read
+			return nil, TierMiss, nil // evicted while being read
 		}
 		_ = os.RemoveAll(s.path(k))
 		s.disk.forget(k.String())
-		return nil, tierMiss, err
+		return nil, TierMiss, err
 	}
 	s.remember(r)
 	s.used(k)
-	return r, tierDisk, nil
+	return r, TierDisk, nil
 }
 
 // used moves k to the front of the eviction order, on disk too so that the
 // order survives a restart.
-func (s *resultStore) used(k Key) {
-	s.disk.touch(k.String())
+func (s *Store) used(k Key) {
+	if !s.disk.touch(k.String()) {
+		return
+	}
 	now := time.Now()
 	_ = os.Chtimes(filepath.Join(s.path(k), "meta.json"), now, now)
 }
 
 // evict removes results the disk budget gave up. A result still in memory
 // keeps answering from there.
-func (s *resultStore) evict(dirs []string) {
+func (s *Store) evict(dirs []string) {
 	for _, dir := range dirs {
 		if err := os.RemoveAll(dir); err != nil {
 			s.log.Warn().Err(err).Str("dir", dir).Msg("evicting a result from the store")
@@ -194,7 +227,7 @@ func (s *resultStore) evict(dirs []string) {
 	}
 }
 
-func (s *resultStore) remember(r *Result) {
+func (s *Store) remember(r *Result) {
 	if s.mem != nil {
 		s.mem.Set(r.Key.String(), r, r.size())
 	}
@@ -222,13 +255,13 @@ type metaFile struct {
 	SHA256 string `json:"sha256"`
 }
 
-// put writes r into its directory atomically (a renamed temp directory) and
+// Put writes r into its directory atomically (a renamed temp directory) and
 // remembers it in memory. A result already on disk is left as it is: equal
 // keys mean equal bytes.
-func (s *resultStore) put(r *Result) error {
+func (s *Store) Put(r *Result) error {
 	s.remember(r)
 	final := s.path(r.Key)
-	if s.has(r.Key) {
+	if s.Has(r.Key) {
 		s.evict(s.disk.add(r.Key.String(), final))
 		return nil
 	}
@@ -258,7 +291,7 @@ func (s *resultStore) put(r *Result) error {
 	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), mb, 0o644); err != nil {
 		return fmt.Errorf("result store: %w", err)
 	}
-	if err := os.Rename(tmp, final); err != nil && !s.has(r.Key) {
+	if err := os.Rename(tmp, final); err != nil && !s.Has(r.Key) {
 		return fmt.Errorf("result store: %w", err)
 	}
 	s.evict(s.disk.add(r.Key.String(), final))
@@ -266,7 +299,7 @@ func (s *resultStore) put(r *Result) error {
 }
 
 // read loads a result from disk and verifies every file against its hash.
-func (s *resultStore) read(k Key) (*Result, error) {
+func (s *Store) read(k Key) (*Result, error) {
 	dir := s.path(k)
 	mb, err := os.ReadFile(filepath.Join(dir, "meta.json"))
 	if err != nil {
@@ -285,7 +318,7 @@ func (s *resultStore) read(k Key) (*Result, error) {
 		r.Stages = append(r.Stages, StageTiming{Stage: st.Stage, Duration: time.Duration(st.DurationNS)})
 	}
 	for f, mf := range m.Formats {
-		if !isFormat(f) {
+		if !IsFormat(f) {
 			return nil, fmt.Errorf("result %s: unknown format %q", k, f)
 		}
 		data, err := os.ReadFile(filepath.Join(dir, "mesh."+f))
@@ -293,7 +326,7 @@ func (s *resultStore) read(k Key) (*Result, error) {
 			// %v, not %w: a missing mesh file is corruption, not an absent result.
 			return nil, fmt.Errorf("result %s: %v", k, err)
 		}
-		mesh := newMesh(data)
+		mesh := NewMesh(data)
 		if hex.EncodeToString(mesh.SHA256[:]) != mf.SHA256 {
 			return nil, fmt.Errorf("result %s: mesh.%s does not match its hash", k, f)
 		}

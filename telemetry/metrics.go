@@ -1,4 +1,11 @@
-package server
+// Package telemetry owns what hy3d measures about itself: the Prometheus
+// metrics (counters, histograms and recent-sample windows, rendered in the
+// text exposition format), the GPU monitor that samples NVML in the
+// background (behind a small GPUSampler interface, tested with fakes), and
+// the /v1/stats view with the tuning advice derived from the measurements.
+// It hears the job engine through jobs.Observer and knows nothing of HTTP
+// beyond the request counts the server reports.
+package telemetry
 
 import (
 	"fmt"
@@ -9,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hy3d/hy3d/jobs"
 )
 
 // Histogram bucket bounds, in seconds for latencies.
@@ -24,11 +33,11 @@ const windowSize = 512
 // throughputWindow is the span /v1/stats measures throughput over.
 const throughputWindow = 5 * time.Minute
 
-// metrics holds every counter, histogram and recent-sample window the server
+// Metrics holds every counter, histogram and recent-sample window the server
 // exposes on /metrics and summarizes on /v1/stats. One mutex guards all of
 // it: updates happen a few times per request or pipeline step, far below the
 // rate where it would contend.
-type metrics struct {
+type Metrics struct {
 	mu sync.Mutex
 
 	httpRequests map[[3]string]uint64 // route, method, code
@@ -39,7 +48,8 @@ type metrics struct {
 	stageOrder  []string // first-seen order, which is pipeline order
 	jobDuration *histogram
 	queueWait   *histogram
-	batchSize   *histogram
+	batchSizes  []float64              // the buckets of every graph's batch sizes
+	batches     map[string]*batchCalls // graph (condition, dit, decode) → its calls
 
 	outcomes  map[string]uint64 // succeeded, failed, cancelled
 	decodes   map[string]uint64 // succeeded jobs by decode mode
@@ -48,11 +58,19 @@ type metrics struct {
 	shed      map[string]uint64 // rate_limited, queue_full, busy, draining
 
 	completions []time.Time // finish times inside throughputWindow
-	batchJobs   uint64      // jobs over all batches, for the mean batch size
-	batches     uint64
 }
 
-func newMetrics(maxBatch int) *metrics {
+// batchCalls counts the calls of one graph by the number of jobs they ran.
+type batchCalls struct {
+	sizes  *histogram
+	calls  uint64
+	jobs   uint64
+	bySize map[int]uint64
+}
+
+// NewMetrics makes the metrics of a server whose batches hold at most
+// maxBatch jobs.
+func NewMetrics(maxBatch int) *Metrics {
 	sizes := make([]float64, 0, maxBatch)
 	for b := 1; b <= maxBatch; b *= 2 {
 		sizes = append(sizes, float64(b))
@@ -60,14 +78,15 @@ func newMetrics(maxBatch int) *metrics {
 	if len(sizes) == 0 || sizes[len(sizes)-1] != float64(maxBatch) {
 		sizes = append(sizes, float64(maxBatch))
 	}
-	return &metrics{
+	return &Metrics{
 		httpRequests: map[[3]string]uint64{},
 		httpDuration: map[string]*histogram{},
 		stages:       map[string]*histogram{},
 		stageWindow:  map[string]*window{},
 		jobDuration:  newHistogram(latencyBuckets),
 		queueWait:    newHistogram(latencyBuckets),
-		batchSize:    newHistogram(sizes),
+		batchSizes:   sizes,
+		batches:      map[string]*batchCalls{},
 		outcomes:     map[string]uint64{},
 		decodes:      map[string]uint64{},
 		cache:        map[string]uint64{},
@@ -75,7 +94,8 @@ func newMetrics(maxBatch int) *metrics {
 	}
 }
 
-func (m *metrics) request(route, method string, code int, d time.Duration) {
+// Request counts one HTTP request by route, method and status.
+func (m *Metrics) Request(route, method string, code int, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.httpRequests[[3]string{route, method, strconv.Itoa(code)}]++
@@ -87,7 +107,8 @@ func (m *metrics) request(route, method string, code int, d time.Duration) {
 	h.observe(d.Seconds())
 }
 
-func (m *metrics) stage(name string, d time.Duration) {
+// Stage records one stage's duration for one job.
+func (m *Metrics) Stage(name string, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.stages[name]
@@ -101,19 +122,28 @@ func (m *metrics) stage(name string, d time.Duration) {
 	m.stageWindow[name].add(d.Seconds())
 }
 
-func (m *metrics) batch(size int) {
+// Batch counts one call of a graph over size jobs.
+func (m *Metrics) Batch(graph string, size int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.batchSize.observe(float64(size))
-	m.batches++
-	m.batchJobs += uint64(size)
+	b := m.batches[graph]
+	if b == nil {
+		b = &batchCalls{sizes: newHistogram(m.batchSizes), bySize: map[int]uint64{}}
+		m.batches[graph] = b
+	}
+	b.sizes.observe(float64(size))
+	b.calls++
+	b.jobs += uint64(size)
+	b.bySize[size]++
 }
 
-func (m *metrics) finished(outcome string, queued, ran time.Duration, now time.Time) {
+// Finished counts a job's end.
+func (m *Metrics) Finished(outcome, decode string, queued, ran time.Duration, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.outcomes[outcome]++
-	if outcome == string(StateSucceeded) {
+	if outcome == string(jobs.StateSucceeded) {
+		m.decodes[decode]++
 		m.queueWait.observe(queued.Seconds())
 		m.jobDuration.observe(ran.Seconds())
 		m.completions = append(m.completions, now)
@@ -121,40 +151,43 @@ func (m *metrics) finished(outcome string, queued, ran time.Duration, now time.T
 	}
 }
 
-func (m *metrics) trimCompletions(now time.Time) {
+func (m *Metrics) trimCompletions(now time.Time) {
 	i := sort.Search(len(m.completions), func(i int) bool { return now.Sub(m.completions[i]) < throughputWindow })
 	m.completions = append(m.completions[:0], m.completions[i:]...)
 }
 
-func (m *metrics) cacheLookup(result string) { m.add(&m.cache, result) }
-func (m *metrics) decoded(mode string)       { m.add(&m.decodes, mode) }
-func (m *metrics) shedding(reason string)    { m.add(&m.shed, reason) }
+// CacheLookup counts a result lookup by the tier that answered.
+func (m *Metrics) CacheLookup(tier string) { m.add(&m.cache, tier) }
 
-func (m *metrics) coalesce() {
+// Shed counts a refusal by its reason.
+func (m *Metrics) Shed(reason string) { m.add(&m.shed, reason) }
+
+// Coalesced counts a request that joined an identical job in flight.
+func (m *Metrics) Coalesced() {
 	m.mu.Lock()
 	m.coalesced++
 	m.mu.Unlock()
 }
 
-func (m *metrics) add(counters *map[string]uint64, label string) {
+func (m *Metrics) add(counters *map[string]uint64, label string) {
 	m.mu.Lock()
 	(*counters)[label]++
 	m.mu.Unlock()
 }
 
-// gauge is a value read at scrape time; counter marks one that only grows
+// Gauge is a value read at scrape time; Counter marks one that only grows
 // but is owned elsewhere (the result store's evictions).
-type gauge struct {
-	name, help string
-	labels     []string // alternating label name, value
-	value      float64
-	counter    bool
+type Gauge struct {
+	Name, Help string
+	Labels     []string // alternating label name, value
+	Value      float64
+	Counter    bool
 }
 
-// write renders every metric in the Prometheus text exposition format
+// Write renders every metric in the Prometheus text exposition format
 // (version 0.0.4); gauges come from the caller because their owners
 // (scheduler, GPU monitor) are read at scrape time.
-func (m *metrics) write(w io.Writer, gauges []gauge) error {
+func (m *Metrics) Write(w io.Writer, gauges []Gauge) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pw := &promWriter{w: w}
@@ -173,8 +206,14 @@ func (m *metrics) write(w io.Writer, gauges []gauge) error {
 	pw.histogramVec("hy3d_http_request_duration_seconds", "HTTP request latency by route.", "route", m.httpDuration)
 	pw.histogramVec("hy3d_stage_duration_seconds", "Pipeline stage latency per job.", "stage", m.stages)
 	pw.histogram("hy3d_job_queue_wait_seconds", "Time a job waited in the queue before running.", m.queueWait)
-	pw.histogram("hy3d_job_duration_seconds", "Time a job spent running (its batch's wall time).", m.jobDuration)
-	pw.histogram("hy3d_batch_size", "Jobs per generator batch.", m.batchSize)
+	pw.histogram("hy3d_job_duration_seconds", "Time a job spent running, from its start to its result.", m.jobDuration)
+	if len(m.batches) > 0 {
+		hs := map[string]*histogram{}
+		for g, b := range m.batches {
+			hs[g] = b.sizes
+		}
+		pw.histogramVec("hy3d_batch_size", "Jobs per call of each graph (condition: jobs started together; dit: jobs in one sampling step; decode: jobs decoded together).", "graph", hs)
+	}
 	pw.counterVec("hy3d_jobs_total", "Finished jobs by outcome.", "outcome", m.outcomes)
 	pw.counterVec("hy3d_cache_lookups_total", "Result cache lookups by result (memory_hit, disk_hit, miss).", "result", m.cache)
 	pw.header("hy3d_coalesced_total", "counter", "Requests that joined an identical job already in flight.")
@@ -183,15 +222,15 @@ func (m *metrics) write(w io.Writer, gauges []gauge) error {
 
 	seen := map[string]bool{}
 	for _, g := range gauges {
-		if !seen[g.name] {
+		if !seen[g.Name] {
 			kind := "gauge"
-			if g.counter {
+			if g.Counter {
 				kind = "counter"
 			}
-			pw.header(g.name, kind, g.help)
-			seen[g.name] = true
+			pw.header(g.Name, kind, g.Help)
+			seen[g.Name] = true
 		}
-		pw.sample(g.name, labels(g.labels...), g.value)
+		pw.sample(g.Name, labels(g.Labels...), g.Value)
 	}
 	return pw.err
 }

@@ -1,10 +1,14 @@
-package server
+package telemetry
 
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/results"
 )
 
 // StatsView is the body of /v1/stats.
@@ -15,18 +19,30 @@ type StatsView struct {
 	Cache           CacheStats        `json:"cache"`
 	Shed            map[string]uint64 `json:"shed"`
 	Stages          []StageStats      `json:"stages"`
+	Batches         []BatchStats      `json:"batches"`
 	GPU             GPUStats          `json:"gpu"`
 	Recommendations []Recommendation  `json:"recommendations"`
 }
 
-// QueueStats is the scheduler's state now.
+// QueueStats is the job engine's state now.
 type QueueStats struct {
-	Depth    int  `json:"depth"`
-	Capacity int  `json:"capacity"`
-	Running  int  `json:"running"`
-	Workers  int  `json:"workers"`
-	MaxBatch int  `json:"max_batch"`
-	Draining bool `json:"draining"`
+	Depth    int         `json:"depth"`
+	Capacity int         `json:"capacity"`
+	Running  int         `json:"running"`
+	Workers  int         `json:"workers"`
+	MaxBatch int         `json:"max_batch"`
+	Policy   jobs.Policy `json:"policy"`
+	Draining bool        `json:"draining"`
+}
+
+// BatchStats counts the calls of one graph by the number of jobs each ran:
+// condition (jobs started together), dit (jobs in one sampling step),
+// decode (jobs decoded together).
+type BatchStats struct {
+	Graph    string            `json:"graph"`
+	Calls    uint64            `json:"calls"`
+	MeanSize float64           `json:"mean_size"`
+	Sizes    map[string]uint64 `json:"sizes"` // jobs per call → calls
 }
 
 // JobStats summarizes finished jobs.
@@ -35,20 +51,20 @@ type JobStats struct {
 	Failed              uint64  `json:"failed"`
 	Cancelled           uint64  `json:"cancelled"`
 	ThroughputPerMinute float64 `json:"throughput_per_minute"` // over the last 5 minutes
-	SecondsPerJob       float64 `json:"seconds_per_job"`       // EWMA of batch time / batch size
-	MeanBatchSize       float64 `json:"mean_batch_size"`
-	DenseDecodeShare    float64 `json:"dense_decode_share"` // of succeeded jobs
+	SecondsPerJob       float64 `json:"seconds_per_job"`       // EWMA of a job's run time / jobs running beside it
+	MeanBatchSize       float64 `json:"mean_batch_size"`       // jobs per DiT step
+	DenseDecodeShare    float64 `json:"dense_decode_share"`    // of succeeded jobs
 	Generations         int     `json:"generations_tracked"`
 }
 
 // CacheStats counts result lookups.
 type CacheStats struct {
-	MemoryHits uint64    `json:"memory_hits"`
-	DiskHits   uint64    `json:"disk_hits"`
-	Misses     uint64    `json:"misses"`
-	Coalesced  uint64    `json:"coalesced"`
-	HitRatio   float64   `json:"hit_ratio"`
-	Disk       DiskStats `json:"disk"`
+	MemoryHits uint64            `json:"memory_hits"`
+	DiskHits   uint64            `json:"disk_hits"`
+	Misses     uint64            `json:"misses"`
+	Coalesced  uint64            `json:"coalesced"`
+	HitRatio   float64           `json:"hit_ratio"`
+	Disk       results.DiskStats `json:"disk"`
 }
 
 // StageStats are one stage's latencies over its last samples.
@@ -79,35 +95,55 @@ type Recommendation struct {
 // minSamples is how much evidence a recommendation needs.
 const minSamples = 5
 
-func (s *Server) stats(now time.Time) StatsView {
-	ld := s.sched.load()
-	v := StatsView{
-		UptimeSeconds: now.Sub(s.started).Seconds(),
-		Queue: QueueStats{Depth: ld.queued, Capacity: ld.capacity, Running: ld.running, Workers: ld.workers,
-			MaxBatch: ld.maxBatch, Draining: ld.draining},
-		Shed: map[string]uint64{},
-	}
-	v.Jobs.SecondsPerJob = ld.perJob.Seconds()
-	v.Jobs.Generations = ld.generations
+// StatsInput is what /v1/stats summarizes besides the metrics: the job
+// engine's state, the result store's and the GPU monitor.
+type StatsInput struct {
+	Now, Started  time.Time
+	Queue         QueueStats
+	SecondsPerJob float64
+	Generations   int
+	Disk          results.DiskStats
+	GPU           *GPUMonitor
+}
 
-	m := s.met
+// Stats is the body of /v1/stats: the metrics summarized, with in, and the
+// advice they support.
+func (m *Metrics) Stats(in StatsInput) StatsView {
+	now := in.Now
+	v := StatsView{
+		UptimeSeconds: now.Sub(in.Started).Seconds(),
+		Queue:         in.Queue,
+		Shed:          map[string]uint64{},
+		Batches:       []BatchStats{},
+	}
+	v.Jobs.SecondsPerJob = in.SecondsPerJob
+	v.Jobs.Generations = in.Generations
+
 	m.mu.Lock()
-	v.Jobs.Succeeded = m.outcomes[string(StateSucceeded)]
-	v.Jobs.Failed = m.outcomes[string(StateFailed)]
-	v.Jobs.Cancelled = m.outcomes[string(StateCancelled)]
+	v.Jobs.Succeeded = m.outcomes[string(jobs.StateSucceeded)]
+	v.Jobs.Failed = m.outcomes[string(jobs.StateFailed)]
+	v.Jobs.Cancelled = m.outcomes[string(jobs.StateCancelled)]
 	m.trimCompletions(now)
-	span := min(throughputWindow, now.Sub(s.started))
+	span := min(throughputWindow, now.Sub(in.Started))
 	if span > 0 {
 		v.Jobs.ThroughputPerMinute = float64(len(m.completions)) / span.Minutes()
 	}
-	if n := m.decodes[DecodeDense] + m.decodes[DecodeCoarseToFine]; n > 0 {
-		v.Jobs.DenseDecodeShare = float64(m.decodes[DecodeDense]) / float64(n)
+	if n := m.decodes[jobs.DecodeDense] + m.decodes[jobs.DecodeCoarseToFine]; n > 0 {
+		v.Jobs.DenseDecodeShare = float64(m.decodes[jobs.DecodeDense]) / float64(n)
 	}
-	if m.batches > 0 {
-		v.Jobs.MeanBatchSize = float64(m.batchJobs) / float64(m.batches)
+	for _, g := range sortedKeys(m.batches) {
+		b := m.batches[g]
+		bs := BatchStats{Graph: g, Calls: b.calls, MeanSize: round3(float64(b.jobs) / float64(b.calls)), Sizes: map[string]uint64{}}
+		for size, n := range b.bySize {
+			bs.Sizes[strconv.Itoa(size)] = n
+		}
+		v.Batches = append(v.Batches, bs)
+		if g == "dit" {
+			v.Jobs.MeanBatchSize = bs.MeanSize
+		}
 	}
-	v.Cache = CacheStats{MemoryHits: m.cache[tierMemory], DiskHits: m.cache[tierDisk], Misses: m.cache[tierMiss],
-		Coalesced: m.coalesced, Disk: s.store.disk.stats()}
+	v.Cache = CacheStats{MemoryHits: m.cache[results.TierMemory], DiskHits: m.cache[results.TierDisk], Misses: m.cache[results.TierMiss],
+		Coalesced: m.coalesced, Disk: in.Disk}
 	if total := v.Cache.MemoryHits + v.Cache.DiskHits + v.Cache.Misses; total > 0 {
 		v.Cache.HitRatio = float64(v.Cache.MemoryHits+v.Cache.DiskHits) / float64(total)
 	}
@@ -135,13 +171,13 @@ func (s *Server) stats(now time.Time) StatsView {
 		}
 	}
 
-	gv := s.gpu.view()
+	gv := in.GPU.View()
 	v.GPU = GPUStats{Available: gv.Available, Utilization: gv.Utilization, MemoryUsed: gv.MemoryUsed,
 		ThrottleReasons: []string{}}
 	for _, d := range gv.Devices {
 		v.GPU.ThrottleReasons = append(v.GPU.ThrottleReasons, d.ThrottleReasons...)
 	}
-	v.Recommendations = recommend(v, requests, s.gpu.reason)
+	v.Recommendations = recommend(v, requests, in.GPU.Reason())
 	return v
 }
 

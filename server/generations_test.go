@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/telemetry"
 	"image/png"
 	"io"
 	"net/http"
@@ -35,16 +37,78 @@ func TestRepeatedRequestIsAnsweredFromTheCacheWithIdenticalBytes(t *testing.T) {
 	if n := s.gen.calls(); n != 1 {
 		t.Fatalf("generator called %d times", n)
 	}
-	id := r2.Header.Get("X-Generation-Id")
-	var st Status
-	decodeJSON(t, s.do(t, "GET", "/v1/generations/"+id, nil), &st)
-	if !st.Cached || st.Status != StateSucceeded || len(st.Stages) == 0 {
-		t.Errorf("second generation %+v", st)
+	if n := s.pre.calls.Load(); n != 1 {
+		t.Errorf("the repeat was preprocessed: %d preprocessings", n)
+	}
+	// The repeat made no generation of its own: it names the one that made
+	// its mesh.
+	id := r1.Header.Get("X-Generation-Id")
+	if got := r2.Header.Get("X-Generation-Id"); got != id || r2.Header.Get("Location") != "/v1/generations/"+id {
+		t.Errorf("repeat names generation %q (Location %q), want %s", got, r2.Header.Get("Location"), id)
+	}
+	if tm := r2.Header.Get("Server-Timing"); tm != `cache;desc="hit"` {
+		t.Errorf("Server-Timing %q", tm)
+	}
+	if n := s.engine.Load().Generations; n != 1 {
+		t.Errorf("%d generations tracked after one generation and a cache hit", n)
 	}
 	// An asynchronous request for the same thing is done on arrival.
 	resp, st := s.submit(t, img, nil)
-	if resp.StatusCode != http.StatusOK || st.Status != StateSucceeded || !st.Cached {
+	if resp.StatusCode != http.StatusOK || st.Status != jobs.StateSucceeded || !st.Cached {
 		t.Errorf("async repeat: %d %+v", resp.StatusCode, st)
+	}
+}
+
+func TestRepeatedAsyncRequestReturnsTheExistingGeneration(t *testing.T) {
+	s := newTestServer(t, nil)
+	img := testPNG(t, 16, 16, 10)
+	_, a := s.submit(t, img, map[string]string{"seed": "3"})
+	s.final(t, a.ID)
+	resp, b := s.submit(t, img, map[string]string{"seed": "3"})
+	if resp.StatusCode != http.StatusOK || b.ID != a.ID || b.Status != jobs.StateSucceeded {
+		t.Errorf("repeat: %d, generation %s (%s), want %s", resp.StatusCode, b.ID, b.Status, a.ID)
+	}
+	if n := s.pre.calls.Load(); n != 1 {
+		t.Errorf("%d preprocessings", n)
+	}
+	if n := s.engine.Load().Generations; n != 1 {
+		t.Errorf("%d generations tracked", n)
+	}
+}
+
+func TestRepeatOfAJobInFlightJoinsItBeforePreprocessing(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{})}
+	s := newTestServer(t, gen)
+	img := testPNG(t, 16, 16, 11)
+	_, a := s.submit(t, img, nil)
+	_, b := s.submit(t, img, nil)
+	if !b.Coalesced || b.ID == a.ID {
+		t.Errorf("repeat in flight: %+v", b)
+	}
+	if n := s.pre.calls.Load(); n != 1 {
+		t.Errorf("%d preprocessings", n)
+	}
+	close(gen.gate)
+	if s.final(t, b.ID).Status != jobs.StateSucceeded || gen.calls() != 1 {
+		t.Errorf("joined job: %d generator calls", gen.calls())
+	}
+}
+
+func TestIfNoneMatchOnARepeatedRequestIsNotModified(t *testing.T) {
+	s := newTestServer(t, nil)
+	img := testPNG(t, 16, 16, 12)
+	first := s.do(t, "POST", "/v1/generate", bytes.NewReader(img), "Content-Type", "image/png")
+	etag := first.Header.Get("ETag")
+	readAll(t, first)
+	for _, inm := range []string{etag, `"other", ` + etag, "W/" + etag, "*"} {
+		resp := s.do(t, "POST", "/v1/generate", bytes.NewReader(img), "Content-Type", "image/png", "If-None-Match", inm)
+		if body := readAll(t, resp); resp.StatusCode != http.StatusNotModified || len(body) != 0 || resp.Header.Get("ETag") != etag {
+			t.Errorf("If-None-Match %s: %d, %d bytes, ETag %q", inm, resp.StatusCode, len(body), resp.Header.Get("ETag"))
+		}
+	}
+	resp := s.do(t, "POST", "/v1/generate", bytes.NewReader(img), "Content-Type", "image/png", "If-None-Match", `"other"`)
+	if body := readAll(t, resp); resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Errorf("a stale ETag: %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
 
@@ -89,7 +153,7 @@ func TestResultsSurviveRestartInTheDiskStore(t *testing.T) {
 	if s2.gen.calls() != 0 {
 		t.Error("generator ran for a stored result")
 	}
-	var stats StatsView
+	var stats telemetry.StatsView
 	decodeJSON(t, s2.do(t, "GET", "/v1/stats", nil), &stats)
 	if stats.Cache.DiskHits != 1 {
 		t.Errorf("cache stats %+v", stats.Cache)
@@ -112,7 +176,7 @@ func TestResultEvictedPastTheStoreBoundIsGoneAndRegenerated(t *testing.T) {
 		t.Errorf("newest result: %d", resp.StatusCode)
 	}
 	_, again := s.submit(t, first, nil)
-	if again.Cached || s.final(t, again.ID).Status != StateSucceeded || s.gen.calls() != 3 {
+	if again.Cached || s.final(t, again.ID).Status != jobs.StateSucceeded || s.gen.calls() != 3 {
 		t.Errorf("resubmitting an evicted result: %+v, %d generator calls", again, s.gen.calls())
 	}
 }
@@ -135,13 +199,13 @@ func TestCorruptStoredResultIsDroppedAndRegenerated(t *testing.T) {
 	if st2.Cached {
 		t.Fatal("served a corrupt result")
 	}
-	if got := s2.final(t, st2.ID); got.Status != StateSucceeded || s2.gen.calls() != 1 {
+	if got := s2.final(t, st2.ID); got.Status != jobs.StateSucceeded || s2.gen.calls() != 1 {
 		t.Fatalf("regeneration: %+v", got)
 	}
 }
 
 func TestConcurrentIdenticalRequestsShareOneJob(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen)
 	img := testPNG(t, 16, 16, 8)
 	const n = 6
@@ -162,7 +226,7 @@ func TestConcurrentIdenticalRequestsShareOneJob(t *testing.T) {
 	coalesced := 0
 	for _, id := range ids {
 		st := s.final(t, id)
-		if st.Status != StateSucceeded {
+		if st.Status != jobs.StateSucceeded {
 			t.Fatalf("%s: %+v", id, st)
 		}
 		if etag == "" {
@@ -183,49 +247,49 @@ func TestConcurrentIdenticalRequestsShareOneJob(t *testing.T) {
 }
 
 func TestCancellingOneOfTwoCoalescedRequestsKeepsTheJob(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen)
 	img := testPNG(t, 16, 16, 10)
 	_, a := s.submit(t, img, nil)
 	_, b := s.submit(t, img, nil)
-	jobs := waitFor(t, gen.started, "the job to start")
+	batch := waitFor(t, gen.started, "the job to start")
 	var st Status
 	decodeJSON(t, s.do(t, "DELETE", "/v1/generations/"+a.ID, nil), &st)
-	if st.Status != StateCancelled {
+	if st.Status != jobs.StateCancelled {
 		t.Fatalf("cancelled generation: %+v", st)
 	}
-	if jobs[0].Context.Err() != nil {
+	if batch[0].Context.Err() != nil {
 		t.Fatal("the shared job was cancelled while another request still wanted it")
 	}
 	close(gen.gate)
-	if got := s.final(t, b.ID); got.Status != StateSucceeded {
+	if got := s.final(t, b.ID); got.Status != jobs.StateSucceeded {
 		t.Fatalf("the other request: %+v", got)
 	}
-	if got := s.final(t, a.ID); got.Status != StateCancelled || got.Error == nil {
+	if got := s.final(t, a.ID); got.Status != jobs.StateCancelled || got.Error == nil {
 		t.Fatalf("the cancelled request after the job ended: %+v", got)
 	}
 }
 
 func TestCancelQueuedAndRunningJobs(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 2)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 2)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
 	_, running := s.submit(t, testPNG(t, 16, 16, 11), nil)
-	jobs := waitFor(t, gen.started, "the first job to start")
+	batch := waitFor(t, gen.started, "the first job to start")
 	_, queued := s.submit(t, testPNG(t, 16, 16, 12), nil)
-	if queued.Status != StateQueued || queued.QueuePosition != 1 || queued.EstimatedWaitSeconds <= 0 {
+	if queued.Status != jobs.StateQueued || queued.QueuePosition != 1 || queued.EstimatedWaitSeconds <= 0 {
 		t.Fatalf("second job: %+v", queued)
 	}
 
 	decodeJSON(t, s.do(t, "DELETE", "/v1/generations/"+queued.ID, nil), &queued)
-	if queued.Status != StateCancelled {
+	if queued.Status != jobs.StateCancelled {
 		t.Fatalf("queued cancel: %+v", queued)
 	}
 	decodeJSON(t, s.do(t, "DELETE", "/v1/generations/"+running.ID, nil), &running)
-	if running.Status != StateCancelled {
+	if running.Status != jobs.StateCancelled {
 		t.Fatalf("running cancel: %+v", running)
 	}
-	waitFor(t, jobs[0].Context.Done(), "the running job's context to end")
-	if got := s.final(t, running.ID); got.Status != StateCancelled {
+	waitFor(t, batch[0].Context.Done(), "the running job's context to end")
+	if got := s.final(t, running.ID); got.Status != jobs.StateCancelled {
 		t.Fatalf("final %+v", got)
 	}
 	readProblem(t, s.do(t, "DELETE", "/v1/generations/"+running.ID, nil), http.StatusConflict)
@@ -236,7 +300,7 @@ func TestCancelQueuedAndRunningJobs(t *testing.T) {
 }
 
 func TestPriorityOrdersTheQueueAndPromotesSharedJobs(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 8)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 8)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
 	_, running := s.submit(t, testPNG(t, 16, 16, 40), nil)
 	waitFor(t, gen.started, "the first job to start")
@@ -288,18 +352,18 @@ func TestPriorityOrdersTheQueueAndPromotesSharedJobs(t *testing.T) {
 // A queued generation's watchers (SSE, synchronous waits) hear of every
 // change of its queue position: a job jumping ahead, the queue advancing.
 func TestQueuePositionChangesAreEvents(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 4)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 4)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
 	_, running := s.submit(t, testPNG(t, 16, 16, 60), nil)
 	waitFor(t, gen.started, "the first job to start")
 	_, queued := s.submit(t, testPNG(t, 16, 16, 61), nil)
 
 	position := func() (int, <-chan struct{}) {
-		st, changed, err := s.sched.watch(queued.ID)
+		snap, changed, err := s.engine.Watch(queued.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return st.QueuePosition, changed
+		return snap.QueuePosition, changed
 	}
 	pos, changed := position()
 	if pos != 1 {
@@ -321,7 +385,7 @@ func TestQueuePositionChangesAreEvents(t *testing.T) {
 }
 
 func TestLowPriorityLeavesTheLastQuarterOfTheQueueToOthers(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 8)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 8)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxQueue = 4; c.MaxBatch = 1 })
 	s.submit(t, testPNG(t, 16, 16, 50), nil)
 	waitFor(t, gen.started, "the first job to start")
@@ -342,7 +406,7 @@ func TestLowPriorityLeavesTheLastQuarterOfTheQueueToOthers(t *testing.T) {
 }
 
 func TestFullQueueShedsWith503AndRetryAfterButKeepsAcceptedJobs(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 4)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 4)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxQueue = 2; c.MaxBatch = 1 })
 	_, first := s.submit(t, testPNG(t, 16, 16, 20), nil)
 	waitFor(t, gen.started, "the first job to start")
@@ -371,33 +435,25 @@ func TestFullQueueShedsWith503AndRetryAfterButKeepsAcceptedJobs(t *testing.T) {
 	}
 	close(gen.gate)
 	for _, id := range accepted {
-		if st := s.final(t, id); st.Status != StateSucceeded {
+		if st := s.final(t, id); st.Status != jobs.StateSucceeded {
 			t.Errorf("accepted job %s ended %s", id, st.Status)
 		}
 	}
-	var stats StatsView
+	var stats telemetry.StatsView
 	decodeJSON(t, s.do(t, "GET", "/v1/stats", nil), &stats)
 	if stats.Shed["queue_full"] != 1 || stats.Jobs.Succeeded != 3 {
 		t.Errorf("stats %+v", stats)
 	}
 }
 
-func TestRetryAfterFollowsMeasuredThroughput(t *testing.T) {
-	s := newTestServer(t, nil, func(c *Config) { c.Workers = 2 })
-	s.sched.mu.Lock()
-	s.sched.perJob = 3 * time.Second
-	got := s.sched.estimateLocked(5)
-	s.sched.mu.Unlock()
-	if got != 7500*time.Millisecond {
-		t.Errorf("estimate for position 5 at 3 s/job on 2 workers: %v", got)
-	}
+func TestRetryAfterRoundsUpAndIsNeverZero(t *testing.T) {
 	if retryAfterSeconds(7500*time.Millisecond) != 8 || retryAfterSeconds(0) != 1 {
 		t.Error("Retry-After must round up and never be 0")
 	}
 }
 
 func TestQueuedJobsRunInBatchesOfOneModel(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}, 8), started: make(chan []Job, 8)}
+	gen := &fakeGenerator{gate: make(chan struct{}, 8), started: make(chan []jobs.Job, 8)}
 	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 4 })
 	_, first := s.submit(t, testPNG(t, 16, 16, 40), nil)
 	waitFor(t, gen.started, "the first batch")
@@ -414,46 +470,52 @@ func TestQueuedJobsRunInBatchesOfOneModel(t *testing.T) {
 		gen.gate <- struct{}{}
 	}
 	for _, id := range append(ids, first.ID) {
-		if st := s.final(t, id); st.Status != StateSucceeded {
+		if st := s.final(t, id); st.Status != jobs.StateSucceeded {
 			t.Fatalf("%s: %+v", id, st)
 		}
 	}
-	// first alone; then the three tiny jobs together; then the two turbo jobs.
-	got := gen.batchSizes()
-	want := []int{1, 3, 2}
-	if len(got) != len(want) {
-		t.Fatalf("batches %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("batches %v, want %v", got, want)
-		}
+	// Each model set has its own step loop: first alone, then the three tiny
+	// jobs that queued behind it together; the turbo jobs never share a
+	// batch with tiny ones, nor exceed turbo's MaxBatch of 2.
+	var tiny []int
+	turbo := 0
+	for i := range gen.calls() {
 		b := gen.batch(i)
-		for _, j := range b {
+		for _, j := range b[1:] {
 			if j.Params.Model != b[0].Params.Model {
-				t.Errorf("batch %d mixes models", i)
+				t.Fatalf("batch %d mixes models", i)
 			}
 		}
+		if b[0].Params.Model == "tiny" {
+			tiny = append(tiny, len(b))
+		} else if len(b) > 2 {
+			t.Errorf("turbo batch of %d", len(b))
+		} else {
+			turbo += len(b)
+		}
+	}
+	if len(tiny) != 2 || tiny[0] != 1 || tiny[1] != 3 || turbo != 2 {
+		t.Errorf("tiny batches %v, turbo jobs %d", tiny, turbo)
 	}
 }
 
 func TestDeadlineFailsTheGeneration(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen)
 	_, st := s.submit(t, testPNG(t, 16, 16, 50), map[string]string{"timeout": "0.05"})
-	jobs := waitFor(t, gen.started, "the job to start")
+	batch := waitFor(t, gen.started, "the job to start")
 	final := s.final(t, st.ID)
-	if final.Status != StateFailed || final.Error == nil || final.Error.Type != problemDocs+"deadline-exceeded" {
+	if final.Status != jobs.StateFailed || final.Error == nil || final.Error.Type != problemDocs+"deadline-exceeded" {
 		t.Fatalf("%+v", final)
 	}
-	waitFor(t, jobs[0].Context.Done(), "the job's context to end")
-	if !errors.Is(context.Cause(jobs[0].Context), errAbandoned) {
-		t.Errorf("cause %v", context.Cause(jobs[0].Context))
+	waitFor(t, batch[0].Context.Done(), "the job's context to end")
+	if !errors.Is(context.Cause(batch[0].Context), jobs.ErrAbandoned) {
+		t.Errorf("cause %v", context.Cause(batch[0].Context))
 	}
 }
 
 func TestSynchronousClientThatLeavesAbandonsItsJob(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", s.ts.URL+"/v1/generate", bytes.NewReader(testPNG(t, 16, 16, 51)))
@@ -466,10 +528,10 @@ func TestSynchronousClientThatLeavesAbandonsItsJob(t *testing.T) {
 		}
 		errc <- err
 	}()
-	jobs := waitFor(t, gen.started, "the job to start")
+	batch := waitFor(t, gen.started, "the job to start")
 	cancel()
 	waitFor(t, errc, "the client to give up")
-	waitFor(t, jobs[0].Context.Done(), "the abandoned job's context to end")
+	waitFor(t, batch[0].Context.Done(), "the abandoned job's context to end")
 }
 
 func TestGeneratorFailureAndPanicFailTheJobNotTheServer(t *testing.T) {
@@ -477,7 +539,7 @@ func TestGeneratorFailureAndPanicFailTheJobNotTheServer(t *testing.T) {
 		s := newTestServer(t, gen)
 		_, st := s.submit(t, testPNG(t, 16, 16, 52), nil)
 		final := s.final(t, st.ID)
-		if final.Status != StateFailed || final.Error == nil || final.Error.Status != http.StatusInternalServerError {
+		if final.Status != jobs.StateFailed || final.Error == nil || final.Error.Status != http.StatusInternalServerError {
 			t.Fatalf("%+v", final)
 		}
 		resp := s.do(t, "POST", "/v1/generate", bytes.NewReader(testPNG(t, 16, 16, 53)), "Content-Type", "image/png")
@@ -485,26 +547,14 @@ func TestGeneratorFailureAndPanicFailTheJobNotTheServer(t *testing.T) {
 	}
 }
 
-func TestFinishedGenerationsAreForgottenAfterRetention(t *testing.T) {
-	s := newTestServer(t, nil, func(c *Config) { c.RetainFinished = time.Minute })
-	_, st := s.submit(t, testPNG(t, 16, 16, 54), nil)
-	s.final(t, st.ID)
-	s.sched.sweep(time.Now())
-	if resp := s.do(t, "GET", "/v1/generations/"+st.ID, nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("swept too early: %d", resp.StatusCode)
-	}
-	s.sched.sweep(time.Now().Add(2 * time.Minute))
-	readProblem(t, s.do(t, "GET", "/v1/generations/"+st.ID, nil), http.StatusNotFound)
-}
-
 func TestLongSynchronousAndStreamingAnswersOutliveConnectionTimeouts(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []Job, 1)}
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
 	s := newTestServer(t, gen, func(c *Config) {
 		c.ReadTimeout, c.WriteTimeout = 50*time.Millisecond, 50*time.Millisecond
 	})
 	img := testPNG(t, 16, 16, 55)
 	_, async := s.submit(t, img, nil)
-	jobs := waitFor(t, gen.started, "the job")
+	batch := waitFor(t, gen.started, "the job")
 
 	type answer struct {
 		status int
@@ -528,15 +578,13 @@ func TestLongSynchronousAndStreamingAnswersOutliveConnectionTimeouts(t *testing.
 	events, _ := http.NewRequest("GET", s.ts.URL+"/v1/generations/"+async.ID+"/events", nil)
 	go get(stream, events)
 	until(t, "the synchronous request to join the job", func() bool {
-		s.sched.mu.Lock()
-		defer s.sched.mu.Unlock()
-		return len(s.sched.gens) == 2
+		return s.engine.Load().Generations == 2
 	})
 	// Longer than both timeouts: a server that let them apply would have
 	// cut the synchronous answer and the stream by now.
 	time.Sleep(200 * time.Millisecond)
 	s.do(t, "DELETE", "/v1/generations/"+async.ID, nil)
-	if jobs[0].Context.Err() != nil {
+	if batch[0].Context.Err() != nil {
 		t.Fatal("the synchronous request left the job while it waited")
 	}
 	close(gen.gate)

@@ -1,4 +1,4 @@
-package server
+package results
 
 import (
 	"container/list"
@@ -126,13 +126,18 @@ func (b *diskBudget) overflowLocked() []string {
 	return victims
 }
 
-// touch marks a result as just used.
-func (b *diskBudget) touch(key string) {
+// touch marks a result as just used. It reports whether that changed the
+// order: a result already the most recently used (every repeat of one
+// request) needs no new modification time on disk.
+func (b *diskBudget) touch(key string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if el, ok := b.entries[key]; ok {
-		b.order.MoveToFront(el)
+	el, ok := b.entries[key]
+	if !ok || b.order.Front() == el {
+		return false
 	}
+	b.order.MoveToFront(el)
+	return true
 }
 
 // forget drops a result that left the directory by another way.

@@ -1,4 +1,4 @@
-package server
+package results
 
 import (
 	"os"
@@ -13,14 +13,14 @@ import (
 func storeResult(id byte, size int) *Result {
 	data := make([]byte, size)
 	data[0] = id
-	return &Result{Key: Key{id}, Meshes: map[string]*Mesh{"glb": newMesh(data)}, Created: time.Unix(0, 0)}
+	return &Result{Key: Key{id}, Meshes: map[string]*Mesh{"glb": NewMesh(data)}, Created: time.Unix(0, 0)}
 }
 
 // onDisk lists which of ids the store's directory holds.
-func onDisk(s *resultStore, ids ...byte) map[byte]bool {
+func onDisk(s *Store, ids ...byte) map[byte]bool {
 	held := map[byte]bool{}
 	for _, id := range ids {
-		if s.has(Key{id}) {
+		if s.Has(Key{id}) {
 			held[id] = true
 		}
 	}
@@ -43,22 +43,22 @@ func TestResultStoreEvictsTheLeastRecentlyUsedPastItsBound(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := newResultStore(t.TempDir(), 0, tc.limit, zerolog.Nop())
+			s, err := NewStore(t.TempDir(), 0, tc.limit, zerolog.Nop())
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.close()
+			defer s.Close()
 			for id := byte(1); id <= 3; id++ {
-				if err := s.put(storeResult(id, size)); err != nil {
+				if err := s.Put(storeResult(id, size)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for _, id := range tc.use {
-				if r, tier, err := s.get(Key{id}); r == nil || err != nil {
+				if r, tier, err := s.Get(Key{id}); r == nil || err != nil {
 					t.Fatalf("get %d: %v %s %v", id, r, tier, err)
 				}
 			}
-			if err := s.put(storeResult(4, size)); err != nil {
+			if err := s.Put(storeResult(4, size)); err != nil {
 				t.Fatal(err)
 			}
 			held := onDisk(s, 1, 2, 3, 4)
@@ -83,12 +83,12 @@ func TestResultStoreEvictsTheLeastRecentlyUsedPastItsBound(t *testing.T) {
 
 func TestResultStoreKeepsItsOrderAndBoundAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	s, err := newResultStore(dir, 0, -1, zerolog.Nop())
+	s, err := NewStore(dir, 0, -1, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for id := byte(1); id <= 4; id++ {
-		if err := s.put(storeResult(id, 10_000)); err != nil {
+		if err := s.Put(storeResult(id, 10_000)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,13 +103,13 @@ func TestResultStoreKeepsItsOrderAndBoundAcrossRestarts(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "01", ".tmp-123"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s.close()
+	s.Close()
 
-	s, err = newResultStore(dir, 0, 2*11_000, zerolog.Nop())
+	s, err = NewStore(dir, 0, 2*11_000, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer s.Close()
 	held := onDisk(s, 1, 2, 3, 4)
 	if !held[1] || !held[3] || len(held) != 2 {
 		t.Errorf("after a restart with a smaller bound, held %v; want the two most recently used, 1 and 3", held)
@@ -123,22 +123,22 @@ func TestResultStoreKeepsItsOrderAndBoundAcrossRestarts(t *testing.T) {
 }
 
 func TestEvictedResultStillAnswersFromMemory(t *testing.T) {
-	s, err := newResultStore(t.TempDir(), 1<<20, 1, zerolog.Nop())
+	s, err := NewStore(t.TempDir(), 1<<20, 1, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer s.Close()
 	for id := byte(1); id <= 2; id++ {
-		if err := s.put(storeResult(id, 1000)); err != nil {
+		if err := s.Put(storeResult(id, 1000)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.mem.Wait()
-	if s.has(Key{1}) {
+	if s.Has(Key{1}) {
 		t.Fatal("result 1 is still on disk past the bound")
 	}
-	r, tier, err := s.get(Key{1})
-	if err != nil || r == nil || tier != tierMemory {
+	r, tier, err := s.Get(Key{1})
+	if err != nil || r == nil || tier != TierMemory {
 		t.Fatalf("get: %v %s %v", r, tier, err)
 	}
 }

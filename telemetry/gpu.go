@@ -1,4 +1,4 @@
-package server
+package telemetry
 
 import (
 	"context"
@@ -8,9 +8,35 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// gpuMonitor samples the GPUs in the background so that /v1/gpu, /metrics
+// GPUSampler reads one snapshot of every GPU. The NVML implementation lives
+// in gpu_nvml.go; tests use a fake.
+type GPUSampler interface {
+	Sample() ([]GPUSample, error)
+}
+
+// GPUSample is one device's state at one instant.
+type GPUSample struct {
+	Index             int      `json:"index"`
+	Name              string   `json:"name"`
+	UUID              string   `json:"uuid,omitempty"`
+	UtilizationGPU    uint32   `json:"utilization_gpu_percent"`
+	UtilizationMemory uint32   `json:"utilization_memory_percent"`
+	MemoryUsedBytes   uint64   `json:"memory_used_bytes"`
+	MemoryTotalBytes  uint64   `json:"memory_total_bytes"`
+	TemperatureC      uint32   `json:"temperature_celsius"`
+	PowerWatts        float64  `json:"power_watts"`
+	PowerLimitWatts   float64  `json:"power_limit_watts"`
+	SMClockMHz        uint32   `json:"sm_clock_mhz"`
+	MemoryClockMHz    uint32   `json:"memory_clock_mhz"`
+	ThrottleReasons   []string `json:"throttle_reasons"`
+}
+
+// ewmaWeight is the weight of the newest sample in the utilization average.
+const ewmaWeight = 0.2
+
+// GPUMonitor samples the GPUs in the background so that /v1/gpu, /metrics
 // and the recommendations never wait on the driver.
-type gpuMonitor struct {
+type GPUMonitor struct {
 	sampler  GPUSampler // nil when no GPU telemetry is available
 	reason   string     // why sampler is nil
 	interval time.Duration
@@ -27,18 +53,21 @@ type gpuMonitor struct {
 	samples     int
 }
 
-func newGPUMonitor(sampler GPUSampler, reason string, interval time.Duration, log zerolog.Logger) *gpuMonitor {
-	return &gpuMonitor{sampler: sampler, reason: reason, interval: interval, log: log}
+// NewGPUMonitor samples through sampler every interval; with a nil sampler
+// it reports reason instead.
+func NewGPUMonitor(sampler GPUSampler, reason string, interval time.Duration, log zerolog.Logger) *GPUMonitor {
+	return &GPUMonitor{sampler: sampler, reason: reason, interval: interval, log: log}
 }
 
-func (m *gpuMonitor) run(ctx context.Context) {
+// Run samples until ctx ends.
+func (m *GPUMonitor) Run(ctx context.Context) {
 	if m.sampler == nil {
 		return
 	}
 	tick := time.NewTicker(m.interval)
 	defer tick.Stop()
 	for {
-		m.sample(time.Now())
+		m.Poll(time.Now())
 		select {
 		case <-ctx.Done():
 			return
@@ -47,7 +76,8 @@ func (m *gpuMonitor) run(ctx context.Context) {
 	}
 }
 
-func (m *gpuMonitor) sample(now time.Time) {
+// Poll takes one sample now.
+func (m *GPUMonitor) Poll(now time.Time) {
 	devs, err := m.sampler.Sample()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -79,6 +109,9 @@ func (m *gpuMonitor) sample(now time.Time) {
 	m.samples++
 }
 
+// Reason says why there is no GPU telemetry ("" when there is).
+func (m *GPUMonitor) Reason() string { return m.reason }
+
 // GPUView is the body of /v1/gpu.
 type GPUView struct {
 	Available   bool        `json:"available"`
@@ -90,7 +123,8 @@ type GPUView struct {
 	Devices     []GPUSample `json:"devices"`
 }
 
-func (m *gpuMonitor) view() GPUView {
+// View is the last sample, for /v1/gpu.
+func (m *GPUMonitor) View() GPUView {
 	if m.sampler == nil {
 		return GPUView{Reason: m.reason, Devices: []GPUSample{}}
 	}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/hy3d/hy3d/jobs"
+)
+
+// writeSVG draws two panels over the offered load: p99 latency (with the
+// latency of a job alone) and throughput, one line per policy.
+func writeSVG(w io.Writer, rows []outcome, aloneMS float64, capacity float64) error {
+	const (
+		width, height  = 860, 360
+		panelW, panelH = 340, 250
+		left, top      = 70, 50
+		gap            = 90
+	)
+	colors := map[jobs.Policy]string{jobs.PolicyDispatch: "#d62728", jobs.PolicyContinuous: "#1f77b4"}
+	maxLoad, maxP99, maxRate := 0.0, aloneMS, capacity
+	for _, r := range rows {
+		maxLoad = math.Max(maxLoad, r.Load)
+		maxP99 = math.Max(maxP99, r.P99MS)
+		maxRate = math.Max(maxRate, r.PerSecond)
+	}
+	maxP99 *= 1.1
+	maxRate *= 1.1
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
+	panel := func(x0 int, title, yLabel string, yMax float64, value func(outcome) float64, ref float64, refLabel string) {
+		px := func(load float64) float64 { return float64(x0) + load/maxLoad*panelW }
+		py := func(v float64) float64 { return float64(top+panelH) - v/yMax*panelH }
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", x0, top-20, title)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", x0, top+panelH, x0+panelW, top+panelH)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", x0, top, x0, top+panelH)
+		for i := 0; i <= 4; i++ {
+			v := yMax * float64(i) / 4
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%.3g</text>`+"\n", x0-5, py(v)+4, v)
+			l := maxLoad * float64(i) / 4
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%.0f%%</text>`+"\n", px(l), top+panelH+16, l*100)
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">offered load (share of capacity)</text>`+"\n", x0+panelW/2, top+panelH+34)
+		fmt.Fprintf(&b, `<text transform="translate(%d,%d) rotate(-90)" text-anchor="middle">%s</text>`+"\n", x0-50, top+panelH/2, yLabel)
+		if ref > 0 {
+			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="gray" stroke-dasharray="4 3"/>`+"\n", x0, py(ref), x0+panelW, py(ref))
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f" fill="gray">%s</text>`+"\n", x0+4, py(ref)-4, refLabel)
+		}
+		for _, pol := range []jobs.Policy{jobs.PolicyDispatch, jobs.PolicyContinuous} {
+			var pts []string
+			for _, r := range rows {
+				if r.Policy == pol {
+					pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(r.Load), py(value(r))))
+				}
+			}
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", colors[pol], strings.Join(pts, " "))
+			for _, p := range pts {
+				xy := strings.Split(p, ",")
+				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="3" fill="%s"/>`+"\n", xy[0], xy[1], colors[pol])
+			}
+		}
+	}
+	panel(left, "p99 latency, arrival to result", "ms", maxP99, func(r outcome) float64 { return r.P99MS }, aloneMS, "one job alone")
+	panel(left+panelW+gap, "throughput", "jobs per second", maxRate, func(r outcome) float64 { return r.PerSecond }, capacity, "capacity")
+	for i, pol := range []jobs.Policy{jobs.PolicyDispatch, jobs.PolicyContinuous} {
+		y := height - 14
+		x := left + i*260
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", x, y-4, x+24, y-4, colors[pol])
+		label := "dispatch batching"
+		if pol == jobs.PolicyContinuous {
+			label = "continuous batching + pipelining"
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x+30, y, label)
+	}
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
