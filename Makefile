@@ -89,7 +89,7 @@ test-gpu: deps
 	CGO_LDFLAGS="-L$(abspath $(GPU_BUILD)) $(addprefix -L,$(GPU_LIB_DIRS))" \
 	$(GO) test -count=1 -tags hy3d_tensorrt ./trt/... ./tools/build-engines/...
 
-## run: start the server on the embedded reference engines (engines/tiny).
+## run: start the server on the embedded default engines (engines/silhouette).
 run: build
 	$(BIN) serve --addr $(ADDR)
 
@@ -108,7 +108,7 @@ PYTHON ?= /usr/bin/python3
 
 .PHONY: test-tools
 
-## tiny-engines: regenerate engines/tiny and engines/tiny-turbo (deterministic, byte-identical).
+## tiny-engines: regenerate engines/tiny, engines/tiny-turbo and engines/silhouette (deterministic, byte-identical).
 tiny-engines: $(BUILD)/.apt-deps
 	$(PYTHON) tools/make-tiny-engines --report
 
