@@ -124,6 +124,17 @@ test-tools: deps
 bench-pipeline: deps native
 	$(GO) run $(NATIVE_LDFLAGS) ./bench/pipeline
 
+## ---- the cut-out and the README's gallery ----
+.PHONY: bench-cutout gallery
+
+## bench-cutout: IoU of the no-alpha cut-out against known masks, border colour (before) vs graph cut.
+bench-cutout:
+	$(GO) run ./bench/cutout
+
+## gallery: regenerate docs/gallery and print the README's picture → mesh table (embedded default set).
+gallery: deps native
+	$(GO) run $(NATIVE_LDFLAGS) ./bench/gallery -out docs/gallery
+
 ## ---- load benchmark (bench/load) ----
 .PHONY: bench-load
 
