@@ -71,12 +71,7 @@ func Alpha(ctx context.Context, img *image.NRGBA) (*image.Alpha, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		fg := refine(img, labels, lw, lh, f)
-		for i, v := range fg {
-			if v {
-				out.Pix[i] = 255
-			}
-		}
+		refine(img, labels, lw, lh, f, out)
 		return out, nil
 	}
 	for i, v := range labels {
@@ -500,8 +495,8 @@ func keepStrong(set []bool, w, h int, weight func(i int) float64, share float64)
 // refine cuts the full-resolution picture again in the band of work cells
 // that touch the other label, with colour models refitted to full-resolution
 // pixels (whose noise the averaged work picture hides); every other pixel
-// takes its cell's label.
-func refine(img *image.NRGBA, cells []bool, lw, lh, f int) []bool {
+// takes its cell's label. It writes the matte into out.
+func refine(img *image.NRGBA, cells []bool, lw, lh, f int, out *image.Alpha) {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	band := make([]bool, lw*lh)
 	for cy := range lh {
@@ -518,23 +513,43 @@ func refine(img *image.NRGBA, cells []bool, lw, lh, f int) []bool {
 			}
 		}
 	}
-	out := make([]bool, w*h)
-	node := make([]int32, w*h)
+	// Settled object cells go straight into the matte; band cells get
+	// consecutive node numbers, row by row within the cell.
+	base := make([]int32, lw*lh)
 	var nodes []int
-	for y := range h {
-		for x := range w {
-			c := (y/f)*lw + x/f
-			i := y*w + x
-			out[i] = cells[c]
-			node[i] = -1
-			if band[c] {
-				node[i] = int32(len(nodes))
-				nodes = append(nodes, i)
+	for cy := range lh {
+		y0, y1 := cy*f, min(cy*f+f, h)
+		for cx := range lw {
+			c := cy*lw + cx
+			x0, x1 := cx*f, min(cx*f+f, w)
+			base[c] = -1
+			switch {
+			case band[c]:
+				base[c] = int32(len(nodes))
+				for y := y0; y < y1; y++ {
+					for x := x0; x < x1; x++ {
+						nodes = append(nodes, y*w+x)
+					}
+				}
+			case cells[c]:
+				for y := y0; y < y1; y++ {
+					fill(out.Pix[y*out.Stride+x0:y*out.Stride+x1], 255)
+				}
 			}
 		}
 	}
+	// node is pixel (x, y)'s node, or −1 when its label is settled.
+	node := func(x, y int) int32 {
+		cx, cy := x/f, y/f
+		b := base[cy*lw+cx]
+		if b < 0 {
+			return -1
+		}
+		cw := min(f, w-cx*f)
+		return b + int32((y-cy*f)*cw+x-cx*f)
+	}
 	if len(nodes) == 0 {
-		return out
+		return
 	}
 	// Colour models from one full-resolution pixel per settled cell.
 	var fgSamples [][3]float32
@@ -555,7 +570,7 @@ func refine(img *image.NRGBA, cells []bool, lw, lh, f int) []bool {
 	}
 	fgModel, ok := fitGMM(fgSamples, minVar)
 	if !ok {
-		return out
+		return
 	}
 	bg := fitBackdrop(bgSamples, w, h)
 
@@ -591,15 +606,15 @@ func refine(img *image.NRGBA, cells []bool, lw, lh, f int) []bool {
 			if xx < 0 || yy < 0 || xx >= w || yy >= h {
 				continue
 			}
-			j := yy*w + xx
-			if node[j] >= 0 && j < i {
-				continue // this pair's edge was added from j
+			j := node(xx, yy)
+			if j >= 0 && yy*w+xx < i {
+				continue // this pair's edge was added from the other side
 			}
 			wt := pairWeight(c, rgb(img, xx, yy), beta, false)
 			switch {
-			case node[j] >= 0:
-				edges = append(edges, flowEdge{u: int32(k), v: node[j], cuv: wt, cvu: wt})
-			case out[j]:
+			case j >= 0:
+				edges = append(edges, flowEdge{u: int32(k), v: j, cuv: wt, cvu: wt})
+			case cells[(yy/f)*lw+xx/f]:
 				t += wt
 			default:
 				t -= wt
@@ -610,7 +625,14 @@ func refine(img *image.NRGBA, cells []bool, lw, lh, f int) []bool {
 	g := newFlowGraph(trcap, edges)
 	g.maxflow()
 	for k, i := range nodes {
-		out[i] = g.sourceSide(k)
+		if g.sourceSide(k) {
+			out.Pix[(i/w)*out.Stride+i%w] = 255
+		}
 	}
-	return out
+}
+
+func fill(b []uint8, v uint8) {
+	for i := range b {
+		b[i] = v
+	}
 }
