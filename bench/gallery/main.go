@@ -4,7 +4,7 @@
 // backdrops, which go through the cut-out), each generated at the set's
 // default settings on ONNX Runtime and drawn by a small z-buffer renderer
 // (render.go). It writes the pictures and renders as PNG into -out and
-// prints the Markdown table.
+// prints the Markdown table. (Timings are bench/pipeline's business.)
 //
 //	go run ./bench/gallery -out docs/gallery
 package main
@@ -94,7 +94,7 @@ func run() error {
 	}
 
 	fmt.Printf("| picture | mesh (model set %s, default settings) | |\n| --- | --- | --- |\n", set.Name)
-	for i, e := range entries() {
+	for _, e := range entries() {
 		pic, err := e.picture()
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.name, err)
@@ -103,15 +103,9 @@ func run() error {
 		if err := png.Encode(&buf, pic); err != nil {
 			return err
 		}
-		runs := 1
-		if i == 0 {
-			runs = 2 // the first generation also warms the engines up: time the second
-		}
-		var res *pipeline.Result
-		for range runs {
-			if res, err = p.Generate(ctx, pipeline.Request{ID: e.name, Image: buf.Bytes()}); err != nil {
-				return fmt.Errorf("%s: %w", e.name, err)
-			}
+		res, err := p.Generate(ctx, pipeline.Request{ID: e.name, Image: buf.Bytes()})
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.name, err)
 		}
 		thumb := image.NewNRGBA(image.Rect(0, 0, *size, *size))
 		draw.Draw(thumb, thumb.Rect, checkerboard(*size), image.Point{}, draw.Src)
@@ -124,7 +118,7 @@ func run() error {
 		if err := writePNG(filepath.Join(*out, meshFile), shot); err != nil {
 			return err
 		}
-		note := fmt.Sprintf("%s; %d faces, %.2f s", e.caption, res.Mesh.TriangleCount(), res.Timings.Total.Seconds())
+		note := fmt.Sprintf("%s; %d faces", e.caption, res.Mesh.TriangleCount())
 		if len(res.Warnings) > 1 {
 			note += "; warned: " + strings.Join(res.Warnings[1:], "; ")
 		}
