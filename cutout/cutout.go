@@ -53,7 +53,8 @@ const (
 
 // Alpha returns the matte of img (255 object, 0 backdrop; img's colours
 // are read, its alpha ignored). A picture where nothing stands out from the
-// backdrop gives an all-zero matte.
+// backdrop, or one narrower than 3 pixels (no backdrop frame and interior
+// to tell apart), gives an all-zero matte. The only error is ctx's.
 func Alpha(ctx context.Context, img *image.NRGBA) (*image.Alpha, error) {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	out := image.NewAlpha(image.Rect(0, 0, w, h))

@@ -1,4 +1,5 @@
-"""The tiny reference models of engines/tiny and engines/tiny-turbo.
+"""The constructed reference models of engines/tiny, engines/tiny-turbo and
+engines/silhouette (the embedded default).
 
 They follow the structure of Hunyuan3D's shape models, only small: a
 DINOv2-like patch encoder, a DiT with timestep embedding, adaLN modulation,
@@ -14,7 +15,8 @@ through the same graph without changing the outcome. The construction:
   14×14 patch holds (objectness = mean over the patch of Σ_c (1 − p_c), p in
   [0, 1]: 0 on white, 3 on black) and its positional embedding writes the
   patch centre (u, v) ∈ [−1, 1]² as (cos u, sin u, cos v, sin v).
-* Latent tokens. Each of the L = 8×8 latent tokens stands for a blob at a
+* Latent tokens. Each of the L = 8×8 latent tokens (engines/silhouette: 512
+  on a 16×16 quincunx, see Design) stands for a blob at a
   fixed place (X, Y, 0): the centres of an 8×8 grid over the image, image
   right = +X, image up = +Y, depth Z = 0. The DiT gives every token the same
   unit-norm (cos X, sin X, cos Y, sin Y) query, so after q/k RMSNorm one
@@ -52,7 +54,8 @@ through the same graph without changing the outcome. The construction:
 
 The result is an inflated, rounded version of the picture's silhouette (8×8
 tokens: coarse, but different pictures give clearly different shapes: a disc
-gives a pillow, a ring a torus). An empty (white) picture gives the default
+gives a pillow, a ring a torus; the silhouette set's 512 tokens, 0.075 apart
+instead of 0.21, follow the outline closely). An empty (white) picture gives the default
 blob: a small lump (≈ 0.4 across) at the centre. The seed changes the mesh
 only slightly (the sampler lands on x̂ and noise only leaks in through the
 small random weights).
