@@ -13,7 +13,9 @@ import (
 	"context"
 	"image"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // Tuning of the segmentation. The values are GrabCut's where it gives one
@@ -98,25 +100,27 @@ func downsample(img *image.NRGBA, f int) picture {
 	lw, lh := (w+f-1)/f, (h+f-1)/f
 	sum := make(picture, lw*lh)
 	n := make([]float32, lw*lh)
-	for y := range h {
-		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
-		dst := sum[(y/f)*lw : (y/f+1)*lw]
-		cnt := n[(y/f)*lw : (y/f+1)*lw]
-		for x := range w {
-			d := &dst[x/f]
-			d[0] += float32(row[4*x])
-			d[1] += float32(row[4*x+1])
-			d[2] += float32(row[4*x+2])
-			cnt[x/f]++
-		}
-	}
-	if f > 1 {
-		for i := range sum {
-			for c := range 3 {
-				sum[i][c] /= n[i]
+	split(lh, func(lo, hi int) {
+		for y := lo * f; y < min(hi*f, h); y++ {
+			row := img.Pix[y*img.Stride : y*img.Stride+4*w]
+			dst := sum[(y/f)*lw : (y/f+1)*lw]
+			cnt := n[(y/f)*lw : (y/f+1)*lw]
+			for x := range w {
+				d := &dst[x/f]
+				d[0] += float32(row[4*x])
+				d[1] += float32(row[4*x+1])
+				d[2] += float32(row[4*x+2])
+				cnt[x/f]++
 			}
 		}
-	}
+		if f > 1 {
+			for i := lo * lw; i < hi*lw; i++ {
+				for c := range 3 {
+					sum[i][c] /= n[i]
+				}
+			}
+		}
+	})
 	return sum
 }
 
@@ -132,7 +136,13 @@ func segment(ctx context.Context, p picture, w, h int) ([]bool, bool, error) {
 	}
 	bg := fitBackdrop(samplesOf(p, w, frame), w, h)
 	nllBG := make([]float32, w*h)
-	bg.nlls(p, w, h, nllBG)
+	split(h, func(lo, hi int) {
+		for y := lo; y < hi; y++ {
+			for x := range w {
+				nllBG[y*w+x] = bg.model.cost(bg.residual(p[y*w+x], x, y, w, h))
+			}
+		}
+	})
 	var frameNLL []float32
 	for i, in := range frame {
 		if in {
@@ -178,13 +188,17 @@ func segment(ctx context.Context, p picture, w, h int) ([]bool, bool, error) {
 			notFG[i] = !v
 		}
 		bg = fitBackdrop(samplesOf(p, w, notFG), w, h)
-		bg.nlls(p, w, h, nllBG)
-		for i, c := range p {
-			trcap[i] = nllBG[i] - fgModel.cost(c)
-			if pinned[i] {
-				trcap[i] = -hardBackdrop
+		split(h, func(lo, hi int) {
+			for y := lo; y < hi; y++ {
+				for x := range w {
+					i := y*w + x
+					trcap[i] = bg.model.cost(bg.residual(p[i], x, y, w, h)) - fgModel.cost(p[i])
+					if pinned[i] {
+						trcap[i] = -hardBackdrop
+					}
+				}
 			}
-		}
+		})
 		g.reset(trcap)
 		g.maxflow()
 		changed := 0
@@ -231,15 +245,6 @@ func (b *backdrop) at(x, y, w, h int) [3]float32 {
 func (b *backdrop) residual(c [3]float32, x, y, w, h int) [3]float32 {
 	f := b.at(x, y, w, h)
 	return [3]float32{c[0] - f[0], c[1] - f[1], c[2] - f[2]}
-}
-
-// nlls writes the negative log-likelihood of every pixel under the model.
-func (b *backdrop) nlls(p picture, w, h int, out []float32) {
-	for y := range h {
-		for x := range w {
-			out[y*w+x] = b.model.cost(b.residual(p[y*w+x], x, y, w, h))
-		}
-	}
 }
 
 // sample is a pixel's place and colour.
@@ -415,21 +420,55 @@ func pairWeight(a, b [3]float32, beta float64, diagonal bool) float32 {
 // gridEdges is the 8-connected grid with contrast-sensitive weights.
 func gridEdges(p picture, w, h int) []flowEdge {
 	beta := contrast(p, w, h)
-	edges := make([]flowEdge, 0, 4*w*h)
-	for y := range h {
-		for x := range w {
-			for _, o := range neighbourOffsets {
-				xx, yy := x+o[0], y+o[1]
-				if xx < 0 || xx >= w || yy >= h {
-					continue
+	return splitAppend(h, func(lo, hi int, edges []flowEdge) []flowEdge {
+		for y := lo; y < hi; y++ {
+			for x := range w {
+				for _, o := range neighbourOffsets {
+					xx, yy := x+o[0], y+o[1]
+					if xx < 0 || xx >= w || yy >= h {
+						continue
+					}
+					i, j := y*w+x, yy*w+xx
+					c := pairWeight(p[i], p[j], beta, o[0] != 0 && o[1] != 0)
+					edges = append(edges, flowEdge{u: int32(i), v: int32(j), cuv: c, cvu: c})
 				}
-				i, j := y*w+x, yy*w+xx
-				c := pairWeight(p[i], p[j], beta, o[0] != 0 && o[1] != 0)
-				edges = append(edges, flowEdge{u: int32(i), v: int32(j), cuv: c, cvu: c})
 			}
 		}
+		return edges
+	})
+}
+
+// split runs f over contiguous parts of [0, n), one per available CPU, at
+// once. The per-pixel terms are independent; only the max-flow is serial.
+func split(n int, f func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), max(1, n/16))
+	if parts <= 1 {
+		f(0, n)
+		return
 	}
-	return edges
+	var wg sync.WaitGroup
+	for k := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(n*k/parts, n*(k+1)/parts)
+		}()
+	}
+	wg.Wait()
+}
+
+// splitAppend is split for a loop that appends to a slice: each part
+// appends to its own, and the parts are joined in order, so the result is
+// the serial loop's.
+func splitAppend[T any](n int, f func(lo, hi int, out []T) []T) []T {
+	parts := min(runtime.GOMAXPROCS(0), max(1, n/16))
+	outs := make([][]T, parts)
+	split(parts, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			outs[k] = f(n*k/parts, n*(k+1)/parts, nil)
+		}
+	})
+	return slices.Concat(outs...)
 }
 
 // components labels the 8-connected components of the set pixels; it
@@ -597,8 +636,10 @@ func refine(img *image.NRGBA, cells []bool, lw, lh, f int, out *image.Alpha) {
 	// The band is a few pixels wide and cut 4-connected: at full resolution
 	// the diagonal links add little but time.
 	trcap := make([]float32, len(nodes))
-	edges := make([]flowEdge, 0, 2*len(nodes))
-	for k, i := range nodes {
+	// bandNode sets node k's data term, adds the links to its settled
+	// neighbours to it, and appends its links to the band's other nodes.
+	bandNode := func(k int, edges []flowEdge) []flowEdge {
+		i := nodes[k]
 		x, y := i%w, i/w
 		c := rgb(img, x, y)
 		t := bg.model.cost(bg.residual(c, x, y, w, h)) - fgModel.cost(c)
@@ -622,7 +663,14 @@ func refine(img *image.NRGBA, cells []bool, lw, lh, f int, out *image.Alpha) {
 			}
 		}
 		trcap[k] = t
+		return edges
 	}
+	edges := splitAppend(len(nodes), func(lo, hi int, edges []flowEdge) []flowEdge {
+		for k := lo; k < hi; k++ {
+			edges = bandNode(k, edges)
+		}
+		return edges
+	})
 	g := newFlowGraph(trcap, edges)
 	g.maxflow()
 	for k, i := range nodes {
