@@ -158,7 +158,7 @@ $(BUILD)/.cuda-toolkit:
 	fi
 	@touch $@
 
-## run: start the server on the embedded reference engines (engines/tiny).
+## run: start the server on the embedded default engines (engines/silhouette).
 run: build
 	$(BIN) serve --addr $(ADDR)
 
@@ -187,7 +187,7 @@ PYTHON ?= /usr/bin/python3
 
 .PHONY: test-tools
 
-## tiny-engines: regenerate engines/tiny and engines/tiny-turbo (deterministic, byte-identical).
+## tiny-engines: regenerate engines/tiny, engines/tiny-turbo and engines/silhouette (deterministic, byte-identical).
 tiny-engines: $(BUILD)/.apt-deps
 	$(PYTHON) tools/make-tiny-engines --report
 
@@ -202,6 +202,17 @@ test-tools: deps
 ## bench-pipeline: per-stage timings of whole generations at R=128/256/384, dense and coarse-to-fine.
 bench-pipeline: deps native
 	$(GO) run $(NATIVE_LDFLAGS) ./bench/pipeline
+
+## ---- the cut-out and the README's gallery ----
+.PHONY: bench-cutout gallery
+
+## bench-cutout: IoU of the no-alpha cut-out against known masks, border colour (before) vs graph cut.
+bench-cutout:
+	$(GO) run ./bench/cutout
+
+## gallery: regenerate docs/gallery and print the README's picture → mesh table (embedded default set).
+gallery: deps native
+	$(GO) run $(NATIVE_LDFLAGS) ./bench/gallery -out docs/gallery
 
 ## ---- load benchmark (bench/load) ----
 .PHONY: bench-load

@@ -1,8 +1,9 @@
 // Package engines describes model sets: the manifest.json of every folder
 // under engines/ (graphs, tensor contracts, sampler and volume defaults, and
 // for each built TensorRT plan the version, GPU and checksum it was built
-// for), and the embedded reference set engines/tiny that lets hy3d run with
-// nothing but its own binary.
+// for), and the embedded reference sets that let hy3d run with nothing but
+// its own binary: engines/silhouette, the default, and engines/tiny, the
+// small one the tests run.
 package engines
 
 import (
@@ -119,14 +120,22 @@ type Set struct {
 	Dir string // on-disk folder, empty for the embedded set
 }
 
-//go:embed tiny/manifest.json tiny/*.onnx
-var tinyFS embed.FS
+//go:embed tiny/manifest.json tiny/*.onnx silhouette/manifest.json silhouette/*.onnx
+var embedded embed.FS
 
-// Tiny returns the embedded reference model set.
-func Tiny() (*Set, error) {
-	sub, err := fs.Sub(tinyFS, "tiny")
+// Tiny returns the embedded 8×8-token reference set (engines/tiny, the
+// contract of Hunyuan3D-2.0 at toy size): fast, for tests.
+func Tiny() (*Set, error) { return openEmbedded("tiny") }
+
+// Default returns the embedded set hy3d serves when it is given no model
+// set: engines/silhouette, constructed models with Hunyuan3D-2mini-Turbo's
+// contract whose mesh is an inflated version of the picture's silhouette.
+func Default() (*Set, error) { return openEmbedded("silhouette") }
+
+func openEmbedded(name string) (*Set, error) {
+	sub, err := fs.Sub(embedded, name)
 	if err != nil {
-		return nil, fmt.Errorf("embedded tiny engines: %w", err)
+		return nil, fmt.Errorf("embedded %s engines: %w", name, err)
 	}
 	return load(sub, "")
 }

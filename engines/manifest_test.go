@@ -7,40 +7,63 @@ import (
 	"testing"
 )
 
-func TestEmbeddedTinySetLoadsWithEveryGraph(t *testing.T) {
-	set, err := Tiny()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range RequiredGraphs {
-		b, err := set.ReadGraph(name)
-		if err != nil {
-			t.Fatalf("ReadGraph(%s): %v", name, err)
-		}
-		if len(b) == 0 {
-			t.Fatalf("graph %s is empty", name)
-		}
-	}
-	if set.Tokens.CondTokens != 1370 {
-		t.Fatalf("cond tokens %d, docs/engine-contract.md says 1370", set.Tokens.CondTokens)
-	}
-	if _, err := set.ReadGraph(Matting); err == nil {
-		t.Fatal("tiny has no matting graph, ReadGraph must say so")
+// Both embedded sets load with every graph and the contract of the
+// Hunyuan3D family they mimic: 1370 image tokens, and 2mini's 512 latent
+// tokens for the default set.
+func TestEmbeddedSetsLoadWithEveryGraph(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		open    func() (*Set, error)
+		family  string
+		latents int
+	}{
+		{"tiny", Tiny, "hunyuan3d-2.0", 64},
+		{"silhouette", Default, "hunyuan3d-2mini", 512},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			set, err := c.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if set.Name != c.name || set.Family != c.family {
+				t.Fatalf("set %q of family %q", set.Name, set.Family)
+			}
+			for _, name := range RequiredGraphs {
+				b, err := set.ReadGraph(name)
+				if err != nil {
+					t.Fatalf("ReadGraph(%s): %v", name, err)
+				}
+				if len(b) == 0 {
+					t.Fatalf("graph %s is empty", name)
+				}
+			}
+			if set.Tokens.CondTokens != 1370 || set.Tokens.LatentTokens != c.latents {
+				t.Fatalf("tokens %+v, want 1370 image tokens and %d latent tokens", set.Tokens, c.latents)
+			}
+			if _, err := set.ReadGraph(Matting); err == nil {
+				t.Fatalf("%s has no matting graph, ReadGraph must say so", c.name)
+			}
+		})
 	}
 }
 
 func TestOpenReadsTheSameManifestFromDisk(t *testing.T) {
-	set, err := Open("tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	embedded, err := Tiny()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if set.Dir == "" || set.Name != embedded.Name || set.ScaleFactor != embedded.ScaleFactor {
-		t.Fatalf("Open(tiny) = %q dir %q scale %v; embedded %q scale %v",
-			set.Name, set.Dir, set.ScaleFactor, embedded.Name, embedded.ScaleFactor)
+	for _, c := range []struct {
+		dir  string
+		open func() (*Set, error)
+	}{{"tiny", Tiny}, {"silhouette", Default}} {
+		set, err := Open(c.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		embedded, err := c.open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set.Dir == "" || set.Name != embedded.Name || set.ScaleFactor != embedded.ScaleFactor {
+			t.Fatalf("Open(%s) = %q dir %q scale %v; embedded %q scale %v",
+				c.dir, set.Name, set.Dir, set.ScaleFactor, embedded.Name, embedded.ScaleFactor)
+		}
 	}
 }
 

@@ -24,7 +24,11 @@ func referenceSets(t testing.TB) map[string]*engines.Set {
 	if err != nil {
 		t.Fatalf("engines.Tiny: %v", err)
 	}
-	sets := map[string]*engines.Set{"tiny": tiny}
+	silhouette, err := engines.Default()
+	if err != nil {
+		t.Fatalf("engines.Default: %v", err)
+	}
+	sets := map[string]*engines.Set{"tiny": tiny, "silhouette": silhouette}
 	turbo := filepath.Join("..", "engines", "tiny-turbo")
 	if _, err := os.Stat(filepath.Join(turbo, "manifest.json")); err == nil {
 		set, err := engines.Open(turbo)

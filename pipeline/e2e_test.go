@@ -24,7 +24,7 @@ import (
 )
 
 // The end-to-end tests run the reference engines (engines/tiny, engines/
-// tiny-turbo) on ONNX Runtime. Pipelines are shared between tests: loading
+// tiny-turbo, and the embedded default engines/silhouette) on ONNX Runtime. Pipelines are shared between tests: loading
 // them is the slow part.
 var tinyPipelines struct {
 	sync.Mutex
@@ -40,9 +40,12 @@ func tinyPipeline(t *testing.T, name string) *Pipeline {
 	}
 	var set *engines.Set
 	var err error
-	if name == "tiny" {
+	switch name {
+	case "tiny":
 		set, err = engines.Tiny()
-	} else {
+	case "silhouette":
+		set, err = engines.Default()
+	default:
 		set, err = engines.Open("../engines/" + name)
 	}
 	if err != nil {
@@ -200,7 +203,12 @@ func checkOutputs(t *testing.T, res *Result) {
 }
 
 func TestGenerateTurnsPicturesIntoClosedOutwardMeshes(t *testing.T) {
-	p := tinyPipeline(t, "tiny")
+	for _, set := range []string{"tiny", "silhouette"} {
+		t.Run(set, func(t *testing.T) { testClosedOutwardMeshes(t, tinyPipeline(t, set)) })
+	}
+}
+
+func testClosedOutwardMeshes(t *testing.T, p *Pipeline) {
 	for name, pic := range testPictures(t) {
 		t.Run(name, func(t *testing.T) {
 			var stages []Stage
@@ -275,9 +283,14 @@ func TestGenerateReusesACachedCond(t *testing.T) {
 }
 
 func TestGenerateWithTurboUsesEmbeddedGuidance(t *testing.T) {
-	p := tinyPipeline(t, "tiny-turbo")
+	for _, set := range []string{"tiny-turbo", "silhouette"} {
+		t.Run(set, func(t *testing.T) { testEmbeddedGuidance(t, tinyPipeline(t, set)) })
+	}
+}
+
+func testEmbeddedGuidance(t *testing.T, p *Pipeline) {
 	if m := p.Manifest(); m.Sampler.Guidance != GuidanceEmbedded || m.Sampler.Kind != KindConsistency {
-		t.Fatalf("tiny-turbo sampler %+v", m.Sampler)
+		t.Fatalf("%s sampler %+v", m.Name, m.Sampler)
 	}
 	pic := testPictures(t)["alpha, odd size"]
 	var meshes []*mesh.Mesh
@@ -366,7 +379,12 @@ func maxNearest(a, b []float32, h float64) float64 {
 }
 
 func TestCoarseToFineGivesTheDenseSurfaceOnTinyEngines(t *testing.T) {
-	p := tinyPipeline(t, "tiny")
+	for _, set := range []string{"tiny", "silhouette"} {
+		t.Run(set, func(t *testing.T) { testCoarseToFineGivesTheDenseSurface(t, tinyPipeline(t, set)) })
+	}
+}
+
+func testCoarseToFineGivesTheDenseSurface(t *testing.T, p *Pipeline) {
 	ctx := context.Background()
 	for _, name := range []string{"alpha, odd size", "small object in a corner"} {
 		t.Run(name, func(t *testing.T) {

@@ -25,9 +25,6 @@ var (
 // allocation (4096² RGBA is 64 MiB).
 const ppDefaultMaxPixels = 4096 * 4096
 
-// ppWarnBorderMatte is the warning of the no-alpha, no-matting fallback.
-const ppWarnBorderMatte = "no alpha and no matting engine: background estimated from the border"
-
 // PreprocessOptions configures Preprocess.
 type PreprocessOptions struct {
 	// MaxPixels rejects an image whose header declares more than width·height
@@ -73,10 +70,9 @@ type Prepared struct {
 //  2. Alpha. An image with an alpha channel that is not fully opaque keeps it.
 //     Otherwise (RGB, grayscale, or RGBA that is opaque everywhere) the
 //     background must be removed first, as Hunyuan3D's apps do with rembg for
-//     RGB pictures: the Matting engine when there is one, else a fallback that
-//     takes the background colour as the per-channel median of the 1-pixel
-//     frame and makes alpha a ramp of each pixel's RGB distance from it (0 up
-//     to 24, opaque from 64), and says so in Warnings. Treating opaque RGBA
+//     RGB pictures: the Matting engine when there is one, else package
+//     cutout's colour-model graph cut (GrabCut-style, seeded by the picture's
+//     border), and says so in Warnings. Treating opaque RGBA
 //     like RGB differs from Hunyuan3D's gradio app, which only looks at the
 //     PIL mode and would keep the whole rectangle; its API server removes the
 //     background of every picture.
@@ -116,8 +112,12 @@ func Preprocess(ctx context.Context, data []byte, opts PreprocessOptions) (*Prep
 				return nil, err
 			}
 		} else {
-			warnings = append(warnings, ppWarnBorderMatte)
-			if w := ppBorderMatte(img); w != "" {
+			warnings = append(warnings, ppWarnCutOut)
+			w, err := ppCutOut(ctx, img)
+			if err != nil {
+				return nil, err
+			}
+			if w != "" {
 				warnings = append(warnings, w)
 			}
 		}

@@ -114,7 +114,7 @@ func TestPreprocessGrayAndPalettedPNG(t *testing.T) {
 		}
 	}
 	a, b := ppRun(t, ppEncodePNG(t, gray), PreprocessOptions{}), ppRun(t, ppEncodePNG(t, rgbOfGray), PreprocessOptions{})
-	if a.Hash != b.Hash || !slices.Contains(a.Warnings, ppWarnBorderMatte) {
+	if a.Hash != b.Hash || !slices.Contains(a.Warnings, ppWarnCutOut) {
 		t.Errorf("gray PNG: hash equal %v, warnings %q", a.Hash == b.Hash, a.Warnings)
 	}
 
@@ -151,7 +151,7 @@ func TestPreprocessJPEGUsesBorderFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := ppRun(t, buf.Bytes(), PreprocessOptions{})
-	if p.Format != "jpeg" || !slices.Equal(p.Warnings, []string{ppWarnBorderMatte}) {
+	if p.Format != "jpeg" || !slices.Equal(p.Warnings, []string{ppWarnCutOut}) {
 		t.Errorf("format %q warnings %q", p.Format, p.Warnings)
 	}
 	// JPEG ringing may add a pixel or two around the square.
@@ -167,38 +167,37 @@ func TestPreprocessOpaqueRGBACountsAsNoAlpha(t *testing.T) {
 	draw.Draw(img, img.Rect, image.NewUniform(color.NRGBA{255, 255, 255, 255}), image.Point{}, draw.Src)
 	draw.Draw(img, image.Rect(10, 12, 30, 25), image.NewUniform(color.NRGBA{0, 0, 0, 255}), image.Point{}, draw.Src)
 	p := ppRun(t, ppEncodePNG(t, img), PreprocessOptions{})
-	if !slices.Contains(p.Warnings, ppWarnBorderMatte) || p.BBox != image.Rect(10, 12, 30, 25) {
+	if !slices.Contains(p.Warnings, ppWarnCutOut) || p.BBox != image.Rect(10, 12, 30, 25) {
 		t.Errorf("warnings %q bbox %v", p.Warnings, p.BBox)
 	}
 }
 
-// On a mid-gray backdrop a pixel 44 levels off in red is on the ramp:
-// (44−24)/(64−24)·255 = 127.5 → 128; 24 off is background, 64 off is object.
-func TestBorderMatteRamp(t *testing.T) {
-	img := image.NewNRGBA(image.Rect(0, 0, 10, 10))
-	draw.Draw(img, img.Rect, image.NewUniform(color.NRGBA{128, 128, 128, 255}), image.Point{}, draw.Src)
-	img.SetNRGBA(3, 3, color.NRGBA{128 + 44, 128, 128, 255})
-	img.SetNRGBA(4, 4, color.NRGBA{128 + 24, 128, 128, 255})
-	img.SetNRGBA(5, 5, color.NRGBA{128, 128 - 64, 128, 255})
-	if w := ppBorderMatte(img); w != "" {
-		t.Errorf("warning %q for a plain backdrop", w)
-	}
+// An object cut off by the picture's edge is cut out with a warning that
+// part of it may be lost; one inside the picture gets none.
+func TestCutOutWarnsWhenTheObjectRunsOff(t *testing.T) {
 	for _, c := range []struct {
-		x, y int
-		a    uint8
-	}{{3, 3, 128}, {4, 4, 0}, {5, 5, 255}, {0, 0, 0}, {9, 9, 0}} {
-		if got := img.NRGBAAt(c.x, c.y).A; got != c.a {
-			t.Errorf("alpha at (%d,%d) = %d, want %d", c.x, c.y, got, c.a)
-		}
-	}
-
-	// Half the frame is red: the median still finds one colour, but the
-	// picture is not on a plain backdrop, and the caller is told.
-	noisy := image.NewNRGBA(image.Rect(0, 0, 10, 10))
-	draw.Draw(noisy, noisy.Rect, image.NewUniform(color.NRGBA{255, 255, 255, 255}), image.Point{}, draw.Src)
-	draw.Draw(noisy, image.Rect(0, 0, 10, 4), image.NewUniform(color.NRGBA{255, 0, 0, 255}), image.Point{}, draw.Src)
-	if w := ppBorderMatte(noisy); !strings.Contains(w, "not a plain colour") {
-		t.Errorf("warning %q for a two-colour frame", w)
+		name string
+		obj  image.Rectangle
+		warn bool
+	}{
+		{"inside", image.Rect(20, 15, 60, 45), false},
+		{"runs off the left", image.Rect(0, 10, 50, 50), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := image.NewNRGBA(image.Rect(0, 0, 80, 60))
+			draw.Draw(img, img.Rect, image.NewUniform(color.NRGBA{200, 200, 205, 255}), image.Point{}, draw.Src)
+			draw.Draw(img, c.obj, image.NewUniform(color.NRGBA{150, 40, 30, 255}), image.Point{}, draw.Src)
+			w, err := ppCutOut(context.Background(), img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(w, "reaches the picture's border"); got != c.warn {
+				t.Errorf("warning %q, want one: %v", w, c.warn)
+			}
+			if bbox, ok := ppAlphaBBox(img); !ok || !bbox.In(c.obj) || bbox.Dx() < c.obj.Dx()-4 {
+				t.Errorf("object found at %v (%v), drawn at %v", bbox, ok, c.obj)
+			}
+		})
 	}
 }
 

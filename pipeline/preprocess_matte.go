@@ -1,74 +1,57 @@
 package pipeline
 
 import (
-	"fmt"
+	"context"
 	"image"
-	"math"
+
+	"github.com/hy3d/hy3d/cutout"
 )
 
-// The fallback matte's ramp, in RGB distance from the background colour:
-// JPEG noise and gentle shading on a studio backdrop stay below ppMatteLow,
-// and anything at least ppMatteHigh away is taken as object.
+// ppWarnCutOut is the warning of the no-alpha, no-matting fallback.
+const ppWarnCutOut = "no alpha and no matting engine: the object was cut out by a colour-model graph cut " +
+	"seeded by the picture's border; a matting model (tools/add-matting) does better on photos"
+
+// ppTouchesFrame is the share of the ring ppFrameInset pixels inside the
+// picture's edge kept as object above which the cut-out warns that the
+// object reaches the border. The ring lies just inside the frame that seeds
+// the cut-out's backdrop model (3 % of the longer side), which is taken as
+// backdrop wherever it looks like it.
 const (
-	ppMatteLow  = 24
-	ppMatteHigh = 64
-	// ppBorderNoisy is the share of frame pixels off the background colour
-	// above which the background is probably not a plain backdrop.
-	ppBorderNoisy = 0.10
+	ppTouchesFrame = 0.05
+	ppFrameInset   = 0.035
 )
 
-// ppBorderMatte is the cut-out of last resort for a picture with no alpha
-// and no matting engine. It takes the background colour as the per-channel
-// median of the 1-pixel frame and sets each pixel's alpha from its Euclidean
-// RGB distance d to that colour: 0 up to ppMatteLow, 255 from ppMatteHigh, a
-// linear ramp between (so edges stay soft). Colours are left as they are: the
-// white composite in recenter then treats them as straight alpha. It returns
-// a warning when the frame is not a plain colour, because then the matte
-// likely keeps background.
-func ppBorderMatte(img *image.NRGBA) string {
+// ppCutOut is the cut-out of last resort for a picture with no alpha and no
+// matting engine: package cutout's graph cut, as a Matter. It returns a
+// warning when the object reaches the picture's border: there the backdrop
+// model has seen object colours, and the part of the object on the border
+// is lost.
+func ppCutOut(ctx context.Context, img *image.NRGBA) (string, error) {
+	if err := ppApplyMatte(ctx, img, cutoutMatter{}); err != nil {
+		return "", err
+	}
 	w, h := img.Rect.Dx(), img.Rect.Dy()
-	var hist [3][256]int
-	frame := 0
-	ppEachFramePixel(w, h, func(x, y int) {
-		p := img.Pix[y*img.Stride+4*x:]
-		for c := range 3 {
-			hist[c][p[c]]++
-		}
-		frame++
-	})
-	var bg [3]int
-	for c := range 3 {
-		bg[c] = ppMedian(&hist[c], frame)
+	d := int(ppFrameInset*float64(max(w, h))) + 1
+	if 2*d >= min(w, h) {
+		return "", nil
 	}
-	dist2 := func(p []uint8) int {
-		dr, dg, db := int(p[0])-bg[0], int(p[1])-bg[1], int(p[2])-bg[2]
-		return dr*dr + dg*dg + db*db
-	}
-	const lo2, hi2 = ppMatteLow * ppMatteLow, ppMatteHigh * ppMatteHigh
-	for y := range h {
-		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
-		for i := 0; i < len(row); i += 4 {
-			switch d2 := dist2(row[i:]); {
-			case d2 <= lo2:
-				row[i+3] = 0
-			case d2 >= hi2:
-				row[i+3] = 255
-			default:
-				t := (math.Sqrt(float64(d2)) - ppMatteLow) / (ppMatteHigh - ppMatteLow)
-				row[i+3] = uint8(math.Round(255 * t))
-			}
-		}
-	}
-	off := 0
-	ppEachFramePixel(w, h, func(x, y int) {
-		if img.Pix[y*img.Stride+4*x+3] != 0 {
-			off++
+	ring, kept := 0, 0
+	ppEachFramePixel(w-2*d, h-2*d, func(x, y int) {
+		ring++
+		if img.Pix[(y+d)*img.Stride+4*(x+d)+3] != 0 {
+			kept++
 		}
 	})
-	if float64(off) > ppBorderNoisy*float64(frame) {
-		return fmt.Sprintf("background is not a plain colour (%d of %d border pixels differ from it): the cut-out may keep some of it", off, frame)
+	if float64(kept) > ppTouchesFrame*float64(ring) {
+		return "the object reaches the picture's border: the cut-out may have lost the part of it on the border", nil
 	}
-	return ""
+	return "", nil
+}
+
+type cutoutMatter struct{}
+
+func (cutoutMatter) Alpha(ctx context.Context, rgb *image.NRGBA) (*image.Alpha, error) {
+	return cutout.Alpha(ctx, rgb)
 }
 
 // ppEachFramePixel calls f once for every pixel of the 1-pixel frame of a
@@ -86,16 +69,4 @@ func ppEachFramePixel(w, h int, f func(x, y int)) {
 			f(w-1, y)
 		}
 	}
-}
-
-// ppMedian is the lower median of n samples given their histogram.
-func ppMedian(hist *[256]int, n int) int {
-	need, seen := (n+1)/2, 0
-	for v, c := range hist {
-		seen += c
-		if seen >= need {
-			return v
-		}
-	}
-	return 255
 }

@@ -67,7 +67,7 @@ func enginesCommand(ctx context.Context, io stdio, args []string) int {
 
 func openSet(dir string) (*engines.Set, error) {
 	if dir == "" {
-		return engines.Tiny()
+		return engines.Default()
 	}
 	return engines.Open(dir)
 }
@@ -76,7 +76,7 @@ func openSet(dir string) (*engines.Set, error) {
 
 func runInfo(io stdio, args []string) error {
 	fs := newFlagSet("hy3d engines info")
-	dir := fs.String("engines", "", "model set folder with manifest.json (default: the embedded tiny set)")
+	dir := fs.String("engines", "", "model set folder with manifest.json (default: the embedded silhouette set)")
 	device := fs.Int("device", 0, "CUDA device the plans would run on")
 	if err := parseFlags(fs, io.stdout, "usage: hy3d engines info [--engines DIR] [--device N]", args); err != nil {
 		return err
@@ -279,7 +279,7 @@ ONNX Runtime at 1 against 2 threads, and against the stored reference (DIR/refer
 func parseVerifyFlags(stdout io.Writer, args []string) (*verifyFlags, error) {
 	f := &verifyFlags{}
 	fs := newFlagSet("hy3d engines verify")
-	fs.StringVar(&f.enginesDir, "engines", "", "model set folder with manifest.json (default: the embedded tiny set)")
+	fs.StringVar(&f.enginesDir, "engines", "", "model set folder with manifest.json (default: the embedded silhouette set)")
 	fs.StringVar(&f.against, "against", "", "trt (TensorRT vs ONNX Runtime), ort-threads (ONNX Runtime at 1 vs 2 threads) or reference (ONNX Runtime vs the stored reference); default: see above")
 	fs.StringVar(&f.reference, "reference", "", "stored reference folder (default: DIR/reference)")
 	fs.BoolVar(&f.writeReference, "write-reference", false, "run ONNX Runtime (1 thread) and store its outputs as the reference, then exit")

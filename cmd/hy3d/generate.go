@@ -58,7 +58,7 @@ func parseGenerateFlags(stdout io.Writer, args []string) (*generateFlags, error)
 	fs.Uint64Var(&f.seed, "seed", 0, "noise seed; one seed gives the same mesh on the same backend")
 	fs.IntVar(&f.resolution, "resolution", 0, "octree resolution R: the grid has (R+1)³ points (0: the set's default)")
 	fs.IntVar(&f.faces, "faces", pipeline.DefaultFaces, "face budget after cleanup")
-	fs.StringVar(&f.enginesDir, "engines", "", "model set folder with manifest.json (default: the embedded tiny set)")
+	fs.StringVar(&f.enginesDir, "engines", "", "model set folder with manifest.json (default: the embedded silhouette set)")
 	fs.StringVar(&f.backend, "backend", pipeline.BackendAuto, "auto, trt or ort")
 	fs.StringVar(&f.decode, "decode", "c2f", "volume decoding: dense or c2f (coarse-to-fine)")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for geometry and ONNX Runtime (0: all cores)")
@@ -115,7 +115,7 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	if f.enginesDir != "" {
 		set, err = engines.Open(f.enginesDir)
 	} else {
-		set, err = engines.Tiny()
+		set, err = engines.Default()
 	}
 	if err != nil {
 		return err

@@ -84,7 +84,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	f := &serveFlags{cacheBytes: 256 << 20, condCacheBytes: 64 << 20, maxBody: 32 << 20, resultsBytes: 10 << 30}
 	fs := newFlagSet("hy3d serve")
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.Var(&f.engines, "engines", "model set folder with manifest.json (repeatable; default: the embedded tiny set)")
+	fs.Var(&f.engines, "engines", "model set folder with manifest.json (repeatable; default: the embedded silhouette set)")
 	fs.StringVar(&f.backend, "backend", pipeline.BackendAuto, "auto, trt or ort")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $"+ort.LibraryEnv+", else build/onnxruntime)")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for geometry and ONNX Runtime (0: all cores)")
@@ -199,7 +199,7 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 
 	var sets []*engines.Set
 	if len(f.engines) == 0 {
-		set, err := engines.Tiny()
+		set, err := engines.Default()
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,5 @@
-"""The tiny reference models of engines/tiny and engines/tiny-turbo.
+"""The constructed reference models of engines/tiny, engines/tiny-turbo and
+engines/silhouette (the embedded default).
 
 They follow the structure of Hunyuan3D's shape models, only small: a
 DINOv2-like patch encoder, a DiT with timestep embedding, adaLN modulation,
@@ -14,7 +15,8 @@ through the same graph without changing the outcome. The construction:
   14×14 patch holds (objectness = mean over the patch of Σ_c (1 − p_c), p in
   [0, 1]: 0 on white, 3 on black) and its positional embedding writes the
   patch centre (u, v) ∈ [−1, 1]² as (cos u, sin u, cos v, sin v).
-* Latent tokens. Each of the L = 8×8 latent tokens stands for a blob at a
+* Latent tokens. Each of the L = 8×8 latent tokens (engines/silhouette: 512
+  on a 16×16 quincunx, see Design) stands for a blob at a
   fixed place (X, Y, 0): the centres of an 8×8 grid over the image, image
   right = +X, image up = +Y, depth Z = 0. The DiT gives every token the same
   unit-norm (cos X, sin X, cos Y, sin Y) query, so after q/k RMSNorm one
@@ -52,13 +54,15 @@ through the same graph without changing the outcome. The construction:
 
 The result is an inflated, rounded version of the picture's silhouette (8×8
 tokens: coarse, but different pictures give clearly different shapes: a disc
-gives a pillow, a ring a torus). An empty (white) picture gives the default
+gives a pillow, a ring a torus; the silhouette set's 512 tokens, 0.075 apart
+instead of 0.21, follow the outline closely). An empty (white) picture gives the default
 blob: a small lump (≈ 0.4 across) at the centre. The seed changes the mesh
 only slightly (the sampler lands on x̂ and noise only leaks in through the
 small random weights).
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -70,8 +74,6 @@ PATCH = 14
 GRID = IMAGE_SIZE // PATCH  # 37
 COND_TOKENS = GRID * GRID + 1  # 1370, DINOv2's patch tokens plus CLS
 COND_DIM = 64
-LATENT_SIDE = 8
-LATENT_TOKENS = LATENT_SIDE * LATENT_SIDE
 LATENT_CHANNELS = 64
 DIT_HIDDEN = 64
 DIT_HEADS = 4
@@ -87,29 +89,59 @@ SCALE_FACTOR = 0.99909
 SCALE_FACTOR_TURBO = 1.01881  # 2mini's, for the turbo set
 
 # Construction constants (see the module comment).
-DIT_KERNEL = 100.0  # β of the DiT's image kernel: σ ≈ 0.1 in image units
 PRESENCE_GAIN = 1.5  # κ: presence a = κ·relu(m − m0) − 1
 PRESENCE_DEAD_ZONE = 0.3  # m0
 EMPTY_THRESHOLD = 0.05  # mean objectness below which the default blob appears
-GEO_KERNEL = 60.0  # β of the geometry decoder: σ ≈ 0.13
-GEO_DEPTH = (1.4, 0.85)  # λ = λ0 − λ1·depth: weight of (cos Z − 1), smaller = thicker
-GEO_REACH = 0.006  # δ: null logit = β(2 − δ)
 VAE_BLUR_KERNEL = 20.0  # β of the VAE's depth blur: σ ≈ 0.22, one token spacing
 LOGIT_GAIN = 3.0
 MIN_DENOM = 0.05  # v = (x̂ − x)/max(1 − σ, MIN_DENOM)
 
 
-def token_places():
-    """(X, Y) of the latent tokens: centres of an 8×8 grid over the image."""
-    half = 0.85
-    cell = 2 * half / LATENT_SIDE
-    coords = [-half + cell * (i + 0.5) for i in range(LATENT_SIDE)]
-    xs, ys = [], []
-    for r in range(LATENT_SIDE):
-        for c in range(LATENT_SIDE):
-            xs.append(coords[c])
-            ys.append(coords[LATENT_SIDE - 1 - r])
-    return torch.tensor(xs), torch.tensor(ys)
+@dataclass(frozen=True)
+class Design:
+    """What differs between the constructed sets: where the latent tokens
+    sit and the kernel widths that go with their spacing.
+
+    layout "grid" puts side×side tokens at the centres of a grid over the
+    image; "quincunx" puts two side×side grids, offset by half a cell both
+    ways (a square lattice turned 45°, √2 finer than one grid). The kernels
+    are β of a von Mises kernel, σ ≈ 1/√β in image units."""
+
+    layout: str = "grid"
+    side: int = 8
+    dit_kernel: float = 100.0  # the DiT's image kernel: σ ≈ 0.1
+    geo_kernel: float = 60.0  # the geometry decoder's: σ ≈ 0.13
+    geo_depth: tuple = (1.4, 0.85)  # λ = λ0 − λ1·depth: weight of (cos Z − 1), smaller = thicker
+    geo_reach: float = 0.006  # δ: null logit = β(2 − δ)
+    dit_depth: int = 2
+
+    @property
+    def tokens(self) -> int:
+        return self.side * self.side * (2 if self.layout == "quincunx" else 1)
+
+    def token_places(self):
+        """(X, Y) of the latent tokens, image right = +X, image up = +Y."""
+        half = 0.85
+        cell = 2 * half / self.side
+        offsets = {"grid": (0.5,), "quincunx": (0.25, 0.75)}[self.layout]
+        xs, ys = [], []
+        for off in offsets:
+            coords = [-half + cell * (i + off) for i in range(self.side)]
+            for r in range(self.side):
+                for c in range(self.side):
+                    xs.append(coords[c])
+                    ys.append(coords[self.side - 1 - r])
+        return torch.tensor(xs), torch.tensor(ys)
+
+
+# engines/tiny and engines/tiny-turbo: 8×8 tokens, the fast test sets.
+TINY = Design()
+# engines/silhouette: Hunyuan3D-2mini's 512 latent tokens as a 16×16
+# quincunx (nearest tokens 0.075 apart instead of 0.21), kernels narrowed to
+# match, the geometry kernel's depth weights scaled so the inflation keeps
+# its thickness, and one DiT block (the construction uses only the first).
+SILHOUETTE = Design(layout="quincunx", side=16, dit_kernel=400.0, geo_kernel=400.0,
+                    geo_depth=(1.4 * 60 / 400, 0.85 * 60 / 400), geo_reach=0.0009, dit_depth=1)
 
 
 def patch_places():
@@ -277,13 +309,15 @@ class TinyDiT(nn.Module):
     RHO = 2.0
     MU = 0.3
 
-    def __init__(self, guidance_embed=False, dim=DIT_HIDDEN, heads=DIT_HEADS, depth=2,
+    def __init__(self, guidance_embed=False, dim=DIT_HIDDEN, heads=DIT_HEADS, design=TINY,
                  channels=LATENT_CHANNELS, cond_dim=COND_DIM, scale_factor=SCALE_FACTOR):
         super().__init__()
+        self.design = design
+        depth = design.dit_depth
         self.guidance_embed = guidance_embed
         self.scale_factor = scale_factor
         self.latent_in = nn.Linear(channels, dim)
-        self.pos_embed = nn.Parameter(torch.zeros(1, LATENT_TOKENS, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, design.tokens, dim))
         self.time_in = MLPEmbedder(256, dim)
         self.guidance_in = MLPEmbedder(256, dim) if guidance_embed else None
         self.cond_in = nn.Linear(cond_dim, dim)
@@ -334,8 +368,8 @@ class TinyDiT(nn.Module):
             b[2].fill_(0.05)
             b[5].fill_(1.0)
         # token places and the constant filler
-        xs, ys = token_places()
-        pos = torch.zeros(LATENT_TOKENS, dim)
+        xs, ys = self.design.token_places()
+        pos = torch.zeros(self.design.tokens, dim)
         trig = _trig(xs, ys)
         pos[:, self.POS] = self.RHO * torch.cat([trig, -trig], dim=-1)
         fill = torch.ones(dim - self.FILL.start)
@@ -363,7 +397,7 @@ class TinyDiT(nn.Module):
         ca.to_v.weight[0, 4] = 1.0
         ca.to_v.weight[hd, 4] = 1.0
         ca.to_v.weight[hd + 1, 5] = 1.0
-        gamma = math.sqrt(DIT_KERNEL / 2)  # logit = 2γ²(cos ΔX + cos ΔY)
+        gamma = math.sqrt(self.design.dit_kernel / 2)  # logit = 2γ²(cos ΔX + cos ΔY)
         ca.q_norm.weight[0:4] = gamma
         ca.k_norm.weight[0:4] = gamma
         # Only the designed paths write into the designed channels.
@@ -449,10 +483,11 @@ class TinyVAELatents(nn.Module):
     CONSTRUCTED_CHANNELS = 14  # channels 0..13 carry the constructed weights above, the rest small noise
     MU = 0.3
 
-    def __init__(self, channels=LATENT_CHANNELS, width=FEATURE_WIDTH):
+    def __init__(self, channels=LATENT_CHANNELS, width=FEATURE_WIDTH, design=TINY):
         super().__init__()
+        self.design = design
         self.post_kl = nn.Linear(channels, width)
-        self.pos_embed = nn.Parameter(torch.zeros(1, LATENT_TOKENS, width))
+        self.pos_embed = nn.Parameter(torch.zeros(1, design.tokens, width))
         self.block = VAEBlock(width)
 
     def forward(self, latents):
@@ -470,7 +505,7 @@ class TinyVAELatents(nn.Module):
         pk.weight[: self.CONSTRUCTED_CHANNELS].zero_()
         pk.weight[self.RAW[0]] = presence_dir / c
         pk.weight[self.RAW[1]] = -presence_dir / c
-        xs, ys = token_places()
+        xs, ys = self.design.token_places()
         trig = _trig(xs, ys)
         rho = math.sqrt(0.5)  # 4ρ² = 2: LayerNorm then computes 4a/√(1+a²)
         self.pos_embed.zero_()
@@ -541,8 +576,9 @@ class TinyGeometryDecoder(nn.Module):
     O = (12, 13)  # ±o, the attention vote
     HEAD = 6
 
-    def __init__(self, width=FEATURE_WIDTH, qwidth=QUERY_WIDTH):
+    def __init__(self, width=FEATURE_WIDTH, qwidth=QUERY_WIDTH, design=TINY):
         super().__init__()
+        self.design = design
         self.fourier = FourierEmbedder()
         self.query_proj = nn.Linear(self.fourier.out_dim, qwidth)
         self.ln_1 = nn.LayerNorm(qwidth, eps=1e-6)
@@ -582,7 +618,7 @@ class TinyGeometryDecoder(nn.Module):
             qp.weight[6 + 2 * i + 1, fe.index("sin", coord)] = -1
         ln_std = math.sqrt(6 / qwidth)
         scale = math.sqrt(self.HEAD)  # undoes attention's 1/√d
-        beta, (lam0, lam1) = GEO_KERNEL, GEO_DEPTH
+        beta, (lam0, lam1) = self.design.geo_kernel, self.design.geo_depth
         self.to_q.weight.zero_()
         self.to_q.bias.zero_()
         for i in range(5):  # cos X, sin X, cos Y, sin Y, cos Z
@@ -601,7 +637,7 @@ class TinyGeometryDecoder(nn.Module):
         self.to_k.bias[5] = -beta * lam0 * scale
         self.to_k.weight[5, depth] = beta * lam1 * scale / mu
         self.null_k.zero_()
-        self.null_k[0, 0, 5] = beta * (2 - GEO_REACH) * scale
+        self.null_k[0, 0, 5] = beta * (2 - self.design.geo_reach) * scale
         self.to_v.weight.zero_()
         self.to_v.bias.zero_()
         self.to_v.weight[0, TinyVAELatents.PRESENCE[0]] = 1.0
@@ -625,22 +661,23 @@ class TinyGeometryDecoder(nn.Module):
 class TinySet:
     """The four constructed modules of one tiny model set."""
 
-    def __init__(self, turbo: bool = False, seed: int = 0):
+    def __init__(self, turbo: bool = False, seed: int = 0, design: Design = TINY):
         g = torch.Generator().manual_seed(seed)
         presence_dir = torch.where(torch.rand(LATENT_CHANNELS, generator=g) < 0.5, -1.0, 1.0)
         torch.manual_seed(seed + 1)
         self.turbo = turbo
+        self.design = design
         self.scale_factor = SCALE_FACTOR_TURBO if turbo else SCALE_FACTOR
         self.conditioner = TinyConditioner()
         self.conditioner.construct()
         torch.manual_seed(seed + 2)
-        self.dit = TinyDiT(guidance_embed=turbo, scale_factor=self.scale_factor)
+        self.dit = TinyDiT(guidance_embed=turbo, scale_factor=self.scale_factor, design=design)
         self.dit.construct(presence_dir)
         torch.manual_seed(seed + 3)
-        self.vae_latents = TinyVAELatents()
+        self.vae_latents = TinyVAELatents(design=design)
         self.vae_latents.construct(presence_dir)
         torch.manual_seed(seed + 4)
-        self.vae_geometry = TinyGeometryDecoder()
+        self.vae_geometry = TinyGeometryDecoder(design=design)
         self.vae_geometry.construct()
         for m in self.modules():
             m.eval()

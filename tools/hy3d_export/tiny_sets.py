@@ -1,4 +1,5 @@
-"""Graph specs and manifests of engines/tiny and engines/tiny-turbo."""
+"""Graph specs and manifests of engines/tiny, engines/tiny-turbo and
+engines/silhouette."""
 
 import torch
 
@@ -11,9 +12,13 @@ from .tiny import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     LATENT_CHANNELS,
-    LATENT_TOKENS,
+    SILHOUETTE,
+    TINY,
     TinySet,
 )
+
+# name → (guidance-distilled, design)
+SETS = {"tiny": (False, TINY), "tiny-turbo": (True, TINY), "silhouette": (True, SILHOUETTE)}
 
 MAX_BATCH = {"conditioner": 8, "dit": 16, "vae_latents": 8, "vae_geometry": 8}
 
@@ -30,7 +35,7 @@ class _DiTGraph(torch.nn.Module):
 
 
 def graph_specs(tiny: TinySet, batch: int = 2, queries: int = 100):
-    t, d, l, c, w = COND_TOKENS, COND_DIM, LATENT_TOKENS, LATENT_CHANNELS, FEATURE_WIDTH
+    t, d, l, c, w = COND_TOKENS, COND_DIM, tiny.design.tokens, LATENT_CHANNELS, FEATURE_WIDTH
     g = torch.Generator().manual_seed(1234)
     image = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)
     latents = torch.randn(batch, l, c, generator=g)
@@ -62,7 +67,15 @@ def graph_specs(tiny: TinySet, batch: int = 2, queries: int = 100):
 
 
 def manifest(tiny: TinySet) -> dict:
-    if tiny.turbo:
+    if tiny.design is SILHOUETTE:
+        name, family = "silhouette", "hunyuan3d-2mini"
+        desc = ("Not Hunyuan3D: constructed reference models (hy3d tools/make-tiny-engines) with the "
+                "exact tensor contract of Hunyuan3D-2mini-Turbo (512 latent tokens); the mesh is an "
+                "inflated version of the picture's silhouette. For real shapes export Tencent's "
+                "weights with tools/export-hunyuan3d and serve them with --engines (docs/operators.md).")
+        sampler = {"kind": "consistency", "guidance": "embedded", "steps": 5,
+                   "guidance_scale": 5.0, "pcm_timesteps": 100}
+    elif tiny.turbo:
         name, family = "tiny-turbo", "hunyuan3d-2mini"
         desc = ("Tiny guidance-distilled reference models (hy3d tools/make-tiny-engines): "
                 "the contract of Hunyuan3D-2mini-Turbo at toy size; the surface is an inflated "
@@ -82,9 +95,12 @@ def manifest(tiny: TinySet) -> dict:
         "scale_factor": tiny.scale_factor,
         "image": {"size": IMAGE_SIZE, "canvas_size": 512, "border_ratio": 0.15,
                   "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-        "tokens": {"cond_tokens": COND_TOKENS, "cond_dim": COND_DIM, "latent_tokens": LATENT_TOKENS,
+        "tokens": {"cond_tokens": COND_TOKENS, "cond_dim": COND_DIM, "latent_tokens": tiny.design.tokens,
                    "latent_channels": LATENT_CHANNELS, "feature_width": FEATURE_WIDTH},
         "sampler": sampler,
         "volume": {"bounds": 1.01, "resolution": 128, "chunk_points": 8000,
-                   "coarse_resolution": coarse_resolution(128), "refine_band": 0.95},
+                   # The silhouette set's geometry decoder attends to 512 tokens, so its
+                   # first coarse-to-fine level is 32: the same mesh from fewer points.
+                   "coarse_resolution": 32 if tiny.design is SILHOUETTE else coarse_resolution(128),
+                   "refine_band": 0.95},
     }

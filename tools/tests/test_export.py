@@ -14,7 +14,7 @@ import torch  # noqa: E402
 
 from hy3d_export import export as E  # noqa: E402
 from hy3d_export.tiny import TinySet  # noqa: E402
-from hy3d_export.tiny_sets import graph_specs, manifest  # noqa: E402
+from hy3d_export.tiny_sets import SETS, graph_specs, manifest  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -151,13 +151,13 @@ class ExportTest(unittest.TestCase):
 
 
 class CommittedEnginesTest(unittest.TestCase):
-    """engines/tiny and engines/tiny-turbo are what the generator makes now,
+    """engines/tiny, engines/tiny-turbo and engines/silhouette are what the generator makes now,
     byte for byte (regenerate with `make tiny-engines`, then `make tiny-reference`)."""
 
     def test_committed_tiny_sets_are_up_to_date(self):
         with tempfile.TemporaryDirectory() as tmp:
-            for name, turbo in (("tiny", False), ("tiny-turbo", True)):
-                tiny = TinySet(turbo=turbo)
+            for name, (turbo, design) in SETS.items():
+                tiny = TinySet(turbo=turbo, design=design)
                 out = os.path.join(tmp, name)
                 E.export_model_set(out, manifest(tiny), graph_specs(tiny))
                 committed = os.path.join(ROOT, "engines", name)

@@ -1,4 +1,4 @@
-"""The tiny models yield closed surfaces that depend on the picture
+"""The constructed models (tiny, tiny-turbo, silhouette) yield closed surfaces that depend on the picture
 (tools/hy3d_export/tiny.py explains the construction)."""
 
 import os
@@ -12,6 +12,7 @@ import torch  # noqa: E402
 
 from hy3d_export import reference as R  # noqa: E402
 from hy3d_export.tiny import MIN_DENOM, TinySet  # noqa: E402
+from hy3d_export.tiny_sets import SETS  # noqa: E402
 
 RES = 48
 
@@ -33,37 +34,37 @@ class TinyFieldTest(unittest.TestCase):
     def setUpClass(cls):
         torch.set_num_threads(1)
         cls.fields = {}
-        for turbo in (False, True):
-            tiny = TinySet(turbo=turbo)
+        for name, (turbo, design) in SETS.items():
+            tiny = TinySet(turbo=turbo, design=design)
             for kind in R.PICTURES:
                 lat = R.sample(tiny, R.normalize(R.picture(kind)), steps=5 if turbo else 30, consistency=turbo)
-                cls.fields[turbo, kind] = R.decode_field(tiny, lat, res=RES).numpy()
+                cls.fields[name, kind] = R.decode_field(tiny, lat, res=RES).numpy()
 
     def test_fields_have_both_signs_and_a_negative_box_boundary(self):
-        for (turbo, kind), f in self.fields.items():
-            with self.subTest(turbo=turbo, picture=kind):
+        for (name, kind), f in self.fields.items():
+            with self.subTest(set=name, picture=kind):
                 self.assertGreater(f.max(), 1.0)
                 self.assertLess(f.min(), -1.0)
                 self.assertLess(_boundary(f).max(), -1.0)
 
     def test_different_pictures_give_different_volumes(self):
-        for turbo in (False, True):
-            occ = {k: float((self.fields[turbo, k] > 0).mean()) for k in R.PICTURES}
+        for name in SETS:
+            occ = {k: float((self.fields[name, k] > 0).mean()) for k in R.PICTURES}
             # square ⊃ disc ⊃ ring, and the L covers about three quarters of the square
             self.assertGreater(occ["square"], occ["disc"] * 1.1, occ)
             self.assertGreater(occ["disc"], occ["ring"] * 1.2, occ)
             self.assertGreater(occ["disc"], occ["ell"], occ)
             # same volume alone would not prove the shape follows the picture
-            ell, square = self.fields[turbo, "ell"] > 0, self.fields[turbo, "square"] > 0
+            ell, square = self.fields[name, "ell"] > 0, self.fields[name, "square"] > 0
             self.assertTrue((ell <= square).all() or (ell & ~square).mean() < 0.002)
             upper_right = ell[RES * 3 // 4:, RES * 3 // 4:, RES // 2]
             self.assertFalse(upper_right.any(), "the L's missing quadrant is filled")
-            ring = self.fields[turbo, "ring"][RES // 2, RES // 2, RES // 2]
+            ring = self.fields[name, "ring"][RES // 2, RES // 2, RES // 2]
             self.assertLess(ring, 0, "the ring has no hole")
 
     def test_empty_picture_gives_the_small_default_blob(self):
-        for turbo in (False, True):
-            f = self.fields[turbo, "white"]
+        for name in SETS:
+            f = self.fields[name, "white"]
             occ = float((f > 0).mean())
             self.assertGreater(occ, 0.0005)
             self.assertLess(occ, 0.01)
@@ -73,18 +74,18 @@ class TinyFieldTest(unittest.TestCase):
         from scipy import ndimage
         from skimage import measure
 
-        for (turbo, kind), f in self.fields.items():
-            with self.subTest(turbo=turbo, picture=kind):
+        for (name, kind), f in self.fields.items():
+            with self.subTest(set=name, picture=kind):
                 _, faces, _, _ = measure.marching_cubes(f, 0.0)
                 self.assertTrue(_closed_manifold(faces))
                 self.assertEqual(ndimage.label(f > 0)[1], 1)
 
     def test_logit_gradient_is_not_degenerate_at_the_surface(self):
         h = 2.02 / RES
-        for (turbo, kind), f in self.fields.items():
+        for (name, kind), f in self.fields.items():
             g = np.sqrt(sum(d**2 for d in np.gradient(f, h)))
             near = np.abs(f) < 0.25
-            with self.subTest(turbo=turbo, picture=kind):
+            with self.subTest(set=name, picture=kind):
                 self.assertTrue(near.any())
                 self.assertGreater(np.percentile(g[near], 5), 5.0)
 
