@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,7 @@ type generateFlags struct {
 	input, output, format string
 	steps                 int
 	guidance              float64
+	guidanceGiven         bool // --guidance on the command line, 0 included
 	seed                  uint64
 	resolution, faces     int
 	enginesDir, backend   string
@@ -54,7 +56,7 @@ func parseGenerateFlags(stdout io.Writer, args []string) (*generateFlags, error)
 	}
 	fs.StringVar(&f.format, "format", "", "glb, stl, obj or ply (default: from the output's extension, else glb)")
 	fs.IntVar(&f.steps, "steps", 0, "sampling steps (0: the model set's default)")
-	fs.Float64Var(&f.guidance, "guidance", 0, "guidance scale (0: the model set's default)")
+	fs.Float64Var(&f.guidance, "guidance", 0, "guidance scale (default: the model set's; 0 means the default for classifier-free guidance)")
 	fs.Uint64Var(&f.seed, "seed", 0, "noise seed; one seed gives the same mesh on the same backend")
 	fs.IntVar(&f.resolution, "resolution", 0, "octree resolution R: the grid has (R+1)³ points (0: the set's default)")
 	fs.IntVar(&f.faces, "faces", pipeline.DefaultFaces, "face budget after cleanup")
@@ -67,6 +69,7 @@ func parseGenerateFlags(stdout io.Writer, args []string) (*generateFlags, error)
 	if err := parseFlags(fs, stdout, "usage: hy3d generate -i picture.png -o model.glb [flags]", args); err != nil {
 		return nil, err
 	}
+	fs.Visit(func(fl *flag.Flag) { f.guidanceGiven = f.guidanceGiven || fl.Name == "guidance" })
 	if f.input == "" || f.output == "" {
 		return nil, usageError{errors.New("both -i picture and -o mesh are required (hy3d generate -h)")}
 	}
@@ -123,6 +126,11 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	params := pipeline.Params{
 		Steps: f.steps, Guidance: f.guidance, Seed: f.seed, Resolution: f.resolution,
 		Decode: mode, Faces: f.faces,
+	}
+	// A guidance-distilled set takes guidance 0 as a real input, so only a
+	// flag left out means the set's default there (as the server does).
+	if !f.guidanceGiven {
+		params.Guidance = set.Manifest.Sampler.GuidanceScale
 	}
 	// Check the parameters before the engines load: that takes a while.
 	if err := params.WithDefaults(&set.Manifest).Validate(&set.Manifest); err != nil {

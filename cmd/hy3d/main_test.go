@@ -97,6 +97,35 @@ func TestGenerateWritesTheMeshAndPrintsTheTimingBreakdown(t *testing.T) {
 	}
 }
 
+// The embedded default is guidance-distilled, where guidance 0 is a real
+// input: leaving --guidance out means the set's scale, as on the server.
+func TestGenerateGuidanceDefaultsToTheSetsScale(t *testing.T) {
+	needORT(t)
+	dir := t.TempDir()
+	pic := writePicture(t, dir)
+	tests := []struct {
+		name  string
+		extra []string
+		want  string
+	}{
+		{"left out", nil, "guidance 5,"},
+		{"zero given", []string{"--guidance", "0"}, "guidance 0,"},
+		{"scale given", []string{"--guidance", "2.5"}, "guidance 2.5,"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"generate", "-i", pic, "-o", filepath.Join(dir, "m.stl"), "--steps", "2", "--resolution", "32"}, tt.extra...)
+			code, stdout, stderr := runCLI(t, args...)
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			if !strings.Contains(stdout, tt.want) {
+				t.Errorf("breakdown lacks %q:\n%s", tt.want, stdout)
+			}
+		})
+	}
+}
+
 func TestGenerateFailsWithOneClearLine(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.png")
