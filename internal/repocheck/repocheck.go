@@ -9,6 +9,7 @@ package repocheck
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"net/url"
 	"os/exec"
 	"path"
@@ -135,24 +136,33 @@ type link struct {
 	target string
 }
 
+// proseLines yields the lines of a Markdown page in order, indexed from 0,
+// leaving out those of fenced code blocks (and the fences).
+func proseLines(text []byte) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		inFence := ""
+		for i, line := range strings.Split(string(text), "\n") {
+			if m := fence.FindStringSubmatch(line); m != nil {
+				switch {
+				case inFence == "":
+					inFence = m[1]
+				case m[1] == inFence:
+					inFence = ""
+				}
+				continue
+			}
+			if inFence == "" && !yield(i, line) {
+				return
+			}
+		}
+	}
+}
+
 // markdownLinks returns the link targets of a Markdown page outside fenced
 // code blocks and code spans.
 func markdownLinks(text []byte) []link {
 	var out []link
-	inFence := ""
-	for i, line := range strings.Split(string(text), "\n") {
-		if m := fence.FindStringSubmatch(line); m != nil {
-			switch {
-			case inFence == "":
-				inFence = m[1]
-			case m[1] == inFence:
-				inFence = ""
-			}
-			continue
-		}
-		if inFence != "" {
-			continue
-		}
+	for i, line := range proseLines(text) {
 		line = codeSpan.ReplaceAllString(line, "``")
 		var targets []string
 		for _, m := range inlineLink.FindAllStringSubmatch(line, -1) {
@@ -226,20 +236,7 @@ var (
 func Anchors(text []byte) map[string]bool {
 	out := map[string]bool{}
 	seen := map[string]int{}
-	inFence := ""
-	for _, line := range strings.Split(string(text), "\n") {
-		if m := fence.FindStringSubmatch(line); m != nil {
-			switch {
-			case inFence == "":
-				inFence = m[1]
-			case m[1] == inFence:
-				inFence = ""
-			}
-			continue
-		}
-		if inFence != "" {
-			continue
-		}
+	for _, line := range proseLines(text) {
 		for _, m := range explicitID.FindAllStringSubmatch(line, -1) {
 			out[m[1]] = true
 		}
