@@ -18,3 +18,8 @@ func (m *Mesh) VertexCount() int { return len(m.Vertices) / 3 }
 
 // TriangleCount is the number of triangles.
 func (m *Mesh) TriangleCount() int { return len(m.Indices) / 3 }
+
+// Validate checks what every consumer of a mesh relies on (whole triples,
+// indices in range, finite coordinates, normals absent or one per vertex);
+// its errors wrap ErrInvalidMesh.
+func (m *Mesh) Validate() error { return m.validate() }
