@@ -78,10 +78,12 @@ class AtlasBuilder {
   hy3d_atlas *build() {
     face_geometry();
     adjacency();
+    in_chart_.assign(faces_, 0);
     grow_charts();
     for (Chart &c : charts_) project(c);
     split_folded();
-    for (int round = 0; round < 8; ++round) {
+    split_long();
+    for (int round = 0; round < kMaxSplitRounds; ++round) {
       pack();
       std::vector<uint8_t> bad = raster_check();
       if (stats_.overlap_texels == 0) break;
@@ -247,25 +249,66 @@ class AtlasBuilder {
     return false;
   }
 
-  // Cuts a chart at the median of its face centroids along its longest extent.
+  // Cuts a chart in two along the surface: faces ordered by their hop
+  // distance over the chart's adjacency from a face farthest from an
+  // arbitrary one, the nearer half against the rest (faces the walk does
+  // not reach, other components, go to the second half). Cutting across
+  // the surface rather than across the projection separates the layers of
+  // a chart that winds over itself.
   std::pair<Chart, Chart> halve(const Chart &c) {
-    std::vector<std::pair<double, uint32_t>> key(c.faces.size());
-    const bool along_x = c.width >= c.height;
-    for (size_t i = 0; i < c.faces.size(); ++i) {
-      const double *q = &c.corners[6 * i];
-      key[i] = {along_x ? q[0] + q[2] + q[4] : q[1] + q[3] + q[5], c.faces[i]};
+    for (uint32_t f : c.faces) in_chart_[f] = 1;
+    std::vector<uint32_t> order;
+    walk(c.faces[0], order);
+    walk(order.back(), order);
+    if (order.size() < c.faces.size()) {
+      for (uint32_t f : order) in_chart_[f] = 2;
+      for (uint32_t f : c.faces) {
+        if (in_chart_[f] == 1) order.push_back(f);
+      }
     }
-    std::nth_element(key.begin(), key.begin() + key.size() / 2, key.end());
+    for (uint32_t f : c.faces) in_chart_[f] = 0;
     Chart a, b;
-    for (size_t i = 0; i < key.size(); ++i) (i < key.size() / 2 ? a : b).faces.push_back(key[i].second);
+    for (size_t i = 0; i < order.size(); ++i) (i < order.size() / 2 ? a : b).faces.push_back(order[i]);
     project(a);
     project(b);
     return {std::move(a), std::move(b)};
   }
 
+  // Breadth-first order of the chart faces reachable from start; faces
+  // reached are marked 2 in in_chart_ and restored to 1 before returning.
+  void walk(uint32_t start, std::vector<uint32_t> &order) {
+    order.assign(1, start);
+    in_chart_[start] = 2;
+    for (size_t i = 0; i < order.size(); ++i) {
+      for (int e = 0; e < 3; ++e) {
+        const uint32_t g = neighbours_[3 * order[i] + e];
+        if (g != kNone && in_chart_[g] == 1) {
+          in_chart_[g] = 2;
+          order.push_back(g);
+        }
+      }
+    }
+    for (uint32_t f : order) in_chart_[f] = 1;
+  }
+
   void split_folded() {
     for (size_t i = 0; i < charts_.size(); ++i) {
       while (charts_[i].faces.size() > 1 && folded(charts_[i])) {
+        auto [a, b] = halve(charts_[i]);
+        charts_[i] = std::move(a);
+        charts_.push_back(std::move(b));
+      }
+    }
+  }
+
+  // A chart much longer than the square root of the total chart area would
+  // set the packing scale by itself; such charts are halved until none is.
+  void split_long() {
+    double area = 0;
+    for (const Chart &c : charts_) area += c.width * c.height;
+    const double limit = kMaxChartSpan * std::sqrt(area);
+    for (size_t i = 0; i < charts_.size(); ++i) {
+      while (charts_[i].faces.size() > 1 && std::max(charts_[i].width, charts_[i].height) > limit) {
         auto [a, b] = halve(charts_[i]);
         charts_[i] = std::move(a);
         charts_.push_back(std::move(b));
@@ -331,6 +374,7 @@ class AtlasBuilder {
   std::vector<uint8_t> raster_check() {
     const int32_t size = opt_.size;
     std::vector<uint32_t> owner(size_t(size) * size_t(size), kNone);
+    std::vector<uint8_t> doubled(size_t(size) * size_t(size), 0);
     std::vector<uint8_t> bad(charts_.size(), 0);
     std::vector<uint64_t> overlaps(size_t(opt_.threads), 0), covered(size_t(opt_.threads), 0);
     std::vector<std::vector<uint32_t>> bad_local(size_t(opt_.threads));
@@ -367,7 +411,8 @@ class AtlasBuilder {
               } else if (w0 > 0 && w1 > 0 && w2 > 0) {
                 // Strictly inside this face and covered by an earlier one:
                 // a shared edge cannot put a centre strictly inside both.
-                ++overlaps[size_t(worker)];
+                if (!doubled[p]) ++overlaps[size_t(worker)];
+                doubled[p] = 1;
                 bad_local[size_t(worker)].push_back(owner[p]);
                 bad_local[size_t(worker)].push_back(key);
               }
@@ -431,6 +476,10 @@ class AtlasBuilder {
   }
 
   static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+  // Each round at least halves every chart that still overlaps.
+  static constexpr int kMaxSplitRounds = 24;
+  // Longest chart side, as a fraction of the square root of the summed chart rectangles.
+  static constexpr double kMaxChartSpan = 0.25;
 
   const float *vertices_;
   size_t vertex_count_;
@@ -440,6 +489,7 @@ class AtlasBuilder {
   std::vector<V3> normal_;
   std::vector<double> area_;
   std::vector<uint32_t> neighbours_, chart_of_;
+  std::vector<uint8_t> in_chart_;  // scratch of halve: 1 in the chart being cut, 2 reached
   std::vector<Chart> charts_;
   double scale_ = 1;
   hy3d_atlas_stats stats_{};

@@ -1,0 +1,143 @@
+package texture
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/hy3d/hy3d/mesh"
+)
+
+func TestAtlasProperties(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    *mesh.Mesh
+		size int
+	}{
+		{"torus", torus(64, 32, 1, 0.4), 1024},
+		{"thin torus", torus(200, 8, 1, 0.05), 2048},
+		{"helicoid (overlaps unless split)", helicoid(2.5, 200, 8, 0.2), 1024},
+		{"non-manifold with degenerate faces", nonManifold(), 256},
+		{"two pieces", twoPieces(), 512},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := BuildAtlas(context.Background(), tc.m, DefaultAtlasOptions(tc.size))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := a.Stats
+			t.Logf("%d faces: %d charts, stretch %.4f, utilization %.3f, overlaps %d, %v", tc.m.TriangleCount(),
+				st.Charts, st.StretchL2, st.Utilization, st.OverlapTexels, st.Duration)
+			if st.OverlapTexels != 0 {
+				t.Errorf("%d overlapping texels", st.OverlapTexels)
+			}
+			if got := countOverlaps(a, tc.size); got != 0 {
+				t.Errorf("independent check: %d texel centres inside two faces", got)
+			}
+			for i, x := range a.UV {
+				if !(x >= 0 && x <= 1) {
+					t.Fatalf("uv %d = %v outside [0, 1]", i, x)
+				}
+			}
+			// 40° charts stretch a face by at most 1/cos 40° ≈ 1.31 in one
+			// direction, L2 stretch sqrt((1 + 1.31²)/2) ≈ 1.17 before the
+			// normalization to the mean scale, which can only lower it.
+			const maxStretch = 1.17
+			if st.StretchL2 < 1 || st.StretchL2 > maxStretch {
+				t.Errorf("L2 stretch %.4f outside [1, %.2f]", st.StretchL2, maxStretch)
+			}
+			checkSplitOnlyAtSeams(t, tc.m, a)
+		})
+	}
+}
+
+func twoPieces() *mesh.Mesh {
+	a, b := torus(16, 8, 1, 0.3), torus(16, 8, 0.5, 0.2)
+	m := &mesh.Mesh{Vertices: append(append([]float32{}, a.Vertices...), b.Vertices...), Indices: append([]uint32{}, a.Indices...)}
+	for _, i := range b.Indices {
+		m.Indices = append(m.Indices, i+uint32(a.VertexCount()))
+	}
+	for v := a.VertexCount(); v < m.VertexCount(); v++ {
+		m.Vertices[3*v] += 3
+	}
+	return m
+}
+
+// checkSplitOnlyAtSeams: every atlas vertex is one input vertex in one
+// chart, and two corners of the same input vertex in the same chart share
+// the atlas vertex.
+func checkSplitOnlyAtSeams(t *testing.T, m *mesh.Mesh, a *Atlas) {
+	t.Helper()
+	type key struct{ vertex, chart uint32 }
+	seen := map[key]uint32{}
+	for i, v := range a.Indices {
+		f := i / 3
+		if a.Xref[v] != m.Indices[i] {
+			t.Fatalf("corner %d: atlas vertex %d is input vertex %d, want %d", i, v, a.Xref[v], m.Indices[i])
+		}
+		k := key{m.Indices[i], a.FaceChart[f]}
+		if prev, ok := seen[k]; ok && prev != v {
+			t.Fatalf("input vertex %d split inside chart %d", k.vertex, k.chart)
+		}
+		seen[k] = v
+	}
+	if len(seen) != a.VertexCount() {
+		t.Errorf("%d atlas vertices for %d (vertex, chart) pairs", a.VertexCount(), len(seen))
+	}
+}
+
+// countOverlaps rasterizes the atlas independently of the native check:
+// texel centres strictly inside two faces.
+func countOverlaps(a *Atlas, size int) int {
+	count := make([]uint8, size*size)
+	overlaps := 0
+	for f := 0; f < len(a.Indices)/3; f++ {
+		var x, y [3]float64
+		for k := 0; k < 3; k++ {
+			v := a.Indices[3*f+k]
+			x[k], y[k] = float64(a.UV[2*v])*float64(size), float64(a.UV[2*v+1])*float64(size)
+		}
+		area := (x[1]-x[0])*(y[2]-y[0]) - (y[1]-y[0])*(x[2]-x[0])
+		if area == 0 {
+			continue
+		}
+		y0 := max(0, int(math.Floor(min(y[0], y[1], y[2]))))
+		y1 := min(size-1, int(math.Ceil(max(y[0], y[1], y[2]))))
+		x0 := max(0, int(math.Floor(min(x[0], x[1], x[2]))))
+		x1 := min(size-1, int(math.Ceil(max(x[0], x[1], x[2]))))
+		for py := y0; py <= y1; py++ {
+			for px := x0; px <= x1; px++ {
+				sx, sy := float64(px)+0.5, float64(py)+0.5
+				w0 := ((x[1]-sx)*(y[2]-sy) - (y[1]-sy)*(x[2]-sx)) / area
+				w1 := ((x[2]-sx)*(y[0]-sy) - (y[2]-sy)*(x[0]-sx)) / area
+				if w0 > 0 && w1 > 0 && 1-w0-w1 > 0 {
+					if count[py*size+px]++; count[py*size+px] == 2 {
+						overlaps++
+					}
+				}
+			}
+		}
+	}
+	return overlaps
+}
+
+func TestAtlasRejectsBadInput(t *testing.T) {
+	ok := torus(8, 4, 1, 0.3)
+	for _, tc := range []struct {
+		name string
+		m    *mesh.Mesh
+		opt  AtlasOptions
+	}{
+		{"index out of range", &mesh.Mesh{Vertices: []float32{0, 0, 0}, Indices: []uint32{0, 0, 1}}, DefaultAtlasOptions(64)},
+		{"NaN coordinate", &mesh.Mesh{Vertices: []float32{0, 0, float32(math.NaN()), 1, 0, 0, 0, 1, 0}, Indices: []uint32{0, 1, 2}}, DefaultAtlasOptions(64)},
+		{"zero size", ok, DefaultAtlasOptions(0)},
+		{"angle 90", ok, AtlasOptions{Size: 64, MaxChartAngle: 90}},
+		{"padding above a quarter", ok, AtlasOptions{Size: 64, Padding: 17, MaxChartAngle: 40}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := BuildAtlas(context.Background(), tc.m, tc.opt); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+}
