@@ -183,8 +183,8 @@ hy3d_status hy3d_bake_resolve(float *accum_color, const float *accum_weight, siz
 
 /* Colour every vertex from the painted texels under its corners and, for the
  * rest, by one multi-source shortest-path pass over the welded mesh
- * (texture_fill.cpp). weld[v] names the group of copies of one position
- * (NULL: none). vertex_known[v] is 0 for vertices no painted texel reaches. */
+ * (texture_fill.cpp). Vertices with equal weld[v] are copies of one
+ * position (NULL: none are). vertex_known[v] is 0 for vertices no painted texel reaches. */
 hy3d_status hy3d_fill_vertex_colors(const float *positions, const float *uvs, const uint32_t *weld,
                                     size_t vertex_count, const uint32_t *indices, size_t triangle_count,
                                     const float *texture, const uint8_t *painted, int32_t width, int32_t height,

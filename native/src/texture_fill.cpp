@@ -26,6 +26,7 @@
 #include <cstring>
 #include <limits>
 #include <queue>
+#include <utility>
 
 #include "texture_common.hpp"
 
@@ -123,10 +124,18 @@ hy3d_status hy3d_fill_vertex_colors(const float *positions, const float *uvs, co
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or channels outside 1..16");
     }
     const size_t c = size_t(channels), n = vertex_count;
+    // Dense group ids: weld ids may be any 32-bit values (the atlas's
+    // xref names input vertices, which can outnumber the atlas's).
     std::vector<uint32_t> group(n);
-    for (size_t v = 0; v < n; ++v) {
-      group[v] = weld != nullptr ? weld[v] : uint32_t(v);
-      if (group[v] >= n) return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": weld id out of range");
+    {
+      std::vector<std::pair<uint32_t, uint32_t>> by_weld(n);
+      for (size_t v = 0; v < n; ++v) by_weld[v] = {weld != nullptr ? weld[v] : uint32_t(v), uint32_t(v)};
+      std::sort(by_weld.begin(), by_weld.end());
+      uint32_t next = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (i > 0 && by_weld[i].first != by_weld[i - 1].first) ++next;
+        group[by_weld[i].second] = next;
+      }
     }
     // Sources: painted texels under the corners, averaged per group.
     std::vector<double> sum(c * n, 0.0);

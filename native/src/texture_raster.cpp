@@ -191,8 +191,8 @@ hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t 
                              float *out) {
   return hy3d::guard([&] {
     const char *op = "hy3d_interpolate";
-    if (channels <= 0 || channels > 16 || attributes == nullptr || face_ids == nullptr || barycentrics == nullptr ||
-        background == nullptr || out == nullptr) {
+    if (channels <= 0 || channels > 16 || (attribute_count > 0 && attributes == nullptr) || background == nullptr ||
+        (pixel_count > 0 && (face_ids == nullptr || barycentrics == nullptr || out == nullptr))) {
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or channels outside 1..16");
     }
     if (per_face) {
