@@ -135,7 +135,7 @@ bench-load: deps
 ## ---- marching cubes benchmark (bench/marching_cubes) ----
 
 ## bench-deps: the peers the benchmarks compare against (Debian packages).
-BENCH_APT_PACKAGES := python3-skimage python3-vtk9 meshlab xvfb xauth
+BENCH_APT_PACKAGES := python3-skimage python3-vtk9 meshlab xvfb xauth python3-opencv
 .PHONY: bench-deps
 bench-deps:
 	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -55,17 +55,26 @@ std::vector<uint8_t> dilate(const std::vector<uint8_t> &in, int32_t w, int32_t h
       }
     }
   });
-  parallel_ranges(size_t(w), threads, 64, [&](size_t x0, size_t x1, int) {
-    for (size_t x = x0; x < x1; ++x) {
-      int32_t last = -(1 << 30);
-      for (int32_t y = 0; y < h; ++y) {
-        if (rows[size_t(y) * size_t(w) + x]) last = y;
-        out[size_t(y) * size_t(w) + x] = y - last <= r;
+  // Columns in row order (cache friendly): each worker owns a range of
+  // columns and walks the rows down and up, remembering per column the last
+  // set row it passed.
+  parallel_ranges(size_t(w), threads, 256, [&](size_t x0, size_t x1, int) {
+    std::vector<int32_t> last(x1 - x0, -(1 << 30));
+    for (int32_t y = 0; y < h; ++y) {
+      const uint8_t *src = &rows[size_t(y) * size_t(w)];
+      uint8_t *dst = &out[size_t(y) * size_t(w)];
+      for (size_t x = x0; x < x1; ++x) {
+        if (src[x]) last[x - x0] = y;
+        dst[x] = y - last[x - x0] <= r;
       }
-      last = 1 << 30;
-      for (int32_t y = h - 1; y >= 0; --y) {
-        if (rows[size_t(y) * size_t(w) + x]) last = y;
-        if (last - y <= r) out[size_t(y) * size_t(w) + x] = 1;
+    }
+    std::fill(last.begin(), last.end(), 1 << 30);
+    for (int32_t y = h - 1; y >= 0; --y) {
+      const uint8_t *src = &rows[size_t(y) * size_t(w)];
+      uint8_t *dst = &out[size_t(y) * size_t(w)];
+      for (size_t x = x0; x < x1; ++x) {
+        if (src[x]) last[x - x0] = y;
+        if (last[x - x0] - y <= r) dst[x] = 1;
       }
     }
   });
@@ -77,20 +86,21 @@ std::vector<uint8_t> dilate(const std::vector<uint8_t> &in, int32_t w, int32_t h
 std::vector<uint8_t> depth_edges(const std::vector<uint8_t> &grey, int32_t w, int32_t h, int low, int high,
                                  int threads) {
   std::vector<uint8_t> klass(grey.size(), 0);  // 0 none, 1 weak, 2 strong
-  auto at = [&](int32_t x, int32_t y) {       // OpenCV's default border: reflect101
-    x = x < 0 ? -x : (x >= w ? 2 * w - 2 - x : x);
-    y = y < 0 ? -y : (y >= h ? 2 * h - 2 - y : y);
-    x = std::clamp(x, 0, w - 1);
-    y = std::clamp(y, 0, h - 1);
-    return int(grey[size_t(y) * size_t(w) + size_t(x)]);
+  // OpenCV's default border (reflect101) for the rows and columns outside.
+  auto reflect = [](int32_t i, int32_t n) {
+    if (n == 1) return 0;
+    i = i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i);
+    return std::clamp(i, 0, n - 1);
   };
   parallel_ranges(size_t(h), threads, 64, [&](size_t y0, size_t y1, int) {
     for (int32_t y = int32_t(y0); y < int32_t(y1); ++y) {
+      const uint8_t *up = &grey[size_t(reflect(y - 1, h)) * size_t(w)];
+      const uint8_t *mid = &grey[size_t(y) * size_t(w)];
+      const uint8_t *down = &grey[size_t(reflect(y + 1, h)) * size_t(w)];
       for (int32_t x = 0; x < w; ++x) {
-        const int gx = (at(x + 1, y - 1) + 2 * at(x + 1, y) + at(x + 1, y + 1)) -
-                       (at(x - 1, y - 1) + 2 * at(x - 1, y) + at(x - 1, y + 1));
-        const int gy = (at(x - 1, y + 1) + 2 * at(x, y + 1) + at(x + 1, y + 1)) -
-                       (at(x - 1, y - 1) + 2 * at(x, y - 1) + at(x + 1, y - 1));
+        const int32_t l = x > 0 ? x - 1 : reflect(x - 1, w), r = x + 1 < w ? x + 1 : reflect(x + 1, w);
+        const int gx = (up[r] + 2 * mid[r] + down[r]) - (up[l] + 2 * mid[l] + down[l]);
+        const int gy = (down[l] + 2 * down[x] + down[r]) - (up[l] + 2 * up[x] + up[r]);
         const int mag = std::abs(gx) + std::abs(gy);
         klass[size_t(y) * size_t(w) + size_t(x)] = mag >= high ? 2 : (mag >= low ? 1 : 0);
       }
@@ -121,6 +131,16 @@ std::vector<uint8_t> depth_edges(const std::vector<uint8_t> &grey, int32_t w, in
     }
   }
   return edge;
+}
+
+// w^e; Hunyuan3D's exponent 4 by two multiplications (std::pow costs
+// more than the rest of a texel's work).
+inline float power(float w, float e) {
+  if (e == 4) {
+    const float w2 = w * w;
+    return w2 * w2;
+  }
+  return std::pow(w, e);
 }
 
 inline void atomic_add(float *target, float value) {
@@ -250,47 +270,61 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
     const float *m = world_to_camera;
     const double half = double(ortho_scale) / 2;
     const size_t c = size_t(channels);
-    // Where texel i lands in the view: the pixel it samples, its bilinear
-    // fractions, and its weight (0 when rejected).
+    // Where texel i lands in the view and with what weight (0: rejected).
+    // Computed twice, once for the weights and the skip rule and once for
+    // the colours, which is cheaper than keeping per-texel scratch.
     struct Sample {
       int32_t x, y;
-      float fx, fy;
+      float fx, fy, w;
     };
-    std::vector<Sample> samples(texel_count);
-    std::vector<float> weight(texture_pixels, 0.0f);
-    hy3d::parallel_ranges(texel_count, threads, 1 << 15, [&](size_t begin, size_t end, int) {
+    auto project = [&](size_t i) {
+      Sample s{0, 0, 0, 0, 0};
+      const double x = texel_positions[3 * i], y = texel_positions[3 * i + 1], z = texel_positions[3 * i + 2];
+      const double nx = (m[0] * x + m[1] * y + m[2] * z + m[3]) / half;
+      const double ny = (m[4] * x + m[5] * y + m[6] * z + m[7]) / half;
+      if (!(nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1)) return s;
+      const double dist = -(m[8] * x + m[9] * y + m[10] * z + m[11]);
+      // Hunyuan3D-2.1 maps NDC to pixels as (x/2 + 1/2)·W here, unlike its rasterizer.
+      const double px = (nx * 0.5 + 0.5) * width, py = (ny * 0.5 + 0.5) * height;
+      const int32_t ix = std::clamp(int32_t(px), 0, width - 1), iy = std::clamp(int32_t(py), 0, height - 1);
+      const size_t p = size_t(iy) * size_t(width) + size_t(ix);
+      const float w = weights[p];
+      if (!(w > 0) || !(std::fabs(dist - double(depth[p])) < depth_tolerance)) return s;
+      return Sample{ix, iy, float(px - ix), float(py - iy), view_weight * hy3d::power(w, exponent)};
+    };
+    std::vector<size_t> painted(size_t(threads), 0), repainted(size_t(threads), 0);
+    hy3d::parallel_ranges(texel_count, threads, 1 << 15, [&](size_t begin, size_t end, int worker) {
       for (size_t i = begin; i < end; ++i) {
-        const double x = texel_positions[3 * i], y = texel_positions[3 * i + 1], z = texel_positions[3 * i + 2];
-        const double nx = (m[0] * x + m[1] * y + m[2] * z + m[3]) / half;
-        const double ny = (m[4] * x + m[5] * y + m[6] * z + m[7]) / half;
-        const double dist = -(m[8] * x + m[9] * y + m[10] * z + m[11]);
-        if (!(nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1)) continue;
-        // Hunyuan3D-2.1 maps NDC to pixels as (x/2 + 1/2)·W here, unlike its rasterizer.
-        const double px = (nx * 0.5 + 0.5) * width, py = (ny * 0.5 + 0.5) * height;
-        const int32_t ix = std::clamp(int32_t(px), 0, width - 1), iy = std::clamp(int32_t(py), 0, height - 1);
-        const size_t p = size_t(iy) * size_t(width) + size_t(ix);
-        const float w = weights[p];
-        if (!(w > 0) || !(std::fabs(dist - double(depth[p])) < depth_tolerance)) continue;
-        samples[i] = {ix, iy, float(px - ix), float(py - iy)};
-        weight[texel_index[i]] = view_weight * std::pow(w, exponent);
+        if (!(project(i).w > 0)) continue;
+        ++painted[size_t(worker)];
+        if (accum_weight[texel_index[i]] > 0) ++repainted[size_t(worker)];
       }
     });
-    std::vector<uint32_t> sample_of(texture_pixels);
-    for (size_t i = 0; i < texel_count; ++i) sample_of[texel_index[i]] = uint32_t(i);
-    *used = hy3d::accumulate(
-        texture_pixels, weight, channels, threads,
-        [&](size_t t, float *rgb) {
-          const Sample &s = samples[sample_of[t]];
-          const int32_t x1 = std::min(s.x + 1, width - 1), y1 = std::min(s.y + 1, height - 1);
-          const float *p00 = image + c * (size_t(s.y) * size_t(width) + size_t(s.x));
-          const float *p01 = image + c * (size_t(s.y) * size_t(width) + size_t(x1));
-          const float *p10 = image + c * (size_t(y1) * size_t(width) + size_t(s.x));
-          const float *p11 = image + c * (size_t(y1) * size_t(width) + size_t(x1));
-          for (size_t k = 0; k < c; ++k) {
-            rgb[k] = (p00[k] * (1 - s.fx) + p01[k] * s.fx) * (1 - s.fy) + (p10[k] * (1 - s.fx) + p11[k] * s.fx) * s.fy;
-          }
-        },
-        accum_color, accum_weight);
+    size_t total = 0, again = 0;
+    for (int t = 0; t < threads; ++t) {
+      total += painted[size_t(t)];
+      again += repainted[size_t(t)];
+    }
+    *used = total > 0 && double(again) / double(total) <= hy3d::kSkipPaintedRatio;
+    if (!*used) return HY3D_OK;
+    // Texel indices are distinct, so workers never add into the same texel.
+    hy3d::parallel_ranges(texel_count, threads, 1 << 15, [&](size_t begin, size_t end, int) {
+      for (size_t i = begin; i < end; ++i) {
+        const Sample s = project(i);
+        if (!(s.w > 0)) continue;
+        const int32_t x1 = std::min(s.x + 1, width - 1), y1 = std::min(s.y + 1, height - 1);
+        const float *p00 = image + c * (size_t(s.y) * size_t(width) + size_t(s.x));
+        const float *p01 = image + c * (size_t(s.y) * size_t(width) + size_t(x1));
+        const float *p10 = image + c * (size_t(y1) * size_t(width) + size_t(s.x));
+        const float *p11 = image + c * (size_t(y1) * size_t(width) + size_t(x1));
+        float *out = accum_color + c * texel_index[i];
+        for (size_t k = 0; k < c; ++k) {
+          out[k] += s.w * ((p00[k] * (1 - s.fx) + p01[k] * s.fx) * (1 - s.fy) +
+                           (p10[k] * (1 - s.fx) + p11[k] * s.fx) * s.fy);
+        }
+        accum_weight[texel_index[i]] += s.w;
+      }
+    });
     return HY3D_OK;
   });
 }
@@ -342,7 +376,7 @@ hy3d_status hy3d_bake_splat(const float *uv_map, const float *image, const float
     hy3d::parallel_ranges(texels, threads, 1 << 16, [&](size_t begin, size_t end, int) {
       for (size_t t = begin; t < end; ++t) {
         const float total = sums[stride * t + c + 1];
-        if (total > 0) weight[t] = view_weight * std::pow(sums[stride * t + c] / total, exponent);
+        if (total > 0) weight[t] = view_weight * hy3d::power(sums[stride * t + c] / total, exponent);
       }
     });
     *used = hy3d::accumulate(

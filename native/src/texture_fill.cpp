@@ -38,20 +38,22 @@ namespace {
 // then pushed down, each unknown texel taking the bilinear interpolation of
 // the next coarser level. values has `channels` floats per texel.
 void pull_push(float *values, const uint8_t *known, int32_t width, int32_t height, int32_t channels, int threads) {
+  // Level 0 is the caller's image, worked on in place; coarser levels are owned here.
   struct Level {
     int32_t w, h;
-    std::vector<float> v;  // channels per texel
-    std::vector<uint8_t> k;
+    float *v;  // channels per texel
+    const uint8_t *k;
+    std::vector<float> own_v;
+    std::vector<uint8_t> own_k;
   };
   const size_t c = size_t(channels);
   std::vector<Level> levels;
-  levels.push_back({width, height, std::vector<float>(values, values + c * size_t(width) * size_t(height)),
-                    std::vector<uint8_t>(known, known + size_t(width) * size_t(height))});
+  levels.push_back({width, height, values, known, {}, {}});
   while (levels.back().w > 1 || levels.back().h > 1) {
     const Level &f = levels.back();
-    Level g{(f.w + 1) / 2, (f.h + 1) / 2, {}, {}};
-    g.v.assign(c * size_t(g.w) * size_t(g.h), 0.0f);
-    g.k.assign(size_t(g.w) * size_t(g.h), 0);
+    Level g{(f.w + 1) / 2, (f.h + 1) / 2, nullptr, nullptr, {}, {}};
+    g.own_v.assign(c * size_t(g.w) * size_t(g.h), 0.0f);
+    g.own_k.assign(size_t(g.w) * size_t(g.h), 0);
     parallel_ranges(size_t(g.h), threads, 32, [&](size_t y0, size_t y1, int) {
       for (size_t y = y0; y < y1; ++y) {
         for (size_t x = 0; x < size_t(g.w); ++x) {
@@ -67,11 +69,13 @@ void pull_push(float *values, const uint8_t *known, int32_t width, int32_t heigh
           }
           if (n == 0) continue;
           const size_t q = y * size_t(g.w) + x;
-          g.k[q] = 1;
-          for (size_t ch = 0; ch < c; ++ch) g.v[c * q + ch] = sum[ch] / float(n);
+          g.own_k[q] = 1;
+          for (size_t ch = 0; ch < c; ++ch) g.own_v[c * q + ch] = sum[ch] / float(n);
         }
       }
     });
+    g.v = g.own_v.data();
+    g.k = g.own_k.data();
     levels.push_back(std::move(g));
   }
   for (size_t l = levels.size() - 1; l-- > 0;) {
@@ -79,15 +83,16 @@ void pull_push(float *values, const uint8_t *known, int32_t width, int32_t heigh
     const Level &g = levels[l + 1];
     parallel_ranges(size_t(f.h), threads, 32, [&](size_t y0, size_t y1, int) {
       for (size_t y = y0; y < y1; ++y) {
+        // Fine texel centre in coarse texel units.
+        const float gy = std::clamp((float(y) + 0.5f) / 2 - 0.5f, 0.0f, float(g.h - 1));
+        const int32_t y0i = int32_t(gy), y1i = std::min(y0i + 1, g.h - 1);
+        const float fy = gy - y0i;
         for (size_t x = 0; x < size_t(f.w); ++x) {
           const size_t p = y * size_t(f.w) + x;
           if (f.k[p]) continue;
-          // Fine texel centre in coarse texel units.
           const float gx = std::clamp((float(x) + 0.5f) / 2 - 0.5f, 0.0f, float(g.w - 1));
-          const float gy = std::clamp((float(y) + 0.5f) / 2 - 0.5f, 0.0f, float(g.h - 1));
-          const int32_t x0 = int32_t(gx), y0i = int32_t(gy);
-          const int32_t x1 = std::min(x0 + 1, g.w - 1), y1i = std::min(y0i + 1, g.h - 1);
-          const float fx = gx - x0, fy = gy - y0i;
+          const int32_t x0 = int32_t(gx), x1 = std::min(x0 + 1, g.w - 1);
+          const float fx = gx - x0;
           const float *a = &g.v[c * (size_t(y0i) * size_t(g.w) + size_t(x0))];
           const float *b = &g.v[c * (size_t(y0i) * size_t(g.w) + size_t(x1))];
           const float *d = &g.v[c * (size_t(y1i) * size_t(g.w) + size_t(x0))];
@@ -98,11 +103,9 @@ void pull_push(float *values, const uint8_t *known, int32_t width, int32_t heigh
         }
       }
     });
-    if (l > 0) {
-      for (uint8_t &k : f.k) k = 1;  // every texel of this level now holds a value for the next push
-    }
+    // Every texel of a coarser level now holds a value for the next push.
+    if (l > 0) std::fill(f.own_k.begin(), f.own_k.end(), uint8_t(1));
   }
-  std::memcpy(values, levels[0].v.data(), sizeof(float) * levels[0].v.size());
 }
 
 }  // namespace
@@ -229,36 +232,32 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
     }
     threads = hy3d::resolve_threads(threads);
     const size_t c = size_t(channels), texels = size_t(width) * size_t(height);
-    // Interpolated vertex colours, and where they exist (a face whose three
-    // vertices got a colour).
-    std::vector<float> base(c * texels, 0.0f);
-    std::vector<uint8_t> has_base(texels, 0);
-    hy3d::parallel_ranges(texels, threads, 1 << 16, [&](size_t begin, size_t end, int) {
-      for (size_t p = begin; p < end; ++p) {
-        const int32_t f = face_ids[p];
-        if (f < 0 || size_t(f) >= triangle_count) continue;
-        const uint32_t *t = indices + 3 * size_t(f);
-        if (!vertex_known[t[0]] || !vertex_known[t[1]] || !vertex_known[t[2]]) continue;
-        const float *b = barycentrics + 3 * p;
-        for (size_t k = 0; k < c; ++k) {
-          base[c * p + k] = b[0] * vertex_colors[c * t[0] + k] + b[1] * vertex_colors[c * t[1] + k] +
-                            b[2] * vertex_colors[c * t[2] + k];
-        }
-        has_base[p] = 1;
+    // The vertex colours interpolated at texel p, when its face has them.
+    auto interpolated = [&](size_t p, float *out) {
+      const int32_t f = face_ids[p];
+      if (f < 0 || size_t(f) >= triangle_count) return false;
+      const uint32_t *t = indices + 3 * size_t(f);
+      if (!vertex_known[t[0]] || !vertex_known[t[1]] || !vertex_known[t[2]]) return false;
+      const float *b = barycentrics + 3 * p;
+      for (size_t k = 0; k < c; ++k) {
+        out[k] = b[0] * vertex_colors[c * t[0] + k] + b[1] * vertex_colors[c * t[1] + k] +
+                 b[2] * vertex_colors[c * t[2] + k];
       }
-    });
+      return true;
+    };
     // Residual: painted minus interpolated, known on painted texels and
     // pinned to zero on unpainted chart texels next to the gutter.
     std::vector<float> residual(c * texels, 0.0f);
     std::vector<uint8_t> known(texels, 0);
     bool any_hole = false;
     hy3d::parallel_ranges(size_t(height), threads, 32, [&](size_t y0, size_t y1, int) {
+      float base[16];
       for (size_t y = y0; y < y1; ++y) {
         for (size_t x = 0; x < size_t(width); ++x) {
           const size_t p = y * size_t(width) + x;
-          if (face_ids[p] < 0 || !has_base[p]) continue;
+          if (!interpolated(p, base)) continue;
           if (painted[p]) {
-            for (size_t k = 0; k < c; ++k) residual[c * p + k] = texture[c * p + k] - base[c * p + k];
+            for (size_t k = 0; k < c; ++k) residual[c * p + k] = texture[c * p + k] - base[k];
             known[p] = 1;
             continue;
           }
@@ -271,13 +270,15 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
     });
     for (size_t p = 0; p < texels && !any_hole; ++p) any_hole = face_ids[p] >= 0 && !painted[p];
     if (any_hole) hy3d::pull_push(residual.data(), known.data(), width, height, channels, threads);
-    std::vector<uint8_t> chart(texels, 0);
+    std::vector<uint8_t> &chart = known;  // reused: texels holding a colour before the gutter fill
     hy3d::parallel_ranges(texels, threads, 1 << 16, [&](size_t begin, size_t end, int) {
+      float base[16];
       for (size_t p = begin; p < end; ++p) {
+        chart[p] = 0;
         if (painted[p]) {
           chart[p] = 1;
-        } else if (face_ids[p] >= 0 && has_base[p]) {
-          for (size_t k = 0; k < c; ++k) texture[c * p + k] = base[c * p + k] + residual[c * p + k];
+        } else if (interpolated(p, base)) {
+          for (size_t k = 0; k < c; ++k) texture[c * p + k] = base[k] + residual[c * p + k];
           chart[p] = 1;
         }
       }

@@ -98,12 +98,30 @@ void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, siz
       if (!(std::fabs(area) > 0)) continue;  // degenerate in this projection: never covers a pixel
       const double inv = 1.0 / area;
       const int32_t face = int32_t(f);
+      // Barycentrics are affine in the sample position: w0 = e0x·x + e0y·y + e0c.
+      const double e0x = (b.y - c.y) * inv, e0y = (c.x - b.x) * inv, e0c = (b.x * c.y - b.y * c.x) * inv;
+      const double e1x = (c.y - a.y) * inv, e1y = (a.x - c.x) * inv, e1c = (c.x * a.y - c.y * a.x) * inv;
       for (int64_t py = int64_t(ylo); py <= int64_t(yhi); ++py) {
         const double sy = double(py) + 0.5;
-        for (int64_t px = int64_t(xlo); px <= int64_t(xhi); ++px) {
+        const double r0 = e0y * sy + e0c, r1 = e1y * sy + e1c;
+        // The samples of this row inside the triangle form one span; find
+        // it from the three half-planes, widened by a pixel so rounding
+        // never drops a sample, then test each sample exactly.
+        double lo = xlo, hi = xhi;
+        const double edge[3][2] = {{e0x, r0}, {e1x, r1}, {-e0x - e1x, 1.0 - r0 - r1}};
+        for (const auto &e : edge) {
+          if (e[0] > 0) {
+            lo = std::max(lo, std::floor(-e[1] / e[0] - 0.5) - 1);
+          } else if (e[0] < 0) {
+            hi = std::min(hi, std::ceil(-e[1] / e[0] - 0.5) + 1);
+          } else if (e[1] < 0) {
+            hi = lo - 1;
+          }
+        }
+        for (int64_t px = int64_t(lo); px <= int64_t(hi); ++px) {
           const double sx = double(px) + 0.5;
-          const double w0 = ((b.x - sx) * (c.y - sy) - (b.y - sy) * (c.x - sx)) * inv;
-          const double w1 = ((c.x - sx) * (a.y - sy) - (c.y - sy) * (a.x - sx)) * inv;
+          const double w0 = e0x * sx + r0;
+          const double w1 = e1x * sx + r1;
           const double w2 = 1.0 - w0 - w1;
           if (w0 < 0 || w1 < 0 || w2 < 0) continue;
           const size_t p = size_t(py) * size_t(width) + size_t(px);
