@@ -31,8 +31,21 @@ func TestAtlasProperties(t *testing.T) {
 			if st.OverlapTexels != 0 {
 				t.Errorf("%d overlapping texels", st.OverlapTexels)
 			}
-			if got := countOverlaps(a, tc.size); got != 0 {
-				t.Errorf("independent check: %d texel centres inside two faces", got)
+			// MeasureAtlas scores in Go what the native builder reported.
+			measured, err := MeasureAtlas(tc.m, a, tc.size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if measured.OverlapTexels != 0 {
+				t.Errorf("independent check: %d texel centres inside two faces", measured.OverlapTexels)
+			}
+			if math.Abs(measured.StretchL2-st.StretchL2) > 1e-6 || math.Abs(measured.Utilization-st.Utilization) > 0.01 {
+				t.Errorf("measured stretch %.6f, utilization %.4f; builder reported %.6f, %.4f",
+					measured.StretchL2, measured.Utilization, st.StretchL2, st.Utilization)
+			}
+			// Charts share no atlas vertex, so each is one island or more.
+			if measured.Charts < st.Charts {
+				t.Errorf("%d UV islands for %d charts", measured.Charts, st.Charts)
 			}
 			for i, x := range a.UV {
 				if !(x >= 0 && x <= 1) {
@@ -84,41 +97,6 @@ func checkSplitOnlyAtSeams(t *testing.T, m *mesh.Mesh, a *Atlas) {
 	if len(seen) != a.VertexCount() {
 		t.Errorf("%d atlas vertices for %d (vertex, chart) pairs", a.VertexCount(), len(seen))
 	}
-}
-
-// countOverlaps rasterizes the atlas independently of the native check:
-// texel centres strictly inside two faces.
-func countOverlaps(a *Atlas, size int) int {
-	count := make([]uint8, size*size)
-	overlaps := 0
-	for f := 0; f < len(a.Indices)/3; f++ {
-		var x, y [3]float64
-		for k := 0; k < 3; k++ {
-			v := a.Indices[3*f+k]
-			x[k], y[k] = float64(a.UV[2*v])*float64(size), float64(a.UV[2*v+1])*float64(size)
-		}
-		area := (x[1]-x[0])*(y[2]-y[0]) - (y[1]-y[0])*(x[2]-x[0])
-		if area == 0 {
-			continue
-		}
-		y0 := max(0, int(math.Floor(min(y[0], y[1], y[2]))))
-		y1 := min(size-1, int(math.Ceil(max(y[0], y[1], y[2]))))
-		x0 := max(0, int(math.Floor(min(x[0], x[1], x[2]))))
-		x1 := min(size-1, int(math.Ceil(max(x[0], x[1], x[2]))))
-		for py := y0; py <= y1; py++ {
-			for px := x0; px <= x1; px++ {
-				sx, sy := float64(px)+0.5, float64(py)+0.5
-				w0 := ((x[1]-sx)*(y[2]-sy) - (y[1]-sy)*(x[2]-sx)) / area
-				w1 := ((x[2]-sx)*(y[0]-sy) - (y[2]-sy)*(x[0]-sx)) / area
-				if w0 > 0 && w1 > 0 && 1-w0-w1 > 0 {
-					if count[py*size+px]++; count[py*size+px] == 2 {
-						overlaps++
-					}
-				}
-			}
-		}
-	}
-	return overlaps
 }
 
 func TestAtlasRejectsBadInput(t *testing.T) {

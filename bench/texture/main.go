@@ -12,6 +12,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -29,26 +30,36 @@ import (
 )
 
 type result struct {
-	Faces         int     `json:"faces"`
-	TextureSize   int     `json:"texture_size"`
-	ViewSize      int     `json:"view_size"`
+	Faces         int        `json:"faces"`
+	TextureSize   int        `json:"texture_size"`
+	ViewSize      int        `json:"view_size"`
+	Charts        int        `json:"charts"`
+	StretchL2     float64    `json:"stretch_l2"`
+	Utilization   float64    `json:"utilization"`
+	OverlapTexels uint64     `json:"overlap_texels"`
+	AtlasS        float64    `json:"atlas_s"`
+	UVRasterS     float64    `json:"uv_raster_s"`
+	RenderS       float64    `json:"render_6_views_s"`
+	BakeS         float64    `json:"bake_6_views_s"`
+	FillS         float64    `json:"fill_s"`
+	ExportS       float64    `json:"export_glb_s"`
+	TotalS        float64    `json:"total_s"`
+	GLBBytes      int        `json:"glb_bytes"`
+	PaintedPSNR   float64    `json:"painted_psnr_db"`
+	UnseenTexels  int        `json:"unseen_chart_texels"`
+	FillPSNR      float64    `json:"fill_psnr_db"`
+	OpenCVS       float64    `json:"opencv_ns_s,omitempty"`
+	OpenCVPSNR    float64    `json:"opencv_ns_psnr_db,omitempty"`
+	Xatlas        *peerAtlas `json:"xatlas,omitempty"`
+}
+
+// peerAtlas is xatlas's atlas of the same mesh, scored by texture.MeasureAtlas.
+type peerAtlas struct {
+	Seconds       float64 `json:"seconds"`
 	Charts        int     `json:"charts"`
 	StretchL2     float64 `json:"stretch_l2"`
 	Utilization   float64 `json:"utilization"`
 	OverlapTexels uint64  `json:"overlap_texels"`
-	AtlasS        float64 `json:"atlas_s"`
-	UVRasterS     float64 `json:"uv_raster_s"`
-	RenderS       float64 `json:"render_6_views_s"`
-	BakeS         float64 `json:"bake_6_views_s"`
-	FillS         float64 `json:"fill_s"`
-	ExportS       float64 `json:"export_glb_s"`
-	TotalS        float64 `json:"total_s"`
-	GLBBytes      int     `json:"glb_bytes"`
-	PaintedPSNR   float64 `json:"painted_psnr_db"`
-	UnseenTexels  int     `json:"unseen_chart_texels"`
-	FillPSNR      float64 `json:"fill_psnr_db"`
-	OpenCVS       float64 `json:"opencv_ns_s,omitempty"`
-	OpenCVPSNR    float64 `json:"opencv_ns_psnr_db,omitempty"`
 }
 
 func main() {
@@ -60,8 +71,10 @@ func main() {
 	threads := flag.Int("threads", 2, "threads")
 	opencv := flag.String("opencv", "40000", "face budgets whose fill is compared with OpenCV NS (empty: none)")
 	python := flag.String("python", "/usr/bin/python3", "Python with cv2")
+	xatlas := flag.String("xatlas", "", "directory of the xatlasjs npm package (empty: no xatlas comparison)")
 	flag.Parse()
-	if err := run(*dir, *size, ints(*facesList), ints(*texList), *viewSize, *threads, ints(*opencv), *python); err != nil {
+	p := peers{compare: ints(*opencv), python: *python, xatlas: *xatlas}
+	if err := run(*dir, *size, ints(*facesList), ints(*texList), *viewSize, *threads, p); err != nil {
 		fmt.Fprintln(os.Stderr, "bench texture:", err)
 		os.Exit(1)
 	}
@@ -77,7 +90,22 @@ func ints(s string) []int {
 	return out
 }
 
-func run(dir string, size int, budgets, texSizes []int, viewSize, threads int, opencv []int, python string) error {
+// peers says which face budgets are compared with OpenCV and xatlas, and how to run them.
+type peers struct {
+	compare        []int
+	python, xatlas string
+}
+
+func (p peers) on(budget int) bool {
+	for _, b := range p.compare {
+		if b == budget {
+			return true
+		}
+	}
+	return false
+}
+
+func run(dir string, size int, budgets, texSizes []int, viewSize, threads int, p peers) error {
 	ctx := context.Background()
 	grid, err := field.Read(filepath.Join(dir, fmt.Sprintf("field_v1_%d.raw", size)), size)
 	if err != nil {
@@ -96,14 +124,25 @@ func run(dir string, size int, budgets, texSizes []int, viewSize, threads int, o
 				return err
 			}
 		}
-		for _, tex := range texSizes {
-			compare := false
-			for _, b := range opencv {
-				compare = compare || b == budget
+		var xa *texture.Atlas
+		var xaSeconds float64
+		if p.on(budget) && p.xatlas != "" {
+			if xa, xaSeconds, err = runXatlas(m, dir, p.xatlas); err != nil {
+				return err
 			}
-			r, err := measure(ctx, m, tex, viewSize, threads, compare, dir, python)
+		}
+		for _, tex := range texSizes {
+			r, err := measure(ctx, m, tex, viewSize, threads, p.on(budget), dir, p.python)
 			if err != nil {
 				return fmt.Errorf("%d faces, texture %d: %w", budget, tex, err)
+			}
+			if xa != nil {
+				st, err := texture.MeasureAtlas(m, xa, tex)
+				if err != nil {
+					return err
+				}
+				r.Xatlas = &peerAtlas{Seconds: xaSeconds, Charts: st.Charts, StretchL2: st.StretchL2,
+					Utilization: st.Utilization, OverlapTexels: st.OverlapTexels}
 			}
 			results = append(results, r)
 			line, _ := json.Marshal(r)
@@ -289,6 +328,54 @@ func opencvNS(uv *texture.UVRaster, tex texture.Image, painted []uint8, dir, pyt
 	return seconds, db, nil
 }
 
+// runXatlas writes m for bench/texture/xatlas.mjs, runs it in node and
+// reads back its atlas.
+func runXatlas(m *mesh.Mesh, dir, pkg string) (*texture.Atlas, float64, error) {
+	in, out := filepath.Join(dir, "xatlas_in.bin"), filepath.Join(dir, "xatlas_out.bin")
+	raw := binary.LittleEndian.AppendUint32(nil, uint32(m.VertexCount()))
+	raw = binary.LittleEndian.AppendUint32(raw, uint32(m.TriangleCount()))
+	for _, x := range m.Vertices {
+		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(x))
+	}
+	for _, i := range m.Indices {
+		raw = binary.LittleEndian.AppendUint32(raw, i)
+	}
+	if err := os.WriteFile(in, raw, 0o644); err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.Command("node", "bench/texture/xatlas.mjs", pkg, in, out)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		return nil, 0, fmt.Errorf("xatlas.mjs: %w", err)
+	}
+	var report struct {
+		Seconds float64 `json:"seconds"`
+	}
+	if err := json.Unmarshal(stdout, &report); err != nil {
+		return nil, 0, fmt.Errorf("xatlas.mjs output %q: %w", stdout, err)
+	}
+	raw, err = os.ReadFile(out)
+	if err != nil || len(raw) < 8 {
+		return nil, 0, fmt.Errorf("xatlas.mjs result: %v", err)
+	}
+	nv, ni := int(binary.LittleEndian.Uint32(raw)), int(binary.LittleEndian.Uint32(raw[4:]))
+	if len(raw) != 8+12*nv+4*ni {
+		return nil, 0, fmt.Errorf("xatlas.mjs result: %d bytes for %d vertices, %d indices", len(raw), nv, ni)
+	}
+	a := &texture.Atlas{Xref: make([]uint32, nv), UV: make([]float32, 2*nv), Indices: make([]uint32, ni),
+		FaceChart: make([]uint32, ni/3)}
+	for v := 0; v < nv; v++ {
+		a.Xref[v] = binary.LittleEndian.Uint32(raw[8+12*v:])
+		a.UV[2*v] = math.Float32frombits(binary.LittleEndian.Uint32(raw[12+12*v:]))
+		a.UV[2*v+1] = math.Float32frombits(binary.LittleEndian.Uint32(raw[16+12*v:]))
+	}
+	for k := 0; k < ni; k++ {
+		a.Indices[k] = binary.LittleEndian.Uint32(raw[8+12*nv+4*k:])
+	}
+	return a, report.Seconds, nil
+}
+
 func printTable(rs []result, threads int) {
 	fmt.Printf("hy3d texture geometry, %d threads, %s\n\n", threads, time.Now().UTC().Format("2006-01-02"))
 	fmt.Println("| faces | texture | charts | L2 stretch | utilization | overlaps | atlas s | UV raster s | 6 views s | bake s | fill s | GLB s | total s | fill PSNR dB (unseen texels) | OpenCV NS s | NS PSNR dB |")
@@ -301,5 +388,16 @@ func printTable(rs []result, threads int) {
 		fmt.Printf("| %d | %d | %d | %.3f | %.3f | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f (%d) | %s | %s |\n",
 			r.Faces, r.TextureSize, r.Charts, r.StretchL2, r.Utilization, r.OverlapTexels, r.AtlasS, r.UVRasterS,
 			r.RenderS, r.BakeS, r.FillS, r.ExportS, r.TotalS, r.FillPSNR, r.UnseenTexels, ns, nsdb)
+	}
+	fmt.Println()
+	fmt.Println("| faces | texture | atlas | charts | L2 stretch | utilization | overlaps | seconds |")
+	fmt.Println("|---:|---:|---|---:|---:|---:|---:|---:|")
+	for _, r := range rs {
+		fmt.Printf("| %d | %d | hy3d | %d | %.3f | %.3f | %d | %.2f |\n", r.Faces, r.TextureSize, r.Charts, r.StretchL2,
+			r.Utilization, r.OverlapTexels, r.AtlasS)
+		if x := r.Xatlas; x != nil {
+			fmt.Printf("| %d | %d | xatlas (xatlasjs, wasm, defaults) | %d | %.3f | %.3f | %d | %.2f |\n", r.Faces,
+				r.TextureSize, x.Charts, x.StretchL2, x.Utilization, x.OverlapTexels, x.Seconds)
+		}
 	}
 }
