@@ -16,11 +16,11 @@ type AtlasOptions struct {
 	Threads       int     // <= 0: every hardware thread
 }
 
-// DefaultAtlasOptions packs for a texture of the given size with two
-// texels of padding and charts whose normals stay within 40° (a face is
+// DefaultAtlasOptions packs for a texture of the given size with one
+// texel of padding and charts whose normals stay within 40° (a face is
 // then stretched by at most 1/cos 40° ≈ 1.31 along one direction).
 func DefaultAtlasOptions(size int) AtlasOptions {
-	return AtlasOptions{Size: size, Padding: 2, MaxChartAngle: 40}
+	return AtlasOptions{Size: size, Padding: 1, MaxChartAngle: 40}
 }
 
 // Atlas is a mesh laid out in UV space. Its vertices are the input

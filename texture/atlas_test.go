@@ -54,7 +54,8 @@ func TestAtlasProperties(t *testing.T) {
 			}
 			// 40° charts stretch a face by at most 1/cos 40° ≈ 1.31 in one
 			// direction, L2 stretch sqrt((1 + 1.31²)/2) ≈ 1.17 before the
-			// normalization to the mean scale, which can only lower it.
+			// normalization to the mean scale; merged fragments (up to 60°)
+			// are few, so the mesh's stretch stays under that.
 			const maxStretch = 1.17
 			if st.StretchL2 < 1 || st.StretchL2 > maxStretch {
 				t.Errorf("L2 stretch %.4f outside [1, %.2f]", st.StretchL2, maxStretch)

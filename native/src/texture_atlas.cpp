@@ -4,7 +4,8 @@
 // normal stays within max_angle of the chart's area-weighted mean normal and
 // of the seed's normal (normal-cone clustering in the spirit of Sander,
 // Wood, Gortler, Snyder, Hoppe, "Multi-chart geometry images", SGP 2003,
-// without their iterative Lloyd refinement). Each chart is parameterized by
+// without their iterative Lloyd refinement); fragments of fewer than 16
+// faces left between charts then join their closest neighbour. Each chart is parameterized by
 // orthographic projection onto the plane of its mean normal: every face is
 // then scaled by at most 1/cos(max_angle) along one direction and never
 // flipped, and the projection is exact for planar regions. A chart whose
@@ -80,6 +81,7 @@ class AtlasBuilder {
     adjacency();
     in_chart_.assign(faces_, 0);
     grow_charts();
+    merge_small();
     for (Chart &c : charts_) project(c);
     split_folded();
     split_long();
@@ -184,6 +186,59 @@ class AtlasBuilder {
       }
       chart.normal = unit(sum);
       charts_.push_back(std::move(chart));
+    }
+  }
+
+  // Growing leaves fragments of a few faces between charts whose cones
+  // just missed them. A chart under kSmallChart faces joins the neighbouring
+  // chart whose mean normal is closest to its own, if every face of it
+  // stays within a cone half as wide again of that chart's mean normal
+  // (flips are still caught after projection).
+  void merge_small() {
+    const double cos_relaxed = std::cos(std::min(1.5 * double(opt_.max_chart_angle), 80.0) * M_PI / 180);
+    std::vector<V3> sum(charts_.size());
+    for (size_t c = 0; c < charts_.size(); ++c) {
+      for (uint32_t f : charts_[c].faces) sum[c] = sum[c] + normal_[f] * area_[f];
+    }
+    std::vector<uint32_t> order(charts_.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return charts_[a].faces.size() < charts_[b].faces.size(); });
+    for (uint32_t c : order) {
+      Chart &small = charts_[c];
+      if (small.faces.empty() || small.faces.size() >= kSmallChart) continue;
+      uint32_t best = kNone;
+      double best_dot = -2;
+      for (uint32_t f : small.faces) {
+        for (int e = 0; e < 3; ++e) {
+          const uint32_t g = neighbours_[3 * f + e];
+          if (g == kNone || chart_of_[g] == c) continue;
+          const double d = dot(unit(sum[c]), unit(sum[chart_of_[g]]));
+          if (d > best_dot) {
+            best_dot = d;
+            best = chart_of_[g];
+          }
+        }
+      }
+      if (best == kNone) continue;
+      const V3 target = unit(sum[best]);
+      bool fits = true;
+      for (uint32_t f : small.faces) fits = fits && (area_[f] <= 0 || dot(normal_[f], target) >= cos_relaxed);
+      if (!fits) continue;
+      for (uint32_t f : small.faces) {
+        chart_of_[f] = best;
+        charts_[best].faces.push_back(f);
+      }
+      sum[best] = sum[best] + sum[c];
+      small.faces.clear();
+    }
+    std::vector<Chart> kept;
+    for (Chart &c : charts_) {
+      if (!c.faces.empty()) kept.push_back(std::move(c));
+    }
+    charts_ = std::move(kept);
+    for (size_t c = 0; c < charts_.size(); ++c) {
+      for (uint32_t f : charts_[c].faces) chart_of_[f] = uint32_t(c);
     }
   }
 
@@ -478,6 +533,7 @@ class AtlasBuilder {
   static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
   // Each round at least halves every chart that still overlaps.
   static constexpr int kMaxSplitRounds = 24;
+  static constexpr size_t kSmallChart = 16;
   // Longest chart side, as a fraction of the square root of the summed chart rectangles.
   static constexpr double kMaxChartSpan = 0.25;
 
