@@ -7,11 +7,12 @@
 // uint32 indices. Prints {"seconds", "vertices", "width", "height"}.
 // xatlasjs passes 16-bit indices, so meshes over 65535 vertices are refused.
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 
-const [pkg, meshIn, uvOut] = process.argv.slice(2);
+const [pkgArg, meshIn, uvOut] = process.argv.slice(2);
+const pkg = resolve(pkgArg);
 const { Api } = await import(pathToFileURL(join(pkg, "dist/node/api.mjs")).href);
 const createXAtlasModule = createRequire(import.meta.url)(join(pkg, "dist/node/xatlas.js"));
 
