@@ -27,10 +27,8 @@
 // texels whose centre some face covers; overlapping texels, whose centre
 // lies strictly inside two faces.
 #include <cmath>
-#include <cstring>
 #include <deque>
 #include <limits>
-#include <map>
 #include <numeric>
 
 #include "texture_common.hpp"

@@ -21,10 +21,7 @@
 // view_weight · cos^exponent times the colour into running sums, skipping a
 // view that would paint almost nothing new (over 99 % of its texels already
 // painted), as Hunyuan3D's fast_bake_texture does; hy3d_bake_resolve divides.
-#include <atomic>
 #include <cmath>
-#include <cstring>
-#include <deque>
 #include <limits>
 
 #include "texture_common.hpp"

@@ -23,7 +23,6 @@
 // Pull-push: Gortler, Grzeszczuk, Szeliski, Cohen, "The Lumigraph",
 // SIGGRAPH 1996, §3.3.
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <queue>
 #include <utility>

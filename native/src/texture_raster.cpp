@@ -19,7 +19,6 @@
 // triangle whose bounding box meets its band, so no pixel is written by two
 // threads and the result does not depend on the thread count.
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "texture_common.hpp"
