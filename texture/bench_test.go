@@ -49,3 +49,16 @@ func BenchmarkBakeGather2048(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkViewWeights2048(b *testing.B) {
+	s, _ := benchmarkScene(b, 256)
+	v, err := s.Render(context.Background(), Camera{0, 0, 1}, 2048, FaceNormals)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.ViewWeights(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -290,7 +290,7 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
       return Sample{ix, iy, float(px - ix), float(py - iy), view_weight * hy3d::power(w, exponent)};
     };
     std::vector<size_t> painted(size_t(threads), 0), repainted(size_t(threads), 0);
-    hy3d::parallel_ranges(texel_count, threads, 1 << 15, [&](size_t begin, size_t end, int worker) {
+    hy3d::parallel_chunks(texel_count, threads, 1 << 14, [&](size_t begin, size_t end, int worker) {
       for (size_t i = begin; i < end; ++i) {
         if (!(project(i).w > 0)) continue;
         ++painted[size_t(worker)];
@@ -305,7 +305,7 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
     *used = total > 0 && double(again) / double(total) <= hy3d::kSkipPaintedRatio;
     if (!*used) return HY3D_OK;
     // Texel indices are distinct, so workers never add into the same texel.
-    hy3d::parallel_ranges(texel_count, threads, 1 << 15, [&](size_t begin, size_t end, int) {
+    hy3d::parallel_chunks(texel_count, threads, 1 << 14, [&](size_t begin, size_t end, int) {
       for (size_t i = begin; i < end; ++i) {
         const Sample s = project(i);
         if (!(s.w > 0)) continue;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -35,6 +36,18 @@ void parallel_ranges(size_t n, int threads, size_t min_per_thread, const Body &b
   }
   body(0, n / workers, 0);
   for (std::thread &t : pool) t.join();
+}
+
+// Like parallel_ranges, but workers take chunks of `chunk` items from a
+// shared counter until none is left, for loops whose cost per item varies
+// along the range (texels of charts facing toward or away from a view).
+template <class Body>
+void parallel_chunks(size_t n, int threads, size_t chunk, const Body &body) {
+  const size_t chunks = (n + chunk - 1) / chunk;
+  std::atomic<size_t> next{0};
+  parallel_ranges(std::min(chunks, size_t(std::max(1, threads))), threads, 1, [&](size_t, size_t, int worker) {
+    for (size_t c = next++; c < chunks; c = next++) body(c * chunk, std::min(n, (c + 1) * chunk), worker);
+  });
 }
 
 // Checks an indexed triangle list: non-NULL arrays for non-zero counts,
