@@ -83,13 +83,8 @@ func quantize(v float32) uint8 {
 	return uint8(math.Round(float64(min(max(v, 0), 1)) * 255))
 }
 
-// encode encodes picks of an image's channels (pick returns r, g, b per pixel).
-func (mat Material) encode(w io.Writer, width, height int, pick func(p int) [3]uint8) error {
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	for p := 0; p < width*height; p++ {
-		c := pick(p)
-		img.Pix[4*p], img.Pix[4*p+1], img.Pix[4*p+2], img.Pix[4*p+3] = c[0], c[1], c[2], 0xff
-	}
+// encodeImage writes img in the material's format.
+func (mat Material) encodeImage(w io.Writer, img image.Image) error {
 	if mat.Format == JPEG {
 		q := mat.JPEGQuality
 		if q <= 0 {
@@ -101,16 +96,26 @@ func (mat Material) encode(w io.Writer, width, height int, pick func(p int) [3]u
 	return enc.Encode(w, img)
 }
 
+// encodeRGB encodes an opaque RGB image whose pixels pick returns.
+func (mat Material) encodeRGB(w io.Writer, width, height int, pick func(p int) [3]uint8) error {
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	for p := 0; p < width*height; p++ {
+		c := pick(p)
+		img.Pix[4*p], img.Pix[4*p+1], img.Pix[4*p+2], img.Pix[4*p+3] = c[0], c[1], c[2], 0xff
+	}
+	return mat.encodeImage(w, img)
+}
+
 func (mat Material) encodeBaseColor(w io.Writer) error {
 	b := mat.BaseColor
-	return mat.encode(w, b.Width, b.Height, func(p int) [3]uint8 {
+	return mat.encodeRGB(w, b.Width, b.Height, func(p int) [3]uint8 {
 		return [3]uint8{quantize(b.Pix[3*p]), quantize(b.Pix[3*p+1]), quantize(b.Pix[3*p+2])}
 	})
 }
 
 func (mat Material) encodeMetallicRoughness(w io.Writer) error {
 	mr := mat.MetallicRoughness
-	return mat.encode(w, mr.Width, mr.Height, func(p int) [3]uint8 {
+	return mat.encodeRGB(w, mr.Width, mr.Height, func(p int) [3]uint8 {
 		return [3]uint8{0xff, quantize(mr.Pix[2*p+1]), quantize(mr.Pix[2*p])}
 	})
 }
@@ -122,15 +127,7 @@ func (mat Material) encodeGrey(w io.Writer, channel int) error {
 	for p := 0; p < mr.Width*mr.Height; p++ {
 		img.Pix[p] = quantize(mr.Pix[2*p+channel])
 	}
-	if mat.Format == JPEG {
-		q := mat.JPEGQuality
-		if q <= 0 {
-			q = 90
-		}
-		return jpeg.Encode(w, img, &jpeg.Options{Quality: min(q, 100)})
-	}
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	return enc.Encode(w, image.Image(img))
+	return mat.encodeImage(w, img)
 }
 
 // vertexData gathers the atlas vertices' positions and unit normals in the
