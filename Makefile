@@ -226,14 +226,21 @@ bench-load: deps
 
 ## bench-deps: the peers the benchmarks compare against (Debian packages).
 ## Everything bench/ imports or calls beyond make deps is named here, even what a named package pulls in.
-BENCH_APT_PACKAGES := python3-numpy python3-scipy python3-skimage python3-vtk9 meshlab xvfb xauth
+BENCH_APT_PACKAGES := python3-numpy python3-scipy python3-skimage python3-vtk9 meshlab xvfb xauth python3-opencv
+XATLASJS_VERSION := 0.2.0
+XATLASJS_DIR     := $(BUILD)/node-bench/node_modules/xatlasjs
 .PHONY: bench-deps
-bench-deps:
+bench-deps: $(XATLASJS_DIR)/package.json
 	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+# xatlas compiled to WebAssembly (npm xatlasjs, pinned), the atlas peer of bench-texture.
+$(XATLASJS_DIR)/package.json: | $(BUILD)/.apt-deps
+	@mkdir -p $(BUILD)/node-bench
+	cd $(BUILD)/node-bench && npm install --no-save --ignore-scripts --no-audit --no-fund --loglevel=error xatlasjs@$(XATLASJS_VERSION)
 
 ## bench-mc: hy3d marching cubes vs scikit-image (Lewiner) and VTK Flying Edges at 256^3 and 384^3.
 bench-mc: deps native bench-deps
@@ -268,3 +275,11 @@ $(GLTF_VALIDATOR_STAMP): | $(BUILD)/.apt-deps
 	@mkdir -p $(NODE_DIR)
 	npm install --prefix $(NODE_DIR) --no-save --ignore-scripts --no-audit --no-fund --loglevel=error gltf-validator@$(GLTF_VALIDATOR_VERSION)
 	@touch $@
+
+## ---- texture geometry benchmark (bench/texture) ----
+.PHONY: bench-texture
+
+## bench-texture: atlas, six views, bake, fill and GLB export per stage at 40k and 1M faces, textures 2048 and
+## 4096, views 2048; the fill against OpenCV's Navier-Stokes inpainting (python3-opencv from bench-deps).
+bench-texture: deps native bench-deps
+	bench/texture/run.sh

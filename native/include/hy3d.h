@@ -113,6 +113,119 @@ hy3d_status hy3d_simplify(const float *vertices, size_t vertex_count, const uint
                           hy3d_mesh **out);
 
 /* ------------------------------------------------------------------------ */
+/* Texture geometry — see native/src/texture_*.cpp and docs/texture.md.     */
+/* Images are row-major, `channels` floats per pixel. Face ids are 0-based, */
+/* -1 where no face covers a pixel. Inputs are borrowed, outputs are caller */
+/* buffers of the stated sizes. threads <= 0 means "all hardware threads";  */
+/* no result depends on the thread count.                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Rasterize an orthographic view. world_to_camera is a row-major 3x4 matrix
+ * (camera looks down -z, y up); the view covers [-ortho_scale/2,
+ * ortho_scale/2]^2 of camera x, y. Pixel conventions are Hunyuan3D's
+ * (texture_raster.cpp): row 0 is camera y = -ortho_scale/2. Outputs per
+ * pixel: face_ids (width*height), barycentrics (3 per pixel, 0 where no
+ * face), depth (distance along the view direction, 0 where no face; may be
+ * NULL). Nearer wins, then the lower face id. */
+hy3d_status hy3d_rasterize_ortho(const float *vertices, size_t vertex_count, const uint32_t *indices,
+                                 size_t triangle_count, const float *world_to_camera, float ortho_scale,
+                                 int32_t width, int32_t height, int threads, int32_t *face_ids, float *barycentrics,
+                                 float *depth);
+
+/* Rasterize the mesh in UV space (uvs: 2 floats per vertex): texel (i, j)
+ * is sampled at u = (j + 1/2)/width, v = (i + 1/2)/height. Where faces
+ * overlap in UV the lower face id wins. */
+hy3d_status hy3d_rasterize_uv(const float *uvs, size_t vertex_count, const uint32_t *indices, size_t triangle_count,
+                              int32_t width, int32_t height, int threads, int32_t *face_ids, float *barycentrics);
+
+/* out[p] = attributes interpolated at pixel p of a raster: per vertex
+ * (attribute_count vertices, barycentric blend) or per face (per_face != 0,
+ * attribute_count == triangle_count). Pixels without a face (id < 0 or >=
+ * triangle_count) get background (channels floats). */
+hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t per_face, size_t attribute_count,
+                             const uint32_t *indices, size_t triangle_count, const int32_t *face_ids,
+                             const float *barycentrics, size_t pixel_count, const float *background, int threads,
+                             float *out);
+
+/* Per-pixel bake weight of a view: cos(normal, to_camera), 0 below
+ * cos_threshold, -1 (unreliable) on background and within radius pixels of
+ * the background or of a depth edge. normals: 3 per pixel (world space),
+ * depth from hy3d_rasterize_ortho. */
+hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals, const float *depth, int32_t width,
+                                   int32_t height, const float *to_camera, float cos_threshold, int32_t radius,
+                                   int threads, float *weights);
+
+/* Hunyuan3D-2.1's per-texel bake ("back_sample"): texel i (world position
+ * texel_positions[3i..], linear index texel_index[i] < texture_pixels) is
+ * projected into the view and, when accepted, adds view_weight *
+ * weight^exponent times its bilinear colour sample into accum_color
+ * (channels per texel) and the weight into accum_weight. *used is 0 when the
+ * view was skipped because over 99 % of what it paints is painted already. */
+hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel_index, size_t texel_count,
+                             const float *image, const float *depth, const float *weights, int32_t width,
+                             int32_t height, int32_t channels, const float *world_to_camera, float ortho_scale,
+                             float view_weight, float exponent, float depth_tolerance, size_t texture_pixels,
+                             int threads, float *accum_color, float *accum_weight, int32_t *used);
+
+/* Hunyuan3D-2.0's forward bake ("linear"): every reliable pixel (weight >= 0)
+ * splats its colour and weight bilinearly at its UV (uv_map: 2 per pixel);
+ * the view's normalized texture, weighted by view_weight * cos^exponent,
+ * is added into the sums as in hy3d_bake_gather. */
+hy3d_status hy3d_bake_splat(const float *uv_map, const float *image, const float *weights, int32_t width,
+                            int32_t height, int32_t channels, int32_t texture_width, int32_t texture_height,
+                            float view_weight, float exponent, int threads, float *accum_color, float *accum_weight,
+                            int32_t *used);
+
+/* Divide the sums in place: accum_color becomes the merged texture,
+ * painted[t] = accum_weight[t] > 1e-8. */
+hy3d_status hy3d_bake_resolve(float *accum_color, const float *accum_weight, size_t texel_count, int32_t channels,
+                              int threads, uint8_t *painted);
+
+/* Colour every vertex from the painted texels under its corners and, for the
+ * rest, by one multi-source shortest-path pass over the welded mesh
+ * (texture_fill.cpp). Vertices with equal weld[v] are copies of one
+ * position (NULL: none are). vertex_known[v] is 0 for vertices no painted texel reaches. */
+hy3d_status hy3d_fill_vertex_colors(const float *positions, const float *uvs, const uint32_t *weld,
+                                    size_t vertex_count, const uint32_t *indices, size_t triangle_count,
+                                    const float *texture, const uint8_t *painted, int32_t width, int32_t height,
+                                    int32_t channels, float *vertex_colors, uint8_t *vertex_known);
+
+/* Fill every unpainted texel in place: inside charts (face_ids, barycentrics
+ * from hy3d_rasterize_uv) from the vertex colours plus a pull-push residual,
+ * in the gutters by pull-push of the chart texels. */
+hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids,
+                             const float *barycentrics, const uint32_t *indices, size_t triangle_count,
+                             const float *vertex_colors, const uint8_t *vertex_known, size_t vertex_count,
+                             int32_t width, int32_t height, int32_t channels, int threads);
+
+typedef struct hy3d_atlas_options {
+  int32_t size;          /* atlas side in texels; packing and the overlap check run at it */
+  int32_t padding;       /* texels kept free around each chart */
+  float max_chart_angle; /* degrees a face normal may deviate from its chart's, in (0, 90) */
+  int32_t threads;
+} hy3d_atlas_options;
+
+typedef struct hy3d_atlas_stats {
+  uint32_t charts;
+  double stretch_l2;       /* Sander et al.'s L2 stretch, 1 for an isometry up to scale */
+  double utilization;      /* fraction of texel centres covered by a face */
+  uint64_t overlap_texels; /* texel centres strictly inside two faces */
+} hy3d_atlas_stats;
+
+typedef struct hy3d_atlas hy3d_atlas;
+
+/* Segment, parameterize and pack (texture_atlas.cpp). */
+hy3d_status hy3d_atlas_build(const float *vertices, size_t vertex_count, const uint32_t *indices,
+                             size_t triangle_count, const hy3d_atlas_options *options, hy3d_atlas **out);
+/* Borrow the result: xref[v] is the input vertex of output vertex v; uvs 2
+ * per output vertex; indices 3 per input triangle, same order; face_chart
+ * per triangle. */
+hy3d_status hy3d_atlas_view(const hy3d_atlas *atlas, const uint32_t **xref, const float **uvs, size_t *vertex_count,
+                            const uint32_t **indices, size_t *triangle_count, const uint32_t **face_chart,
+                            hy3d_atlas_stats *stats);
+void hy3d_atlas_destroy(hy3d_atlas *atlas);
+
+/* ------------------------------------------------------------------------ */
 /* TensorRT engines — compiled only with CUDA + TensorRT 10. Without them   */
 /* every function below returns HY3D_ERR_UNAVAILABLE (and hy3d_tensorrt_    */
 /* available() returns 0). See native/src/trt_engine.cpp and               */

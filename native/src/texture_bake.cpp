@@ -1,0 +1,408 @@
+// Baking painted views into a texture, as Hunyuan3D-Paint does it.
+//
+// Per view, hy3d_bake_view_weights turns the rendered geometry into a
+// per-pixel weight: the cosine between the surface normal and the direction
+// to the camera, zero below a threshold (cos 75° in Hunyuan3D), and the
+// pixel marked unreliable (-1) when it is background, within `radius` pixels
+// of the background (the visible mask eroded by a (2r+1)² box), or within
+// `radius` pixels of a depth edge. Hunyuan3D finds depth edges with OpenCV's
+// Canny (thresholds 30 and 80) on the min-max normalized depth as 8-bit
+// grey; we use the same Sobel L1 magnitude, thresholds and hysteresis but no
+// non-maximum suppression, so an edge is up to one pixel wider before the
+// (2r+1)² dilation that follows in both.
+//
+// hy3d_bake_splat is Hunyuan3D-2.0's "linear" back-projection: every
+// reliable pixel scatters its colour and cosine bilinearly into the texture
+// at its interpolated UV, each texel is normalized by the weight it
+// received. hy3d_bake_gather is Hunyuan3D-2.1's "back_sample": every texel
+// of the UV raster is projected into the view, accepted when the pixel it
+// lands in is reliable, faces the camera and lies within depth_tolerance
+// (3e-3) of the texel's own depth, and samples the view bilinearly. Both add
+// view_weight · cos^exponent times the colour into running sums, skipping a
+// view that would paint almost nothing new (over 99 % of its texels already
+// painted), as Hunyuan3D's fast_bake_texture does; hy3d_bake_resolve divides.
+#include <cmath>
+#include <limits>
+
+#include "texture_common.hpp"
+
+namespace hy3d {
+namespace {
+
+constexpr float kUnreliable = -1.0f;
+constexpr double kSkipPaintedRatio = 0.99;
+constexpr float kWeightEpsilon = 1e-8f;
+
+// Chebyshev dilation of a binary mask by radius r (separable running max).
+std::vector<uint8_t> dilate(const std::vector<uint8_t> &in, int32_t w, int32_t h, int32_t r, int threads) {
+  std::vector<uint8_t> rows(in.size()), out(in.size());
+  parallel_ranges(size_t(h), threads, 64, [&](size_t y0, size_t y1, int) {
+    for (size_t y = y0; y < y1; ++y) {
+      const uint8_t *src = &in[y * size_t(w)];
+      uint8_t *dst = &rows[y * size_t(w)];
+      int32_t last = -(1 << 30);  // last set column seen so far, for the left reach
+      for (int32_t x = 0; x < w; ++x) {
+        if (src[x]) last = x;
+        dst[x] = x - last <= r;
+      }
+      last = 1 << 30;
+      for (int32_t x = w - 1; x >= 0; --x) {
+        if (src[x]) last = x;
+        if (last - x <= r) dst[x] = 1;
+      }
+    }
+  });
+  // Columns in row order (cache friendly): each worker owns a range of
+  // columns and walks the rows down and up, remembering per column the last
+  // set row it passed.
+  parallel_ranges(size_t(w), threads, 256, [&](size_t x0, size_t x1, int) {
+    std::vector<int32_t> last(x1 - x0, -(1 << 30));
+    for (int32_t y = 0; y < h; ++y) {
+      const uint8_t *src = &rows[size_t(y) * size_t(w)];
+      uint8_t *dst = &out[size_t(y) * size_t(w)];
+      for (size_t x = x0; x < x1; ++x) {
+        if (src[x]) last[x - x0] = y;
+        dst[x] = y - last[x - x0] <= r;
+      }
+    }
+    std::fill(last.begin(), last.end(), 1 << 30);
+    for (int32_t y = h - 1; y >= 0; --y) {
+      const uint8_t *src = &rows[size_t(y) * size_t(w)];
+      uint8_t *dst = &out[size_t(y) * size_t(w)];
+      for (size_t x = x0; x < x1; ++x) {
+        if (src[x]) last[x - x0] = y;
+        if (last[x - x0] - y <= r) dst[x] = 1;
+      }
+    }
+  });
+  return out;
+}
+
+// Depth edges: Sobel L1 magnitude of the 8-bit normalized depth, strong at
+// >= high, kept at >= low when connected to a strong pixel (8-neighbours).
+std::vector<uint8_t> depth_edges(const std::vector<uint8_t> &grey, int32_t w, int32_t h, int low, int high,
+                                 int threads) {
+  std::vector<uint8_t> klass(grey.size(), 0);  // 0 none, 1 weak, 2 strong
+  // OpenCV's default border (reflect101) for the rows and columns outside.
+  auto reflect = [](int32_t i, int32_t n) {
+    if (n == 1) return 0;
+    i = i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i);
+    return std::clamp(i, 0, n - 1);
+  };
+  parallel_ranges(size_t(h), threads, 64, [&](size_t y0, size_t y1, int) {
+    for (int32_t y = int32_t(y0); y < int32_t(y1); ++y) {
+      const uint8_t *up = &grey[size_t(reflect(y - 1, h)) * size_t(w)];
+      const uint8_t *mid = &grey[size_t(y) * size_t(w)];
+      const uint8_t *down = &grey[size_t(reflect(y + 1, h)) * size_t(w)];
+      for (int32_t x = 0; x < w; ++x) {
+        const int32_t l = x > 0 ? x - 1 : reflect(x - 1, w), r = x + 1 < w ? x + 1 : reflect(x + 1, w);
+        const int gx = (up[r] + 2 * mid[r] + down[r]) - (up[l] + 2 * mid[l] + down[l]);
+        const int gy = (down[l] + 2 * down[x] + down[r]) - (up[l] + 2 * up[x] + up[r]);
+        const int mag = std::abs(gx) + std::abs(gy);
+        klass[size_t(y) * size_t(w) + size_t(x)] = mag >= high ? 2 : (mag >= low ? 1 : 0);
+      }
+    }
+  });
+  std::vector<uint8_t> edge(grey.size(), 0);
+  std::vector<size_t> stack;
+  for (size_t p = 0; p < klass.size(); ++p) {
+    if (klass[p] == 2) {
+      edge[p] = 1;
+      stack.push_back(p);
+    }
+  }
+  while (!stack.empty()) {
+    const size_t p = stack.back();
+    stack.pop_back();
+    const int32_t x = int32_t(p % size_t(w)), y = int32_t(p / size_t(w));
+    for (int32_t dy = -1; dy <= 1; ++dy) {
+      for (int32_t dx = -1; dx <= 1; ++dx) {
+        const int32_t nx = x + dx, ny = y + dy;
+        if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+        const size_t q = size_t(ny) * size_t(w) + size_t(nx);
+        if (klass[q] == 1 && !edge[q]) {
+          edge[q] = 1;
+          stack.push_back(q);
+        }
+      }
+    }
+  }
+  return edge;
+}
+
+// w^e; Hunyuan3D's exponent 4 by two multiplications (std::pow costs
+// more than the rest of a texel's work).
+inline float power(float w, float e) {
+  if (e == 4) {
+    const float w2 = w * w;
+    return w2 * w2;
+  }
+  return std::pow(w, e);
+}
+
+inline void atomic_add(float *target, float value) {
+  float current;
+  __atomic_load(target, &current, __ATOMIC_RELAXED);
+  float next;
+  do {
+    next = current + value;
+  } while (!__atomic_compare_exchange(target, &current, &next, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
+void check_accumulators(const char *op, int32_t channels, const float *accum_color, const float *accum_weight) {
+  if (channels <= 0 || channels > 16 || accum_color == nullptr || accum_weight == nullptr) {
+    throw Error(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL accumulator or channels outside 1..16");
+  }
+}
+
+// Adds a view's per-texel colours and weights into the running sums unless
+// more than 99 % of the texels it paints are painted already. weight[t] > 0
+// marks the texels the view paints.
+template <class ColorOf>
+int32_t accumulate(size_t texels, const std::vector<float> &weight, int32_t channels, int threads,
+                   const ColorOf &color_of, float *accum_color, float *accum_weight) {
+  size_t painted = 0, repainted = 0;
+  for (size_t t = 0; t < texels; ++t) {
+    if (weight[t] > 0) {
+      ++painted;
+      if (accum_weight[t] > 0) ++repainted;
+    }
+  }
+  if (painted == 0 || double(repainted) / double(painted) > kSkipPaintedRatio) return 0;
+  const size_t c = size_t(channels);
+  parallel_ranges(texels, threads, 1 << 16, [&](size_t begin, size_t end, int) {
+    float rgb[16];
+    for (size_t t = begin; t < end; ++t) {
+      if (!(weight[t] > 0)) continue;
+      color_of(t, rgb);
+      for (size_t k = 0; k < c; ++k) accum_color[c * t + k] += weight[t] * rgb[k];
+      accum_weight[t] += weight[t];
+    }
+  });
+  return 1;
+}
+
+}  // namespace
+}  // namespace hy3d
+
+extern "C" {
+
+hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals, const float *depth, int32_t width,
+                                   int32_t height, const float *to_camera, float cos_threshold, int32_t radius,
+                                   int threads, float *weights) {
+  return hy3d::guard([&] {
+    const char *op = "hy3d_bake_view_weights";
+    hy3d::check_image(op, width, height);
+    if (face_ids == nullptr || normals == nullptr || depth == nullptr || to_camera == nullptr || weights == nullptr ||
+        radius < 0 || radius > 1024) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or radius outside 0..1024");
+    }
+    threads = hy3d::resolve_threads(threads);
+    const size_t n = size_t(width) * size_t(height);
+    double dir[3] = {to_camera[0], to_camera[1], to_camera[2]};
+    const double len = std::sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    if (!(len > 0) || !std::isfinite(len)) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": camera direction has no length");
+    }
+    for (double &d : dir) d /= len;
+    float dmin = std::numeric_limits<float>::infinity(), dmax = -dmin;
+    std::vector<uint8_t> background(n);
+    for (size_t p = 0; p < n; ++p) {
+      background[p] = face_ids[p] < 0;
+      if (!background[p]) {
+        dmin = std::min(dmin, depth[p]);
+        dmax = std::max(dmax, depth[p]);
+      }
+    }
+    const float span = dmax > dmin ? dmax - dmin : 1.0f;
+    // Hunyuan3D normalizes camera z (negative, larger is nearer); we keep
+    // the distance (positive, smaller is nearer), so the grey levels are
+    // mirrored, which leaves gradient magnitudes unchanged.
+    std::vector<uint8_t> grey(n, 0);
+    for (size_t p = 0; p < n; ++p) {
+      if (!background[p]) grey[p] = uint8_t(std::clamp((dmax - depth[p]) / span, 0.0f, 1.0f) * 255.0f);
+    }
+    std::vector<uint8_t> unreliable = hy3d::depth_edges(grey, width, height, 30, 80, threads);
+    if (radius > 0) {
+      unreliable = hy3d::dilate(unreliable, width, height, radius, threads);
+      const std::vector<uint8_t> near_background = hy3d::dilate(background, width, height, radius, threads);
+      for (size_t p = 0; p < n; ++p) unreliable[p] |= near_background[p];
+    }
+    hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int) {
+      for (size_t p = begin; p < end; ++p) {
+        if (background[p] || unreliable[p]) {
+          weights[p] = hy3d::kUnreliable;
+          continue;
+        }
+        const float *nv = normals + 3 * p;
+        const double nl = std::sqrt(double(nv[0]) * nv[0] + double(nv[1]) * nv[1] + double(nv[2]) * nv[2]);
+        const double c = nl > 0 ? (nv[0] * dir[0] + nv[1] * dir[1] + nv[2] * dir[2]) / nl : 0;
+        weights[p] = c < cos_threshold ? 0.0f : float(c);
+      }
+    });
+    return HY3D_OK;
+  });
+}
+
+hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel_index, size_t texel_count,
+                             const float *image, const float *depth, const float *weights, int32_t width,
+                             int32_t height, int32_t channels, const float *world_to_camera, float ortho_scale,
+                             float view_weight, float exponent, float depth_tolerance, size_t texture_pixels,
+                             int threads, float *accum_color, float *accum_weight, int32_t *used) {
+  return hy3d::guard([&] {
+    const char *op = "hy3d_bake_gather";
+    hy3d::check_image(op, width, height);
+    hy3d::check_accumulators(op, channels, accum_color, accum_weight);
+    if ((texel_count > 0 && (texel_positions == nullptr || texel_index == nullptr)) || image == nullptr ||
+        depth == nullptr || weights == nullptr || world_to_camera == nullptr || used == nullptr ||
+        !(ortho_scale > 0)) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or bad ortho scale");
+    }
+    for (size_t i = 0; i < texel_count; ++i) {
+      if (texel_index[i] >= texture_pixels) {
+        return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": texel index out of range");
+      }
+    }
+    threads = hy3d::resolve_threads(threads);
+    const float *m = world_to_camera;
+    const double half = double(ortho_scale) / 2;
+    const size_t c = size_t(channels);
+    // Where texel i lands in the view and with what weight (0: rejected).
+    // Computed twice, once for the weights and the skip rule and once for
+    // the colours, which is cheaper than keeping per-texel scratch.
+    struct Sample {
+      int32_t x, y;
+      float fx, fy, w;
+    };
+    auto project = [&](size_t i) {
+      Sample s{0, 0, 0, 0, 0};
+      const double x = texel_positions[3 * i], y = texel_positions[3 * i + 1], z = texel_positions[3 * i + 2];
+      const double nx = (m[0] * x + m[1] * y + m[2] * z + m[3]) / half;
+      const double ny = (m[4] * x + m[5] * y + m[6] * z + m[7]) / half;
+      if (!(nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1)) return s;
+      const double dist = -(m[8] * x + m[9] * y + m[10] * z + m[11]);
+      // Hunyuan3D-2.1 maps NDC to pixels as (x/2 + 1/2)·W here, unlike its rasterizer.
+      const double px = (nx * 0.5 + 0.5) * width, py = (ny * 0.5 + 0.5) * height;
+      const int32_t ix = std::clamp(int32_t(px), 0, width - 1), iy = std::clamp(int32_t(py), 0, height - 1);
+      const size_t p = size_t(iy) * size_t(width) + size_t(ix);
+      const float w = weights[p];
+      if (!(w > 0) || !(std::fabs(dist - double(depth[p])) < depth_tolerance)) return s;
+      return Sample{ix, iy, float(px - ix), float(py - iy), view_weight * hy3d::power(w, exponent)};
+    };
+    std::vector<size_t> painted(size_t(threads), 0), repainted(size_t(threads), 0);
+    hy3d::parallel_chunks(texel_count, threads, 1 << 14, [&](size_t begin, size_t end, int worker) {
+      for (size_t i = begin; i < end; ++i) {
+        if (!(project(i).w > 0)) continue;
+        ++painted[size_t(worker)];
+        if (accum_weight[texel_index[i]] > 0) ++repainted[size_t(worker)];
+      }
+    });
+    size_t total = 0, again = 0;
+    for (int t = 0; t < threads; ++t) {
+      total += painted[size_t(t)];
+      again += repainted[size_t(t)];
+    }
+    *used = total > 0 && double(again) / double(total) <= hy3d::kSkipPaintedRatio;
+    if (!*used) return HY3D_OK;
+    // Texel indices are distinct, so workers never add into the same texel.
+    hy3d::parallel_chunks(texel_count, threads, 1 << 14, [&](size_t begin, size_t end, int) {
+      for (size_t i = begin; i < end; ++i) {
+        const Sample s = project(i);
+        if (!(s.w > 0)) continue;
+        const int32_t x1 = std::min(s.x + 1, width - 1), y1 = std::min(s.y + 1, height - 1);
+        const float *p00 = image + c * (size_t(s.y) * size_t(width) + size_t(s.x));
+        const float *p01 = image + c * (size_t(s.y) * size_t(width) + size_t(x1));
+        const float *p10 = image + c * (size_t(y1) * size_t(width) + size_t(s.x));
+        const float *p11 = image + c * (size_t(y1) * size_t(width) + size_t(x1));
+        float *out = accum_color + c * texel_index[i];
+        for (size_t k = 0; k < c; ++k) {
+          out[k] += s.w * ((p00[k] * (1 - s.fx) + p01[k] * s.fx) * (1 - s.fy) +
+                           (p10[k] * (1 - s.fx) + p11[k] * s.fx) * s.fy);
+        }
+        accum_weight[texel_index[i]] += s.w;
+      }
+    });
+    return HY3D_OK;
+  });
+}
+
+hy3d_status hy3d_bake_splat(const float *uv_map, const float *image, const float *weights, int32_t width,
+                            int32_t height, int32_t channels, int32_t texture_width, int32_t texture_height,
+                            float view_weight, float exponent, int threads, float *accum_color, float *accum_weight,
+                            int32_t *used) {
+  return hy3d::guard([&] {
+    const char *op = "hy3d_bake_splat";
+    hy3d::check_image(op, width, height);
+    hy3d::check_image(op, texture_width, texture_height);
+    hy3d::check_accumulators(op, channels, accum_color, accum_weight);
+    if (uv_map == nullptr || image == nullptr || weights == nullptr || used == nullptr || texture_width < 2 ||
+        texture_height < 2) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or texture under 2x2");
+    }
+    threads = hy3d::resolve_threads(threads);
+    const size_t c = size_t(channels), stride = c + 2;  // colour sum, cosine sum, weight sum
+    const size_t texels = size_t(texture_width) * size_t(texture_height);
+    std::vector<float> sums(stride * texels, 0.0f);
+    const size_t pixels = size_t(width) * size_t(height);
+    hy3d::parallel_ranges(pixels, threads, 1 << 15, [&](size_t begin, size_t end, int) {
+      for (size_t p = begin; p < end; ++p) {
+        if (weights[p] < 0) continue;
+        const float u = uv_map[2 * p], v = uv_map[2 * p + 1];
+        if (!std::isfinite(u) || !std::isfinite(v)) continue;
+        // Texel (i, j) is centred on u = (j + 1/2)/W; Hunyuan3D-2.0 puts it at j/(W - 1).
+        const float gx = std::clamp(u * texture_width - 0.5f, 0.0f, float(texture_width - 1));
+        const float gy = std::clamp(v * texture_height - 0.5f, 0.0f, float(texture_height - 1));
+        const int32_t x0 = std::min(int32_t(gx), texture_width - 2), y0 = std::min(int32_t(gy), texture_height - 2);
+        const float fx = gx - x0, fy = gy - y0;
+        const float corner[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
+        const size_t base[4] = {size_t(y0) * size_t(texture_width) + size_t(x0),
+                                size_t(y0) * size_t(texture_width) + size_t(x0) + 1,
+                                size_t(y0 + 1) * size_t(texture_width) + size_t(x0),
+                                size_t(y0 + 1) * size_t(texture_width) + size_t(x0) + 1};
+        const float *rgb = image + c * p;
+        for (int k = 0; k < 4; ++k) {
+          if (!(corner[k] > 0)) continue;
+          float *s = &sums[stride * base[k]];
+          for (size_t ch = 0; ch < c; ++ch) hy3d::atomic_add(&s[ch], corner[k] * rgb[ch]);
+          hy3d::atomic_add(&s[c], corner[k] * weights[p]);
+          hy3d::atomic_add(&s[c + 1], corner[k]);
+        }
+      }
+    });
+    std::vector<float> weight(texels, 0.0f);
+    hy3d::parallel_ranges(texels, threads, 1 << 16, [&](size_t begin, size_t end, int) {
+      for (size_t t = begin; t < end; ++t) {
+        const float total = sums[stride * t + c + 1];
+        if (total > 0) weight[t] = view_weight * hy3d::power(sums[stride * t + c] / total, exponent);
+      }
+    });
+    *used = hy3d::accumulate(
+        texels, weight, channels, threads,
+        [&](size_t t, float *rgb) {
+          const float *s = &sums[stride * t];
+          for (size_t k = 0; k < c; ++k) rgb[k] = s[k] / s[c + 1];
+        },
+        accum_color, accum_weight);
+    return HY3D_OK;
+  });
+}
+
+hy3d_status hy3d_bake_resolve(float *accum_color, const float *accum_weight, size_t texel_count, int32_t channels,
+                              int threads, uint8_t *painted) {
+  return hy3d::guard([&] {
+    hy3d::check_accumulators("hy3d_bake_resolve", channels, accum_color, accum_weight);
+    if (painted == nullptr) return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, "hy3d_bake_resolve: NULL mask");
+    const size_t c = size_t(channels);
+    hy3d::parallel_ranges(texel_count, hy3d::resolve_threads(threads), 1 << 16, [&](size_t begin, size_t end, int) {
+      for (size_t t = begin; t < end; ++t) {
+        const float w = accum_weight[t];
+        painted[t] = w > hy3d::kWeightEpsilon;
+        const float inv = 1.0f / std::max(w, hy3d::kWeightEpsilon);
+        for (size_t k = 0; k < c; ++k) accum_color[c * t + k] *= inv;
+      }
+    });
+    return HY3D_OK;
+  });
+}
+
+}  // extern "C"
