@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,9 @@ import (
 const (
 	maxFormFieldBytes = 1 << 10
 	maxParts          = 32
+	// maxJSONFields bounds the keys of a JSON request body: a dozen are
+	// meaningful, and every key costs memory while the object is read.
+	maxJSONFields = 64
 )
 
 // controlParams are query parameters that steer the handler rather than the
@@ -179,27 +181,46 @@ func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decod
 // decodeJSONFields reads one JSON object whose values are strings, numbers,
 // booleans or null and returns each non-null value as text: a number keeps
 // its literal spelling so that the parameter parser alone decides its range.
+// The object is read key by key, so that a body of millions of keys is
+// refused after maxJSONFields of them instead of being held in memory, and a
+// key given twice is refused like a repeated form field.
 func decodeJSONFields(body io.Reader) (map[string]string, error) {
 	dec := json.NewDecoder(body)
-	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil {
+	malformed := func(err error) error {
 		if err2 := bodyError(err); isTooLarge(err2) {
-			return nil, err2
+			return err2
 		}
-		return nil, badRequest("", fmt.Sprintf("invalid JSON: %v", err))
+		return badRequest("", fmt.Sprintf("invalid JSON: %v", err))
 	}
-	if obj == nil {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, malformed(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, badRequest("", "the body must be a JSON object")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, badRequest("", "trailing data after the JSON object")
-	}
-	out := make(map[string]string, len(obj))
+	out := map[string]string{}
+	seen := map[string]bool{}
 	var errs []FieldError
-	for name, v := range obj {
-		v = bytes.TrimSpace(v)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, malformed(err)
+		}
+		name, _ := tok.(string)
+		if len(seen) == maxJSONFields {
+			return nil, badRequest("", fmt.Sprintf("more than %d fields in the JSON object", maxJSONFields))
+		}
+		if seen[name] {
+			return nil, badRequest(name, "given more than once")
+		}
+		seen[name] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, malformed(err)
+		}
 		switch {
-		case len(v) == 0 || string(v) == "null":
+		case string(v) == "null":
 		case v[0] == '"':
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil {
@@ -212,6 +233,12 @@ func decodeJSONFields(body io.Reader) (map[string]string, error) {
 		default:
 			out[name] = string(v)
 		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, malformed(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, badRequest("", "trailing data after the JSON object")
 	}
 	if len(errs) > 0 {
 		return nil, invalidParams(errs)

@@ -49,9 +49,17 @@ func newProblem(status int, slug, title, detail string) *Problem {
 	return &Problem{Type: problemDocs + slug, Title: title, Status: status, Detail: detail}
 }
 
+// maxFieldErrors bounds the errors list of a problem, so that the answer to
+// a request with many bad fields stays small.
+const maxFieldErrors = 20
+
 func invalidParams(errs []FieldError) *Problem {
 	p := newProblem(http.StatusUnprocessableEntity, "invalid-parameters", "Invalid parameters",
 		"one or more fields are invalid; see errors")
+	if len(errs) > maxFieldErrors {
+		p.Detail = fmt.Sprintf("%d fields are invalid; errors lists the first %d", len(errs), maxFieldErrors)
+		errs = errs[:maxFieldErrors]
+	}
 	p.Errors = errs
 	return p
 }
