@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -81,5 +82,19 @@ func TestInvalidParamsCapsTheErrorsList(t *testing.T) {
 	p := invalidParams(errs)
 	if len(p.Errors) != maxFieldErrors || !strings.Contains(p.Detail, fmt.Sprint(len(errs))) {
 		t.Errorf("errors %d, detail %q; want %d listed and the total in the detail", len(p.Errors), p.Detail, maxFieldErrors)
+	}
+}
+
+func TestRepeatedJSONKeyIsRefused(t *testing.T) {
+	img := base64.StdEncoding.EncodeToString(testPNG(t, 32, 32, 200))
+	for _, path := range []string{"/v1/generations", "/send"} {
+		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
+			s := newTestServer(t, nil)
+			body := fmt.Sprintf(`{"image":%q,"seed":5,"seed":6}`, img)
+			resp := s.do(t, "POST", path, strings.NewReader(body), "Content-Type", "application/json")
+			if p := readProblem(t, resp, http.StatusBadRequest); !hasFieldError(p, "seed") {
+				t.Errorf("errors %+v, want one on seed", p.Errors)
+			}
+		})
 	}
 }
