@@ -78,6 +78,7 @@ type serveFlags struct {
 	corsOrigins       listFlag
 	trustedProxies    listFlag
 	logFormat         string
+	logLevel          zerolog.Level
 }
 
 func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
@@ -106,6 +107,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.corsOrigins, "cors-origin", "allowed CORS origin (repeatable; * for any)")
 	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is believed (repeatable)")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json (one object per line) or console")
+	logLevel := fs.String("log-level", "info", "least severe lines logged: debug, info, warn or error")
 	if err := parseFlags(fs, stdout, "usage: hy3d serve [flags]   (API: docs/api.md)", args); err != nil {
 		return nil, err
 	}
@@ -114,6 +116,12 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	}
 	if f.logFormat != "json" && f.logFormat != "console" {
 		return nil, usageError{fmt.Errorf("--log-format %q: want json or console", f.logFormat)}
+	}
+	switch *logLevel {
+	case "debug", "info", "warn", "error":
+		f.logLevel, _ = zerolog.ParseLevel(*logLevel)
+	default:
+		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)}
 	}
 	for _, n := range []struct {
 		name  string
@@ -180,18 +188,21 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 	return cfg, nil
 }
 
+// logger writes the server's log to w in the chosen format, from the chosen
+// level up.
+func (f *serveFlags) logger(w io.Writer) zerolog.Logger {
+	if f.logFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(f.logLevel).With().Timestamp().Logger()
+}
+
 func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	f, err := parseServeFlags(io.stdout, args)
 	if err != nil {
 		return err
 	}
-	var log zerolog.Logger
-	if f.logFormat == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: io.stderr, TimeFormat: time.TimeOnly})
-	} else {
-		log = zerolog.New(io.stderr)
-	}
-	log = log.With().Timestamp().Logger()
+	log := f.logger(io.stderr)
 	cfg, err := f.serverConfig(log, os.Getenv)
 	if err != nil {
 		return err

@@ -22,6 +22,8 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"--workers", "-1"},
 		{"--cache-bytes", "lots"},
 		{"--log-format", "xml"},
+		{"--log-level", "trace"},
+		{"--log-level", "loud"},
 		{"--rate-limit", "-2"},
 		{"--trusted-proxy", "not-an-address"},
 		{"stray"},
@@ -58,6 +60,38 @@ func TestServeFlagsBecomeTheServerConfig(t *testing.T) {
 	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}
 	if len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[0] != want[0] || cfg.TrustedProxies[1] != want[1] {
 		t.Errorf("proxies %v", cfg.TrustedProxies)
+	}
+}
+
+func TestServeLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		debug     bool
+		info      bool
+		errorLine bool
+	}{
+		{nil, false, true, true}, // info by default: debug lines are off
+		{[]string{"--log-level", "debug"}, true, true, true},
+		{[]string{"--log-level", "error"}, false, false, true},
+	} {
+		f, err := parseServeFlags(io.Discard, tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		log := f.logger(&buf)
+		log.Debug().Msg("debug-line")
+		log.Info().Msg("info-line")
+		log.Error().Msg("error-line")
+		got := buf.String()
+		for _, want := range []struct {
+			line string
+			on   bool
+		}{{"debug-line", tc.debug}, {"info-line", tc.info}, {"error-line", tc.errorLine}} {
+			if strings.Contains(got, want.line) != want.on {
+				t.Errorf("%v: %s logged %v, want %v", tc.args, want.line, !want.on, want.on)
+			}
+		}
 	}
 }
 
