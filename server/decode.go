@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -118,9 +119,10 @@ func tooLarge(limit int64) *Problem {
 	return p
 }
 
-// bodyError keeps the body-limit middleware's 413 and calls anything else a
-// malformed request.
-func bodyError(err error) error {
+// transportError maps a failure to receive the body (the body limit, a read
+// timeout, a broken connection) to its answer, or returns nil when the body
+// arrived and is malformed. Its details never carry socket addresses.
+func transportError(err error) error {
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		return err
@@ -128,6 +130,24 @@ func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return tooLarge(mbe.Limit)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return newProblem(http.StatusRequestTimeout, "request-timeout", "Request timeout",
+			"the request body did not arrive in time")
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return badRequest("", "the connection failed while the request body was read")
+	}
+	return nil
+}
+
+// bodyError answers a failure to read the body: its transport's answer, or
+// a malformed request.
+func bodyError(err error) error {
+	if t := transportError(err); t != nil {
+		return t
 	}
 	return badRequest("", fmt.Sprintf("reading the request body: %v", err))
 }
@@ -187,8 +207,8 @@ func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decod
 func decodeJSONFields(body io.Reader) (map[string]string, error) {
 	dec := json.NewDecoder(body)
 	malformed := func(err error) error {
-		if err2 := bodyError(err); isTooLarge(err2) {
-			return err2
+		if t := transportError(err); t != nil {
+			return t
 		}
 		return badRequest("", fmt.Sprintf("invalid JSON: %v", err))
 	}
@@ -244,15 +264,6 @@ func decodeJSONFields(body io.Reader) (map[string]string, error) {
 		return nil, invalidParams(errs)
 	}
 	return out, nil
-}
-
-func isTooLarge(err error) bool {
-	var p *Problem
-	if errors.As(err, &p) {
-		return p.Status == http.StatusRequestEntityTooLarge
-	}
-	var he *echo.HTTPError
-	return errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge
 }
 
 func takeJSON(fields map[string]string, req *decodedRequest) error {

@@ -214,6 +214,11 @@ func (s *Server) newEcho() *echo.Echo {
 		if c.Response().Committed {
 			return
 		}
+		if unreadBody(c) {
+			// Otherwise net/http would read the rest of the body before
+			// sending the answer, which a slow client delays at will.
+			c.Response().Header().Set("Connection", "close")
+		}
 		if werr := writeProblem(c, problemFrom(err)); werr != nil {
 			s.log.Debug().Err(werr).Msg("writing an error response")
 		}
