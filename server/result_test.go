@@ -36,6 +36,12 @@ func TestResultNegotiatesTheFormat(t *testing.T) {
 		{"q-values", "", "model/obj;q=0.5, application/ply;q=0.9", "application/ply", 200},
 		{"q=0 excludes", "", "model/obj;q=0, model/stl", "model/stl", 200},
 		{"wildcard falls back", "", "application/json, */*;q=0.1", "model/stl", 200},
+		{"model/* falls back", "", "model/*", "model/stl", 200},
+		{"q=0 on the fallback beats model/*", "", "model/*, model/stl;q=0", "model/gltf-binary", 200},
+		{"q=0 on the fallback beats */*", "", "*/*;q=0.5, model/stl;q=0, model/x.stl-ascii;q=0", "model/gltf-binary", 200},
+		{"NaN q is ignored", "", "model/obj;q=NaN, model/stl;q=0.2", "model/stl", 200},
+		{"q above 1 is ignored", "", "model/obj;q=2, application/ply;q=0.2", "application/ply", 200},
+		{"only an invalid q", "", "model/obj;q=NaN", "", http.StatusNotAcceptable},
 		{"nothing acceptable", "", "application/json", "", http.StatusNotAcceptable},
 		{"unknown format", "?format=fbx", "", "", http.StatusUnprocessableEntity},
 	}
@@ -124,6 +130,8 @@ func TestTextFormatsAreCompressedWhenTheClientAcceptsIt(t *testing.T) {
 	}
 	for _, c := range []struct{ accept, want string }{
 		{"gzip", "gzip"}, {"zstd", "zstd"}, {"gzip, zstd", "zstd"}, {"zstd;q=0.5, gzip", "gzip"}, {"br", ""},
+		{"gzip;q=0, *", "zstd"}, {"gzip;q=0, zstd;q=0, *", ""}, {"*;q=0.5, gzip", "gzip"}, {"*", "zstd"},
+		{"gzip;q=NaN", ""}, {"gzip;q=nan, zstd;q=0.1", "zstd"}, {"gzip;q=1.5", ""},
 	} {
 		// A raw transport, so the client does not undo gzip itself.
 		req, _ := http.NewRequest("GET", s.ts.URL+base+"obj", nil)
