@@ -142,7 +142,7 @@ func (s *Server) hunyuanSend(c echo.Context) error {
 // "completed" with the mesh in base64. api_server.py never reports failure
 // (its clients poll on); here a failed or cancelled job says so.
 func (s *Server) hunyuanStatus(c echo.Context) error {
-	id := c.Param("uid")
+	id := generationID(c, "uid")
 	snap, _, err := s.engine.Watch(id)
 	if err != nil {
 		return hunyuanProblem(err)

@@ -195,3 +195,24 @@ func TestCompressibleDetectsTextMeshes(t *testing.T) {
 		}
 	}
 }
+
+func TestUpperCaseGenerationIDsNameTheSameGeneration(t *testing.T) {
+	s := newTestServer(t, nil)
+	id := strings.ToUpper(finishedGeneration(t, s, nil))
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1/generations/" + id, http.StatusOK},
+		{"GET", "/v1/generations/" + id + "/result", http.StatusOK},
+		{"GET", "/v1/generations/" + id + "/events", http.StatusOK},
+		{"GET", "/status/" + id, http.StatusOK},
+		{"DELETE", "/v1/generations/" + id, http.StatusConflict}, // found, and already finished
+	} {
+		resp := s.do(t, c.method, c.path, nil)
+		readAll(t, resp)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, resp.StatusCode, c.status)
+		}
+	}
+}
