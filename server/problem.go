@@ -168,6 +168,8 @@ func slugFor(status int) string {
 		return "unauthorized"
 	case http.StatusBadRequest:
 		return "bad-request"
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return "headers-too-large"
 	case http.StatusUnsupportedMediaType:
 		return "unsupported-media-type"
 	case http.StatusServiceUnavailable:
@@ -194,6 +196,9 @@ func writeProblem(c echo.Context, p *Problem) error {
 		h.Set("WWW-Authenticate", `Bearer realm="hy3d"`)
 	}
 	h.Del("Content-Encoding")
+	// A handler may have set the type of the answer it meant to give, and
+	// Echo keeps a type that is already set.
+	h.Del("Content-Type")
 	h.Set("Cache-Control", "no-store")
 	body, err := json.Marshal(p)
 	if err != nil {

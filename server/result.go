@@ -243,8 +243,9 @@ func serveMesh(c echo.Context, r *results.Result, format, id string) error {
 	h.Set("Content-Type", mediaTypes[format])
 	if req.Header.Get("Range") != "" || req.Header.Get("If-Modified-Since") != "" ||
 		req.Header.Get("If-Unmodified-Since") != "" || req.Header.Get("If-Match") != "" {
-		http.ServeContent(c.Response(), req, "", r.Created, bytes.NewReader(data))
-		return nil
+		held := &heldError{ResponseWriter: c.Response()}
+		http.ServeContent(held, req, "", r.Created, bytes.NewReader(data))
+		return held.problem(len(data))
 	}
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Last-Modified", r.Created.UTC().Format(http.TimeFormat))
@@ -268,4 +269,43 @@ func etagListed(list, etag string) bool {
 		}
 	}
 	return false
+}
+
+// heldError passes http.ServeContent's answers through, except an error
+// answer (412, 416), which it writes as plain text: that one is held back
+// so that it goes out as a problem.
+type heldError struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *heldError) WriteHeader(code int) {
+	if code >= 400 {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *heldError) Write(p []byte) (int, error) {
+	if w.status != 0 {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// problem is the held-back error as a problem, or nil; size is the length
+// of the representation the conditions and ranges were about.
+func (w *heldError) problem(size int) error {
+	switch w.status {
+	case 0:
+		return nil
+	case http.StatusPreconditionFailed:
+		return newProblem(w.status, "precondition-failed", "Precondition failed",
+			"If-Match or If-Unmodified-Since does not hold for this result")
+	case http.StatusRequestedRangeNotSatisfiable:
+		return newProblem(w.status, "range-not-satisfiable", "Range not satisfiable",
+			fmt.Sprintf("no range of the request lies within the %d bytes of this representation", size))
+	}
+	return newProblem(w.status, slugFor(w.status), http.StatusText(w.status), http.StatusText(w.status))
 }

@@ -216,3 +216,16 @@ func TestUpperCaseGenerationIDsNameTheSameGeneration(t *testing.T) {
 		}
 	}
 }
+
+func TestRangeAndPreconditionFailuresAreProblems(t *testing.T) {
+	s := newTestServer(t, nil)
+	id := finishedGeneration(t, s, nil)
+	path := "/v1/generations/" + id + "/result?format=glb"
+	unsatisfiable := s.do(t, "GET", path, nil, "Range", "bytes=99999-")
+	readProblem(t, unsatisfiable, http.StatusRequestedRangeNotSatisfiable)
+	if cr := unsatisfiable.Header.Get("Content-Range"); !strings.HasPrefix(cr, "bytes */") {
+		t.Errorf("416 Content-Range %q, want bytes */size", cr)
+	}
+	failed := s.do(t, "GET", path, nil, "If-Match", `"other"`)
+	readProblem(t, failed, http.StatusPreconditionFailed)
+}

@@ -273,7 +273,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(problemListener{ln}) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
 	select {
 	case err := <-errc:

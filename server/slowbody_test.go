@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -84,5 +85,40 @@ func TestEarlyErrorAnswersAtOnceAndClosesTheConnection(t *testing.T) {
 				t.Errorf("status %d, close %v; want %d and Connection: close", resp.StatusCode, resp.Close, tc.status)
 			}
 		})
+	}
+}
+
+func TestRequestsNetHTTPRefusesAreAnsweredWithProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name, head string
+		status     int
+	}{
+		{"header block too large", "GET /v1/models HTTP/1.1\nHost: x\nX-Big: " + strings.Repeat("a", 100<<10), http.StatusRequestHeaderFieldsTooLarge},
+		{"bad escape in the path", "GET /v1/generations/%zz HTTP/1.1\nHost: x", http.StatusBadRequest},
+		{"no Host", "GET /v1/models HTTP/1.1", http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, nil)
+			conn := rawRequest(t, s, tc.head, "")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			var p Problem
+			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" ||
+				json.Unmarshal(body, &p) != nil || p.Status != tc.status || !strings.HasPrefix(p.Type, problemDocs) {
+				t.Errorf("%d %q: %s; want a %d problem", resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status)
+			}
+		})
+	}
+}
+
+func TestHandlerAnswersAreNeverTakenForNetHTTPErrors(t *testing.T) {
+	// What a handler's text answer looks like on the wire: sorted headers.
+	handler := "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nDate: x\r\n\r\nhi"
+	if problemForPlainError([]byte(handler)) != nil {
+		t.Error("a handler's answer was rewritten")
 	}
 }
