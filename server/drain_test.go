@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/hy3d/hy3d/jobs"
 	"net"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/hy3d/hy3d/jobs"
 )
 
 func TestDrainFinishesAcceptedJobsAndRefusesNewOnes(t *testing.T) {
@@ -102,5 +104,39 @@ func TestServeShutsDownGracefullyWhenItsContextEnds(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("still listening after shutdown")
+	}
+}
+
+func TestAbortCutsTheDrainShort(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
+	s := newTestServer(t, gen, func(c *Config) { c.DrainTimeout = time.Hour })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	resp, err := http.Post("http://"+ln.Addr().String()+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, 106)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	decodeJSON(t, resp, &st)
+	resp.Body.Close()
+	waitFor(t, gen.started, "the job")
+
+	stop() // the first SIGTERM: a drain that would wait an hour for the gated job
+	until(t, "draining", func() bool { return s.engine.Load().Draining })
+	s.Abort() // the second
+	if err := waitFor(t, served, "Serve to return"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Serve: %v, want the drain cut short", err)
+	}
+	snap, _, err := s.engine.Watch(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.State != jobs.StateFailed || snap.Failure == nil || snap.Failure.Detail != "the server shut down while the job ran" {
+		t.Errorf("job after the abort: %+v", snap)
 	}
 }

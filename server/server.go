@@ -134,6 +134,10 @@ type Server struct {
 	tempDir   string // removed by Close when the store lives there
 	stop      context.CancelFunc
 	closeOnce sync.Once
+	// hurry ends when Abort is called: it bounds the drain and the grace
+	// period of Serve.
+	hurry context.Context
+	abort context.CancelFunc
 }
 
 // New builds a server and starts its workers and background sampling.
@@ -193,6 +197,7 @@ func New(cfg Config) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	s.hurry, s.abort = context.WithCancel(context.Background())
 	s.engine.Start(ctx)
 	go s.gpu.Run(ctx)
 	if cfg.GPU == nil {
@@ -269,7 +274,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 
 // Serve answers on ln until ctx ends, then drains: readiness turns 503 and
 // new jobs are refused while accepted ones finish (their clients can still
-// poll them), up to DrainTimeout; then the listener closes.
+// poll them), up to DrainTimeout or until Abort; then the listener closes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 1)
@@ -285,12 +290,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info().Dur("timeout", s.cfg.DrainTimeout).Msg("draining")
-	drainCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	drainCtx, cancel := context.WithTimeout(s.hurry, s.cfg.DrainTimeout)
 	derr := s.Drain(drainCtx)
 	cancel()
 	// Responses already being written (a synchronous result, a final SSE
 	// event) get a moment to complete.
-	graceCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	graceCtx, cancel := context.WithTimeout(s.hurry, 10*time.Second)
 	herr := hs.Shutdown(graceCtx)
 	cancel()
 	if herr != nil {
@@ -300,6 +305,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info().Msg("stopped")
 	return errors.Join(derr, herr)
 }
+
+// Abort cuts a drain of Serve short, as its timeout would: the jobs still
+// queued or running fail with shutdown, and the listener closes at once.
+// Called before Serve's context ends, it makes that drain immediate.
+func (s *Server) Abort() { s.abort() }
 
 // ListenAndServe listens on addr and serves until ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context, addr string) error {

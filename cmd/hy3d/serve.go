@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -267,5 +269,37 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	served := make(chan struct{})
+	defer close(served)
+	go abortOnSecondSignal(ctx, served, notifyStop, func() {
+		log.Warn().Msg("second signal: stopping without waiting for the drain")
+		srv.Abort()
+	})
 	return srv.ListenAndServe(ctx, f.addr)
+}
+
+// notifyStop delivers SIGINT and SIGTERM on a new channel until its stop
+// function is called.
+func notifyStop() (<-chan os.Signal, func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	return sigs, func() { signal.Stop(sigs) }
+}
+
+// abortOnSecondSignal calls abort on a signal that arrives after ctx has
+// ended (the first signal, which began the drain), unless done closes first.
+// Listening starts only then, so the first signal is never counted twice.
+func abortOnSecondSignal(ctx context.Context, done <-chan struct{}, notify func() (<-chan os.Signal, func()), abort func()) {
+	select {
+	case <-ctx.Done():
+	case <-done:
+		return
+	}
+	sigs, stop := notify()
+	defer stop()
+	select {
+	case <-sigs:
+		abort()
+	case <-done:
+	}
 }

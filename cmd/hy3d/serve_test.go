@@ -174,3 +174,40 @@ func (s *syncWriter) String() string {
 	defer s.mu.Unlock()
 	return s.buf.String()
 }
+
+func TestSecondSignalAbortsTheDrain(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	notified := make(chan struct{})
+	notify := func() (<-chan os.Signal, func()) { close(notified); return sigs, func() {} }
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	aborted := make(chan struct{})
+	go func() {
+		abortOnSecondSignal(ctx, done, notify, func() { close(aborted) })
+		close(done)
+	}()
+	select {
+	case <-notified:
+		t.Fatal("listening for a second signal before the first")
+	default:
+	}
+	stop() // the first signal
+	<-notified
+	sigs <- os.Interrupt
+	select {
+	case <-aborted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second signal did not abort")
+	}
+}
+
+func TestNoAbortWhenServeEndsFirst(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan struct{})
+	close(done)
+	abortOnSecondSignal(ctx, done, func() (<-chan os.Signal, func()) {
+		t.Error("listening for signals after serve ended")
+		return nil, func() {}
+	}, func() { t.Error("aborted") })
+}
