@@ -190,6 +190,11 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 	return cfg, nil
 }
 
+// pipelineConfig is the configuration of one model set's pipeline.
+func (f *serveFlags) pipelineConfig(set *engines.Set, loader pipeline.Loader, log zerolog.Logger) pipeline.Config {
+	return pipeline.Config{Set: set, Loader: loader, Logger: log, Threads: f.threads, MaxPixels: f.maxPixels}
+}
+
 // logger writes the server's log to w in the chosen format, from the chosen
 // level up.
 func (f *serveFlags) logger(w io.Writer) zerolog.Logger {
@@ -243,7 +248,7 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 			return fmt.Errorf("model set %s: %w", set.Name, err)
 		}
 		closers = append(closers, loader.Close)
-		p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: log, Threads: f.threads, MaxPixels: f.maxPixels})
+		p, err := pipeline.New(ctx, f.pipelineConfig(set, loader, log))
 		if err != nil {
 			return fmt.Errorf("model set %s: %w", set.Name, err)
 		}

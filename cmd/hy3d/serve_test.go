@@ -211,3 +211,14 @@ func TestNoAbortWhenServeEndsFirst(t *testing.T) {
 		return nil, func() {}
 	}, func() { t.Error("aborted") })
 }
+
+func TestMaxPixelsReachesThePipeline(t *testing.T) {
+	f, err := parseServeFlags(io.Discard, []string{"--max-pixels", "12345", "--threads", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.pipelineConfig(nil, nil, zerolog.Nop())
+	if cfg.MaxPixels != 12345 || cfg.Threads != 3 {
+		t.Errorf("pipeline config: max pixels %d, threads %d; want 12345 and 3", cfg.MaxPixels, cfg.Threads)
+	}
+}
