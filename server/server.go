@@ -60,6 +60,7 @@ type Config struct {
 	CORSOrigins           []string      // empty: no CORS headers
 	TrustedProxies        []netip.Prefix
 	DrainTimeout          time.Duration // default 2 min
+	ResultGrace           time.Duration // status and result routes stay up this long after a drain that had jobs; default 30 s, negative: none
 	ReadHeaderTimeout     time.Duration // default 10 s
 	ReadTimeout           time.Duration // default 60 s
 	WriteTimeout          time.Duration // default 60 s; synchronous and SSE responses extend it
@@ -103,6 +104,9 @@ func (c *Config) setDefaults() {
 	defDur(&c.JobTimeout, 10*time.Minute)
 	defDur(&c.RetainFinished, time.Hour)
 	defDur(&c.DrainTimeout, 2*time.Minute)
+	if c.ResultGrace == 0 {
+		c.ResultGrace = 30 * time.Second
+	}
 	defDur(&c.ReadHeaderTimeout, 10*time.Second)
 	defDur(&c.ReadTimeout, time.Minute)
 	defDur(&c.WriteTimeout, time.Minute)
@@ -274,7 +278,9 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 
 // Serve answers on ln until ctx ends, then drains: readiness turns 503 and
 // new jobs are refused while accepted ones finish (their clients can still
-// poll them), up to DrainTimeout or until Abort; then the listener closes.
+// poll them), up to DrainTimeout or until Abort. When jobs were in flight,
+// their status and results stay reachable for ResultGrace more (or until
+// Abort); then the listener closes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 1)
@@ -290,9 +296,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info().Dur("timeout", s.cfg.DrainTimeout).Msg("draining")
+	load := s.engine.Load()
 	drainCtx, cancel := context.WithTimeout(s.hurry, s.cfg.DrainTimeout)
 	derr := s.Drain(drainCtx)
 	cancel()
+	if load.Queued+load.Running > 0 && s.cfg.ResultGrace > 0 {
+		// Clients of the jobs that just ended poll for them; the results
+		// stay reachable for a while (new jobs are still refused).
+		s.log.Info().Dur("grace", s.cfg.ResultGrace).Msg("drained; results stay reachable for the grace period")
+		grace := time.NewTimer(s.cfg.ResultGrace)
+		select {
+		case <-grace.C:
+		case <-s.hurry.Done():
+			grace.Stop()
+		}
+	}
 	// Responses already being written (a synchronous result, a final SSE
 	// event) get a moment to complete.
 	graceCtx, cancel := context.WithTimeout(s.hurry, 10*time.Second)

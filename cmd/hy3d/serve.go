@@ -74,6 +74,7 @@ type serveFlags struct {
 	resultsBytes      bytesFlag
 	jobTimeout        time.Duration
 	drainTimeout      time.Duration
+	resultGrace       time.Duration
 	rateLimit         float64
 	rateBurst         int
 	apiKeys           listFlag
@@ -103,6 +104,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.resultsBytes, "results-bytes", "bound of the result store; the least recently used results leave past it (0: unbounded)")
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 10*time.Minute, "deadline of a generation without a timeout parameter")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 2*time.Minute, "how long shutdown waits for accepted jobs")
+	fs.DurationVar(&f.resultGrace, "result-grace", 30*time.Second, "how long status and results stay reachable after a drain that had jobs (0: not at all)")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 2, "generation requests per second per client (0: no limit)")
 	fs.IntVar(&f.rateBurst, "rate-burst", 20, "burst of the per-client rate limit")
 	fs.Var(&f.apiKeys, "api-key", "required API key (repeatable; also $"+apiKeysEnv+", comma-separated)")
@@ -154,6 +156,7 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 		MaxBodyBytes:   int64(f.maxBody),
 		JobTimeout:     f.jobTimeout,
 		DrainTimeout:   f.drainTimeout,
+		ResultGrace:    resultGrace(f.resultGrace),
 		RateLimit:      f.rateLimit,
 		RateBurst:      f.rateBurst,
 		APIKeys:        append([]string(nil), f.apiKeys...),
@@ -188,6 +191,14 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix.Masked())
 	}
 	return cfg, nil
+}
+
+// resultGrace maps the flag's 0 (no grace period) to the server's negative.
+func resultGrace(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // pipelineConfig is the configuration of one model set's pipeline.

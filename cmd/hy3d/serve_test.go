@@ -40,7 +40,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 
 func TestServeFlagsBecomeTheServerConfig(t *testing.T) {
 	f, err := parseServeFlags(io.Discard, []string{
-		"--cache-bytes", "0", "--results-bytes", "0", "--rate-limit", "0", "--max-body", "8MiB", "--api-key", "a",
+		"--cache-bytes", "0", "--results-bytes", "0", "--rate-limit", "0", "--max-body", "8MiB", "--api-key", "a", "--result-grace", "0",
 		"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "192.168.1.7", "--cors-origin", "https://x.example",
 	})
 	if err != nil {
@@ -51,8 +51,8 @@ func TestServeFlagsBecomeTheServerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CacheBytes != -1 || cfg.ResultsBytes != -1 || cfg.RateLimit != -1 {
-		t.Errorf("0 on the command line must switch off: cache %d, results %d, rate %v", cfg.CacheBytes, cfg.ResultsBytes, cfg.RateLimit)
+	if cfg.CacheBytes != -1 || cfg.ResultsBytes != -1 || cfg.RateLimit != -1 || cfg.ResultGrace >= 0 {
+		t.Errorf("0 on the command line must switch off: cache %d, results %d, rate %v, result grace %v", cfg.CacheBytes, cfg.ResultsBytes, cfg.RateLimit, cfg.ResultGrace)
 	}
 	if cfg.MaxBodyBytes != 8<<20 || strings.Join(cfg.APIKeys, ",") != "a,b,c" || cfg.CORSOrigins[0] != "https://x.example" {
 		t.Errorf("%+v", cfg)
