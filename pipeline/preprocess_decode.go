@@ -42,6 +42,14 @@ func ppSniff(data []byte) (ppCodec, bool) {
 	return ppCodec{}, false
 }
 
+// ppAnimatedWebP reports whether a WebP file is in the extended format with
+// the animation flag set, which the decoder cannot read: the file is valid,
+// the feature is unsupported.
+func ppAnimatedWebP(data []byte) bool {
+	const animationFlag = 0x02
+	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&animationFlag != 0
+}
+
 // ppDecode decodes data into straight-alpha RGBA with its origin at (0,0),
 // refusing anything but PNG, JPEG and WebP and any picture whose header
 // declares more than maxPixels pixels (≤ 0: ppDefaultMaxPixels), before
@@ -50,6 +58,9 @@ func ppDecode(data []byte, maxPixels int) (*image.NRGBA, string, error) {
 	codec, ok := ppSniff(data)
 	if !ok {
 		return nil, "", fmt.Errorf("%w: unrecognized file signature", ErrUnsupportedFormat)
+	}
+	if codec.name == ppWebP.name && ppAnimatedWebP(data) {
+		return nil, codec.name, fmt.Errorf("%w: animated WebP; send one still picture", ErrUnsupportedFormat)
 	}
 	cfg, err := codec.config(bytes.NewReader(data))
 	if err != nil {

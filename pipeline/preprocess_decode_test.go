@@ -289,3 +289,35 @@ func TestPreprocessWebP(t *testing.T) {
 		t.Error("WebP signature not recognized")
 	}
 }
+
+// animatedWebP wraps the one frame of testdata/object_lossless.webp in the
+// extended format with the animation flag, an ANIM and an ANMF chunk: a valid
+// animated WebP of one 16x12 frame.
+func animatedWebP(t *testing.T) []byte {
+	t.Helper()
+	still, err := os.ReadFile("testdata/object_lossless.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := still[12:] // the VP8L chunk, header included
+	u24 := func(v int) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16)} }
+	chunk := func(fourcc string, payload []byte) []byte {
+		c := append([]byte(fourcc), binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))...)
+		c = append(c, payload...)
+		if len(payload)%2 == 1 {
+			c = append(c, 0)
+		}
+		return c
+	}
+	vp8x := append([]byte{0x02, 0, 0, 0}, append(u24(15), u24(11)...)...)
+	anmf := slices.Concat(u24(0), u24(0), u24(15), u24(11), u24(100), []byte{0}, frame)
+	body := slices.Concat([]byte("WEBP"), chunk("VP8X", vp8x), chunk("ANIM", make([]byte, 6)), chunk("ANMF", anmf))
+	return slices.Concat([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body))), body)
+}
+
+func TestAnimatedWebPIsUnsupported(t *testing.T) {
+	_, format, err := ppDecode(animatedWebP(t), 0)
+	if !errors.Is(err, ErrUnsupportedFormat) || format != "webp" {
+		t.Errorf("animated WebP: format %q, error %v; want webp and ErrUnsupportedFormat", format, err)
+	}
+}

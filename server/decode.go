@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,6 +22,9 @@ import (
 const (
 	maxFormFieldBytes = 1 << 10
 	maxParts          = 32
+	// maxJSONFields bounds the keys of a JSON request body: a dozen are
+	// meaningful, and every key costs memory while the object is read.
+	maxJSONFields = 64
 )
 
 // controlParams are query parameters that steer the handler rather than the
@@ -116,9 +119,10 @@ func tooLarge(limit int64) *Problem {
 	return p
 }
 
-// bodyError keeps the body-limit middleware's 413 and calls anything else a
-// malformed request.
-func bodyError(err error) error {
+// transportError maps a failure to receive the body (the body limit, a read
+// timeout, a broken connection) to its answer, or returns nil when the body
+// arrived and is malformed. Its details never carry socket addresses.
+func transportError(err error) error {
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		return err
@@ -126,6 +130,24 @@ func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return tooLarge(mbe.Limit)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return newProblem(http.StatusRequestTimeout, "request-timeout", "Request timeout",
+			"the request body did not arrive in time")
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return badRequest("", "the connection failed while the request body was read")
+	}
+	return nil
+}
+
+// bodyError answers a failure to read the body: its transport's answer, or
+// a malformed request.
+func bodyError(err error) error {
+	if t := transportError(err); t != nil {
+		return t
 	}
 	return badRequest("", fmt.Sprintf("reading the request body: %v", err))
 }
@@ -179,27 +201,46 @@ func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decod
 // decodeJSONFields reads one JSON object whose values are strings, numbers,
 // booleans or null and returns each non-null value as text: a number keeps
 // its literal spelling so that the parameter parser alone decides its range.
+// The object is read key by key, so that a body of millions of keys is
+// refused after maxJSONFields of them instead of being held in memory, and a
+// key given twice is refused like a repeated form field.
 func decodeJSONFields(body io.Reader) (map[string]string, error) {
 	dec := json.NewDecoder(body)
-	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil {
-		if err2 := bodyError(err); isTooLarge(err2) {
-			return nil, err2
+	malformed := func(err error) error {
+		if t := transportError(err); t != nil {
+			return t
 		}
-		return nil, badRequest("", fmt.Sprintf("invalid JSON: %v", err))
+		return badRequest("", fmt.Sprintf("invalid JSON: %v", err))
 	}
-	if obj == nil {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, malformed(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, badRequest("", "the body must be a JSON object")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, badRequest("", "trailing data after the JSON object")
-	}
-	out := make(map[string]string, len(obj))
+	out := map[string]string{}
+	seen := map[string]bool{}
 	var errs []FieldError
-	for name, v := range obj {
-		v = bytes.TrimSpace(v)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, malformed(err)
+		}
+		name, _ := tok.(string)
+		if len(seen) == maxJSONFields {
+			return nil, badRequest("", fmt.Sprintf("more than %d fields in the JSON object", maxJSONFields))
+		}
+		if seen[name] {
+			return nil, badRequest(name, "given more than once")
+		}
+		seen[name] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, malformed(err)
+		}
 		switch {
-		case len(v) == 0 || string(v) == "null":
+		case string(v) == "null":
 		case v[0] == '"':
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil {
@@ -213,19 +254,16 @@ func decodeJSONFields(body io.Reader) (map[string]string, error) {
 			out[name] = string(v)
 		}
 	}
+	if _, err := dec.Token(); err != nil {
+		return nil, malformed(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, badRequest("", "trailing data after the JSON object")
+	}
 	if len(errs) > 0 {
 		return nil, invalidParams(errs)
 	}
 	return out, nil
-}
-
-func isTooLarge(err error) bool {
-	var p *Problem
-	if errors.As(err, &p) {
-		return p.Status == http.StatusRequestEntityTooLarge
-	}
-	var he *echo.HTTPError
-	return errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge
 }
 
 func takeJSON(fields map[string]string, req *decodedRequest) error {

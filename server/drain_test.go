@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/hy3d/hy3d/jobs"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/hy3d/hy3d/jobs"
 )
 
 func TestDrainFinishesAcceptedJobsAndRefusesNewOnes(t *testing.T) {
@@ -67,7 +70,7 @@ func TestDrainTimeoutFailsLeftoverJobsWithAReason(t *testing.T) {
 
 func TestServeShutsDownGracefullyWhenItsContextEnds(t *testing.T) {
 	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
-	s := newTestServer(t, gen)
+	s := newTestServer(t, gen, func(c *Config) { c.ResultGrace = -1 })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,5 +105,85 @@ func TestServeShutsDownGracefullyWhenItsContextEnds(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("still listening after shutdown")
+	}
+}
+
+func TestAbortCutsTheDrainShort(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
+	s := newTestServer(t, gen, func(c *Config) { c.DrainTimeout = time.Hour })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	resp, err := http.Post("http://"+ln.Addr().String()+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, 106)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	decodeJSON(t, resp, &st)
+	resp.Body.Close()
+	waitFor(t, gen.started, "the job")
+
+	stop() // the first SIGTERM: a drain that would wait an hour for the gated job
+	until(t, "draining", func() bool { return s.engine.Load().Draining })
+	s.Abort() // the second
+	if err := waitFor(t, served, "Serve to return"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Serve: %v, want the drain cut short", err)
+	}
+	snap, _, err := s.engine.Watch(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.State != jobs.StateFailed || snap.Failure == nil || snap.Failure.Detail != "the server shut down while the job ran" {
+		t.Errorf("job after the abort: %+v", snap)
+	}
+}
+
+func TestResultsStayReachableForTheGracePeriodAfterTheDrain(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
+	s := newTestServer(t, gen, func(c *Config) { c.ResultGrace = time.Hour })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	resp, err := http.Post(base+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, 107)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	decodeJSON(t, resp, &st)
+	resp.Body.Close()
+	waitFor(t, gen.started, "the job")
+
+	stop()
+	until(t, "draining", func() bool { return s.engine.Load().Draining })
+	close(gen.gate) // the job succeeds during the drain
+	until(t, "the drain to end", func() bool { return strings.Contains(s.logs(), "results stay reachable") })
+	for _, path := range []string{"/v1/generations/" + st.ID, "/v1/generations/" + st.ID + "/result"} {
+		got, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("%s after the drain: %v", path, err)
+		}
+		got.Body.Close()
+		if got.StatusCode != http.StatusOK {
+			t.Errorf("%s after the drain: %d", path, got.StatusCode)
+		}
+	}
+	refused, err := http.Post(base+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, 108)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readProblem(t, refused, http.StatusServiceUnavailable)
+	s.Abort() // what a second signal does: the grace period ends too
+	// The drain itself succeeded; only open connections may have been cut.
+	if err := waitFor(t, served, "Serve to return"); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // ends after a terminal status. Comment lines keep idle proxies from closing
 // the connection while a job waits in the queue.
 func (s *Server) events(c echo.Context) error {
-	id := c.Param("id")
+	id := generationID(c, "id")
 	snap, changed, err := s.engine.Watch(id)
 	if err != nil {
 		return err

@@ -287,6 +287,7 @@ func newTestServer(t testing.TB, gen *fakeGenerator, opts ...func(*Config)) *tes
 	// The server's own http.Server settings, timeouts included.
 	ts := httptest.NewUnstartedServer(nil)
 	ts.Config = s.HTTPServer("")
+	ts.Listener = problemListener{ts.Listener} // as Serve does
 	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -597,3 +597,47 @@ func TestLongSynchronousAndStreamingAnswersOutliveConnectionTimeouts(t *testing.
 		t.Fatalf("stream: %v %s", e.err, e.body)
 	}
 }
+
+func TestCoalescedRequestKeepsItsOwnDeadline(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
+	s := newTestServer(t, gen)
+	img := testPNG(t, 16, 16, 52)
+	_, patient := s.submit(t, img, nil)
+	batch := waitFor(t, gen.started, "the job to start")
+	_, hurried := s.submit(t, img, map[string]string{"timeout": "0.05"})
+	if !hurried.Coalesced {
+		t.Fatalf("the identical request was not coalesced: %+v", hurried)
+	}
+	final := s.final(t, hurried.ID)
+	if final.Status != jobs.StateFailed || final.Error == nil || final.Error.Type != problemDocs+"deadline-exceeded" {
+		t.Fatalf("the coalesced request past its own deadline: %+v", final)
+	}
+	if batch[0].Context.Err() != nil {
+		t.Fatal("the shared job ended with the deadline of one of its requests")
+	}
+	close(gen.gate)
+	if got := s.final(t, patient.ID); got.Status != jobs.StateSucceeded {
+		t.Fatalf("the request without a deadline: %+v", got)
+	}
+}
+
+func TestCancellingAJobAheadIsAQueueEvent(t *testing.T) {
+	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 4)}
+	s := newTestServer(t, gen, func(c *Config) { c.MaxBatch = 1 })
+	_, running := s.submit(t, testPNG(t, 16, 16, 63), nil)
+	waitFor(t, gen.started, "the first job to start")
+	_, ahead := s.submit(t, testPNG(t, 16, 16, 64), nil)
+	_, behind := s.submit(t, testPNG(t, 16, 16, 65), nil)
+	snap, changed, err := s.engine.Watch(behind.ID)
+	if err != nil || snap.QueuePosition != 2 {
+		t.Fatalf("position %d (%v), want 2", snap.QueuePosition, err)
+	}
+	readAll(t, s.do(t, "DELETE", "/v1/generations/"+ahead.ID, nil))
+	waitFor(t, changed, "an event for the job behind the cancelled one")
+	if snap, _, _ = s.engine.Watch(behind.ID); snap.State != jobs.StateQueued || snap.QueuePosition != 1 {
+		t.Fatalf("after the cancel: %s at position %d, want queued at 1", snap.State, snap.QueuePosition)
+	}
+	close(gen.gate)
+	s.final(t, running.ID)
+	s.final(t, behind.ID)
+}

@@ -240,7 +240,7 @@ func serverTiming(st Status) string {
 }
 
 func (s *Server) getGeneration(c echo.Context) error {
-	snap, _, err := s.engine.Watch(c.Param("id"))
+	snap, _, err := s.engine.Watch(generationID(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func (s *Server) getGeneration(c echo.Context) error {
 }
 
 func (s *Server) cancelGeneration(c echo.Context) error {
-	snap, err := s.engine.Cancel(c.Param("id"))
+	snap, err := s.engine.Cancel(generationID(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (s *Server) cancelGeneration(c echo.Context) error {
 }
 
 func (s *Server) getResult(c echo.Context) error {
-	id := c.Param("id")
+	id := generationID(c, "id")
 	r, snap, err := s.engine.Result(id)
 	if err != nil {
 		return err
@@ -443,4 +443,11 @@ func (s *slots) releaser() func() {
 		}
 		<-s.ch
 	}
+}
+
+// generationID reads a generation id from the path. Ids are lower-case
+// UUIDs; clients that upper-case them (UUID libraries differ) name the
+// same generation.
+func generationID(c echo.Context, param string) string {
+	return strings.ToLower(c.Param(param))
 }

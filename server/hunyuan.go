@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/hy3d/hy3d/jobs"
@@ -28,6 +29,9 @@ var hunyuanDefaults = map[string]string{
 	"guidance":   "5.0",
 }
 
+// maxLoggedFields is how many ignored field names a log line names.
+const maxLoggedFields = 5
+
 // hunyuanRequest decodes an api_server.py request body. Inputs it cannot
 // serve (text prompts, multi-view images, texturing an uploaded mesh) are
 // refused by name; texture=true is ignored with a warning because the shape
@@ -43,6 +47,7 @@ func (s *Server) hunyuanRequest(c echo.Context) (*decodedRequest, error) {
 		img = fields["image_front"]
 	}
 	var errs []FieldError
+	var ignored []string
 	for name, v := range fields {
 		switch {
 		case name == "image" || name == "image_front":
@@ -62,8 +67,14 @@ func (s *Server) hunyuanRequest(c echo.Context) (*decodedRequest, error) {
 		default:
 			// api_server.py passes unknown fields on to its pipeline, which
 			// ignores most of them; failing here would break its clients.
-			s.log.Debug().Str("field", name).Msg("unknown api_server.py field ignored")
+			ignored = append(ignored, name)
 		}
+	}
+	if len(ignored) > 0 {
+		// One line per request, however many fields it carries.
+		slices.Sort(ignored)
+		s.log.Info().Str("request_id", requestID(c)).Int("count", len(ignored)).
+			Strs("fields", ignored[:min(len(ignored), maxLoggedFields)]).Msg("unknown api_server.py fields ignored")
 	}
 	if len(errs) > 0 {
 		return nil, invalidParams(errs)
@@ -131,7 +142,7 @@ func (s *Server) hunyuanSend(c echo.Context) error {
 // "completed" with the mesh in base64. api_server.py never reports failure
 // (its clients poll on); here a failed or cancelled job says so.
 func (s *Server) hunyuanStatus(c echo.Context) error {
-	id := c.Param("uid")
+	id := generationID(c, "uid")
 	snap, _, err := s.engine.Watch(id)
 	if err != nil {
 		return hunyuanProblem(err)

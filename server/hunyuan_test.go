@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/hy3d/hy3d/jobs"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/hy3d/hy3d/jobs"
 )
 
 func hunyuanBody(t *testing.T, fields map[string]any) *bytes.Reader {
@@ -126,5 +129,34 @@ func TestHunyuanImageFrontAloneIsTheImage(t *testing.T) {
 	resp := s.do(t, "POST", "/generate", hunyuanBody(t, map[string]any{"image_front": img}), "Content-Type", "application/json")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%d %s", resp.StatusCode, readAll(t, resp))
+	}
+}
+
+func TestHunyuanIgnoredFieldsAreLoggedOncePerRequest(t *testing.T) {
+	s := newTestServer(t, nil)
+	fields := map[string]any{"image": base64.StdEncoding.EncodeToString(testPNG(t, 16, 16, 84))}
+	for i := 0; i < 30; i++ {
+		fields[fmt.Sprintf("extra%02d", i)] = i
+	}
+	resp := s.do(t, "POST", "/send", hunyuanBody(t, fields), "Content-Type", "application/json")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, readAll(t, resp))
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(s.logs(), "\n") {
+		if strings.Contains(l, "extra") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines name the ignored fields, want 1:\n%s", len(lines), s.logs())
+	}
+	names, _ := lines[0]["fields"].([]any)
+	if lines[0]["count"] != float64(30) || len(names) != maxLoggedFields || lines[0]["level"] != "info" {
+		t.Errorf("log line %v: want level info, count 30 and %d names", lines[0], maxLoggedFields)
 	}
 }

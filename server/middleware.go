@@ -1,7 +1,9 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -10,7 +12,34 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-const requestIDKey = "request_id"
+const (
+	requestIDKey = "request_id"
+	bodyWatchKey = "body_watch"
+)
+
+// bodyWatch notes whether the request body was read to its end.
+type bodyWatch struct {
+	io.ReadCloser
+	ended bool
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.ended = true
+	}
+	return n, err
+}
+
+// unreadBody reports whether the request carries a body that the handler
+// has not read to its end.
+func unreadBody(c echo.Context) bool {
+	if c.Request().ContentLength == 0 {
+		return false
+	}
+	w, ok := c.Get(bodyWatchKey).(*bodyWatch)
+	return ok && !w.ended
+}
 
 // requestID returns the id accessLog gave the request.
 func requestID(c echo.Context) string {
@@ -45,6 +74,11 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(requestIDKey, id)
 		c.Response().Header().Set("X-Request-Id", id)
+		if req.ContentLength != 0 {
+			w := &bodyWatch{ReadCloser: req.Body}
+			req.Body = w
+			c.Set(bodyWatchKey, w)
+		}
 
 		err := next(c)
 		if err != nil {

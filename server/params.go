@@ -38,6 +38,10 @@ const minFaces = 4
 // is reproducible and cacheable.
 const DefaultSeed = 1234
 
+// minTimeout is the shortest deadline a request may ask for: a shorter one
+// is a mistake (1e-300 seconds truncates to a deadline of 0), not a wish.
+const minTimeout = time.Millisecond
+
 // paramNames are the parameters a generation request may carry, besides the
 // image itself.
 var paramNames = []string{"model", "format", "steps", "guidance", "seed", "resolution", "faces", "decode", "timeout", "priority"}
@@ -155,8 +159,8 @@ func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
 		switch {
 		case err != nil || math.IsNaN(secs) || math.IsInf(secs, 0):
 			bad("timeout", "must be a number of seconds")
-		case secs <= 0 || secs > p.limits.MaxTimeout.Seconds():
-			bad("timeout", "must be above 0 and at most %g seconds", p.limits.MaxTimeout.Seconds())
+		case secs < minTimeout.Seconds() || secs > p.limits.MaxTimeout.Seconds():
+			bad("timeout", "must be between %g and %g seconds", minTimeout.Seconds(), p.limits.MaxTimeout.Seconds())
 		default:
 			out.Timeout = time.Duration(secs * float64(time.Second))
 		}

@@ -49,9 +49,17 @@ func newProblem(status int, slug, title, detail string) *Problem {
 	return &Problem{Type: problemDocs + slug, Title: title, Status: status, Detail: detail}
 }
 
+// maxFieldErrors bounds the errors list of a problem, so that the answer to
+// a request with many bad fields stays small.
+const maxFieldErrors = 20
+
 func invalidParams(errs []FieldError) *Problem {
 	p := newProblem(http.StatusUnprocessableEntity, "invalid-parameters", "Invalid parameters",
 		"one or more fields are invalid; see errors")
+	if len(errs) > maxFieldErrors {
+		p.Detail = fmt.Sprintf("%d fields are invalid; errors lists the first %d", len(errs), maxFieldErrors)
+		errs = errs[:maxFieldErrors]
+	}
 	p.Errors = errs
 	return p
 }
@@ -160,6 +168,8 @@ func slugFor(status int) string {
 		return "unauthorized"
 	case http.StatusBadRequest:
 		return "bad-request"
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return "headers-too-large"
 	case http.StatusUnsupportedMediaType:
 		return "unsupported-media-type"
 	case http.StatusServiceUnavailable:
@@ -186,6 +196,9 @@ func writeProblem(c echo.Context, p *Problem) error {
 		h.Set("WWW-Authenticate", `Bearer realm="hy3d"`)
 	}
 	h.Del("Content-Encoding")
+	// A handler may have set the type of the answer it meant to give, and
+	// Echo keeps a type that is already set.
+	h.Del("Content-Type")
 	h.Set("Cache-Control", "no-store")
 	body, err := json.Marshal(p)
 	if err != nil {

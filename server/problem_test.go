@@ -27,6 +27,8 @@ func TestErrorsAreProblemDetails(t *testing.T) {
 		{"bad params", "POST", "/v1/generations?steps=0&guidance=abc&decode=fast&resolution=4096&seed=-1&format=fbx&bogus=1&timeout=0&priority=urgent",
 			"image/png", png, http.StatusUnprocessableEntity,
 			[]string{"steps", "guidance", "decode", "resolution", "seed", "format", "bogus", "timeout", "priority"}},
+		{"timeout under 1 ms", "POST", "/v1/generations?timeout=0.0009", "image/png", png, http.StatusUnprocessableEntity, []string{"timeout"}},
+		{"timeout that rounds to 0", "POST", "/v1/generations?timeout=1e-300", "image/png", png, http.StatusUnprocessableEntity, []string{"timeout"}},
 		{"unknown model", "POST", "/v1/generations?model=huge", "image/png", png, http.StatusUnprocessableEntity, []string{"model"}},
 		{"param given twice", "POST", "/v1/generations?steps=1&steps=2", "image/png", png, http.StatusBadRequest, []string{"steps"}},
 		{"no image", "POST", "/v1/generations", "application/json", []byte(`{"steps": 3}`), http.StatusBadRequest, []string{"image"}},

@@ -54,13 +54,39 @@ func negotiateFormat(query, accept, fallback string) (string, error) {
 	if strings.TrimSpace(accept) == "" {
 		return fallback, nil
 	}
-	for _, r := range parseQList(accept) {
+	ranges := parseQList(accept)
+	// A format named only with q=0 is ruled out, even where a wildcard
+	// would admit it.
+	named := map[string]bool{}
+	for _, r := range ranges {
+		if f, ok := acceptTypes[r.value]; ok && r.q > 0 {
+			named[f] = true
+		}
+	}
+	excluded := func(f string) bool {
+		for _, r := range ranges {
+			if acceptTypes[r.value] == f && r.q == 0 {
+				return !named[f]
+			}
+		}
+		return false
+	}
+	for _, r := range ranges {
 		if r.q <= 0 {
 			continue
 		}
 		switch r.value {
 		case "*/*", "model/*":
-			return fallback, nil
+			// Every format has a model/ name, so both wildcards admit all.
+			if !excluded(fallback) {
+				return fallback, nil
+			}
+			for _, f := range results.Formats {
+				if !excluded(f) {
+					return f, nil
+				}
+			}
+			continue
 		}
 		if f, ok := acceptTypes[r.value]; ok {
 			return f, nil
@@ -76,7 +102,8 @@ type qValue struct {
 }
 
 // parseQList parses Accept and Accept-Encoding style lists, highest q first
-// and, among equal q, in the client's order.
+// and, among equal q, in the client's order. An entry whose q is not a
+// qvalue of RFC 9110 (0 to 1, at most three decimals; not NaN) is dropped.
 func parseQList(h string) []qValue {
 	var out []qValue
 	for _, part := range strings.Split(h, ",") {
@@ -85,23 +112,23 @@ func parseQList(h string) []qValue {
 			continue
 		}
 		v := qValue{q: 1}
+		qs, hasQ := "", false
 		if mt, params, err := mime.ParseMediaType(part); err == nil {
 			v.value = mt
-			if qs, ok := params["q"]; ok {
-				if q, err := strconv.ParseFloat(qs, 64); err == nil {
-					v.q = q
-				} else {
-					v.q = 0
-				}
-			}
+			qs, hasQ = params["q"]
 		} else {
 			name, rest, _ := strings.Cut(part, ";")
 			v.value = strings.ToLower(strings.TrimSpace(name))
-			if k, qs, ok := strings.Cut(strings.TrimSpace(rest), "="); ok && strings.TrimSpace(k) == "q" {
-				if q, err := strconv.ParseFloat(strings.TrimSpace(qs), 64); err == nil {
-					v.q = q
-				}
+			if k, q, ok := strings.Cut(strings.TrimSpace(rest), "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				qs, hasQ = strings.TrimSpace(q), true
 			}
+		}
+		if hasQ {
+			q, ok := parseQValue(qs)
+			if !ok {
+				continue
+			}
+			v.q = q
 		}
 		out = append(out, v)
 	}
@@ -109,20 +136,50 @@ func parseQList(h string) []qValue {
 	return out
 }
 
+// parseQValue reads a qvalue: "0", "1" or either with up to three decimals
+// (1 only with zeros).
+func parseQValue(s string) (float64, bool) {
+	intPart, frac, _ := strings.Cut(s, ".")
+	if (intPart != "0" && intPart != "1") || len(frac) > 3 {
+		return 0, false
+	}
+	for _, c := range frac {
+		if c < '0' || c > '9' || (intPart == "1" && c != '0') {
+			return 0, false
+		}
+	}
+	q, err := strconv.ParseFloat(s, 64)
+	return q, err == nil
+}
+
 // chooseCoding picks zstd or gzip from Accept-Encoding, preferring zstd at
 // equal weight; "" means send the bytes as they are.
 func chooseCoding(acceptEncoding string) string {
-	best, bestQ := "", 0.0
+	explicit := map[string]float64{}
+	wildcard, hasWildcard := 0.0, false
 	for _, r := range parseQList(acceptEncoding) {
-		coding := r.value
-		if coding == "*" {
-			coding = "gzip"
+		switch r.value {
+		case "zstd", "gzip":
+			if _, seen := explicit[r.value]; !seen {
+				explicit[r.value] = r.q
+			}
+		case "*":
+			if !hasWildcard {
+				wildcard, hasWildcard = r.q, true
+			}
 		}
-		if coding != "zstd" && coding != "gzip" {
-			continue
+	}
+	// A coding named in the list has its own weight; "*" weighs the others.
+	weight := func(coding string) float64 {
+		if q, ok := explicit[coding]; ok {
+			return q
 		}
-		if r.q > bestQ || (r.q == bestQ && r.q > 0 && coding == "zstd") {
-			best, bestQ = coding, r.q
+		return wildcard
+	}
+	best, bestQ := "", 0.0
+	for _, coding := range []string{"zstd", "gzip"} {
+		if q := weight(coding); q > bestQ {
+			best, bestQ = coding, q
 		}
 	}
 	return best
@@ -186,8 +243,9 @@ func serveMesh(c echo.Context, r *results.Result, format, id string) error {
 	h.Set("Content-Type", mediaTypes[format])
 	if req.Header.Get("Range") != "" || req.Header.Get("If-Modified-Since") != "" ||
 		req.Header.Get("If-Unmodified-Since") != "" || req.Header.Get("If-Match") != "" {
-		http.ServeContent(c.Response(), req, "", r.Created, bytes.NewReader(data))
-		return nil
+		held := &heldError{ResponseWriter: c.Response()}
+		http.ServeContent(held, req, "", r.Created, bytes.NewReader(data))
+		return held.problem(len(data))
 	}
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Last-Modified", r.Created.UTC().Format(http.TimeFormat))
@@ -211,4 +269,43 @@ func etagListed(list, etag string) bool {
 		}
 	}
 	return false
+}
+
+// heldError passes http.ServeContent's answers through, except an error
+// answer (412, 416), which it writes as plain text: that one is held back
+// so that it goes out as a problem.
+type heldError struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *heldError) WriteHeader(code int) {
+	if code >= 400 {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *heldError) Write(p []byte) (int, error) {
+	if w.status != 0 {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// problem is the held-back error as a problem, or nil; size is the length
+// of the representation the conditions and ranges were about.
+func (w *heldError) problem(size int) error {
+	switch w.status {
+	case 0:
+		return nil
+	case http.StatusPreconditionFailed:
+		return newProblem(w.status, "precondition-failed", "Precondition failed",
+			"If-Match or If-Unmodified-Since does not hold for this result")
+	case http.StatusRequestedRangeNotSatisfiable:
+		return newProblem(w.status, "range-not-satisfiable", "Range not satisfiable",
+			fmt.Sprintf("no range of the request lies within the %d bytes of this representation", size))
+	}
+	return newProblem(w.status, slugFor(w.status), http.StatusText(w.status), http.StatusText(w.status))
 }

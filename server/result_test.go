@@ -36,6 +36,12 @@ func TestResultNegotiatesTheFormat(t *testing.T) {
 		{"q-values", "", "model/obj;q=0.5, application/ply;q=0.9", "application/ply", 200},
 		{"q=0 excludes", "", "model/obj;q=0, model/stl", "model/stl", 200},
 		{"wildcard falls back", "", "application/json, */*;q=0.1", "model/stl", 200},
+		{"model/* falls back", "", "model/*", "model/stl", 200},
+		{"q=0 on the fallback beats model/*", "", "model/*, model/stl;q=0", "model/gltf-binary", 200},
+		{"q=0 on the fallback beats */*", "", "*/*;q=0.5, model/stl;q=0, model/x.stl-ascii;q=0", "model/gltf-binary", 200},
+		{"NaN q is ignored", "", "model/obj;q=NaN, model/stl;q=0.2", "model/stl", 200},
+		{"q above 1 is ignored", "", "model/obj;q=2, application/ply;q=0.2", "application/ply", 200},
+		{"only an invalid q", "", "model/obj;q=NaN", "", http.StatusNotAcceptable},
 		{"nothing acceptable", "", "application/json", "", http.StatusNotAcceptable},
 		{"unknown format", "?format=fbx", "", "", http.StatusUnprocessableEntity},
 	}
@@ -124,6 +130,8 @@ func TestTextFormatsAreCompressedWhenTheClientAcceptsIt(t *testing.T) {
 	}
 	for _, c := range []struct{ accept, want string }{
 		{"gzip", "gzip"}, {"zstd", "zstd"}, {"gzip, zstd", "zstd"}, {"zstd;q=0.5, gzip", "gzip"}, {"br", ""},
+		{"gzip;q=0, *", "zstd"}, {"gzip;q=0, zstd;q=0, *", ""}, {"*;q=0.5, gzip", "gzip"}, {"*", "zstd"},
+		{"gzip;q=NaN", ""}, {"gzip;q=nan, zstd;q=0.1", "zstd"}, {"gzip;q=1.5", ""},
 	} {
 		// A raw transport, so the client does not undo gzip itself.
 		req, _ := http.NewRequest("GET", s.ts.URL+base+"obj", nil)
@@ -186,4 +194,38 @@ func TestCompressibleDetectsTextMeshes(t *testing.T) {
 			t.Errorf("compressible(%s, %q) = %v", c.format, c.data, got)
 		}
 	}
+}
+
+func TestUpperCaseGenerationIDsNameTheSameGeneration(t *testing.T) {
+	s := newTestServer(t, nil)
+	id := strings.ToUpper(finishedGeneration(t, s, nil))
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1/generations/" + id, http.StatusOK},
+		{"GET", "/v1/generations/" + id + "/result", http.StatusOK},
+		{"GET", "/v1/generations/" + id + "/events", http.StatusOK},
+		{"GET", "/status/" + id, http.StatusOK},
+		{"DELETE", "/v1/generations/" + id, http.StatusConflict}, // found, and already finished
+	} {
+		resp := s.do(t, c.method, c.path, nil)
+		readAll(t, resp)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, resp.StatusCode, c.status)
+		}
+	}
+}
+
+func TestRangeAndPreconditionFailuresAreProblems(t *testing.T) {
+	s := newTestServer(t, nil)
+	id := finishedGeneration(t, s, nil)
+	path := "/v1/generations/" + id + "/result?format=glb"
+	unsatisfiable := s.do(t, "GET", path, nil, "Range", "bytes=99999-")
+	readProblem(t, unsatisfiable, http.StatusRequestedRangeNotSatisfiable)
+	if cr := unsatisfiable.Header.Get("Content-Range"); !strings.HasPrefix(cr, "bytes */") {
+		t.Errorf("416 Content-Range %q, want bytes */size", cr)
+	}
+	failed := s.do(t, "GET", path, nil, "If-Match", `"other"`)
+	readProblem(t, failed, http.StatusPreconditionFailed)
 }

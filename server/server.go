@@ -60,6 +60,7 @@ type Config struct {
 	CORSOrigins           []string      // empty: no CORS headers
 	TrustedProxies        []netip.Prefix
 	DrainTimeout          time.Duration // default 2 min
+	ResultGrace           time.Duration // status and result routes stay up this long after a drain that had jobs; default 30 s, negative: none
 	ReadHeaderTimeout     time.Duration // default 10 s
 	ReadTimeout           time.Duration // default 60 s
 	WriteTimeout          time.Duration // default 60 s; synchronous and SSE responses extend it
@@ -103,6 +104,9 @@ func (c *Config) setDefaults() {
 	defDur(&c.JobTimeout, 10*time.Minute)
 	defDur(&c.RetainFinished, time.Hour)
 	defDur(&c.DrainTimeout, 2*time.Minute)
+	if c.ResultGrace == 0 {
+		c.ResultGrace = 30 * time.Second
+	}
 	defDur(&c.ReadHeaderTimeout, 10*time.Second)
 	defDur(&c.ReadTimeout, time.Minute)
 	defDur(&c.WriteTimeout, time.Minute)
@@ -134,6 +138,10 @@ type Server struct {
 	tempDir   string // removed by Close when the store lives there
 	stop      context.CancelFunc
 	closeOnce sync.Once
+	// hurry ends when Abort is called: it bounds the drain and the grace
+	// period of Serve.
+	hurry context.Context
+	abort context.CancelFunc
 }
 
 // New builds a server and starts its workers and background sampling.
@@ -193,6 +201,7 @@ func New(cfg Config) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	s.hurry, s.abort = context.WithCancel(context.Background())
 	s.engine.Start(ctx)
 	go s.gpu.Run(ctx)
 	if cfg.GPU == nil {
@@ -213,6 +222,11 @@ func (s *Server) newEcho() *echo.Echo {
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
+		}
+		if unreadBody(c) {
+			// Otherwise net/http would read the rest of the body before
+			// sending the answer, which a slow client delays at will.
+			c.Response().Header().Set("Connection", "close")
 		}
 		if werr := writeProblem(c, problemFrom(err)); werr != nil {
 			s.log.Debug().Err(werr).Msg("writing an error response")
@@ -264,11 +278,13 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 
 // Serve answers on ln until ctx ends, then drains: readiness turns 503 and
 // new jobs are refused while accepted ones finish (their clients can still
-// poll them), up to DrainTimeout; then the listener closes.
+// poll them), up to DrainTimeout or until Abort. When jobs were in flight,
+// their status and results stay reachable for ResultGrace more (or until
+// Abort); then the listener closes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(problemListener{ln}) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
 	select {
 	case err := <-errc:
@@ -280,12 +296,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info().Dur("timeout", s.cfg.DrainTimeout).Msg("draining")
-	drainCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	load := s.engine.Load()
+	drainCtx, cancel := context.WithTimeout(s.hurry, s.cfg.DrainTimeout)
 	derr := s.Drain(drainCtx)
 	cancel()
+	if load.Queued+load.Running > 0 && s.cfg.ResultGrace > 0 {
+		// Clients of the jobs that just ended poll for them; the results
+		// stay reachable for a while (new jobs are still refused).
+		s.log.Info().Dur("grace", s.cfg.ResultGrace).Msg("drained; results stay reachable for the grace period")
+		grace := time.NewTimer(s.cfg.ResultGrace)
+		select {
+		case <-grace.C:
+		case <-s.hurry.Done():
+			grace.Stop()
+		}
+	}
 	// Responses already being written (a synchronous result, a final SSE
 	// event) get a moment to complete.
-	graceCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	graceCtx, cancel := context.WithTimeout(s.hurry, 10*time.Second)
 	herr := hs.Shutdown(graceCtx)
 	cancel()
 	if herr != nil {
@@ -295,6 +323,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info().Msg("stopped")
 	return errors.Join(derr, herr)
 }
+
+// Abort cuts a drain of Serve short, as its timeout would: the jobs still
+// queued or running fail with shutdown, and the listener closes at once.
+// Called before Serve's context ends, it makes that drain immediate.
+func (s *Server) Abort() { s.abort() }
 
 // ListenAndServe listens on addr and serves until ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context, addr string) error {

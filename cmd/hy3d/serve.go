@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -72,12 +74,14 @@ type serveFlags struct {
 	resultsBytes      bytesFlag
 	jobTimeout        time.Duration
 	drainTimeout      time.Duration
+	resultGrace       time.Duration
 	rateLimit         float64
 	rateBurst         int
 	apiKeys           listFlag
 	corsOrigins       listFlag
 	trustedProxies    listFlag
 	logFormat         string
+	logLevel          zerolog.Level
 }
 
 func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
@@ -100,12 +104,14 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.resultsBytes, "results-bytes", "bound of the result store; the least recently used results leave past it (0: unbounded)")
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 10*time.Minute, "deadline of a generation without a timeout parameter")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 2*time.Minute, "how long shutdown waits for accepted jobs")
+	fs.DurationVar(&f.resultGrace, "result-grace", 30*time.Second, "how long status and results stay reachable after a drain that had jobs (0: not at all)")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 2, "generation requests per second per client (0: no limit)")
 	fs.IntVar(&f.rateBurst, "rate-burst", 20, "burst of the per-client rate limit")
 	fs.Var(&f.apiKeys, "api-key", "required API key (repeatable; also $"+apiKeysEnv+", comma-separated)")
 	fs.Var(&f.corsOrigins, "cors-origin", "allowed CORS origin (repeatable; * for any)")
 	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is believed (repeatable)")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json (one object per line) or console")
+	logLevel := fs.String("log-level", "info", "least severe lines logged: debug, info, warn or error")
 	if err := parseFlags(fs, stdout, "usage: hy3d serve [flags]   (API: docs/api.md)", args); err != nil {
 		return nil, err
 	}
@@ -114,6 +120,12 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	}
 	if f.logFormat != "json" && f.logFormat != "console" {
 		return nil, usageError{fmt.Errorf("--log-format %q: want json or console", f.logFormat)}
+	}
+	switch *logLevel {
+	case "debug", "info", "warn", "error":
+		f.logLevel, _ = zerolog.ParseLevel(*logLevel)
+	default:
+		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)}
 	}
 	for _, n := range []struct {
 		name  string
@@ -144,6 +156,7 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 		MaxBodyBytes:   int64(f.maxBody),
 		JobTimeout:     f.jobTimeout,
 		DrainTimeout:   f.drainTimeout,
+		ResultGrace:    resultGrace(f.resultGrace),
 		RateLimit:      f.rateLimit,
 		RateBurst:      f.rateBurst,
 		APIKeys:        append([]string(nil), f.apiKeys...),
@@ -180,18 +193,34 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 	return cfg, nil
 }
 
+// resultGrace maps the flag's 0 (no grace period) to the server's negative.
+func resultGrace(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
+// pipelineConfig is the configuration of one model set's pipeline.
+func (f *serveFlags) pipelineConfig(set *engines.Set, loader pipeline.Loader, log zerolog.Logger) pipeline.Config {
+	return pipeline.Config{Set: set, Loader: loader, Logger: log, Threads: f.threads, MaxPixels: f.maxPixels}
+}
+
+// logger writes the server's log to w in the chosen format, from the chosen
+// level up.
+func (f *serveFlags) logger(w io.Writer) zerolog.Logger {
+	if f.logFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(f.logLevel).With().Timestamp().Logger()
+}
+
 func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	f, err := parseServeFlags(io.stdout, args)
 	if err != nil {
 		return err
 	}
-	var log zerolog.Logger
-	if f.logFormat == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: io.stderr, TimeFormat: time.TimeOnly})
-	} else {
-		log = zerolog.New(io.stderr)
-	}
-	log = log.With().Timestamp().Logger()
+	log := f.logger(io.stderr)
 	cfg, err := f.serverConfig(log, os.Getenv)
 	if err != nil {
 		return err
@@ -230,7 +259,7 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 			return fmt.Errorf("model set %s: %w", set.Name, err)
 		}
 		closers = append(closers, loader.Close)
-		p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: log, Threads: f.threads, MaxPixels: f.maxPixels})
+		p, err := pipeline.New(ctx, f.pipelineConfig(set, loader, log))
 		if err != nil {
 			return fmt.Errorf("model set %s: %w", set.Name, err)
 		}
@@ -256,5 +285,37 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	served := make(chan struct{})
+	defer close(served)
+	go abortOnSecondSignal(ctx, served, notifyStop, func() {
+		log.Warn().Msg("second signal: stopping without waiting for the drain")
+		srv.Abort()
+	})
 	return srv.ListenAndServe(ctx, f.addr)
+}
+
+// notifyStop delivers SIGINT and SIGTERM on a new channel until its stop
+// function is called.
+func notifyStop() (<-chan os.Signal, func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	return sigs, func() { signal.Stop(sigs) }
+}
+
+// abortOnSecondSignal calls abort on a signal that arrives after ctx has
+// ended (the first signal, which began the drain), unless done closes first.
+// Listening starts only then, so the first signal is never counted twice.
+func abortOnSecondSignal(ctx context.Context, done <-chan struct{}, notify func() (<-chan os.Signal, func()), abort func()) {
+	select {
+	case <-ctx.Done():
+	case <-done:
+		return
+	}
+	sigs, stop := notify()
+	defer stop()
+	select {
+	case <-sigs:
+		abort()
+	case <-done:
+	}
 }

@@ -22,6 +22,8 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"--workers", "-1"},
 		{"--cache-bytes", "lots"},
 		{"--log-format", "xml"},
+		{"--log-level", "trace"},
+		{"--log-level", "loud"},
 		{"--rate-limit", "-2"},
 		{"--trusted-proxy", "not-an-address"},
 		{"stray"},
@@ -38,7 +40,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 
 func TestServeFlagsBecomeTheServerConfig(t *testing.T) {
 	f, err := parseServeFlags(io.Discard, []string{
-		"--cache-bytes", "0", "--results-bytes", "0", "--rate-limit", "0", "--max-body", "8MiB", "--api-key", "a",
+		"--cache-bytes", "0", "--results-bytes", "0", "--rate-limit", "0", "--max-body", "8MiB", "--api-key", "a", "--result-grace", "0",
 		"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "192.168.1.7", "--cors-origin", "https://x.example",
 	})
 	if err != nil {
@@ -49,8 +51,8 @@ func TestServeFlagsBecomeTheServerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CacheBytes != -1 || cfg.ResultsBytes != -1 || cfg.RateLimit != -1 {
-		t.Errorf("0 on the command line must switch off: cache %d, results %d, rate %v", cfg.CacheBytes, cfg.ResultsBytes, cfg.RateLimit)
+	if cfg.CacheBytes != -1 || cfg.ResultsBytes != -1 || cfg.RateLimit != -1 || cfg.ResultGrace >= 0 {
+		t.Errorf("0 on the command line must switch off: cache %d, results %d, rate %v, result grace %v", cfg.CacheBytes, cfg.ResultsBytes, cfg.RateLimit, cfg.ResultGrace)
 	}
 	if cfg.MaxBodyBytes != 8<<20 || strings.Join(cfg.APIKeys, ",") != "a,b,c" || cfg.CORSOrigins[0] != "https://x.example" {
 		t.Errorf("%+v", cfg)
@@ -58,6 +60,38 @@ func TestServeFlagsBecomeTheServerConfig(t *testing.T) {
 	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}
 	if len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[0] != want[0] || cfg.TrustedProxies[1] != want[1] {
 		t.Errorf("proxies %v", cfg.TrustedProxies)
+	}
+}
+
+func TestServeLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		debug     bool
+		info      bool
+		errorLine bool
+	}{
+		{nil, false, true, true}, // info by default: debug lines are off
+		{[]string{"--log-level", "debug"}, true, true, true},
+		{[]string{"--log-level", "error"}, false, false, true},
+	} {
+		f, err := parseServeFlags(io.Discard, tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		log := f.logger(&buf)
+		log.Debug().Msg("debug-line")
+		log.Info().Msg("info-line")
+		log.Error().Msg("error-line")
+		got := buf.String()
+		for _, want := range []struct {
+			line string
+			on   bool
+		}{{"debug-line", tc.debug}, {"info-line", tc.info}, {"error-line", tc.errorLine}} {
+			if strings.Contains(got, want.line) != want.on {
+				t.Errorf("%v: %s logged %v, want %v", tc.args, want.line, !want.on, want.on)
+			}
+		}
 	}
 }
 
@@ -139,4 +173,52 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+func TestSecondSignalAbortsTheDrain(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	notified := make(chan struct{})
+	notify := func() (<-chan os.Signal, func()) { close(notified); return sigs, func() {} }
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	aborted := make(chan struct{})
+	go func() {
+		abortOnSecondSignal(ctx, done, notify, func() { close(aborted) })
+		close(done)
+	}()
+	select {
+	case <-notified:
+		t.Fatal("listening for a second signal before the first")
+	default:
+	}
+	stop() // the first signal
+	<-notified
+	sigs <- os.Interrupt
+	select {
+	case <-aborted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second signal did not abort")
+	}
+}
+
+func TestNoAbortWhenServeEndsFirst(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan struct{})
+	close(done)
+	abortOnSecondSignal(ctx, done, func() (<-chan os.Signal, func()) {
+		t.Error("listening for signals after serve ended")
+		return nil, func() {}
+	}, func() { t.Error("aborted") })
+}
+
+func TestMaxPixelsReachesThePipeline(t *testing.T) {
+	f, err := parseServeFlags(io.Discard, []string{"--max-pixels", "12345", "--threads", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.pipelineConfig(nil, nil, zerolog.Nop())
+	if cfg.MaxPixels != 12345 || cfg.Threads != 3 {
+		t.Errorf("pipeline config: max pixels %d, threads %d; want 12345 and 3", cfg.MaxPixels, cfg.Threads)
+	}
 }
