@@ -227,9 +227,13 @@ func (s *Store) evict(dirs []string) {
 	}
 }
 
+// remember puts r in the memory cache and waits for ristretto's buffered
+// write to land, so the next request for r (often the very next one) finds
+// it there instead of reading the disk again.
 func (s *Store) remember(r *Result) {
 	if s.mem != nil {
 		s.mem.Set(r.Key.String(), r, r.size())
+		s.mem.Wait()
 	}
 }
 
