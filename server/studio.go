@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
 	"github.com/labstack/echo/v4"
 
 	"github.com/hy3d/hy3d/pipeline"
@@ -32,34 +32,75 @@ func isStudioPage(route string) bool {
 // studioRoutes registers the pages, their assets and the preprocess-only
 // endpoint the studio previews pictures with.
 func (s *Server) studioRoutes(e *echo.Echo) {
-	files := studio.Files()
-	built := studio.Built()
-	zip := echo.WrapMiddleware(func(h http.Handler) http.Handler { return gzhttp.GzipHandler(h) })
-	serve := func(name string) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if !built {
-				return newProblem(http.StatusNotFound, "studio-not-built", "Studio not built",
-					"this hy3d binary was built without its browser pages: run `make` (npm and esbuild bundle studio/ into studio/dist) and rebuild")
-			}
-			c.Response().Header().Set("Cache-Control", "no-cache")
-			body, err := fs.ReadFile(files, name)
-			if err != nil {
-				return fmt.Errorf("reading the embedded %s: %w", name, err)
-			}
-			return c.Blob(http.StatusOK, contentType(name), body)
+	bundle, err := loadBundle(studio.Files())
+	if err != nil {
+		s.log.Error().Err(err).Msg("the browser pages are not served")
+	}
+	serve := func(c echo.Context, name string) error {
+		if !studio.Built() {
+			return newProblem(http.StatusNotFound, "studio-not-built", "Studio not built",
+				"this hy3d binary was built without its browser pages: run `make` (npm and esbuild bundle studio/ into studio/dist) and rebuild")
 		}
+		f, ok := bundle[name]
+		if !ok {
+			return newProblem(http.StatusNotFound, "not-found", "Not found", "no such page or asset")
+		}
+		h := c.Response().Header()
+		h.Set("Cache-Control", "no-cache")
+		h.Add("Vary", "Accept-Encoding")
+		if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
+			h.Set("Content-Encoding", "gzip")
+			return c.Blob(http.StatusOK, contentType(name), f.gzipped)
+		}
+		return c.Blob(http.StatusOK, contentType(name), f.plain)
 	}
 	for route, name := range studioPages {
-		e.GET(route, serve(name), zip)
+		e.GET(route, func(c echo.Context) error { return serve(c, name) })
 	}
-	e.GET("/assets/*", func(c echo.Context) error {
-		name := "assets/" + c.Param("*")
-		if _, err := fs.Stat(files, name); err != nil || strings.Contains(name, "..") {
-			return newProblem(http.StatusNotFound, "not-found", "Not found", "no such asset")
-		}
-		return serve(name)(c)
-	}, zip)
+	e.GET("/assets/*", func(c echo.Context) error { return serve(c, "assets/"+c.Param("*")) })
 	e.POST("/v1/preprocess", s.preprocessOnly, s.rateLimit)
+}
+
+// bundledFile is one file of the bundle, as sent and gzip-compressed once.
+type bundledFile struct{ plain, gzipped []byte }
+
+// loadBundle reads every file of the bundle and compresses it.
+func loadBundle(files fs.FS) (map[string]bundledFile, error) {
+	out := map[string]bundledFile{}
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		plain, err := fs.ReadFile(files, name)
+		if err != nil {
+			return fmt.Errorf("reading the embedded %s: %w", name, err)
+		}
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if err != nil {
+			return err
+		}
+		if _, err := zw.Write(plain); err != nil {
+			return fmt.Errorf("compressing %s: %w", name, err)
+		}
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("compressing %s: %w", name, err)
+		}
+		out[name] = bundledFile{plain: plain, gzipped: buf.Bytes()}
+		return nil
+	})
+	return out, err
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip (the
+// only coding the bundle is kept in).
+func acceptsGzip(acceptEncoding string) bool {
+	for _, r := range parseQList(acceptEncoding) {
+		if (r.value == "gzip" || r.value == "*") && r.q > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // preprocessed is the answer of POST /v1/preprocess.

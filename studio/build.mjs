@@ -10,7 +10,7 @@ for (const f of readdirSync(out)) {
 }
 mkdirSync(`${out}/assets`, { recursive: true });
 await esbuild.build({
-  entryPoints: { studio: "src/studio.js" },
+  entryPoints: { studio: "src/studio.js", dashboard: "src/dashboard.js" },
   bundle: true,
   minify: true,
   format: "esm",
@@ -20,3 +20,4 @@ await esbuild.build({
   logLevel: "warning",
 });
 copyFileSync("src/index.html", `${out}/index.html`);
+copyFileSync("src/dashboard.html", `${out}/dashboard.html`);
