@@ -3,6 +3,7 @@ package studio_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -38,7 +39,7 @@ const screenshotDir = "../build/screenshots"
 
 // serveTiny starts hy3d on loopback over the embedded reference models on
 // ONNX Runtime, the path `make run` takes, and answers its base URL.
-func serveTiny(t *testing.T) string {
+func serveTiny(t *testing.T, opts ...func(*server.Config)) string {
 	t.Helper()
 	if !studio.Built() {
 		t.Fatal("the pages are not built: run `make studio` (npm and esbuild) before go test")
@@ -66,8 +67,11 @@ func serveTiny(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
-	s, err := server.New(server.Config{Models: g.Models(), Preprocessor: g, Generator: g, Logger: zerolog.Nop(),
-		ResultsDir: t.TempDir()})
+	cfg := server.Config{Models: g.Models(), Preprocessor: g, Generator: g, Logger: zerolog.Nop(), ResultsDir: t.TempDir()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,4 +368,79 @@ func TestDashboardFillsWithData(t *testing.T) {
 	if p := pageErrors(); len(p) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
 	}
+}
+
+// TestStudioCancelsAQueuedGeneration: with one job sampling at a time and a
+// long job running, the studio's generation waits in the queue, shows its
+// place, and Cancel takes it out.
+func TestStudioCancelsAQueuedGeneration(t *testing.T) {
+	base := serveTiny(t, func(c *server.Config) { c.MaxBatch = 1 })
+	picture := objectPicture(t)
+	data, err := os.ReadFile(picture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, pageErrors := newBrowser(t, t.TempDir(), func(chromedp.ConsoleMessage) bool { return false })
+	step(t, ctx, "picking a picture",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("f-steps")),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{picture}),
+		chromedp.WaitEnabled(chromedp.ID("generate")),
+	)
+	// Jobs of 200 steps each, sampled one at a time, hold the sampler for a while.
+	var ahead []string
+	for seed := range 8 {
+		resp, err := http.Post(fmt.Sprintf("%s/v1/generations?steps=200&resolution=16&seed=%d", base, seed+100), "image/png", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var long struct{ ID string }
+		err = json.NewDecoder(resp.Body).Decode(&long)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("a job ahead: status %d, %v", resp.StatusCode, err)
+		}
+		ahead = append(ahead, long.ID)
+		t.Cleanup(func() { deleteGeneration(t, base, long.ID) })
+	}
+	step(t, ctx, "queueing a generation behind them",
+		chromedp.Click(chromedp.ID("generate")),
+		until(`document.getElementById("progress").textContent.startsWith("queued: position")`, 60*time.Second),
+	)
+	screenshot(t, ctx, "studio-5-queued")
+	step(t, ctx, "cancelling it",
+		chromedp.Click(chromedp.ID("cancel")),
+		until(`document.getElementById("progress").textContent.startsWith("cancelled")`, 30*time.Second),
+	)
+	id := read(t, ctx, "reading the generation's id", chromedp.Evaluate[string](`document.body.dataset.generation || ""`))
+	if id == "" || slices.Contains(ahead, id) {
+		t.Fatalf("the page names generation %q", id)
+	}
+	resp, err := http.Get(base + "/v1/generations/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct{ Status string }
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Status != "cancelled" {
+		t.Errorf("the server has the studio's generation %s as %q (%v), want cancelled", id, st.Status, err)
+	}
+	if p := pageErrors(); len(p) > 0 {
+		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// deleteGeneration cancels a generation, whatever its state.
+func deleteGeneration(t *testing.T, base, id string) {
+	req, err := http.NewRequest(http.MethodDelete, base+"/v1/generations/"+id, nil)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	resp.Body.Close()
 }

@@ -170,6 +170,7 @@ async function generate() {
   try {
     const status = await (await api("v1/generations", { method: "POST", body })).json();
     current = { id: status.id, abort: new AbortController() };
+    document.body.dataset.generation = status.id;
     $("cancel").disabled = false;
     let last = status;
     if (!["succeeded", "failed", "cancelled"].includes(status.status)) {
