@@ -293,8 +293,19 @@ func TestStudioPictureToDownloadedModel(t *testing.T) {
 	}
 	screenshot(t, ctx, "studio-3-model")
 
+	if n := read(t, ctx, "reading the stage bar", chromedp.Evaluate[int](`document.querySelectorAll("#stages span").length`)); n != 7 {
+		t.Errorf("the stage bar has %d stages, want 7 (preprocess to export)", n)
+	}
+
 	step(t, ctx, "toggling wireframe", chromedp.Click(chromedp.ID("wireframe")), chromedp.Sleep(200*time.Millisecond))
 	screenshot(t, ctx, "studio-4-wireframe")
+	step(t, ctx, "shading by normals",
+		chromedp.Click(chromedp.ID("wireframe")),
+		chromedp.SetValue(chromedp.ID("shading"), "normal"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("shading").dispatchEvent(new Event("change"))`),
+		chromedp.Sleep(200*time.Millisecond),
+	)
+	screenshot(t, ctx, "studio-5-normals")
 
 	step(t, ctx, "downloading the GLB", chromedp.Click(chromedp.CSS(`#downloads button[data-format="glb"]`)))
 	meshtest.RequireValidGLB(t, waitForDownload(t, downloads, ".glb"))
@@ -407,7 +418,7 @@ func TestStudioCancelsAQueuedGeneration(t *testing.T) {
 		chromedp.Click(chromedp.ID("generate")),
 		until(`document.getElementById("progress").textContent.startsWith("queued: position")`, 60*time.Second),
 	)
-	screenshot(t, ctx, "studio-5-queued")
+	screenshot(t, ctx, "studio-6-queued")
 	step(t, ctx, "cancelling it",
 		chromedp.Click(chromedp.ID("cancel")),
 		until(`document.getElementById("progress").textContent.startsWith("cancelled")`, 30*time.Second),

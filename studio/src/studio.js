@@ -236,20 +236,39 @@ new ResizeObserver(resize).observe(view);
 resize();
 renderer.setAnimationLoop(() => { controls.update(); renderer.render(scene, camera); });
 
-function setWireframe(object, on) {
-  object.traverse((o) => { if (o.isMesh) o.material.wireframe = on; });
+// Clay is a matte grey lit by the room environment; normals colour each face by its direction.
+function shade(object) {
+  const wireframe = $("wireframe").checked;
+  object.traverse((o) => {
+    if (!o.isMesh) return;
+    o.material = $("shading").value === "normal"
+      ? new THREE.MeshNormalMaterial({ wireframe, side: THREE.DoubleSide })
+      : new THREE.MeshStandardMaterial({ color: 0xb9bcc4, roughness: 0.55, metalness: 0.05, wireframe, side: THREE.DoubleSide });
+  });
 }
-$("wireframe").addEventListener("change", (e) => shown && setWireframe(shown, e.target.checked));
+for (const id of ["wireframe", "shading"]) $(id).addEventListener("change", () => shown && shade(shown));
+
+const STAGE_COLORS = ["#5c7cfa", "#15aabf", "#2f6fde", "#d9480f", "#e67700", "#2b8a3e", "#862e9c"];
+
+// showStages draws the wall time of each stage as a share of a bar, with its name and duration in the tooltip.
+function showStages(stages) {
+  const total = stages.reduce((sum, s) => sum + s.ms, 0) || 1;
+  $("stages").replaceChildren(...stages.map((s, i) => {
+    const span = document.createElement("span");
+    span.style.flexGrow = String(s.ms / total);
+    span.style.background = STAGE_COLORS[i % STAGE_COLORS.length];
+    span.title = `${s.stage} ${s.ms.toFixed(1)} ms`;
+    span.textContent = s.ms / total > 0.12 ? s.stage : "";
+    return span;
+  }));
+}
 
 async function show(status) {
   const glb = await (await api(`v1/generations/${status.id}/result?format=glb`)).arrayBuffer();
   const gltf = await new GLTFLoader().parseAsync(glb, "");
   if (shown) scene.remove(shown);
   shown = gltf.scene;
-  shown.traverse((o) => {
-    if (o.isMesh) o.material = new THREE.MeshStandardMaterial({ color: 0xb9bcc4, roughness: 0.55, metalness: 0.05, side: THREE.DoubleSide });
-  });
-  setWireframe(shown, $("wireframe").checked);
+  shade(shown);
   const box = new THREE.Box3().setFromObject(shown);
   const size = box.getSize(new THREE.Vector3());
   const center = box.getCenter(new THREE.Vector3());
@@ -263,6 +282,7 @@ async function show(status) {
   const r = status.result || {};
   $("counts").textContent = `${(r.vertices ?? 0).toLocaleString()} vertices · ${(r.faces ?? 0).toLocaleString()} faces · ` +
     `${size.x.toFixed(2)} × ${size.y.toFixed(2)} × ${size.z.toFixed(2)}`;
+  showStages(status.stages || []);
   resultId = status.id;
   for (const b of $("downloads").querySelectorAll("button")) b.disabled = false;
   document.body.dataset.shown = status.id;
