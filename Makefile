@@ -36,8 +36,8 @@ studio: $(STUDIO_BUNDLE)
 $(STUDIO_MODULES): studio/package-lock.json | $(BUILD)/.apt-deps
 	cd studio && npm ci --no-audit --no-fund --loglevel=error
 
-$(STUDIO_BUNDLE): $(STUDIO_MODULES) studio/build.mjs $(wildcard studio/src/*)
-	cd studio && node build.mjs
+$(STUDIO_BUNDLE): $(STUDIO_MODULES) studio/bundle.mjs $(wildcard studio/src/*)
+	cd studio && node bundle.mjs
 
 # A package whose command is already on PATH counts as installed: NodeSource's
 # nodejs bundles npm and conflicts with Debian's npm package. The stamp is remade

@@ -1,6 +1,6 @@
 // Package studio owns hy3d's browser pages: the studio at / (picture to mesh,
 // with a 3D viewer) and the dashboard at /dashboard. Their sources live in
-// src/ and are bundled by esbuild (build.mjs, run by make) into dist/, which
+// src/ and are bundled by esbuild (bundle.mjs, run by make) into dist/, which
 // this package embeds; dist/ is not committed, so a binary built before the
 // bundle has no pages and Built reports it.
 package studio
