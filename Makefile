@@ -9,9 +9,11 @@ ORT_DIR      := $(BUILD)/onnxruntime
 ORT_LIB      := $(ORT_DIR)/libonnxruntime.so.$(ORT_VERSION)
 GO           ?= go
 GOFLAGS_TEST ?= -race -count=1
-APT_PACKAGES := cmake g++ make libmeshoptimizer-dev nodejs npm pkg-config
+APT_PACKAGES := chromium cmake g++ make libmeshoptimizer-dev nodejs npm pkg-config
 APT_PACKAGES += python3-torch python3-onnx python3-numpy python3-scipy python3-skimage
 BIN          := bin/hy3d
+STUDIO_MODULES := studio/node_modules/.package-lock.json
+STUDIO_BUNDLE  := studio/dist/index.html
 ADDR         ?= 127.0.0.1:8080
 
 # Go caches cgo links without looking at build/libhy3d.a, so a changed native
@@ -21,11 +23,21 @@ NATIVE_LDFLAGS = -ldflags "-X main.nativeLibrarySHA256=$$(sha256sum $(BUILD)/lib
 export HY3D_ORT_LIB := $(abspath $(ORT_LIB))
 export CGO_ENABLED  := 1
 
-.PHONY: deps build native test test-native test-go test-asan native-gpu test-gpu build-tensorrt check-trt-compile run bench-mc bench-decimate tiny-engines vet fmt clean
+.PHONY: deps build studio native test test-native test-go test-asan native-gpu test-gpu build-tensorrt check-trt-compile run bench-mc bench-decimate tiny-engines vet fmt clean
 .PHONY: check-deps print-deps
 
-## deps: system packages (apt) and the ONNX Runtime library (npm onnxruntime-node, pinned).
-deps: $(BUILD)/.apt-deps $(ORT_LIB)
+## deps: system packages (apt), the ONNX Runtime library (npm onnxruntime-node, pinned) and the
+## browser pages' npm packages (studio/package-lock.json).
+deps: $(BUILD)/.apt-deps $(ORT_LIB) $(STUDIO_MODULES)
+
+## studio: the browser pages, bundled by esbuild from studio/src into studio/dist (embedded by package studio).
+studio: $(STUDIO_BUNDLE)
+
+$(STUDIO_MODULES): studio/package-lock.json | $(BUILD)/.apt-deps
+	cd studio && npm ci --no-audit --no-fund --loglevel=error
+
+$(STUDIO_BUNDLE): $(STUDIO_MODULES) studio/bundle.mjs $(wildcard studio/src/*)
+	cd studio && node bundle.mjs
 
 # A package whose command is already on PATH counts as installed: NodeSource's
 # nodejs bundles npm and conflicts with Debian's npm package. The stamp is remade
@@ -53,7 +65,7 @@ native: $(BUILD)/.apt-deps
 	flock $(BUILD)/.lock sh -c 'cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build $(BUILD) -j$$(nproc)'
 
 ## build: the hy3d binary.
-build: deps native
+build: deps native studio
 	$(GO) build $(NATIVE_LDFLAGS) -o $(BIN) ./cmd/hy3d
 
 ## test: every test — the dependency check, native (CTest), native under ASan/UBSan, Go with -race, tools.
@@ -77,7 +89,7 @@ test-asan: $(BUILD)/.apt-deps
 	flock $(BUILD)-asan.lock sh -c 'cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DHY3D_SANITIZE=ON >/dev/null && cmake --build $(BUILD)-asan -j$$(nproc)'
 	ctest --test-dir $(BUILD)-asan --output-on-failure
 
-test-go: deps native
+test-go: deps native studio
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

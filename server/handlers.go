@@ -39,6 +39,8 @@ func (s *Server) routes(e *echo.Echo) {
 	e.POST("/generate", s.hunyuanGenerate, create...)
 	e.POST("/send", s.hunyuanSend, create...)
 	e.GET("/status/:uid", s.hunyuanStatus)
+
+	s.studioRoutes(e)
 }
 
 // admitted is what admission made of a request: a generation, or, for a

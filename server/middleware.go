@@ -147,11 +147,11 @@ func limitBody(limit int64) echo.MiddlewareFunc {
 	}
 }
 
-// requireKey demands a configured API key on every route but the health checks.
+// requireKey demands a configured API key on every route but the health checks
+// and the browser pages.
 func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		switch c.Path() {
-		case "/healthz", "/readyz":
+		if route := c.Path(); route == "/healthz" || route == "/readyz" || isStudioPage(route) {
 			return next(c)
 		}
 		req := c.Request()
