@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hy3d/hy3d/internal/testwait"
 	"github.com/hy3d/hy3d/results"
 )
 
@@ -210,13 +211,7 @@ func (e *testEngine) jobID(id string) string {
 
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(safety):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
+	return testwait.Recv(t, ch, what, safety)
 }
 
 func until(t *testing.T, what string, cond func() bool) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hy3d/hy3d/internal/testwait"
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/results"
@@ -486,13 +487,7 @@ func hasFieldError(p Problem, field string) bool {
 // waitFor receives from ch or fails the test after the safety bound.
 func waitFor[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(safety):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
+	return testwait.Recv(t, ch, what, safety)
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
