@@ -10,15 +10,13 @@ package texture
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
 	"unsafe"
-)
 
-// ErrNativeOutOfMemory is wrapped when a native kernel could not allocate.
-var ErrNativeOutOfMemory = errors.New("native allocation failed")
+	"github.com/hy3d/hy3d/mesh"
+)
 
 // call runs one native entry point with the OS thread locked until the
 // thread-local last error has been read, turning a failed status into an
@@ -35,7 +33,7 @@ func call(op string, fn func() C.hy3d_status) error {
 	case C.HY3D_ERR_INVALID_ARGUMENT:
 		return fmt.Errorf("%s: %w: %s", op, ErrInvalidInput, msg)
 	case C.HY3D_ERR_OUT_OF_MEMORY:
-		return fmt.Errorf("%s: %w: %s", op, ErrNativeOutOfMemory, msg)
+		return fmt.Errorf("%s: %w: %s", op, mesh.ErrNativeOutOfMemory, msg)
 	default:
 		return fmt.Errorf("%s: native status %d: %s", op, int(status), msg)
 	}
