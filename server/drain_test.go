@@ -69,24 +69,7 @@ func TestDrainTimeoutFailsLeftoverJobsWithAReason(t *testing.T) {
 }
 
 func TestServeShutsDownGracefullyWhenItsContextEnds(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
-	s := newTestServer(t, gen, func(c *Config) { c.ResultGrace = -1 })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
-	resp, err := http.Post(base+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, 105)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st Status
-	decodeJSON(t, resp, &st)
-	resp.Body.Close()
-	waitFor(t, gen.started, "the job")
+	s, gen, base, st, stop, served := serveWithAHeldJob(t, 105, func(c *Config) { c.ResultGrace = -1 })
 
 	stop() // SIGTERM
 	until(t, "draining", func() bool { return s.engine.Load().Draining })
@@ -109,23 +92,7 @@ func TestServeShutsDownGracefullyWhenItsContextEnds(t *testing.T) {
 }
 
 func TestAbortCutsTheDrainShort(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
-	s := newTestServer(t, gen, func(c *Config) { c.DrainTimeout = time.Hour })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
-	resp, err := http.Post("http://"+ln.Addr().String()+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, 106)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st Status
-	decodeJSON(t, resp, &st)
-	resp.Body.Close()
-	waitFor(t, gen.started, "the job")
+	s, _, _, st, stop, served := serveWithAHeldJob(t, 106, func(c *Config) { c.DrainTimeout = time.Hour })
 
 	stop() // the first SIGTERM: a drain that would wait an hour for the gated job
 	until(t, "draining", func() bool { return s.engine.Load().Draining })
@@ -143,24 +110,7 @@ func TestAbortCutsTheDrainShort(t *testing.T) {
 }
 
 func TestResultsStayReachableForTheGracePeriodAfterTheDrain(t *testing.T) {
-	gen := &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
-	s := newTestServer(t, gen, func(c *Config) { c.ResultGrace = time.Hour })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
-	resp, err := http.Post(base+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, 107)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st Status
-	decodeJSON(t, resp, &st)
-	resp.Body.Close()
-	waitFor(t, gen.started, "the job")
+	s, gen, base, st, stop, served := serveWithAHeldJob(t, 107, func(c *Config) { c.ResultGrace = time.Hour })
 
 	stop()
 	until(t, "draining", func() bool { return s.engine.Load().Draining })
@@ -186,4 +136,32 @@ func TestResultsStayReachableForTheGracePeriodAfterTheDrain(t *testing.T) {
 	if err := waitFor(t, served, "Serve to return"); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
+}
+
+// serveWithAHeldJob starts a server on loopback, as hy3d serve runs it, and
+// has it accept one generation (of a picture of the given shade) that its
+// generator holds until gen.gate closes: where every shutdown test starts.
+// stop is the first SIGTERM; served receives what Serve returns.
+func serveWithAHeldJob(t *testing.T, shade uint8, configure func(*Config)) (
+	s *testServer, gen *fakeGenerator, base string, st Status, stop context.CancelFunc, served chan error) {
+	t.Helper()
+	gen = &fakeGenerator{gate: make(chan struct{}), started: make(chan []jobs.Job, 1)}
+	s = newTestServer(t, gen, configure)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	served = make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	base = "http://" + ln.Addr().String()
+	resp, err := http.Post(base+"/v1/generations", "image/png", bytes.NewReader(testPNG(t, 16, 16, shade)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodeJSON(t, resp, &st)
+	resp.Body.Close()
+	waitFor(t, gen.started, "the job")
+	return s, gen, base, st, stop, served
 }
