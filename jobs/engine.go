@@ -232,7 +232,7 @@ func (e *Engine) admissibleLocked(priority string) error {
 // that made it while that is still kept ("" otherwise), and no generation is
 // created; with record true the answer (id) is that generation when its
 // parameters equal the request's, else a new one born succeeded.
-func (e *Engine) SubmitUpload(sub Submission, record bool) (id string, r *results.Result, madeBy string, ok bool) {
+func (e *Engine) SubmitUpload(ctx context.Context, sub Submission, record bool) (id string, r *results.Result, madeBy string, ok bool) {
 	e.mu.Lock()
 	entry, known := e.uploads.get(sub.Upload)
 	if t := e.inflightUploads[sub.Upload]; t != nil && !e.draining {
@@ -246,10 +246,8 @@ func (e *Engine) SubmitUpload(sub Submission, record bool) (id string, r *result
 	if !known {
 		return "", nil, "", false
 	}
-	r, tier, err := e.store.Get(entry.result)
-	if err != nil {
-		e.log.Warn().Err(err).Msg("dropped a corrupt result from the store")
-	}
+	r, tier, err := e.store.Get(ctx, entry.result)
+	e.logStoreError(ctx, err)
 	if r == nil {
 		return "", nil, "", false
 	}
@@ -271,13 +269,16 @@ func (e *Engine) SubmitUpload(sub Submission, record bool) (id string, r *result
 
 // Submit answers from the result store, joins an identical job in flight, or
 // admits a new job, and returns the id of the request's generation. It
-// refuses with ErrDraining or a *QueueFullError.
-func (e *Engine) Submit(sub Submission) (string, error) {
+// refuses with ErrDraining, a *QueueFullError, or ctx's error when ctx
+// ends while the store is read.
+func (e *Engine) Submit(ctx context.Context, sub Submission) (string, error) {
 	for attempt := 0; ; attempt++ {
-		r, tier, err := e.store.Get(sub.Key)
-		if err != nil {
-			e.log.Warn().Err(err).Msg("dropped a corrupt result from the store")
+		r, tier, err := e.store.Get(ctx, sub.Key)
+		if ctx.Err() != nil {
+			e.Release(sub.Ticket)
+			return "", fmt.Errorf("submit: %w", context.Cause(ctx))
 		}
+		e.logStoreError(ctx, err)
 		if r != nil {
 			e.obs.CacheLookup(tier)
 			e.mu.Lock()
@@ -317,7 +318,7 @@ func (e *Engine) Submit(sub Submission) (string, error) {
 		t := &task{
 			id: NewID()[:8], key: sub.Key, model: sub.Model, params: sub.Params, input: sub.Input,
 			preprocess: sub.Preprocess, state: StateQueued, enqueued: now, changed: make(chan struct{}),
-			priority: priorityRank(sub.Params.Priority),
+			priority: priorityRank(sub.Params.Priority), owner: sub.Client,
 		}
 		t.ctx, t.cancel = context.WithCancelCause(e.runCtx)
 		e.inflight[sub.Key] = t
@@ -568,7 +569,7 @@ func (e *Engine) finish(t *task, out Output) {
 
 func (e *Engine) buildResult(t *task, out Output, now time.Time) (*results.Result, error) {
 	r := &results.Result{
-		Key: t.key, Meshes: map[string]*results.Mesh{}, Vertices: out.Vertices, Faces: out.Faces,
+		Key: t.key, Owner: t.owner, Meshes: map[string]*results.Mesh{}, Vertices: out.Vertices, Faces: out.Faces,
 		Warnings: out.Warnings, Created: now,
 	}
 	r.Stages = append([]results.StageTiming{{Stage: "preprocess", Duration: t.preprocess}}, out.Stages...)
@@ -728,8 +729,9 @@ func (e *Engine) Wait(ctx context.Context, id string) (Snapshot, error) {
 }
 
 // Result returns the mesh of a succeeded generation; it fails with
-// ErrNotFound, a *NotReadyError or ErrResultGone.
-func (e *Engine) Result(id string) (*results.Result, Snapshot, error) {
+// ErrNotFound, a *NotReadyError, ErrResultGone, or ctx's error when ctx
+// ends while the store is read.
+func (e *Engine) Result(ctx context.Context, id string) (*results.Result, Snapshot, error) {
 	e.mu.Lock()
 	g := e.gens[id]
 	if g == nil {
@@ -749,14 +751,23 @@ func (e *Engine) Result(id string) (*results.Result, Snapshot, error) {
 	if pinned != nil {
 		return pinned, st, nil
 	}
-	r, _, err := e.store.Get(key)
-	if err != nil {
-		e.log.Warn().Err(err).Msg("dropped a corrupt result from the store")
+	r, _, err := e.store.Get(ctx, key)
+	if ctx.Err() != nil {
+		return nil, st, fmt.Errorf("result %s: %w", id, context.Cause(ctx))
 	}
+	e.logStoreError(ctx, err)
 	if r == nil {
 		return nil, st, ErrResultGone
 	}
 	return r, st, nil
+}
+
+// logStoreError reports a result the store found corrupt (and dropped); a
+// read cut short by ctx is not one.
+func (e *Engine) logStoreError(ctx context.Context, err error) {
+	if err != nil && ctx.Err() == nil {
+		e.log.Warn().Err(err).Msg("dropped a corrupt result from the store")
+	}
 }
 
 // Load is the engine's state, for statistics, metrics and readiness.

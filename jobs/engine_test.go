@@ -69,7 +69,7 @@ func TestResultOfAnUnfinishedJobIsNotReadyWithARetry(t *testing.T) {
 	id := e.submit(t, 1, 2, PriorityNormal)
 	recv(t, gen.stepping, "the step")
 	var nr *NotReadyError
-	if _, _, err := e.Result(id); !errors.As(err, &nr) || nr.State != StateRunning || nr.RetryAfter <= 0 {
+	if _, _, err := e.Result(context.Background(), id); !errors.As(err, &nr) || nr.State != StateRunning || nr.RetryAfter <= 0 {
 		t.Errorf("%v", err)
 	}
 	go func() {
@@ -78,7 +78,7 @@ func TestResultOfAnUnfinishedJobIsNotReadyWithARetry(t *testing.T) {
 	}()
 	close(gen.stepGate)
 	e.wait(t, id)
-	if r, _, err := e.Result(id); err != nil || r.Meshes["glb"] == nil {
+	if r, _, err := e.Result(context.Background(), id); err != nil || r.Meshes["glb"] == nil {
 		t.Errorf("%v", err)
 	}
 }
@@ -142,26 +142,60 @@ func TestARepeatedUploadIsAnsweredWithoutARecord(t *testing.T) {
 	p := Params{Model: testModel.Name, Steps: 2, Seed: 5, Priority: PriorityNormal, Timeout: time.Minute}
 	sub := Submission{Key: CacheKey([32]byte{5}, p, "fp"), Upload: UploadKey([]byte("bytes"), p, "fp"), Model: testModel,
 		Params: p, Input: &Prepared{Hash: [32]byte{5}}}
-	if _, _, _, ok := e.SubmitUpload(sub, false); ok {
+	if _, _, _, ok := e.SubmitUpload(context.Background(), sub, false); ok {
 		t.Fatal("an unknown upload was answered")
 	}
-	id, err := e.Submit(sub)
+	id, err := e.Submit(context.Background(), sub)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.wait(t, id)
-	_, r, madeBy, ok := e.SubmitUpload(sub, false)
+	_, r, madeBy, ok := e.SubmitUpload(context.Background(), sub, false)
 	if !ok || r == nil || madeBy != id || e.Load().Generations != 1 {
 		t.Errorf("synchronous repeat: ok %v, made by %q, %d generations", ok, madeBy, e.Load().Generations)
 	}
-	again, _, _, ok := e.SubmitUpload(sub, true)
+	again, _, _, ok := e.SubmitUpload(context.Background(), sub, true)
 	if !ok || again != id {
 		t.Errorf("asynchronous repeat answered %q, want %s", again, id)
 	}
 	sub.Params.Format = "obj" // not the same request: a record of its own, born succeeded
-	other, _, _, ok := e.SubmitUpload(sub, true)
+	other, _, _, ok := e.SubmitUpload(context.Background(), sub, true)
 	snap, _, _ := e.Watch(other)
 	if !ok || other == id || !snap.Cached || snap.State != StateSucceeded || snap.Input == nil {
 		t.Errorf("repeat with another format: %+v", snap)
+	}
+}
+
+func TestStoredResultNamesTheClientWhoseRequestMadeIt(t *testing.T) {
+	e := newTestEngine(t, &fakeGen{}, Config{})
+	p := Params{Model: testModel.Name, Steps: 1, Priority: PriorityNormal, Timeout: time.Minute, Decode: DecodeDense}
+	key := CacheKey([32]byte{7}, p, testModel.Fingerprint)
+	id, err := e.Submit(context.Background(), Submission{Key: key, Model: testModel, Params: p, Client: "192.0.2.7",
+		Input: &Prepared{Hash: [32]byte{7}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, id)
+	r, _, err := e.store.Get(context.Background(), key)
+	if err != nil || r == nil || r.Owner != "192.0.2.7" {
+		t.Fatalf("stored result %+v (%v): want owner 192.0.2.7, the store's per-client share counts by it", r, err)
+	}
+}
+
+func TestSubmitEndsWithItsContext(t *testing.T) {
+	e := newTestEngine(t, &fakeGen{}, Config{MaxQueue: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tk, err := e.Reserve(PriorityNormal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Params{Model: testModel.Name, Steps: 1, Priority: PriorityNormal, Timeout: time.Minute, Decode: DecodeDense}
+	if _, err := e.Submit(ctx, Submission{Key: CacheKey([32]byte{8}, p, testModel.Fingerprint), Model: testModel,
+		Params: p, Input: &Prepared{}, Ticket: tk}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("submit with an ended context: %v", err)
+	}
+	if _, err := e.Reserve(PriorityNormal); err != nil {
+		t.Errorf("the ticket of the abandoned submission was not given back: %v", err)
 	}
 }

@@ -36,7 +36,8 @@ type task struct {
 	params     Params
 	input      *Prepared
 	preprocess time.Duration
-	priority   int // priorityRank of the most urgent generation attached
+	priority   int    // priorityRank of the most urgent generation attached
+	owner      string // the client whose request created the job
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
 

@@ -1,12 +1,18 @@
 // Package results owns hy3d's finished meshes: Result (one generation in
-// every format, with content-hash ETags and compressed variants made once),
-// Key (what identifies a result), and Store, a bytes-bounded in-memory cache
-// (ristretto) in front of a content-addressed directory that is the source of
-// truth and is itself bounded, least recently used results leaving first.
+// every format, with content-hash ETags and compressed variants made once
+// and kept beside the mesh on disk), Key (what identifies a result), and
+// Store, a bytes-bounded in-memory cache (ristretto) in front of a
+// content-addressed directory that is the source of truth and is itself
+// bounded, least recently used results leaving first and no client holding
+// more than its share while others' results would have to leave. The store
+// bounds how many disk reads and compressions run at once, so that a burst
+// of downloads of large uncached results queues instead of taking every core
+// and the memory each one needs.
 package results
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,7 +22,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +37,7 @@ import (
 // Result is one finished generation in every format.
 type Result struct {
 	Key      Key
+	Owner    string // the client whose request made it, for the store's per-client share
 	Meshes   map[string]*Mesh
 	Vertices int
 	Faces    int
@@ -50,6 +59,15 @@ type Mesh struct {
 
 	mu      sync.Mutex
 	encoded map[string][]byte // content coding → compressed bytes, made on first use
+	kept    *keptFile         // where the store keeps the mesh, once it does
+}
+
+// keptFile is a mesh's file in the store, beside which its compressed
+// variants are kept.
+type keptFile struct {
+	store *Store
+	key   Key
+	path  string
 }
 
 func NewMesh(data []byte) *Mesh { return &Mesh{Data: data, SHA256: sha256.Sum256(data)} }
@@ -57,14 +75,59 @@ func NewMesh(data []byte) *Mesh { return &Mesh{Data: data, SHA256: sha256.Sum256
 // ETag is a strong validator of the identity representation.
 func (m *Mesh) ETag() string { return `"` + hex.EncodeToString(m.SHA256[:16]) + `"` }
 
-// Encoded returns the bytes compressed with coding (gzip or zstd), computed
-// once per mesh.
-func (m *Mesh) Encoded(coding string) ([]byte, error) {
+// Encoded returns the bytes compressed with coding (gzip or zstd): from
+// memory, else from the variant the store keeps beside the mesh, else
+// compressed now (and then kept there). Waiting for the store's bound on
+// concurrent heavy work ends with ctx.
+func (m *Mesh) Encoded(ctx context.Context, coding string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if b, ok := m.encoded[coding]; ok {
 		return b, nil
 	}
+	if coding != "zstd" && coding != "gzip" {
+		return nil, fmt.Errorf("unknown content coding %q", coding)
+	}
+	if m.kept != nil {
+		release, err := m.kept.store.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		if b := m.kept.variant(coding); b != nil {
+			m.rememberEncoded(coding, b)
+			return b, nil
+		}
+	}
+	b, err := compress(m.Data, coding)
+	if err != nil {
+		return nil, err
+	}
+	m.rememberEncoded(coding, b)
+	if m.kept != nil && len(m.Data) >= keepVariantBytes {
+		m.kept.keepVariant(coding, b)
+	}
+	return b, nil
+}
+
+func (m *Mesh) rememberEncoded(coding string, b []byte) {
+	if m.encoded == nil {
+		m.encoded = map[string][]byte{}
+	}
+	m.encoded[coding] = b
+}
+
+func (m *Mesh) keep(f *keptFile) {
+	m.mu.Lock()
+	m.kept = f
+	m.mu.Unlock()
+}
+
+// keepVariantBytes is the smallest mesh whose compressed variants are kept
+// on disk: below it compressing again costs less than a file.
+const keepVariantBytes = 1 << 20
+
+func compress(data []byte, coding string) ([]byte, error) {
 	var buf bytes.Buffer
 	var w io.WriteCloser
 	var err error
@@ -77,17 +140,56 @@ func (m *Mesh) Encoded(coding string) ([]byte, error) {
 		return nil, fmt.Errorf("unknown content coding %q", coding)
 	}
 	if err == nil {
-		_, err = w.Write(m.Data)
+		_, err = w.Write(data)
 		err = errors.Join(err, w.Close())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", coding, err)
 	}
-	if m.encoded == nil {
-		m.encoded = map[string][]byte{}
-	}
-	m.encoded[coding] = buf.Bytes()
 	return buf.Bytes(), nil
+}
+
+// variant reads the kept variant for coding, or nil. Its file is named
+// after its own hash, so that a damaged variant is found and removed
+// instead of served.
+func (f *keptFile) variant(coding string) []byte {
+	names, _ := filepath.Glob(f.path + "." + coding + ".*")
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err == nil && strings.HasSuffix(name, "."+variantHash(b)) {
+			return b
+		}
+		_ = os.Remove(name)
+		f.store.log.Warn().Str("file", name).Msg("removed a damaged compressed variant from the store")
+	}
+	return nil
+}
+
+// keepVariant writes a compressed variant beside its mesh. Failing to
+// (a result evicted meanwhile, a full disk) costs only a later compression.
+func (f *keptFile) keepVariant(coding string, b []byte) {
+	name := f.path + "." + coding + "." + variantHash(b)
+	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".tmp-variant-")
+	if err == nil {
+		_, err = tmp.Write(b)
+		err = errors.Join(err, tmp.Close())
+		if err == nil {
+			err = os.Rename(tmp.Name(), name)
+		}
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}
+	if err != nil {
+		f.store.log.Debug().Err(err).Str("file", name).Msg("could not keep a compressed variant")
+		return
+	}
+	f.store.evict(f.store.disk.grow(f.key.String(), int64(len(b))))
+}
+
+func variantHash(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
 }
 
 func (r *Result) size() int64 {
@@ -123,20 +225,37 @@ const (
 // directory is bounded too (diskBytes ≤ 0: unbounded): past the bound the
 // least recently used results leave it.
 type Store struct {
-	dir  string
-	mem  *ristretto.Cache[string, *Result]
-	disk *diskBudget
-	log  zerolog.Logger
+	dir   string
+	mem   *ristretto.Cache[string, *Result]
+	disk  *diskBudget
+	heavy chan struct{} // one token per disk read or compression under way
+	log   zerolog.Logger
+}
+
+// Options tunes a store beyond its two bounds.
+type Options struct {
+	// ClientShare is the part of the directory's bound one client may hold
+	// before its own results leave first (0: 1/4; ≥ 1: no share).
+	ClientShare float64
+	// HeavyWork bounds the disk reads and compressions running at once
+	// (0: the number of CPUs, at least 2).
+	HeavyWork int
 }
 
 // NewStore opens (creating it if need be) the store in dir; cacheBytes
 // bounds the memory cache (0 disables it), diskBytes the directory (≤ 0:
 // unbounded).
-func NewStore(dir string, cacheBytes, diskBytes int64, log zerolog.Logger) (*Store, error) {
+func NewStore(dir string, cacheBytes, diskBytes int64, opt Options, log zerolog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("result store %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, disk: newDiskBudget(diskBytes), log: log}
+	if opt.ClientShare == 0 {
+		opt.ClientShare = 0.25
+	}
+	if opt.HeavyWork <= 0 {
+		opt.HeavyWork = max(runtime.NumCPU(), 2)
+	}
+	s := &Store{dir: dir, disk: newDiskBudget(diskBytes, opt.ClientShare), heavy: make(chan struct{}, opt.HeavyWork), log: log}
 	if err := s.disk.scan(dir); err != nil {
 		return nil, fmt.Errorf("result store %s: %w", dir, err)
 	}
@@ -156,6 +275,16 @@ func NewStore(dir string, cacheBytes, diskBytes int64, log zerolog.Logger) (*Sto
 		s.mem = mem
 	}
 	return s, nil
+}
+
+// acquire waits for a turn at heavy work; release ends it.
+func (s *Store) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case s.heavy <- struct{}{}:
+		return func() { <-s.heavy }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to read the result store: %w", context.Cause(ctx))
+	}
 }
 
 // DiskStats describes the directory and its bound.
@@ -180,15 +309,26 @@ func (s *Store) Has(k Key) bool {
 }
 
 // Get returns the result for k and the tier that answered, or (nil, TierMiss,
-// nil). A corrupt entry on disk is removed and reported as a miss with an error.
-func (s *Store) Get(k Key) (*Result, string, error) {
+// nil). A corrupt entry on disk is removed and reported as a miss with an
+// error. Reading the disk waits its turn among the store's heavy work; if
+// ctx ends first, Get returns ctx's error (check ctx.Err to tell it from
+// corruption).
+func (s *Store) Get(ctx context.Context, k Key) (*Result, string, error) {
 	if s.mem != nil {
 		if r, ok := s.mem.Get(k.String()); ok {
 			s.used(k)
 			return r, TierMemory, nil
 		}
 	}
+	if !s.Has(k) {
+		return nil, TierMiss, nil
+	}
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, TierMiss, err
+	}
 	r, err := s.read(k)
+	release()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, TierMiss, nil
 	}
@@ -241,6 +381,7 @@ func (s *Store) remember(r *Result) {
 type meta struct {
 	Version  int                 `json:"version"`
 	Key      string              `json:"key"`
+	Owner    string              `json:"owner,omitempty"`
 	Created  time.Time           `json:"created"`
 	Vertices int                 `json:"vertices"`
 	Faces    int                 `json:"faces"`
@@ -266,7 +407,8 @@ func (s *Store) Put(r *Result) error {
 	s.remember(r)
 	final := s.path(r.Key)
 	if s.Has(r.Key) {
-		s.evict(s.disk.add(r.Key.String(), final))
+		s.keepMeshes(r)
+		s.evict(s.disk.add(r.Key.String(), final, r.Owner))
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
@@ -277,8 +419,8 @@ func (s *Store) Put(r *Result) error {
 		return fmt.Errorf("result store: %w", err)
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
-	m := meta{Version: 1, Key: r.Key.String(), Created: r.Created, Vertices: r.Vertices, Faces: r.Faces,
-		Warnings: r.Warnings, Formats: map[string]metaFile{}}
+	m := meta{Version: 1, Key: r.Key.String(), Owner: r.Owner, Created: r.Created, Vertices: r.Vertices,
+		Faces: r.Faces, Warnings: r.Warnings, Formats: map[string]metaFile{}}
 	for _, st := range r.Stages {
 		m.Stages = append(m.Stages, metaStage{Stage: st.Stage, DurationNS: int64(st.Duration)})
 	}
@@ -298,8 +440,30 @@ func (s *Store) Put(r *Result) error {
 	if err := os.Rename(tmp, final); err != nil && !s.Has(r.Key) {
 		return fmt.Errorf("result store: %w", err)
 	}
-	s.evict(s.disk.add(r.Key.String(), final))
+	s.keepMeshes(r)
+	s.evict(s.disk.add(r.Key.String(), final, r.Owner))
 	return nil
+}
+
+// keepMeshes tells r's meshes where the store keeps them, so that their
+// compressed variants are kept beside them.
+func (s *Store) keepMeshes(r *Result) {
+	for f, mesh := range r.Meshes {
+		mesh.keep(&keptFile{store: s, key: r.Key, path: filepath.Join(s.path(r.Key), "mesh."+f)})
+	}
+}
+
+// readOwner is the owner meta.json in dir names, or "".
+func readOwner(dir string) string {
+	mb, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		return ""
+	}
+	var m struct {
+		Owner string `json:"owner"`
+	}
+	_ = json.Unmarshal(mb, &m)
+	return m.Owner
 }
 
 // read loads a result from disk and verifies every file against its hash.
@@ -316,7 +480,7 @@ func (s *Store) read(k Key) (*Result, error) {
 	if m.Version != 1 || m.Key != k.String() {
 		return nil, fmt.Errorf("result %s: meta.json names %q (version %d)", k, m.Key, m.Version)
 	}
-	r := &Result{Key: k, Meshes: map[string]*Mesh{}, Vertices: m.Vertices, Faces: m.Faces,
+	r := &Result{Key: k, Owner: m.Owner, Meshes: map[string]*Mesh{}, Vertices: m.Vertices, Faces: m.Faces,
 		Warnings: m.Warnings, Created: m.Created}
 	for _, st := range m.Stages {
 		r.Stages = append(r.Stages, StageTiming{Stage: st.Stage, Duration: time.Duration(st.DurationNS)})
@@ -336,5 +500,6 @@ func (s *Store) read(k Key) (*Result, error) {
 		}
 		r.Meshes[f] = mesh
 	}
+	s.keepMeshes(r)
 	return r, nil
 }

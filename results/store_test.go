@@ -1,6 +1,7 @@
 package results
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,7 +44,7 @@ func TestResultStoreEvictsTheLeastRecentlyUsedPastItsBound(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := NewStore(t.TempDir(), 0, tc.limit, zerolog.Nop())
+			s, err := NewStore(t.TempDir(), 0, tc.limit, Options{}, zerolog.Nop())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +55,7 @@ func TestResultStoreEvictsTheLeastRecentlyUsedPastItsBound(t *testing.T) {
 				}
 			}
 			for _, id := range tc.use {
-				if r, tier, err := s.Get(Key{id}); r == nil || err != nil {
+				if r, tier, err := s.Get(context.Background(), Key{id}); r == nil || err != nil {
 					t.Fatalf("get %d: %v %s %v", id, r, tier, err)
 				}
 			}
@@ -83,7 +84,7 @@ func TestResultStoreEvictsTheLeastRecentlyUsedPastItsBound(t *testing.T) {
 
 func TestResultStoreKeepsItsOrderAndBoundAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	s, err := NewStore(dir, 0, -1, zerolog.Nop())
+	s, err := NewStore(dir, 0, -1, Options{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestResultStoreKeepsItsOrderAndBoundAcrossRestarts(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = NewStore(dir, 0, 2*11_000, zerolog.Nop())
+	s, err = NewStore(dir, 0, 2*11_000, Options{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestResultStoreKeepsItsOrderAndBoundAcrossRestarts(t *testing.T) {
 }
 
 func TestEvictedResultStillAnswersFromMemory(t *testing.T) {
-	s, err := NewStore(t.TempDir(), 1<<20, 1, zerolog.Nop())
+	s, err := NewStore(t.TempDir(), 1<<20, 1, Options{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestEvictedResultStillAnswersFromMemory(t *testing.T) {
 	if s.Has(Key{1}) {
 		t.Fatal("result 1 is still on disk past the bound")
 	}
-	r, tier, err := s.Get(Key{1})
+	r, tier, err := s.Get(context.Background(), Key{1})
 	if err != nil || r == nil || tier != TierMemory {
 		t.Fatalf("get: %v %s %v", r, tier, err)
 	}

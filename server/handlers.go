@@ -68,7 +68,7 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 	}
 	model := s.models[params.Model]
 	sub := jobs.Submission{Upload: jobs.UploadKey(image, params, model.Fingerprint), Model: model, Params: params, Client: c.RealIP()}
-	if id, r, madeBy, ok := s.engine.SubmitUpload(sub, !sync); ok {
+	if id, r, madeBy, ok := s.engine.SubmitUpload(c.Request().Context(), sub, !sync); ok {
 		a.id, a.hit, a.madeBy = id, r, madeBy
 		return a, nil
 	}
@@ -96,7 +96,7 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 		return a, imageProblem(err)
 	}
 	sub.Key, sub.Input, sub.Preprocess, sub.Ticket = jobs.CacheKey(prep.Hash, params, model.Fingerprint), prep, took, tk
-	a.id, err = s.engine.Submit(sub)
+	a.id, err = s.engine.Submit(ctx, sub)
 	return a, err
 }
 
@@ -217,7 +217,7 @@ func (s *Server) waitResult(c echo.Context, a admitted) (*results.Result, error)
 		p.Detail = fmt.Sprintf("generation %s: %s", snap.ID, p.Detail)
 		return nil, p
 	}
-	r, snap, err := s.engine.Result(a.id)
+	r, snap, err := s.engine.Result(c.Request().Context(), a.id)
 	if err == nil {
 		c.Response().Header().Set("Server-Timing", serverTiming(statusOf(snap)))
 	}
@@ -259,7 +259,7 @@ func (s *Server) cancelGeneration(c echo.Context) error {
 
 func (s *Server) getResult(c echo.Context) error {
 	id := generationID(c, "id")
-	r, snap, err := s.engine.Result(id)
+	r, snap, err := s.engine.Result(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func (s *Server) hunyuanStatus(c echo.Context) error {
 	case jobs.StateQueued, jobs.StateRunning:
 		return c.JSON(http.StatusOK, map[string]string{"status": "processing"})
 	case jobs.StateSucceeded:
-		r, _, err := s.engine.Result(id)
+		r, _, err := s.engine.Result(c.Request().Context(), id)
 		if err != nil {
 			return hunyuanProblem(err)
 		}

@@ -226,7 +226,7 @@ func serveMesh(c echo.Context, r *results.Result, format, id string) error {
 	data, etag := m.Data, m.ETag()
 	if len(data) >= minCompressBytes && compressible(format, data) {
 		if coding := chooseCoding(req.Header.Get("Accept-Encoding")); coding != "" {
-			enc, err := m.Encoded(coding)
+			enc, err := m.Encoded(req.Context(), coding)
 			if err != nil {
 				return fmt.Errorf("compress %s: %w", format, err)
 			}

@@ -49,6 +49,7 @@ type Config struct {
 	CacheBytes            int64         // in-memory result cache; default 256 MiB, negative disables it
 	ResultsDir            string        // default: a temporary directory removed by Close
 	ResultsBytes          int64         // bound of ResultsDir (least recently used leave); default 10 GiB, negative: unbounded
+	ResultsClientShare    float64       // part of ResultsBytes one client may hold before its own results leave first; default 1/4, ≥ 1: none
 	MaxBodyBytes          int64         // default 32 MiB (room for base64 JSON)
 	Limits                Limits        // default DefaultLimits
 	JobTimeout            time.Duration // deadline of a job without a timeout parameter; default 10 min
@@ -175,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 		dir, s.tempDir = tmp, tmp
 	}
 	cacheBytes := max(cfg.CacheBytes, 0)
-	store, err := results.NewStore(dir, cacheBytes, cfg.ResultsBytes, s.log)
+	store, err := results.NewStore(dir, cacheBytes, cfg.ResultsBytes, results.Options{ClientShare: cfg.ResultsClientShare}, s.log)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func simulate(ctx context.Context, cfg simConfig) (outcome, error) {
 		return outcome{}, err
 	}
 	defer os.RemoveAll(dir)
-	store, err := results.NewStore(dir, 64<<20, 0, zerolog.Nop())
+	store, err := results.NewStore(dir, 64<<20, 0, results.Options{}, zerolog.Nop())
 	if err != nil {
 		return outcome{}, err
 	}
@@ -114,7 +114,7 @@ func simulate(ctx context.Context, cfg simConfig) (outcome, error) {
 		p := jobs.Params{Model: model.Name, Steps: cfg.model.Steps, Seed: int64(i), Priority: jobs.PriorityNormal,
 			Timeout: time.Hour, Decode: jobs.DecodeCoarseToFine}
 		arrived := time.Now()
-		id, err := e.Submit(jobs.Submission{Key: jobs.CacheKey([32]byte{}, p, "schedsim"), Model: model, Params: p,
+		id, err := e.Submit(ctx, jobs.Submission{Key: jobs.CacheKey([32]byte{}, p, "schedsim"), Model: model, Params: p,
 			Input: &jobs.Prepared{}})
 		if err != nil {
 			refused++

@@ -72,6 +72,7 @@ type serveFlags struct {
 	maxPixels         int
 	resultsDir        string
 	resultsBytes      bytesFlag
+	clientShare       float64
 	jobTimeout        time.Duration
 	drainTimeout      time.Duration
 	resultGrace       time.Duration
@@ -102,6 +103,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.IntVar(&f.maxPixels, "max-pixels", 4096*4096, "picture pixel limit, checked before decoding")
 	fs.StringVar(&f.resultsDir, "results-dir", "", "result store (default: a temporary directory removed on exit)")
 	fs.Var(&f.resultsBytes, "results-bytes", "bound of the result store; the least recently used results leave past it (0: unbounded)")
+	fs.Float64Var(&f.clientShare, "results-client-share", 0.25, "part of --results-bytes one client may hold before its own results leave first (1: no share)")
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 10*time.Minute, "deadline of a generation without a timeout parameter")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 2*time.Minute, "how long shutdown waits for accepted jobs")
 	fs.DurationVar(&f.resultGrace, "result-grace", 30*time.Second, "how long status and results stay reachable after a drain that had jobs (0: not at all)")
@@ -114,6 +116,9 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	logLevel := fs.String("log-level", "info", "least severe lines logged: debug, info, warn or error")
 	if err := parseFlags(fs, stdout, "usage: hy3d serve [flags]   (API: docs/api.md)", args); err != nil {
 		return nil, err
+	}
+	if !(f.clientShare > 0 && f.clientShare <= 1) {
+		return nil, usageError{fmt.Errorf("--results-client-share %v: want a share in (0, 1]", f.clientShare)}
 	}
 	if f.batching != string(jobs.PolicyContinuous) && f.batching != string(jobs.PolicyDispatch) {
 		return nil, usageError{fmt.Errorf("--batching %q: want continuous or dispatch", f.batching)}
@@ -145,23 +150,24 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 // models, the generator and the GPU sampler.
 func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (server.Config, error) {
 	cfg := server.Config{
-		Logger:         log,
-		MaxQueue:       f.maxQueue,
-		MaxBatch:       f.maxBatch,
-		Workers:        f.workers,
-		Policy:         jobs.Policy(f.batching),
-		CacheBytes:     int64(f.cacheBytes),
-		ResultsDir:     f.resultsDir,
-		ResultsBytes:   int64(f.resultsBytes),
-		MaxBodyBytes:   int64(f.maxBody),
-		JobTimeout:     f.jobTimeout,
-		DrainTimeout:   f.drainTimeout,
-		ResultGrace:    resultGrace(f.resultGrace),
-		RateLimit:      f.rateLimit,
-		RateBurst:      f.rateBurst,
-		APIKeys:        append([]string(nil), f.apiKeys...),
-		CORSOrigins:    f.corsOrigins,
-		TrustedProxies: nil,
+		Logger:             log,
+		MaxQueue:           f.maxQueue,
+		MaxBatch:           f.maxBatch,
+		Workers:            f.workers,
+		Policy:             jobs.Policy(f.batching),
+		CacheBytes:         int64(f.cacheBytes),
+		ResultsDir:         f.resultsDir,
+		ResultsBytes:       int64(f.resultsBytes),
+		ResultsClientShare: f.clientShare,
+		MaxBodyBytes:       int64(f.maxBody),
+		JobTimeout:         f.jobTimeout,
+		DrainTimeout:       f.drainTimeout,
+		ResultGrace:        resultGrace(f.resultGrace),
+		RateLimit:          f.rateLimit,
+		RateBurst:          f.rateBurst,
+		APIKeys:            append([]string(nil), f.apiKeys...),
+		CORSOrigins:        f.corsOrigins,
+		TrustedProxies:     nil,
 	}
 	// The server reads 0 as "default" and negative as "off"; on the command
 	// line 0 means off.

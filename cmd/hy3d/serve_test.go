@@ -25,6 +25,8 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"--log-level", "trace"},
 		{"--log-level", "loud"},
 		{"--rate-limit", "-2"},
+		{"--results-client-share", "0"},
+		{"--results-client-share", "1.5"},
 		{"--trusted-proxy", "not-an-address"},
 		{"stray"},
 	} {
