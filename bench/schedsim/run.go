@@ -39,6 +39,8 @@ type outcome struct {
 	P50MS        float64     `json:"p50_ms"`
 	P99MS        float64     `json:"p99_ms"`
 	MeanDiTBatch float64     `json:"mean_dit_batch"`
+	// ReferenceP99MS is fcfsReferenceP99 of the same arrivals.
+	ReferenceP99MS float64 `json:"fcfs_reference_p99_ms,omitempty"`
 }
 
 // ditBatches counts the jobs of every DiT step; the other observations are
@@ -91,7 +93,10 @@ func simulate(ctx context.Context, cfg simConfig) (outcome, error) {
 		_ = e.Drain(expired)
 	}()
 
-	rng := rand.New(rand.NewSource(cfg.seed))
+	var arrivals []float64
+	if cfg.rate > 0 {
+		arrivals = poissonArrivals(cfg.jobs, cfg.rate, cfg.seed)
+	}
 	type done struct {
 		latency time.Duration
 		at      time.Time
@@ -102,9 +107,8 @@ func simulate(ctx context.Context, cfg simConfig) (outcome, error) {
 	next := start
 	refused := 0
 	for i := range cfg.jobs {
-		if cfg.rate > 0 {
-			// Exponential gaps: a Poisson process at cfg.rate, in wall time.
-			next = next.Add(time.Duration(rng.ExpFloat64() / (cfg.rate * cfg.scale) * float64(time.Second)))
+		if arrivals != nil {
+			next = start.Add(time.Duration(arrivals[i] / cfg.scale * float64(time.Second)))
 			select {
 			case <-time.After(time.Until(next)):
 			case <-ctx.Done():
@@ -149,14 +153,55 @@ func simulate(ctx context.Context, cfg simConfig) (outcome, error) {
 	}
 	out.PerSecond = float64(out.Succeeded) / (last.Sub(start).Seconds() * cfg.scale)
 	slices.Sort(lat)
-	rank := func(p float64) float64 { return lat[max(int(math.Ceil(p*float64(len(lat))))-1, 0)] }
-	out.P50MS, out.P99MS = rank(0.5), rank(0.99)
+	out.P50MS, out.P99MS = percentile(lat, 0.5), percentile(lat, 0.99)
+	if arrivals != nil {
+		out.ReferenceP99MS = fcfsReferenceP99(cfg.model, cfg.maxBatch, arrivals)
+	}
 	obs.mu.Lock()
 	if obs.calls > 0 {
 		out.MeanDiTBatch = float64(obs.jobs) / float64(obs.calls)
 	}
 	obs.mu.Unlock()
 	return out, nil
+}
+
+// poissonArrivals are n arrival times, in seconds of model time, of a
+// Poisson process at rate per second: exponential gaps.
+func poissonArrivals(n int, rate float64, seed int64) []float64 {
+	rng := rand.New(rand.NewSource(seed))
+	at := make([]float64, n)
+	t := 0.0
+	for i := range at {
+		t += rng.ExpFloat64() / rate
+		at[i] = t
+	}
+	return at
+}
+
+// fcfsReferenceP99 is the p99 latency, in ms, of the same arrivals on one
+// GPU that serves jobs one after another, first come first served, each
+// taking the GPU time a job costs at full batches and then, with the GPU
+// already free for the next, the rest of a lone job's time. No scheduler
+// of one GPU whose calls cost a + b·rows does much better: batching saves
+// only the a parts, and sharing the GPU among jobs (bigger batches) only
+// delays each of them.
+func fcfsReferenceP99(m costModel, maxBatch int, arrivals []float64) float64 {
+	service := 1 / m.capacity(maxBatch) // seconds of the busier resource per job
+	alone := m.alone().Seconds()
+	lat := make([]float64, len(arrivals))
+	free := 0.0 // when the GPU can take the next job
+	for i, a := range arrivals {
+		start := max(a, free)
+		free = start + service
+		lat[i] = (start - a + alone) * 1000
+	}
+	slices.Sort(lat)
+	return percentile(lat, 0.99)
+}
+
+// percentile is the nearest-rank percentile p of sorted values.
+func percentile(sorted []float64, p float64) float64 {
+	return sorted[max(int(math.Ceil(p*float64(len(sorted))))-1, 0)]
 }
 
 // tempRoot keeps the result store in memory where the system offers it, so

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,37 @@ func TestCostModelArithmetic(t *testing.T) {
 	m.MeshMS = 700 // now the CPU sets the pace
 	if got, want := m.capacity(4), 1000/700.0; got != want {
 		t.Errorf("CPU-bound capacity %v, want %v", got, want)
+	}
+}
+
+func TestFCFSReference(t *testing.T) {
+	// Alone 1 s; the GPU's 0.5 s per job at full batches sets the pace.
+	m := costModel{Steps: 1, RowsPerJob: 1, Condition: linear{B: 100}, DiT: linear{B: 300}, Decode: linear{B: 100}, MeshMS: 500}
+	tests := []struct {
+		name     string
+		arrivals []float64
+		want     float64
+	}{
+		{"far apart: every job as alone", []float64{0, 10, 20}, 1000},
+		{"together: the last waits for the others' GPU time", []float64{0, 0, 0, 0}, 1000 + 3*500},
+		{"one overlap", []float64{0, 0.2, 10}, 1000 + 300},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fcfsReferenceP99(m, 8, tc.arrivals); math.Abs(got-tc.want) > 1e-9 {
+				t.Errorf("p99 %v ms, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPoissonArrivalsKeepTheirRate(t *testing.T) {
+	at := poissonArrivals(20_000, 4, 1)
+	if !slices.IsSorted(at) {
+		t.Fatal("arrival times go back")
+	}
+	if rate := float64(len(at)) / at[len(at)-1]; math.Abs(rate-4) > 0.15 {
+		t.Errorf("rate %.3f per second, want 4", rate)
 	}
 }
 
