@@ -2,9 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/hy3d/hy3d/engines"
 )
 
 // linear is one graph's cost per call: A once, plus B per batch row.
@@ -100,4 +105,77 @@ func (m costModel) capacity(batch int) float64 {
 		float64(m.Steps)*(m.DiT.A/b+m.DiT.B*float64(m.RowsPerJob)) +
 		m.Decode.A + m.Decode.B
 	return 1000 / max(gpuMS, m.MeshMS)
+}
+
+// measuredModel is the cost model of a model set whose plans
+// tools/build-engines --time timed on a card: each graph's a + b·batch
+// fitted to its buckets; decode is vae_latents for one job plus
+// vae_geometry for as many chunks of volume.chunk_points queries as
+// pointsPerJob needs; the CPU stages take meshMS.
+func measuredModel(dir string, pointsPerJob int, meshMS float64) (costModel, error) {
+	set, err := engines.Open(dir)
+	if err != nil {
+		return costModel{}, err
+	}
+	planned := set.Graphs[engines.DiT].Plan
+	if planned == nil {
+		return costModel{}, fmt.Errorf("%s: no plans recorded; build them with tools/build-engines --time", dir)
+	}
+	path := filepath.Join(set.Dir, filepath.Dir(filepath.FromSlash(planned.File)), engines.TimingsFile)
+	t, err := engines.ReadTimings(path)
+	if err != nil {
+		return costModel{}, fmt.Errorf("%w (tools/build-engines --time writes it)", err)
+	}
+	fits := map[string]linear{}
+	var errs []error
+	for _, g := range []string{engines.Conditioner, engines.DiT, engines.VAELatents, engines.VAEGeometry} {
+		if len(t.Graphs[g]) == 0 {
+			errs = append(errs, fmt.Errorf("%s: %s was not timed", path, g))
+			continue
+		}
+		fits[g] = fitLinear(t.Graphs[g])
+	}
+	if err := errors.Join(errs...); err != nil {
+		return costModel{}, err
+	}
+	m := set.Manifest
+	rows := 1
+	if m.Sampler.Guidance == "cfg" {
+		rows = 2
+	}
+	chunks := math.Ceil(float64(pointsPerJob) / float64(max(m.Volume.ChunkPoints, 1)))
+	return costModel{
+		Name: fmt.Sprintf("%s on %s (TensorRT %s)", t.ModelSet, t.GPU, t.TensorRT), Steps: m.Sampler.Steps, RowsPerJob: rows,
+		Condition: fits[engines.Conditioner],
+		DiT:       fits[engines.DiT],
+		Decode:    linear{B: fits[engines.VAELatents].ms(1) + chunks*fits[engines.VAEGeometry].ms(1)},
+		MeshMS:    meshMS,
+	}, nil
+}
+
+func (l linear) ms(rows int) float64 { return l.A + l.B*float64(rows) }
+
+// fitLinear fits a + b·batch to a graph's bucket timings by least squares,
+// keeping both parts non-negative; one bucket alone is all per-row cost.
+func fitLinear(buckets []engines.BucketTiming) linear {
+	var n, sx, sy, sxx, sxy float64
+	for _, bt := range buckets {
+		x, y := float64(bt.Batch), bt.MedianMS
+		n++
+		sx += x
+		sy += y
+		sxx += x * x
+		sxy += x * y
+	}
+	if den := n*sxx - sx*sx; den > 0 {
+		b := (n*sxy - sx*sy) / den
+		a := (sy - b*sx) / n
+		switch {
+		case a >= 0 && b >= 0:
+			return linear{A: a, B: b}
+		case b < 0: // larger batches no slower: a fixed cost only
+			return linear{A: sy / n}
+		}
+	}
+	return linear{B: sxy / sxx} // through the origin
 }

@@ -14,7 +14,8 @@
 // with it, which errs against both policies alike.
 //
 //	go run ./bench/schedsim                                   # the RTX 3090 preset
-//	go run ./bench/schedsim -costs measured.json -jobs 300    # timings measured on a card
+//	go run ./bench/schedsim -costs measured.json -jobs 300    # a cost model written by hand
+//	go run ./bench/schedsim -engines DIR                      # plans timed by tools/build-engines --time
 package main
 
 import (
@@ -31,19 +32,23 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/jobs"
 )
 
 type config struct {
-	preset   string
-	costs    string
-	jobs     int
-	loads    []float64
-	maxBatch int
-	workers  int
-	scale    float64
-	seed     int64
-	out      string
+	preset       string
+	costs        string
+	engines      string
+	pointsPerJob int
+	meshMS       float64
+	jobs         int
+	loads        []float64
+	maxBatch     int
+	workers      int
+	scale        float64
+	seed         int64
+	out          string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -55,6 +60,9 @@ func parseConfig(args []string) (config, error) {
 	}
 	slices.Sort(names)
 	fs.StringVar(&cfg.preset, "preset", "hy3d-2mini-turbo-3090", "cost model preset: "+strings.Join(names, ", "))
+	fs.StringVar(&cfg.engines, "engines", "", "model set folder whose plans tools/build-engines --time timed (replaces -preset): its cost model is fitted to "+engines.TimingsFile)
+	fs.IntVar(&cfg.pointsPerJob, "points-per-job", 1_000_000, "with -engines: vae_geometry queries per job (coarse-to-fine at R = 256 evaluates about 6 % of the 257³ grid)")
+	fs.Float64Var(&cfg.meshMS, "mesh-ms", 235, "with -engines: CPU time per job of the stages after decoding (surface, cleanup, export)")
 	fs.StringVar(&cfg.costs, "costs", "", "cost model JSON file (replaces -preset): steps, rows_per_job, condition/dit/decode {a_ms, b_ms}, mesh_ms")
 	fs.IntVar(&cfg.jobs, "jobs", 120, "jobs per run")
 	loads := fs.String("loads", "0.25,0.5,0.8,1,1.2", "offered loads, as shares of capacity")
@@ -93,12 +101,18 @@ type report struct {
 
 func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 	model, ok := presets[cfg.preset]
-	if cfg.costs != "" {
+	switch {
+	case cfg.engines != "":
+		var err error
+		if model, err = measuredModel(cfg.engines, cfg.pointsPerJob, cfg.meshMS); err != nil {
+			return nil, err
+		}
+	case cfg.costs != "":
 		var err error
 		if model, err = loadCosts(cfg.costs); err != nil {
 			return nil, err
 		}
-	} else if !ok {
+	case !ok:
 		return nil, fmt.Errorf("no preset %q", cfg.preset)
 	}
 	rep := &report{Model: model, MaxBatch: cfg.maxBatch, Capacity: model.capacity(cfg.maxBatch), AloneMS: map[jobs.Policy]float64{}}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"io"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/jobs"
 )
 
@@ -133,5 +135,86 @@ func TestFlags(t *testing.T) {
 		if _, err := parseConfig(bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+func TestFitLinear(t *testing.T) {
+	tests := []struct {
+		name string
+		ms   map[int]float64 // batch → median
+		want linear
+	}{
+		{"exact line", map[int]float64{1: 5, 2: 7, 4: 11, 8: 19}, linear{A: 3, B: 2}},
+		{"one bucket: all per row", map[int]float64{4: 8}, linear{B: 2}},
+		{"no batch cost: fixed only", map[int]float64{1: 6, 8: 5}, linear{A: 5.5}},
+		{"would-be negative fixed part: through the origin", map[int]float64{1: 1, 2: 4}, linear{B: 9.0 / 5}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var bts []engines.BucketTiming
+			for _, b := range []int{1, 2, 4, 8} {
+				if ms, ok := tc.ms[b]; ok {
+					bts = append(bts, engines.BucketTiming{Batch: b, MedianMS: ms, MeanMS: ms})
+				}
+			}
+			got := fitLinear(bts)
+			if math.Abs(got.A-tc.want.A) > 1e-9 || math.Abs(got.B-tc.want.B) > 1e-9 {
+				t.Errorf("fit %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlanTimingsBecomeTheCostModel(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join("..", "..", "engines", "tiny")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+			os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+		}
+	}
+	// Record a dit plan under built/, as tools/build-engines --plan-dir built would.
+	var manifest map[string]any
+	raw, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	manifest["graphs"].(map[string]any)["dit"].(map[string]any)["plan"] = map[string]any{"file": "built/dit.plan"}
+	raw, _ = json.Marshal(manifest)
+	os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o644)
+	if _, err := measuredModel(dir, 20_000, 100); err == nil {
+		t.Fatal("a set without timings gave a cost model")
+	}
+	os.MkdirAll(filepath.Join(dir, "built"), 0o755)
+	timings := &engines.Timings{ModelSet: "tiny", GPU: "NVIDIA Fake GPU", TensorRT: "10.3.1", Graphs: map[string][]engines.BucketTiming{
+		"conditioner":  {{Batch: 1, MedianMS: 12}, {Batch: 2, MedianMS: 22}},
+		"dit":          {{Batch: 2, MedianMS: 9}, {Batch: 4, MedianMS: 17}},
+		"vae_latents":  {{Batch: 1, MedianMS: 4}},
+		"vae_geometry": {{Batch: 1, MedianMS: 0.5}},
+	}}
+	if err := timings.Write(filepath.Join(dir, "built", engines.TimingsFile)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := measuredModel(dir, 20_000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := engines.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]int{"cfg": 2, "embedded": 1}[set.Manifest.Sampler.Guidance]
+	chunks := math.Ceil(20_000 / float64(set.Manifest.Volume.ChunkPoints))
+	want := costModel{Name: "tiny on NVIDIA Fake GPU (TensorRT 10.3.1)", Steps: set.Manifest.Sampler.Steps, RowsPerJob: rows,
+		Condition: linear{A: 2, B: 10}, DiT: linear{A: 1, B: 4}, Decode: linear{B: 4 + chunks*0.5}, MeshMS: 100}
+	if m.Name != want.Name || m.Steps != want.Steps || m.RowsPerJob != want.RowsPerJob || m.MeshMS != want.MeshMS ||
+		math.Abs(m.Condition.A-2) > 1e-9 || math.Abs(m.Condition.B-10) > 1e-9 || math.Abs(m.DiT.A-1) > 1e-9 ||
+		math.Abs(m.DiT.B-4) > 1e-9 || math.Abs(m.Decode.B-want.Decode.B) > 1e-9 {
+		t.Errorf("cost model %+v, want %+v", m, want)
 	}
 }

@@ -11,7 +11,10 @@
 // Every graph is compiled by trtexec from its ONNX file with FP16 enabled,
 // one optimization profile (see profileFor) and a timing cache shared by the
 // graphs of the set. --dry-run prints the trtexec commands and touches
-// nothing. Needs TensorRT 10's trtexec and an NVIDIA GPU (nvidia-smi -L);
+// nothing. --time then times every plan at each of its batch buckets
+// (trtexec replaying a CUDA graph, other dims at their optimum) and writes
+// PLAN_DIR/timings.json (engines.Timings), which bench/schedsim -engines
+// fits its cost model to. Needs TensorRT 10's trtexec and an NVIDIA GPU (nvidia-smi -L);
 // docs/tensorrt.md has the details.
 package main
 
@@ -77,6 +80,7 @@ type options struct {
 	timingCache string
 	buckets     bucketFlags
 	dryRun      bool
+	time        bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -91,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.timingCache, "timing-cache", "", "trtexec timing cache (default: PLAN_DIR/timing.cache)")
 	fs.Var(o.buckets, "buckets", "batch buckets of one graph, e.g. dit=2,4,8,16 (repeatable; default: see docs/tensorrt.md)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the trtexec commands and change nothing")
+	fs.BoolVar(&o.time, "time", false, "after building, time every plan at each batch bucket and write PLAN_DIR/"+engines.TimingsFile)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: build-engines [flags] MODEL_DIR")
 		fs.PrintDefaults()
@@ -189,6 +194,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		for _, j := range jobs {
 			fmt.Fprintln(stdout, shellQuote(j.args))
+			if o.time {
+				for _, b := range j.profile.buckets {
+					fmt.Fprintln(stdout, shellQuote(timingArgs(o.trtexec, j.plan, o.device, j.profile, b)))
+				}
+			}
 		}
 		return nil
 	}
@@ -207,16 +217,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Join(set.Dir, o.planDir), 0o755); err != nil {
 		return err
 	}
+	var built engines.Plan
 	for _, j := range jobs {
-		if err := build(ctx, set.Dir, j, t.trtexecEnv, stdout); err != nil {
+		if built, err = build(ctx, set.Dir, j, t.trtexecEnv, stdout); err != nil {
 			return err
 		}
 	}
+	if !o.time {
+		return nil
+	}
+	timings := &engines.Timings{ModelSet: set.Name, GPU: built.GPU, TensorRT: built.TensorRT, Measured: time.Now().UTC(),
+		Graphs: map[string][]engines.BucketTiming{}}
+	for _, j := range jobs {
+		if timings.Graphs[j.graph], err = timePlan(ctx, t.trtexec, t.trtexecEnv, o.device, j, stdout); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(set.Dir, o.planDir, engines.TimingsFile)
+	if err := timings.Write(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "timings: %s (go run ./bench/schedsim -engines %s)\n", path, o.dir)
 	return nil
 }
 
-// build runs trtexec for one graph and records the plan in the manifest.
-func build(ctx context.Context, dir string, j job, env []string, stdout io.Writer) error {
+// build runs trtexec for one graph and records the plan in the manifest,
+// and returns the record.
+func build(ctx context.Context, dir string, j job, env []string, stdout io.Writer) (engines.Plan, error) {
 	fmt.Fprintf(stdout, "%s: %s\n", j.graph, shellQuote(j.args))
 	start := time.Now()
 	logPath := strings.TrimSuffix(j.plan, ".plan") + ".trtexec.log"
@@ -224,22 +251,22 @@ func build(ctx context.Context, dir string, j job, env []string, stdout io.Write
 	cmd.Env = env
 	output, runErr := cmd.CombinedOutput()
 	if err := os.WriteFile(logPath, output, 0o644); err != nil {
-		return fmt.Errorf("%s: write %s: %w", j.graph, logPath, err)
+		return engines.Plan{}, fmt.Errorf("%s: write %s: %w", j.graph, logPath, err)
 	}
 	if runErr != nil {
-		return fmt.Errorf("%s: trtexec failed (%w); last lines of %s:\n%s", j.graph, runErr, logPath, tail(output, 20))
+		return engines.Plan{}, fmt.Errorf("%s: trtexec failed (%w); last lines of %s:\n%s", j.graph, runErr, logPath, tail(output, 20))
 	}
 	dev, err := builtOn(output)
 	if err != nil {
-		return fmt.Errorf("%s: %w (see %s)", j.graph, err, logPath)
+		return engines.Plan{}, fmt.Errorf("%s: %w (see %s)", j.graph, err, logPath)
 	}
 	plan, err := os.ReadFile(j.plan)
 	if err != nil || len(plan) == 0 {
-		return fmt.Errorf("%s: trtexec succeeded but wrote no plan at %s (see %s)", j.graph, j.plan, logPath)
+		return engines.Plan{}, fmt.Errorf("%s: trtexec succeeded but wrote no plan at %s (see %s)", j.graph, j.plan, logPath)
 	}
 	version, err := planVersion(plan)
 	if err != nil {
-		return fmt.Errorf("%s: %s: %w", j.graph, j.plan, err)
+		return engines.Plan{}, fmt.Errorf("%s: %s: %w", j.graph, j.plan, err)
 	}
 	if compiled, err := trtexecVersion(output); err == nil && compiled != version {
 		fmt.Fprintf(stdout, "%s: trtexec was compiled with TensorRT %s, its library wrote the plan as %s; recording %s\n",
@@ -257,9 +284,9 @@ func build(ctx context.Context, dir string, j job, env []string, stdout io.Write
 		SHA256:            hex.EncodeToString(sum[:]),
 	}
 	if err := recordPlan(dir, j.graph, rec); err != nil {
-		return fmt.Errorf("%s: record the plan: %w", j.graph, err)
+		return engines.Plan{}, fmt.Errorf("%s: record the plan: %w", j.graph, err)
 	}
 	fmt.Fprintf(stdout, "%s: %s, %.1f MB, TensorRT %s, %s %s (compute %s), buckets %v, %s\n", j.graph, j.planRel,
 		float64(len(plan))/1e6, version, dev.name, dev.uuid, dev.computeCapability, j.profile.buckets, time.Since(start).Round(time.Second))
-	return nil
+	return rec, nil
 }

@@ -192,17 +192,26 @@ func writeScript(t *testing.T, dir, name, body string) {
 // fakeTrtexec appends its arguments to calls.log, prints what trtexec 10.3
 // prints (its device lines for CUDA device 0 or 1, as --device picks), and
 // writes to --saveEngine a plan header stamped 10.3.1 (the library, newer
-// than the trtexec) followed by "plan:<onnx file>".
+// than the trtexec) followed by "plan:<onnx file>". Asked to time a plan
+// (--loadEngine), it reports a median of 1 + 2 × batch ms, the batch read
+// from the first input of --shapes.
 const fakeTrtexec = `
-onnx=""; plan=""; device=0
+onnx=""; plan=""; device=0; load=""; batch=""
 for a in "$@"; do
   case "$a" in
     --onnx=*) onnx="${a#--onnx=}" ;;
     --saveEngine=*) plan="${a#--saveEngine=}" ;;
     --device=*) device="${a#--device=}" ;;
+    --loadEngine=*) load="${a#--loadEngine=}" ;;
+    --shapes=*) s="${a#--shapes=}"; s="${s#*:}"; batch="${s%%[x,]*}" ;;
   esac
 done
 echo "$@" >> "$(dirname "$0")/calls.log"
+if [ -n "$load" ]; then
+  ms=$((1 + 2 * batch))
+  echo "[12/07/2026-10:00:00] [I] GPU Compute Time: min = 0.5 ms, max = 99 ms, mean = $ms.25 ms, median = $ms ms, percentile(90%) = $ms ms, percentile(95%) = $ms ms, percentile(99%) = $ms ms"
+  exit 0
+fi
 echo "&&&& RUNNING TensorRT.trtexec [TensorRT v100300] [b26] # trtexec $*"
 echo "[12/07/2026-10:00:00] [I] TensorRT version: 10.3.0"
 echo "[12/07/2026-10:00:00] [I] === Device Information ==="
@@ -287,6 +296,67 @@ func TestBuildRecordsEveryPlanInTheManifest(t *testing.T) {
 	}
 	if !strings.Contains(string(calls), "--timingCacheFile="+filepath.Join(dir, "plans", "timing.cache")) {
 		t.Errorf("trtexec did not get the shared timing cache:\n%s", calls)
+	}
+}
+
+func TestTimeWritesEveryBucketOfEveryPlan(t *testing.T) {
+	bin := t.TempDir()
+	writeScript(t, bin, "trtexec", fakeTrtexec)
+	writeScript(t, bin, "nvidia-smi", fakeNvidiaSMI)
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dir := copySet(t, tinyDir)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--time", "--buckets", "dit=2,8", dir}, &out, &out); err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	timings, err := engines.ReadTimings(filepath.Join(dir, "plans", engines.TimingsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := engines.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if timings.ModelSet != set.Name || timings.GPU != "NVIDIA Fake GPU 9000" || timings.TensorRT != "10.3.1" {
+		t.Errorf("timings of %q on %q, TensorRT %q", timings.ModelSet, timings.GPU, timings.TensorRT)
+	}
+	for _, name := range engines.RequiredGraphs {
+		var batches []int
+		for _, bt := range timings.Graphs[name] {
+			batches = append(batches, bt.Batch)
+			if want := float64(1 + 2*bt.Batch); bt.MedianMS != want || bt.MeanMS != want+0.25 {
+				t.Errorf("%s batch %d: median %v mean %v, want %v and %v", name, bt.Batch, bt.MedianMS, bt.MeanMS, want, want+0.25)
+			}
+		}
+		if want := set.Graphs[name].Plan.BatchBuckets; !slices.Equal(batches, want) {
+			t.Errorf("%s timed at batches %v, want its buckets %v", name, batches, want)
+		}
+	}
+	calls, _ := os.ReadFile(filepath.Join(bin, "calls.log"))
+	if !strings.Contains(string(calls), "--useCudaGraph") || !strings.Contains(string(calls), "--loadEngine="+filepath.Join(dir, "plans", "dit.plan")) {
+		t.Errorf("no CUDA-graph timing run of the dit plan:\n%s", calls)
+	}
+}
+
+func TestComputeTimeReadsTrtexecSummary(t *testing.T) {
+	tests := []struct {
+		name         string
+		line         string
+		mean, median float64
+		ok           bool
+	}{
+		{"TensorRT 10", "[12/07/2026-10:00:00] [I] GPU Compute Time: min = 40.9 ms, max = 44.1 ms, mean = 42.3281 ms, median = 42.25 ms, percentile(90%) = 42.9 ms", 42.3281, 42.25, true},
+		{"exponent", "GPU Compute Time: min = 1e-2 ms, max = 2e-2 ms, mean = 1.5e-2 ms, median = 1.4e-2 ms", 0.015, 0.014, true},
+		{"no summary", "[I] Throughput: 23.6 qps", 0, 0, false},
+		{"zero", "GPU Compute Time: min = 0 ms, max = 0 ms, mean = 0 ms, median = 0 ms", 0, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mean, median, err := computeTime([]byte(tc.line))
+			if (err == nil) != tc.ok || (tc.ok && (mean != tc.mean || median != tc.median)) {
+				t.Errorf("got %v %v %v", mean, median, err)
+			}
+		})
 	}
 }
 
