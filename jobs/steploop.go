@@ -17,8 +17,9 @@ type sampling struct {
 	s   Sampling
 }
 
-// batchLimit is how many of model m's jobs sample together.
-func (e *Engine) batchLimit(m *Model) int {
+// BatchLimit is how many of model m's jobs sample together: the smaller of
+// the engines' own limit and Config.MaxBatch.
+func (e *Engine) BatchLimit(m *Model) int {
 	if m.MaxBatch > 0 && m.MaxBatch < e.cfg.MaxBatch {
 		return m.MaxBatch
 	}
@@ -40,7 +41,7 @@ func (e *Engine) loop(m *Model) {
 // leave; jobs whose sampling is done go to the finishers, which run the
 // stages after sampling while the loop steps on.
 func (e *Engine) continuousLoop(m *Model) {
-	limit := e.batchLimit(m)
+	limit := e.BatchLimit(m)
 	done := make(chan sampling, limit)
 	var finishers sync.WaitGroup
 	for range e.cfg.Finishers {
@@ -87,7 +88,7 @@ func (e *Engine) continuousLoop(m *Model) {
 // another, and only then takes the next batch: batching at dispatch, as a
 // baseline for the continuous loop.
 func (e *Engine) dispatchLoop(m *Model) {
-	limit := e.batchLimit(m)
+	limit := e.BatchLimit(m)
 	for {
 		batch, ok := e.take(m, limit, true)
 		if !ok {

@@ -156,6 +156,11 @@ func TestModelsListsDefaults(t *testing.T) {
 	if len(body.Models) != 2 || body.Models[0].Name != "tiny" || !body.Models[0].Default || body.Models[1].Default {
 		t.Fatalf("models %+v", body.Models)
 	}
+	// tiny's engines set no limit of their own, tiny-turbo's take 2: the
+	// server's --max-batch (4 by default) bounds the one, the engines the other.
+	if body.Models[0].MaxBatch != 4 || body.Models[1].MaxBatch != 2 {
+		t.Errorf("max_batch %d and %d, want 4 and 2", body.Models[0].MaxBatch, body.Models[1].MaxBatch)
+	}
 	d := body.Models[0].Defaults
 	if d.Steps != 5 || d.Resolution != 64 || d.Decode != jobs.DecodeCoarseToFine || d.Seed != DefaultSeed || d.Format != "glb" {
 		t.Errorf("defaults %+v", d)

@@ -277,7 +277,7 @@ type ModelView struct {
 	Description string       `json:"description,omitempty"`
 	Backend     string       `json:"backend"`
 	Default     bool         `json:"default"`
-	MaxBatch    int          `json:"max_batch"`
+	MaxBatch    int          `json:"max_batch"` // jobs that sample together (one DiT call runs them all)
 	Defaults    DefaultsView `json:"defaults"`
 }
 
@@ -297,7 +297,7 @@ func (s *Server) listModels(c echo.Context) error {
 	for _, m := range s.modelList {
 		out = append(out, ModelView{
 			Name: m.Name, Family: m.Family, Description: m.Description, Backend: m.Backend,
-			Default: m.Name == s.params.defaultModel, MaxBatch: m.MaxBatch,
+			Default: m.Name == s.params.defaultModel, MaxBatch: s.engine.BatchLimit(m),
 			Defaults: DefaultsView{Steps: m.Defaults.Steps, Guidance: m.Defaults.Guidance,
 				Resolution: m.Defaults.Resolution, Faces: m.Defaults.Faces, Decode: m.Defaults.Decode,
 				Seed: DefaultSeed, Format: "glb"},
