@@ -41,6 +41,10 @@ const (
 	// stages after sampling one job after another) and only then takes the
 	// next.
 	PolicyDispatch Policy = "dispatch"
+	// PolicyAdaptive is PolicyContinuous, except that a job joins a
+	// running batch only when the step loop has measured that batching
+	// pays (see joinCostShare); otherwise it waits for the batch to end.
+	PolicyAdaptive Policy = "adaptive"
 )
 
 // Config configures an Engine. Zero values take the defaults noted.
@@ -101,7 +105,8 @@ type Engine struct {
 	obs   Observer
 	log   zerolog.Logger
 
-	runCtx context.Context // the generator calls'; cancelled past the drain timeout
+	now    func() time.Time // the step loop's clock, for its step costs
+	runCtx context.Context  // the generator calls'; cancelled past the drain timeout
 	abort  context.CancelCauseFunc
 	wg     sync.WaitGroup
 
@@ -130,7 +135,7 @@ type Engine struct {
 func New(cfg Config, gen Generator, store *results.Store, obs Observer, log zerolog.Logger) *Engine {
 	cfg.setDefaults()
 	e := &Engine{
-		cfg: cfg, gen: gen, store: store, obs: obs, log: log,
+		cfg: cfg, gen: gen, store: store, obs: obs, log: log, now: time.Now,
 		inflight:        map[results.Key]*task{},
 		inflightUploads: map[results.Key]*task{},
 		uploads:         newUploadIndex(uploadIndexEntries),

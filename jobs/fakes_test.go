@@ -22,6 +22,8 @@ const safety = 10 * time.Second
 // stepGate, waits for a token; every Finish is announced on finishing and,
 // with finishGate, waits for a token. A job samples for Params.Steps steps.
 type fakeGen struct {
+	clock      *fakeClock // if set, each Step advances it by stepCost(batch size)
+	stepCost   func(batch int) time.Duration
 	stepping   chan []string
 	stepGate   chan struct{}
 	finishing  chan string
@@ -85,7 +87,28 @@ func (f *fakeGen) Step(ctx context.Context, states []Sampling) error {
 		st.step++
 		st.trace = append(st.trace, len(states))
 	}
+	if f.clock != nil {
+		f.clock.advance(f.stepCost(len(states)))
+	}
 	return nil
+}
+
+// fakeClock is a clock that only the fake generator moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 func (f *fakeGen) Finish(ctx context.Context, j Job, s Sampling) Output {
@@ -165,6 +188,9 @@ func newTestEngine(t *testing.T, gen Generator, cfg Config) *testEngine {
 	}
 	obs := &countingObserver{batches: map[string][]int{}, shed: map[string]int{}}
 	e := New(cfg, gen, store, obs, zerolog.Nop())
+	if f, ok := gen.(*fakeGen); ok && f.clock != nil {
+		e.now = f.clock.Now
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.Start(ctx)
 	t.Cleanup(func() {

@@ -37,9 +37,10 @@ func (e *Engine) loop(m *Model) {
 
 // continuousLoop runs the DiT one step at a time over every job of m that
 // is sampling. Between steps, queued jobs join as far as the batch has room
-// (in queue order, so by priority), conditioned together; cancelled jobs
-// leave; jobs whose sampling is done go to the finishers, which run the
-// stages after sampling while the loop steps on.
+// (in queue order, so by priority) — under PolicyAdaptive only as far as
+// the measured step costs say batching pays — conditioned together;
+// cancelled jobs leave; jobs whose sampling is done go to the finishers,
+// which run the stages after sampling while the loop steps on.
 func (e *Engine) continuousLoop(m *Model) {
 	limit := e.BatchLimit(m)
 	done := make(chan sampling, limit)
@@ -58,9 +59,14 @@ func (e *Engine) continuousLoop(m *Model) {
 		finishers.Wait()
 	}()
 
+	costs := newStepCosts()
 	var active []sampling
 	for {
-		arrivals, ok := e.take(m, limit-len(active), len(active) == 0)
+		room := limit - len(active)
+		if e.cfg.Policy == PolicyAdaptive {
+			room = costs.room(len(active), limit)
+		}
+		arrivals, ok := e.take(m, room, len(active) == 0)
 		if !ok {
 			return
 		}
@@ -69,10 +75,12 @@ func (e *Engine) continuousLoop(m *Model) {
 		if len(active) == 0 {
 			continue
 		}
+		began := e.now()
 		if !e.step(active) {
 			active = nil
 			continue
 		}
+		costs.observe(len(active), e.now().Sub(began))
 		active = slices.DeleteFunc(active, func(a sampling) bool {
 			if a.s.Done() {
 				done <- a

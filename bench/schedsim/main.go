@@ -116,8 +116,8 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 		return nil, fmt.Errorf("no preset %q", cfg.preset)
 	}
 	rep := &report{Model: model, MaxBatch: cfg.maxBatch, Capacity: model.capacity(cfg.maxBatch), AloneMS: map[jobs.Policy]float64{}}
-	policies := []jobs.Policy{jobs.PolicyDispatch, jobs.PolicyContinuous}
-	for _, pol := range policies {
+	for _, ps := range policies {
+		pol := ps.policy
 		o, err := simulate(ctx, simConfig{model: model, policy: pol, maxBatch: cfg.maxBatch, workers: cfg.workers, scale: cfg.scale, jobs: 5, seed: cfg.seed})
 		if err != nil {
 			return nil, err
@@ -125,7 +125,8 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 		rep.AloneMS[pol] = o.P50MS
 	}
 	for _, load := range cfg.loads {
-		for _, pol := range policies {
+		for _, ps := range policies {
+			pol := ps.policy
 			o, err := simulate(ctx, simConfig{model: model, policy: pol, maxBatch: cfg.maxBatch, workers: cfg.workers, scale: cfg.scale,
 				jobs: cfg.jobs, rate: load * rep.Capacity, seed: cfg.seed})
 			if err != nil {
@@ -140,9 +141,13 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 }
 
 func (r *report) markdown(w io.Writer) {
-	fmt.Fprintf(w, "Cost model %s (%d steps, DiT a=%.1f ms b=%.1f ms per row, condition b=%.1f ms, decode b=%.1f ms, CPU stages %.0f ms), batches of up to %d: capacity %.2f jobs/s; one job alone %.0f ms (dispatch) / %.0f ms (continuous).\n\n",
+	var alone []string
+	for _, ps := range policies {
+		alone = append(alone, fmt.Sprintf("%.0f ms (%s)", r.AloneMS[ps.policy], ps.policy))
+	}
+	fmt.Fprintf(w, "Cost model %s (%d steps, DiT a=%.1f ms b=%.1f ms per row, condition b=%.1f ms, decode b=%.1f ms, CPU stages %.0f ms), batches of up to %d: capacity %.2f jobs/s; one job alone %s.\n\n",
 		r.Model.Name, r.Model.Steps, r.Model.DiT.A, r.Model.DiT.B, r.Model.Condition.B, r.Model.Decode.B, r.Model.MeshMS,
-		r.MaxBatch, r.Capacity, r.AloneMS[jobs.PolicyDispatch], r.AloneMS[jobs.PolicyContinuous])
+		r.MaxBatch, r.Capacity, strings.Join(alone, ", "))
 	fmt.Fprintln(w, "| load | policy | jobs/s | p50 ms | p99 ms | p99 ÷ alone | FCFS reference p99 ms (÷ alone) | mean DiT batch |")
 	fmt.Fprintln(w, "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, o := range r.Rows {

@@ -4,21 +4,37 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/hy3d/hy3d/jobs"
 )
 
+// policyStyle is how a policy is named and drawn.
+type policyStyle struct {
+	policy jobs.Policy
+	label  string
+	color  string
+}
+
+// policies are the engine's batching policies, in the order the report
+// lists them.
+var policies = []policyStyle{
+	{jobs.PolicyDispatch, "dispatch batching", "#d62728"},
+	{jobs.PolicyContinuous, "continuous batching + pipelining", "#1f77b4"},
+	{jobs.PolicyAdaptive, "adaptive batching + pipelining", "#2ca02c"},
+}
+
 // writeSVG draws two panels over the offered load: p99 latency (with the
-// latency of a job alone) and throughput, one line per policy.
+// latency of a job alone and the first-come-first-served reference) and
+// throughput, one line per policy.
 func writeSVG(w io.Writer, rows []outcome, aloneMS float64, capacity float64) error {
 	const (
-		width, height  = 860, 360
+		width, height  = 860, 380
 		panelW, panelH = 340, 250
 		left, top      = 70, 50
 		gap            = 90
 	)
-	colors := map[jobs.Policy]string{jobs.PolicyDispatch: "#d62728", jobs.PolicyContinuous: "#1f77b4"}
 	maxLoad, maxP99, maxRate := 0.0, aloneMS, capacity
 	for _, r := range rows {
 		maxLoad = math.Max(maxLoad, r.Load)
@@ -30,7 +46,7 @@ func writeSVG(w io.Writer, rows []outcome, aloneMS float64, capacity float64) er
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
-	panel := func(x0 int, title, yLabel string, yMax float64, value func(outcome) float64, ref float64, refLabel string) {
+	panel := func(x0 int, title, yLabel string, yMax float64, value, reference func(outcome) float64, ref float64, refLabel string) {
 		px := func(load float64) float64 { return float64(x0) + load/maxLoad*panelW }
 		py := func(v float64) float64 { return float64(top+panelH) - v/yMax*panelH }
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", x0, top-20, title)
@@ -48,31 +64,41 @@ func writeSVG(w io.Writer, rows []outcome, aloneMS float64, capacity float64) er
 			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="gray" stroke-dasharray="4 3"/>`+"\n", x0, py(ref), x0+panelW, py(ref))
 			fmt.Fprintf(&b, `<text x="%d" y="%.1f" fill="gray">%s</text>`+"\n", x0+4, py(ref)-4, refLabel)
 		}
-		for _, pol := range []jobs.Policy{jobs.PolicyDispatch, jobs.PolicyContinuous} {
+		if reference != nil {
 			var pts []string
 			for _, r := range rows {
-				if r.Policy == pol {
+				if r.Policy == policies[0].policy && reference(r) > 0 {
+					pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(r.Load), py(reference(r))))
+				}
+			}
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="gray" stroke-width="1.5" stroke-dasharray="2 3" points="%s"/>`+"\n", strings.Join(pts, " "))
+		}
+		for _, ps := range policies {
+			var pts []string
+			for _, r := range rows {
+				if r.Policy == ps.policy {
 					pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(r.Load), py(value(r))))
 				}
 			}
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", colors[pol], strings.Join(pts, " "))
+			if len(pts) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", ps.color, strings.Join(pts, " "))
 			for _, p := range pts {
 				xy := strings.Split(p, ",")
-				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="3" fill="%s"/>`+"\n", xy[0], xy[1], colors[pol])
+				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="3" fill="%s"/>`+"\n", xy[0], xy[1], ps.color)
 			}
 		}
 	}
-	panel(left, "p99 latency, arrival to result", "ms", maxP99, func(r outcome) float64 { return r.P99MS }, aloneMS, "one job alone")
-	panel(left+panelW+gap, "throughput", "jobs per second", maxRate, func(r outcome) float64 { return r.PerSecond }, capacity, "capacity")
-	for i, pol := range []jobs.Policy{jobs.PolicyDispatch, jobs.PolicyContinuous} {
-		y := height - 14
-		x := left + i*260
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", x, y-4, x+24, y-4, colors[pol])
-		label := "dispatch batching"
-		if pol == jobs.PolicyContinuous {
-			label = "continuous batching + pipelining"
-		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x+30, y, label)
+	panel(left, "p99 latency, arrival to result", "ms", maxP99, func(r outcome) float64 { return r.P99MS },
+		func(r outcome) float64 { return r.ReferenceP99MS }, aloneMS, "one job alone")
+	panel(left+panelW+gap, "throughput", "jobs per second", maxRate, func(r outcome) float64 { return r.PerSecond }, nil, capacity, "capacity")
+	legend := []policyStyle{{label: "first come first served, one GPU (reference)", color: "gray"}}
+	for i, ps := range append(slices.Clone(policies), legend...) {
+		y := height - 30 + 16*(i/2)
+		x := left + (i%2)*400
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", x, y-4, x+24, y-4, ps.color)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x+30, y, ps.label)
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())

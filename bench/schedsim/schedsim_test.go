@@ -82,7 +82,7 @@ func TestCostsFileReplacesThePreset(t *testing.T) {
 func TestSimulationRunsEveryJobThroughTheEngine(t *testing.T) {
 	m := costModel{Name: "quick", Steps: 3, RowsPerJob: 1, Condition: linear{B: 1}, DiT: linear{A: 1, B: 1},
 		Decode: linear{B: 1}, MeshMS: 1}
-	for _, pol := range []jobs.Policy{jobs.PolicyDispatch, jobs.PolicyContinuous} {
+	for _, pol := range []jobs.Policy{jobs.PolicyDispatch, jobs.PolicyContinuous, jobs.PolicyAdaptive} {
 		o, err := simulate(context.Background(), simConfig{model: m, policy: pol, maxBatch: 4, workers: 2, scale: 1,
 			jobs: 12, rate: 400, seed: 3})
 		if err != nil {
@@ -95,12 +95,12 @@ func TestSimulationRunsEveryJobThroughTheEngine(t *testing.T) {
 	}
 }
 
-func TestPlotIsSVGWithBothPolicies(t *testing.T) {
-	rows := []outcome{
-		{Policy: jobs.PolicyDispatch, Load: 0.5, PerSecond: 1, P99MS: 900},
-		{Policy: jobs.PolicyContinuous, Load: 0.5, PerSecond: 1.2, P99MS: 700},
-		{Policy: jobs.PolicyDispatch, Load: 1, PerSecond: 1.4, P99MS: 3000},
-		{Policy: jobs.PolicyContinuous, Load: 1, PerSecond: 2, P99MS: 1500},
+func TestPlotIsSVGWithEveryPolicyAndTheReference(t *testing.T) {
+	var rows []outcome
+	for i, ps := range policies {
+		rows = append(rows,
+			outcome{Policy: ps.policy, Load: 0.5, PerSecond: 1 + float64(i)/10, P99MS: 900 - 100*float64(i), ReferenceP99MS: 650},
+			outcome{Policy: ps.policy, Load: 1, PerSecond: 1.4 + float64(i)/5, P99MS: 3000 - 500*float64(i), ReferenceP99MS: 1200})
 	}
 	var b bytes.Buffer
 	if err := writeSVG(&b, rows, 600, 2.4); err != nil {
@@ -120,9 +120,14 @@ func TestPlotIsSVGWithBothPolicies(t *testing.T) {
 			polylines++
 		}
 	}
-	// Two panels, two policies each.
-	if polylines != 4 || !strings.Contains(b.String(), "continuous batching + pipelining") {
-		t.Errorf("%d polylines", polylines)
+	// Two panels, a line per policy each, and the reference in the first.
+	if want := 2*len(policies) + 1; polylines != want {
+		t.Errorf("%d polylines, want %d", polylines, want)
+	}
+	for _, ps := range policies {
+		if !strings.Contains(b.String(), ps.label) {
+			t.Errorf("no legend for %s", ps.policy)
+		}
 	}
 }
 

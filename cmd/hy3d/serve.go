@@ -96,7 +96,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.IntVar(&f.maxQueue, "max-queue", 64, "jobs waiting before new ones are refused with 503")
 	fs.IntVar(&f.maxBatch, "max-batch", 4, "jobs sampling together per model set (one DiT step runs them all)")
 	fs.IntVar(&f.workers, "workers", 1, "goroutines per model set running the stages after sampling beside the next steps")
-	fs.StringVar(&f.batching, "batching", string(jobs.PolicyContinuous), "continuous (jobs join and leave between sampling steps) or dispatch (each batch runs to its end before the next)")
+	fs.StringVar(&f.batching, "batching", string(jobs.PolicyContinuous), "continuous (jobs join and leave between sampling steps), adaptive (continuous, but a job joins a running batch only when the measured step times say batching pays) or dispatch (each batch runs to its end before the next)")
 	fs.Var(&f.cacheBytes, "cache-bytes", "in-memory result cache (0 disables it)")
 	fs.Var(&f.condCacheBytes, "cond-cache-bytes", "in-memory cache of conditioner outputs by picture (0 disables it)")
 	fs.Var(&f.maxBody, "max-body", "request body limit")
@@ -120,8 +120,8 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	if !(f.clientShare > 0 && f.clientShare <= 1) {
 		return nil, usageError{fmt.Errorf("--results-client-share %v: want a share in (0, 1]", f.clientShare)}
 	}
-	if f.batching != string(jobs.PolicyContinuous) && f.batching != string(jobs.PolicyDispatch) {
-		return nil, usageError{fmt.Errorf("--batching %q: want continuous or dispatch", f.batching)}
+	if p := jobs.Policy(f.batching); p != jobs.PolicyContinuous && p != jobs.PolicyAdaptive && p != jobs.PolicyDispatch {
+		return nil, usageError{fmt.Errorf("--batching %q: want continuous, adaptive or dispatch", f.batching)}
 	}
 	if f.logFormat != "json" && f.logFormat != "console" {
 		return nil, usageError{fmt.Errorf("--log-format %q: want json or console", f.logFormat)}

@@ -1,0 +1,67 @@
+package jobs
+
+import "time"
+
+// joinCostShare is how cheap a joining job's rows must be for the adaptive
+// policy to let it into a running batch: the step must grow by at most this
+// share of what a step of one job alone takes. Where batching saves little
+// (a compute-bound DiT, whose time grows with every row), jobs then run one
+// after another, first come first served, which keeps the tail latency near
+// what one GPU can give; where rows are cheap (a memory-bound DiT, reading
+// its weights once for the whole batch), they join as under
+// PolicyContinuous.
+const joinCostShare = 0.5
+
+// stepCostWeight is the weight of a new measurement in a batch size's
+// moving average: a few steps settle it, one slow step does not.
+const stepCostWeight = 0.25
+
+// stepCosts is what one model's DiT step took, per batch size, as the step
+// loop measured it (a moving average). Only that loop's goroutine uses it.
+type stepCosts struct {
+	avg map[int]time.Duration
+}
+
+func newStepCosts() *stepCosts { return &stepCosts{avg: map[int]time.Duration{}} }
+
+func (c *stepCosts) observe(batch int, d time.Duration) {
+	if old, ok := c.avg[batch]; ok {
+		d = old + time.Duration(stepCostWeight*float64(d-old))
+	}
+	c.avg[batch] = d
+}
+
+// room is how many queued jobs may join a batch of active jobs, at most
+// limit in all. An idle model always takes one. The batch grows while each
+// added job makes the step longer by at most joinCostShare of a lone step;
+// one batch size past those measured is tried (and so measured) when the
+// way up to it was cheap.
+func (c *stepCosts) room(active, limit int) int {
+	k := 0
+	for n := active; n < limit; n++ {
+		if n == 0 {
+			k++
+			continue
+		}
+		if _, measured := c.avg[n+1]; !measured {
+			if n == 1 || c.cheap(n) {
+				k++
+			}
+			break
+		}
+		if !c.cheap(n + 1) {
+			break
+		}
+		k++
+	}
+	return k
+}
+
+// cheap reports whether growing the batch from n-1 to n jobs was measured
+// to cost at most joinCostShare of a lone step.
+func (c *stepCosts) cheap(n int) bool {
+	alone, ok1 := c.avg[1]
+	before, okBefore := c.avg[n-1]
+	after, okAfter := c.avg[n]
+	return ok1 && okBefore && okAfter && float64(after-before) <= joinCostShare*float64(alone)
+}
