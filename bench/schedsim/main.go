@@ -16,6 +16,7 @@
 //	go run ./bench/schedsim                                   # the RTX 3090 preset
 //	go run ./bench/schedsim -costs measured.json -jobs 300    # a cost model written by hand
 //	go run ./bench/schedsim -engines DIR                      # plans timed by tools/build-engines --time
+//	go run ./bench/schedsim -replot bench/out/schedsim/results.json   # table and plot again, no simulation
 package main
 
 import (
@@ -42,6 +43,7 @@ type config struct {
 	engines      string
 	pointsPerJob int
 	meshMS       float64
+	replot       string
 	jobs         int
 	loads        []float64
 	maxBatch     int
@@ -63,6 +65,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&cfg.engines, "engines", "", "model set folder whose plans tools/build-engines --time timed (replaces -preset): its cost model is fitted to "+engines.TimingsFile)
 	fs.IntVar(&cfg.pointsPerJob, "points-per-job", 1_000_000, "with -engines: vae_geometry queries per job (coarse-to-fine at R = 256 evaluates about 6 % of the 257³ grid)")
 	fs.Float64Var(&cfg.meshMS, "mesh-ms", 235, "with -engines: CPU time per job of the stages after decoding (surface, cleanup, export)")
+	fs.StringVar(&cfg.replot, "replot", "", "results.json of an earlier run: write its table and plot again instead of simulating")
 	fs.StringVar(&cfg.costs, "costs", "", "cost model JSON file (replaces -preset): steps, rows_per_job, condition/dit/decode {a_ms, b_ms}, mesh_ms")
 	fs.IntVar(&cfg.jobs, "jobs", 120, "jobs per run")
 	loads := fs.String("loads", "0.25,0.5,0.8,1,1.2", "offered loads, as shares of capacity")
@@ -157,6 +160,18 @@ func (r *report) markdown(w io.Writer) {
 	}
 }
 
+func readReport(path string) (*report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
 func (r *report) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -184,7 +199,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := run(ctx, cfg, os.Stderr)
+	var rep *report
+	if cfg.replot != "" {
+		rep, err = readReport(cfg.replot)
+	} else {
+		rep, err = run(ctx, cfg, os.Stderr)
+	}
 	if err == nil {
 		err = rep.write(cfg.out)
 	}

@@ -35,31 +35,62 @@ func writeSVG(w io.Writer, rows []outcome, aloneMS float64, capacity float64) er
 		left, top      = 70, 50
 		gap            = 90
 	)
-	maxLoad, maxP99, maxRate := 0.0, aloneMS, capacity
+	maxLoad, maxP99, minP99, maxRate := 0.0, aloneMS, aloneMS, capacity
 	for _, r := range rows {
 		maxLoad = math.Max(maxLoad, r.Load)
 		maxP99 = math.Max(maxP99, r.P99MS)
+		minP99 = math.Min(minP99, r.P99MS)
 		maxRate = math.Max(maxRate, r.PerSecond)
 	}
-	maxP99 *= 1.1
 	maxRate *= 1.1
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
-	panel := func(x0 int, title, yLabel string, yMax float64, value, reference func(outcome) float64, ref float64, refLabel string) {
+	// An axis maps values to the panel's height and names its ticks.
+	type axis struct {
+		y     func(v float64) float64 // 0 at the bottom, 1 at the top
+		ticks []float64
+	}
+	linearAxis := func(yMax float64) axis {
+		a := axis{y: func(v float64) float64 { return v / yMax }}
+		for i := 0; i <= 4; i++ {
+			a.ticks = append(a.ticks, yMax*float64(i)/4)
+		}
+		return a
+	}
+	// The latencies span two orders of magnitude between the policies: a
+	// log axis keeps all of them readable.
+	logAxis := func(lo, hi float64) axis {
+		lo, hi = math.Pow(10, math.Floor(math.Log10(lo))), math.Pow(10, math.Ceil(math.Log10(hi)))
+		a := axis{y: func(v float64) float64 { return math.Log(v/lo) / math.Log(hi/lo) }}
+		for d := lo; d <= hi; d *= 10 {
+			for _, m := range []float64{1, 2, 5} {
+				if d*m <= hi {
+					a.ticks = append(a.ticks, d*m)
+				}
+			}
+		}
+		return a
+	}
+	panel := func(x0 int, title, yLabel string, ax axis, value, reference func(outcome) float64, ref float64, refLabel string) {
 		px := func(load float64) float64 { return float64(x0) + load/maxLoad*panelW }
-		py := func(v float64) float64 { return float64(top+panelH) - v/yMax*panelH }
+		py := func(v float64) float64 { return float64(top+panelH) - ax.y(v)*panelH }
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", x0, top-20, title)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", x0, top+panelH, x0+panelW, top+panelH)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", x0, top, x0, top+panelH)
+		for _, v := range ax.ticks {
+			label := fmt.Sprintf("%.3g", v)
+			if v >= 1000 {
+				label = fmt.Sprintf("%.0f", v)
+			}
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", x0-5, py(v)+4, label)
+		}
 		for i := 0; i <= 4; i++ {
-			v := yMax * float64(i) / 4
-			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%.3g</text>`+"\n", x0-5, py(v)+4, v)
 			l := maxLoad * float64(i) / 4
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%.0f%%</text>`+"\n", px(l), top+panelH+16, l*100)
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">offered load (share of capacity)</text>`+"\n", x0+panelW/2, top+panelH+34)
-		fmt.Fprintf(&b, `<text transform="translate(%d,%d) rotate(-90)" text-anchor="middle">%s</text>`+"\n", x0-50, top+panelH/2, yLabel)
+		fmt.Fprintf(&b, `<text transform="translate(%d,%d) rotate(-90)" text-anchor="middle">%s</text>`+"\n", x0-55, top+panelH/2, yLabel)
 		if ref > 0 {
 			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="gray" stroke-dasharray="4 3"/>`+"\n", x0, py(ref), x0+panelW, py(ref))
 			fmt.Fprintf(&b, `<text x="%d" y="%.1f" fill="gray">%s</text>`+"\n", x0+4, py(ref)-4, refLabel)
@@ -90,9 +121,12 @@ func writeSVG(w io.Writer, rows []outcome, aloneMS float64, capacity float64) er
 			}
 		}
 	}
-	panel(left, "p99 latency, arrival to result", "ms", maxP99, func(r outcome) float64 { return r.P99MS },
-		func(r outcome) float64 { return r.ReferenceP99MS }, aloneMS, "one job alone")
-	panel(left+panelW+gap, "throughput", "jobs per second", maxRate, func(r outcome) float64 { return r.PerSecond }, nil, capacity, "capacity")
+	seconds := func(ms float64) float64 { return ms / 1000 }
+	panel(left, "p99 latency, arrival to result", "seconds (log scale)", logAxis(seconds(minP99), seconds(maxP99)),
+		func(r outcome) float64 { return seconds(r.P99MS) }, func(r outcome) float64 { return seconds(r.ReferenceP99MS) },
+		seconds(aloneMS), "one job alone")
+	panel(left+panelW+gap, "throughput", "jobs per second", linearAxis(maxRate), func(r outcome) float64 { return r.PerSecond },
+		nil, capacity, "capacity")
 	legend := []policyStyle{{label: "first come first served, one GPU (reference)", color: "gray"}}
 	for i, ps := range append(slices.Clone(policies), legend...) {
 		y := height - 30 + 16*(i/2)
