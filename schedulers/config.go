@@ -81,7 +81,6 @@ func ParseConfig(data []byte) (Config, error) {
 	}
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
@@ -173,18 +172,25 @@ func (r *reader) name(key string, allowed ...string) Option[string] {
 
 // number reads a finite float in [lo, hi].
 func (r *reader) number(key string, lo, hi float64) Option[float64] {
-	var n json.Number
-	if !r.value(key, &n) {
+	var raw json.RawMessage
+	if !r.value(key, &raw) {
 		return Option[float64]{}
 	}
-	f, ok := r.checkNumber(key, n, lo, hi)
+	f, ok := r.checkNumber(key, raw, lo, hi)
 	if !ok {
 		return Option[float64]{}
 	}
 	return Some(f)
 }
 
-func (r *reader) checkNumber(key string, n json.Number, lo, hi float64) (float64, bool) {
+// checkNumber reads one JSON number (json.Number alone would also take a
+// quoted one) and checks that it is finite and in [lo, hi].
+func (r *reader) checkNumber(key string, raw json.RawMessage, lo, hi float64) (float64, bool) {
+	var n json.Number
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] == '"' || json.Unmarshal(t, &n) != nil {
+		r.fail(key, "%s is not a number", raw)
+		return 0, false
+	}
 	f, err := n.Float64()
 	if err != nil || math.IsNaN(f) || f < lo || f > hi {
 		r.fail(key, "%s is not a number in [%g, %g]", n, lo, hi)
@@ -196,31 +202,31 @@ func (r *reader) checkNumber(key string, n json.Number, lo, hi float64) (float64
 // integer reads a whole number in [lo, hi]; 1000.0 counts, as Python's json
 // gives diffusers a float it then uses as a count.
 func (r *reader) integer(key string, lo, hi int) Option[int] {
-	var n json.Number
-	if !r.value(key, &n) {
+	var raw json.RawMessage
+	if !r.value(key, &raw) {
 		return Option[int]{}
 	}
-	i, ok := r.checkInteger(key, n, lo, hi)
+	i, ok := r.checkInteger(key, raw, lo, hi)
 	if !ok {
 		return Option[int]{}
 	}
 	return Some(i)
 }
 
-func (r *reader) checkInteger(key string, n json.Number, lo, hi int) (int, bool) {
-	f, ok := r.checkNumber(key, n, float64(lo), float64(hi))
+func (r *reader) checkInteger(key string, raw json.RawMessage, lo, hi int) (int, bool) {
+	f, ok := r.checkNumber(key, raw, float64(lo), float64(hi))
 	if !ok {
 		return 0, false
 	}
 	if f != math.Trunc(f) {
-		r.fail(key, "%s is not a whole number", n)
+		r.fail(key, "%s is not a whole number", raw)
 		return 0, false
 	}
 	return int(f), true
 }
 
 func (r *reader) numbers(key string, lo, hi float64, maxLen int) Option[[]float64] {
-	var ns []json.Number
+	var ns []json.RawMessage
 	if !r.value(key, &ns) {
 		return Option[[]float64]{}
 	}
@@ -240,7 +246,7 @@ func (r *reader) numbers(key string, lo, hi float64, maxLen int) Option[[]float6
 }
 
 func (r *reader) integers(key string, lo, hi, maxLen int) Option[[]int] {
-	var ns []json.Number
+	var ns []json.RawMessage
 	if !r.value(key, &ns) {
 		return Option[[]int]{}
 	}

@@ -204,7 +204,13 @@ func TestGoldenSteps(t *testing.T) {
 						drawn = decodeTensor(t, *st.Noise)
 						noise = NewQueuedNoise(drawn)
 					}
-					if idx, ulps := within(s.ScaleModelInput(i, sample), wantInput, maxAbs(sample, wantInput), goldenULPs); idx >= 0 {
+					scale := maxAbs(sample, m, drawn, want)
+					scaleSum += scale
+					allowed := float64(goldenULPs)
+					if chained {
+						allowed *= scaleSum / scale
+					}
+					if idx, ulps := within(s.ScaleModelInput(i, sample), wantInput, scale, allowed); idx >= 0 {
 						t.Fatalf("step %d model input[%d] off by %.1f ulps", i, idx, ulps)
 					}
 					got, err := s.Step(i, m, sample, noise)
@@ -213,12 +219,6 @@ func TestGoldenSteps(t *testing.T) {
 					}
 					if noise.Remaining() != 0 {
 						t.Fatalf("step %d drew no noise where diffusers drew %d values", i, len(drawn))
-					}
-					scale := maxAbs(sample, m, drawn, want)
-					scaleSum += scale
-					allowed := float64(goldenULPs)
-					if chained {
-						allowed *= scaleSum / scale
 					}
 					if idx, ulps := within(got, want, scale, allowed); idx >= 0 {
 						t.Fatalf("step %d (t=%v) value %d = %v, diffusers %v: off by %.1f ulps of the step's scale",
