@@ -65,9 +65,9 @@ type Config struct {
 // steps, a 400-byte file), low enough that a hostile file cannot make the
 // schedule tables large.
 const (
-	maxConfigBytes        = 1 << 20
-	maxNumTrainTimesteps  = 100_000
-	maxDisableCorrectorLn = 1000
+	maxConfigBytes       = 1 << 20
+	maxNumTrainTimesteps = 100_000
+	maxDisableCorrector  = 1000
 )
 
 // ParseConfig reads a scheduler_config.json. Unknown keys and keys starting
@@ -113,7 +113,7 @@ func ParseConfig(data []byte) (Config, error) {
 	c.SolverType = r.name("solver_type", "bh1", "bh2", "midpoint", "heun", "logrho")
 	c.PredictX0 = r.boolean("predict_x0")
 	c.LowerOrderFinal = r.boolean("lower_order_final")
-	c.DisableCorrector = r.integers("disable_corrector", 0, maxNumTrainTimesteps, maxDisableCorrectorLn)
+	c.DisableCorrector = r.integers("disable_corrector", 0, maxNumTrainTimesteps, maxDisableCorrector)
 	c.FinalSigmasType = r.name("final_sigmas_type", "zero", "sigma_min")
 	c.UseKarrasSigmas = r.boolean("use_karras_sigmas")
 	if r.err != nil {

@@ -97,9 +97,6 @@ func (e *EulerAncestral) Timesteps() []float32 { return e.timesteps }
 // for "leading" spacing.
 func (e *EulerAncestral) InitNoiseSigma() float32 { return e.initSigma }
 
-// Sigmas are the noise levels of the steps, followed by the final 0.
-func (e *EulerAncestral) Sigmas() []float32 { return e.sigmas }
-
 // ScaleModelInput implements Scheduler: sample / (σ² + 1)^½.
 func (e *EulerAncestral) ScaleModelInput(i int, sample []float32) []float32 {
 	s := e.sigmas[i]

@@ -51,7 +51,8 @@ func NewLCM(cfg Config, steps int) (*LCM, error) {
 	for i := range timesteps {
 		timesteps[i] = origin[int(math.Floor(float64(i)*(float64(original)/float64(steps))))]
 	}
-	return l.withTimesteps(timesteps)
+	l.setTimesteps(timesteps)
+	return l, nil
 }
 
 // NewLCMWithTimesteps builds the scheduler on given timesteps, strictly
@@ -73,7 +74,8 @@ func NewLCMWithTimesteps(cfg Config, timesteps []int) (*LCM, error) {
 			return nil, fmt.Errorf("%w: LCM timesteps must descend: %d follows %d", ErrConfig, t, timesteps[i-1])
 		}
 	}
-	return l.withTimesteps(append([]int(nil), timesteps...))
+	l.setTimesteps(append([]int(nil), timesteps...))
+	return l, nil
 }
 
 func newLCM(cfg Config) (*LCM, error) {
@@ -99,10 +101,9 @@ func newLCM(cfg Config) (*LCM, error) {
 	}, nil
 }
 
-func (l *LCM) withTimesteps(timesteps []int) (*LCM, error) {
+func (l *LCM) setTimesteps(timesteps []int) {
 	l.timesteps = timesteps
 	l.stepper = stepper{steps: len(timesteps)}
-	return l, nil
 }
 
 // Timesteps implements Scheduler.

@@ -139,9 +139,6 @@ func (u *UniPC) InitNoiseSigma() float32 { return 1 }
 // ScaleModelInput implements Scheduler: UniPC does not scale the input.
 func (u *UniPC) ScaleModelInput(_ int, sample []float32) []float32 { return sample }
 
-// Sigmas are the noise levels of the steps, followed by the final one.
-func (u *UniPC) Sigmas() []float32 { return u.sigmas }
-
 // alphaSigmaLambda gives α_t = 1/(σ²+1)^½, σ_t = σ·α_t and λ = ln α_t − ln σ_t
 // for a sigma of the schedule.
 func (u *UniPC) alphaSigmaLambda(i int) (alpha, sigma, lambda float32) {
