@@ -18,12 +18,10 @@ type EulerAncestral struct {
 	initSigma  float32
 }
 
-// eulerDefaults are EulerAncestralDiscreteScheduler's constructor defaults.
-var eulerDefaults = classDefaults{betaStart: 0.0001, betaEnd: 0.02, betaSchedule: "linear", spacing: "linspace"}
-
 // NewEulerAncestral builds the scheduler for steps inference steps.
 func NewEulerAncestral(cfg Config, steps int) (*EulerAncestral, error) {
-	c := resolveCommon(cfg, eulerDefaults)
+	// EulerAncestralDiscreteScheduler's constructor defaults:
+	c := resolveCommon(cfg, classDefaults{betaStart: 0.0001, betaEnd: 0.02, betaSchedule: "linear", spacing: "linspace"})
 	if c.prediction != "epsilon" && c.prediction != "v_prediction" {
 		return nil, fmt.Errorf("%w: Euler Ancestral with prediction_type %q", ErrUnsupported, c.prediction)
 	}

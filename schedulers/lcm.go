@@ -22,9 +22,6 @@ type LCM struct {
 	alphasCumprod []float32
 }
 
-// lcmDefaults are LCMScheduler's constructor defaults.
-var lcmDefaults = classDefaults{betaStart: 0.00085, betaEnd: 0.012, betaSchedule: "scaled_linear", spacing: "leading"}
-
 // NewLCM builds the scheduler with LCM's own schedule of steps timesteps:
 // evenly spaced indices into the original_inference_steps-step distillation
 // schedule.
@@ -79,7 +76,8 @@ func NewLCMWithTimesteps(cfg Config, timesteps []int) (*LCM, error) {
 }
 
 func newLCM(cfg Config) (*LCM, error) {
-	c := resolveCommon(cfg, lcmDefaults)
+	// LCMScheduler's constructor defaults:
+	c := resolveCommon(cfg, classDefaults{betaStart: 0.00085, betaEnd: 0.012, betaSchedule: "scaled_linear", spacing: "leading"})
 	switch c.prediction {
 	case "epsilon", "v_prediction", "sample":
 	default:

@@ -32,12 +32,10 @@ type UniPC struct {
 	warm       int
 }
 
-// unipcDefaults are UniPCMultistepScheduler's constructor defaults.
-var unipcDefaults = classDefaults{betaStart: 0.0001, betaEnd: 0.02, betaSchedule: "linear", spacing: "linspace"}
-
 // NewUniPC builds the scheduler for steps inference steps.
 func NewUniPC(cfg Config, steps int) (*UniPC, error) {
-	c := resolveCommon(cfg, unipcDefaults)
+	// UniPCMultistepScheduler's constructor defaults:
+	c := resolveCommon(cfg, classDefaults{betaStart: 0.0001, betaEnd: 0.02, betaSchedule: "linear", spacing: "linspace"})
 	switch c.prediction {
 	case "epsilon", "v_prediction", "sample":
 	default:
