@@ -71,9 +71,11 @@ def rope_levels(view_size: int):
 def rope_voxel_indices(position: torch.Tensor, grid: int, voxels: int) -> torch.Tensor:
     """Voxel indices of one RoPE level, as 2.1's compute_discrete_voxel_indice
     computes them: position [B, N, 3, H, W] in [0, 1] (pixel-space position
-    maps, 1 = background in every channel) → [B, N·g², 3] integers in
-    [0, voxels − 1], cells in row-major order per view. A cell's position is
-    the mean over its foreground pixels; cells with fewer than
+    maps, background 1) → [B, N·g², 3] integers in [0, voxels − 1], cells in
+    row-major order per view. A pixel is foreground only when none of its
+    three channels is exactly 1 (Tencent's test, so a surface point with one
+    coordinate at 1 counts as background). A cell's position is the mean
+    over its foreground pixels; cells with fewer than
     (H/g)·(W/g)/16 foreground pixels get 0. Tencent computes this in half
     precision; this reference uses float32 (the Go side may differ from it
     by one voxel where a mean lands on a rounding boundary)."""

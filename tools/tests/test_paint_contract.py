@@ -102,18 +102,18 @@ class SignatureTest(unittest.TestCase):
         self.assertEqual(P.vae_shapes(P.Profile("2.0", 6, 768))[1]["image"], [-1, 3, 768, 768])
 
     def test_rope_voxel_indices_follow_the_cells(self):
-        # one view of 16×16 pixels, grid 2: the top-left cell holds position
-        # (0.25, 0.5, 1.0) on every pixel, the rest is background (all ones)
+        # one view of 16×16 pixels, grid 2 (cells of 8×8), background 1
         pos = torch.ones(1, 1, 3, 16, 16)
-        pos[0, 0, :, :8, :8] = torch.tensor([0.25, 0.5, 1.0])[:, None, None]
+        pos[0, 0, :, :8, :8] = torch.tensor([0.25, 0.5, 0.75])[:, None, None]
+        pos[0, 0, :, :8, 8:] = torch.tensor([0.25, 0.5, 1.0])[:, None, None]  # one channel at 1: background
         pos[0, 0, :, 8:, 8:] = torch.tensor([0.5, 0.5, 0.5])[:, None, None]
-        pos[0, 0, :, 8:10, 8:10] = 1.0  # 4 background pixels of 64 leave the mean alone
+        pos[0, 0, :, 8:10, 8:10] = 1.0  # 4 background pixels of 64: the mean of the other 60
+        pos[0, 0, :, 8:, :8] = 1.0
+        pos[0, 0, :, 8, 0:3] = 0.5  # 3 foreground pixels < 64/16: the cell counts as empty
         idx = P.rope_voxel_indices(pos, 2, 16)
         self.assertEqual(idx.shape, (1, 4, 3))
-        # (1.0 is foreground in one channel only: the pixel is not background)
-        self.assertEqual(idx[0, 0].tolist(), [round(0.25 * 15), round(0.5 * 15), 15])
-        self.assertEqual(idx[0, 1].tolist(), [0, 0, 0])
-        self.assertEqual(idx[0, 3].tolist(), [round(0.5 * 15)] * 3)
+        self.assertEqual(idx[0].tolist(), [[round(0.25 * 15), round(0.5 * 15), round(0.75 * 15)],
+                                           [0, 0, 0], [0, 0, 0], [round(0.5 * 15)] * 3])
 
 
 class GeneratorTest(unittest.TestCase):
