@@ -13,6 +13,7 @@ DINOv2 (transformers) and RealESRGAN (basicsr), whose wrappers only call the
 model; the delight UNet and the VAE are diffusers' own classes, checked here.
 """
 
+import contextlib
 import os
 import sys
 import types
@@ -52,14 +53,29 @@ def import_paint_classes(checkout: str, version: str):
     return UNet2p5DConditionModel, diffusers
 
 
+@contextlib.contextmanager
+def float32_for_half():
+    """Tensor.half() leaves float32 as it is for the block: Tencent computes
+    2.1's RoPE voxel indices in float16, which torch's CPU kernels cannot
+    clamp, so the check runs that code in float32."""
+    half = torch.Tensor.half
+    torch.Tensor.half = lambda self, *args, **kwargs: self
+    try:
+        yield
+    finally:
+        torch.Tensor.half = half
+
+
 def small_unet(diffusers, in_channels=4):
-    """SD-2.x's UNet2DConditionModel in small: two levels, heads of 16,
+    """SD-2.x's UNet2DConditionModel in small: its four levels (attention in
+    the upper three and the middle, so every RoPE level is used), heads of 16,
     cross-attention and time embedding at SD's widths (Tencent's learned
     tokens are [77, 1024], 2.0's camera embedding 1280 wide)."""
     return diffusers.UNet2DConditionModel(
         sample_size=VIEW_SIZE // 8, in_channels=in_channels, out_channels=4, layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        block_out_channels=(32, 64), attention_head_dim=(2, 4), norm_num_groups=8, cross_attention_dim=1024,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        block_out_channels=(32, 32, 64, 64), attention_head_dim=(2, 2, 4, 4), norm_num_groups=8, cross_attention_dim=1024,
         time_embedding_dim=1280, use_linear_projection=True)
 
 
@@ -126,18 +142,20 @@ def write_paint_check(checkout: str, version: str, out_dir: str, batch: int = 3)
             kw = dict(embeds_normal=normal, embeds_position=position, ref_latents=ref_latents,
                       dino_hidden_states=dino, position_maps=maps, ref_scale=ref_scale)
             t = timestep[:1].expand(batch)
-            want = model(sample, P.repeat_rows(t, 2 * n), text, **kw)[0].reshape(sample.shape)
+            with float32_for_half():
+                want = model(sample, P.repeat_rows(t, 2 * n), text, **kw)[0].reshape(sample.shape)
             graph_in = {"sample": sample, "normal": normal, "position": position, "timestep": t,
                         "ref_scale": ref_scale, "dino": dino}
             calc = sys.modules[UNet2p5D.__module__].calc_multires_voxel_idxs
-            tencent = calc(maps, grid_resolutions=[h, h // 2, h // 4, h // 8],
-                           voxel_resolutions=[8 * h, 4 * h, 2 * h, h])
+            with float32_for_half():
+                tencent = calc(maps, grid_resolutions=[h, h // 2, h // 4, h // 8],
+                               voxel_resolutions=[8 * h, 4 * h, 2 * h, h])
             for k, (gr, v) in enumerate(P.rope_levels(VIEW_SIZE)):
                 ours = P.rope_voxel_indices(maps, gr, v)
                 theirs = tencent[n * gr * gr]["voxel_indices"].float()
                 graph_in[f"rope_index_l{k}"] = theirs
-                if (ours - theirs).abs().max() > 1:
-                    raise AssertionError(f"RoPE level {k}: Tencent's voxel indices differ from paint.py's by more than 1")
+                if not torch.equal(ours, theirs):
+                    raise AssertionError(f"RoPE level {k}: Tencent's voxel indices differ from paint.py's")
     # the call Tencent's forward makes to fill its condition_embed_dict (a
     # dict local to that call, so it cannot be read back from it)
     ref_graph = PaintRefGraph(model, version)

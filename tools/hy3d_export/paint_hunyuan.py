@@ -48,6 +48,26 @@ def cpu_tensors():
         torch.Tensor.to = original
 
 
+class _SizeKeyed(dict):
+    """A dict keyed by token counts that also finds its entries when asked
+    with a traced size: Tencent looks the RoPE indices up by
+    `hidden_states.shape[1] in position_voxel_indices`, which under
+    torch.onnx.export's tracer would miss every key and silently drop RoPE."""
+
+    @staticmethod
+    def _key(key):
+        return key if isinstance(key, str) else int(key)
+
+    def __contains__(self, key):
+        return dict.__contains__(self, self._key(key))
+
+    def __getitem__(self, key):
+        return dict.__getitem__(self, self._key(key))
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, self._key(key), value)
+
+
 def _learned(unet: nn.Module, name: str) -> torch.Tensor:
     t = getattr(unet, name)
     return t.reshape(-1, t.shape[-2], t.shape[-1])  # 2.0 [1, 77, C], 2.1 [77, C] → [1, 77, C]
@@ -104,10 +124,10 @@ class PaintUNetGraph(nn.Module):
             unet = self.model.unet
             tokens = torch.stack([_learned(unet, f"learned_text_clip_{m}")[0] for m in self.p.materials])
             text = tokens.unsqueeze(0) + torch.zeros_like(ref_scale)[:, None, None, None]
-            voxels = {}
+            voxels = _SizeKeyed()
             for k, (g, v) in enumerate(P.rope_levels(self.p.view_size)):
                 idx = torch.clamp(torch.round(rope[k]), 0, v - 1).long()
-                voxels[n * g * g] = {"voxel_indices": idx, "voxel_resolution": v}
+                voxels[n * g * g] = _SizeKeyed(voxel_indices=idx, voxel_resolution=v)
             cache = {"condition_embed_dict": dict(zip(self.layers, refs)), "position_voxel_indices": voxels}
             out = self.model(sample, P.repeat_rows(timestep, mats * n), text, embeds_normal=normal,
                              embeds_position=position, dino_hidden_states=dino, ref_scale=ref_scale, cache=cache)
