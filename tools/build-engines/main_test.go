@@ -711,3 +711,41 @@ func FuzzSetPlan(f *testing.F) {
 		}
 	})
 }
+
+// Paint sets: paint_unet is optimized for its maximum (step-level batching
+// fills it) with buckets of whole jobs (3 rows under 2.1's 3-way guidance),
+// and the attention graphs' builds print the engine's layers, where an
+// operator checks that the multi-view attention was fused.
+func TestPaintProfilesAndLayerInfo(t *testing.T) {
+	set, err := engines.Open(filepath.Join("..", "..", "engines", "tiny-paint-2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profileFor(&set.Manifest, engines.PaintUNet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := p.record()["sample"]
+	if !slices.Equal(rec.Opt, []int64{6, 2, 6, 4, 8, 8}) || !slices.Equal(rec.Min, []int64{1, 2, 6, 4, 8, 8}) {
+		t.Errorf("sample profile %v / %v / %v", rec.Min, rec.Opt, rec.Max)
+	}
+	if !slices.Equal(p.buckets, []int{3, 6}) || !p.layerInfo {
+		t.Errorf("buckets %v layer info %v, want [3 6] true", p.buckets, p.layerInfo)
+	}
+	vae, err := profileFor(&set.Manifest, engines.VAEEncoder, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vae.layerInfo || vae.record()["image"].Opt[0] != 1 {
+		t.Errorf("vae_encoder: layer info %v, opt %v", vae.layerInfo, vae.record()["image"].Opt)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--dry-run", "--graphs", "paint_unet,vae_decoder", set.Dir}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "--profilingVerbosity=detailed --dumpLayerInfo") ||
+		strings.Contains(lines[1], "--dumpLayerInfo") {
+		t.Errorf("dry run printed\n%s", out.String())
+	}
+}

@@ -20,6 +20,9 @@ type inputProfile struct {
 type graphProfile struct {
 	inputs  []inputProfile
 	buckets []int
+	// layerInfo asks trtexec for the engine's layers in its log, for the
+	// paint graphs whose attention must be fused (docs/paint-contract.md).
+	layerInfo bool
 }
 
 // profileFor derives the single optimization profile of a graph from its
@@ -48,7 +51,7 @@ func profileFor(m *engines.Manifest, graph string, custom []int) (graphProfile, 
 		return graphProfile{}, fmt.Errorf("graph %s: max_batch %d < 1", graph, g.MaxBatch)
 	}
 	optBatch := int64(1)
-	if graph == engines.DiT {
+	if graph == engines.DiT || (m.IsPaint() && graph == engines.PaintUNet) {
 		optBatch = maxBatch
 	}
 	var p graphProfile
@@ -87,18 +90,31 @@ func profileFor(m *engines.Manifest, graph string, custom []int) (graphProfile, 
 		}
 		p.buckets = slices.Clone(custom)
 	} else {
-		p.buckets = defaultBuckets(int(maxBatch), graph == engines.DiT && m.Sampler.Guidance == "cfg")
+		p.buckets = defaultBuckets(int(maxBatch), rowsPerJob(m, graph))
 	}
+	p.layerInfo = m.IsPaint() && slices.Contains([]string{engines.PaintUNet, engines.PaintRef, engines.Delight}, graph)
 	return p, nil
 }
 
-func defaultBuckets(maxBatch int, pairs bool) []int {
-	start := 1
-	if pairs && maxBatch >= 2 {
-		start = 2
+// rowsPerJob is how many rows of a graph one job always takes: two for a
+// CFG DiT, the guidance branches for paint_unet, else one.
+func rowsPerJob(m *engines.Manifest, graph string) int {
+	switch {
+	case m.IsPaint() && graph == engines.PaintUNet && m.Paint != nil:
+		return m.Paint.Sampler.RowsPerJob()
+	case !m.IsPaint() && graph == engines.DiT && m.Sampler.Guidance == "cfg":
+		return 2
+	}
+	return 1
+}
+
+// defaultBuckets are unit·2^k below maxBatch, then maxBatch itself.
+func defaultBuckets(maxBatch, unit int) []int {
+	if unit > maxBatch {
+		unit = 1
 	}
 	var buckets []int
-	for b := start; b < maxBatch; b *= 2 {
+	for b := unit; b < maxBatch; b *= 2 {
 		buckets = append(buckets, b)
 	}
 	return append(buckets, maxBatch)

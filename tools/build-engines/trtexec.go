@@ -17,9 +17,10 @@ import (
 
 // trtexecArgs is the command line that builds one plan: FP16, the graph's
 // single optimization profile, the shared timing cache (it makes rebuilds
-// and the graphs after the first much faster), no inference afterwards.
+// and the graphs after the first much faster), no inference afterwards; for
+// the paint UNets, the engine's layers in the log.
 func trtexecArgs(trtexec, onnx, plan, timingCache string, device int, p graphProfile) []string {
-	return []string{
+	args := []string{
 		trtexec,
 		"--onnx=" + onnx,
 		"--saveEngine=" + plan,
@@ -31,6 +32,10 @@ func trtexecArgs(trtexec, onnx, plan, timingCache string, device int, p graphPro
 		"--device=" + strconv.Itoa(device),
 		"--skipInference",
 	}
+	if p.layerInfo {
+		args = append(args, "--profilingVerbosity=detailed", "--dumpLayerInfo")
+	}
+	return args
 }
 
 // shellQuote renders args as one line a POSIX shell runs unchanged.
