@@ -434,13 +434,20 @@ func requireAccessible(t *testing.T, ctx context.Context, page string) {
 		t.Fatalf("injecting axe-core: %v", err)
 	}
 	raw := read(t, ctx, "running axe-core", chromedp.Evaluate[string](
-		`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}).then((r) => JSON.stringify(r.violations))`,
+		`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}).then((r) => JSON.stringify({passes: r.passes.length, violations: r.violations}))`,
 		chromedp.EvalAwaitPromise))
-	var violations []axeViolation
-	if err := json.Unmarshal([]byte(raw), &violations); err != nil {
+	var result struct {
+		Passes     int
+		Violations []axeViolation
+	}
+	if err := json.Unmarshal([]byte(raw), &result); err != nil {
 		t.Fatalf("reading axe-core's answer: %v", err)
 	}
-	for _, v := range violations {
+	if result.Passes < 10 {
+		t.Errorf("%s: axe-core passed only %d rules: did it see the page?", page, result.Passes)
+	}
+	t.Logf("%s: axe-core passed %d rules, found %d violations", page, result.Passes, len(result.Violations))
+	for _, v := range result.Violations {
 		var where []string
 		for _, n := range v.Nodes {
 			where = append(where, fmt.Sprint(n.Target))

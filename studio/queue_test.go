@@ -21,10 +21,12 @@ import (
 // TestStudioManyPicturesBehindAPrefixWithAKey serves hy3d under /hy3d/ of a
 // reverse proxy, with an API key required. The studio asks for the key, keeps
 // it, and sends it on every request, its progress streams included; a folder
-// of three pictures (and a file that is not one) becomes three generations in
-// the queue, which all finish and open; a repeat of one is a cached result
-// that opens at once; and the dashboard under the same prefix fills with the
-// key. No request leaves the prefix.
+// of four pictures (and a file that is not one) becomes four generations in
+// the queue (one more than the page follows by stream at once: the last is
+// polled until a stream is free), which all finish and open; a repeat of one
+// is the same generation, opened at once, and a copy encoded otherwise a
+// cached result, opened at once; and the dashboard under the same prefix
+// fills with the key. No request leaves the prefix.
 func TestStudioManyPicturesBehindAPrefixWithAKey(t *testing.T) {
 	const key = "s3cret-studio-key"
 	base := serveTiny(t, func(c *server.Config) { c.APIKeys = []string{key} })
@@ -53,6 +55,7 @@ func TestStudioManyPicturesBehindAPrefixWithAKey(t *testing.T) {
 	picture(t, folder, "a-disc.png", disc, color.NRGBA{R: 200, G: 90, B: 40, A: 255})
 	picture(t, folder, "b-square.png", square, color.NRGBA{R: 40, G: 80, B: 200, A: 255})
 	repeat := picture(t, folder, "c-ring.png", ring, color.NRGBA{R: 30, G: 160, B: 60, A: 255})
+	picture(t, folder, "d-disc.png", disc, color.NRGBA{R: 120, G: 40, B: 160, A: 255})
 	if err := os.WriteFile(filepath.Join(folder, "notes.txt"), []byte("not a picture"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -61,20 +64,20 @@ func TestStudioManyPicturesBehindAPrefixWithAKey(t *testing.T) {
 		until(`document.getElementById("preview").src.startsWith("data:image/png")`, 60*time.Second),
 		chromedp.WaitEnabled(chromedp.ID("generate")),
 	)
-	if msg := read(t, ctx, "reading the picture message", chromedp.Text(chromedp.ID("picture-msg"))); !strings.HasPrefix(msg, "3 pictures (1 other file left out)") {
+	if msg := read(t, ctx, "reading the picture message", chromedp.Text(chromedp.ID("picture-msg"))); !strings.HasPrefix(msg, "4 pictures (1 other file left out)") {
 		t.Errorf("the folder is described as %q", msg)
 	}
 	screenshot(t, ctx, "studio-7-folder")
 
 	allOpened := `(() => { const rows = [...document.querySelectorAll("#queue li")];
 		return rows.length === %d && rows.every((r) => r.dataset.state === "succeeded" && r.dataset.opened === "true"); })()`
-	step(t, ctx, "generating the three",
+	step(t, ctx, "generating the four",
 		chromedp.SetValue(chromedp.ID("f-steps"), "2"),
 		chromedp.Click(chromedp.ID("generate")),
-		until(`document.querySelectorAll("#queue li").length === 3`, 30*time.Second),
+		until(`document.querySelectorAll("#queue li").length === 4`, 30*time.Second),
 	)
 	screenshot(t, ctx, "studio-8-queue")
-	step(t, ctx, "waiting for all three to finish and open", until(fmt.Sprintf(allOpened, 3), 90*time.Second))
+	step(t, ctx, "waiting for all four to finish and open", until(fmt.Sprintf(allOpened, 4), 90*time.Second))
 	screenshot(t, ctx, "studio-9-queue-done")
 	ids := read(t, ctx, "reading the queue", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#queue li")].map((r) => r.dataset.id)`))
 	for _, id := range ids {
@@ -104,7 +107,7 @@ func TestStudioManyPicturesBehindAPrefixWithAKey(t *testing.T) {
 		chromedp.SetUploadFiles(chromedp.ID("file"), []string{copyPath}),
 		until(`document.getElementById("picture-msg").textContent.startsWith("png")`, 30*time.Second),
 		chromedp.Click(chromedp.ID("generate")),
-		until(fmt.Sprintf(allOpened, 4), 30*time.Second),
+		until(fmt.Sprintf(allOpened, 5), 30*time.Second),
 	)
 	if s := read(t, ctx, "reading the copy's row", chromedp.Evaluate[string](first+`.querySelector(".state").textContent`)); s != "succeeded (cached)" {
 		t.Errorf("the copy reads %q, want a cached success", s)
@@ -114,7 +117,7 @@ func TestStudioManyPicturesBehindAPrefixWithAKey(t *testing.T) {
 	}
 	if shown, copyID := read(t, ctx, "reading the shown generation", chromedp.Evaluate[string](`document.body.dataset.shown`)),
 		read(t, ctx, "reading the copy's id", chromedp.Evaluate[string](first+`.dataset.id`)); shown != copyID || slices.Contains(ids, copyID) {
-		t.Errorf("the viewer shows %s; the copy is %s, the first three %v", shown, copyID, ids)
+		t.Errorf("the viewer shows %s; the copy is %s, the first four %v", shown, copyID, ids)
 	}
 	screenshot(t, ctx, "studio-9-queue-cached")
 

@@ -95,7 +95,8 @@ function enableGenerate() {
 
 // pick takes the pictures among files (a folder holds other files too) and previews the first.
 function pick(files) {
-  const pictures = files.filter(isPicture);
+  const path = (f) => f.webkitRelativePath || f.name;
+  const pictures = files.filter(isPicture).sort((a, b) => path(a).localeCompare(path(b), "en", { numeric: true }));
   if (!pictures.length) {
     $("picture-msg").textContent = files.length ? "no PNG, JPEG or WebP picture among the files" : "";
     return;
