@@ -135,7 +135,8 @@ export class Generations {
 
   // pump starts streams for the oldest generations in flight, up to MAX_STREAMS.
   pump() {
-    const waiting = this.entries.filter((e) => this.active(e) && !e.streaming).reverse();
+    const now = Date.now();
+    const waiting = this.entries.filter((e) => this.active(e) && !e.streaming && !(e.resumeAt > now)).reverse();
     for (const entry of waiting) {
       if (this.streams >= MAX_STREAMS) break;
       this.stream(entry);
@@ -155,6 +156,9 @@ export class Generations {
       this.streams--;
       entry.streaming = false;
       entry.abort = null;
+      // A stream that ended before its generation did (a server restarting,
+      // a proxy's timeout) is opened again after a poll's pause, not at once.
+      if (this.active(entry)) entry.resumeAt = Date.now() + POLL_MS;
       this.pump();
     }
   }
