@@ -88,21 +88,22 @@ export class Generations {
     }
     for (const e of this.entries) e.check = true;
     this.render();
-    this.pollTimer = setInterval(() => this.poll(), POLL_MS);
+    setInterval(() => this.poll(), POLL_MS);
     this.poll();
   }
 
   save() {
     const stored = this.entries.slice(0, KEEP).map(({ id, name, thumb, created, status, gone }) => ({ id, name, thumb, created, status, gone }));
-    try {
-      localStorage.setItem(STORAGE, JSON.stringify(stored));
-    } catch {
-      // Storage full: keep the newest half.
-      localStorage.setItem(STORAGE, JSON.stringify(stored.slice(0, KEEP / 2)));
+    // Storage full (other pages of this origin use it too): keep fewer, newest first.
+    for (let n = stored.length; ; n = Math.floor(n / 2)) {
+      try {
+        localStorage.setItem(STORAGE, JSON.stringify(stored.slice(0, n)));
+        return;
+      } catch (err) {
+        if (n === 0) throw err;
+      }
     }
   }
-
-  find(id) { return this.entries.find((e) => e.id === id); }
 
   // add puts a generation the server accepted at the top; a finished one
   // (a cached result) opens at once.

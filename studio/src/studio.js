@@ -82,6 +82,7 @@ function showProblem(err, prefix = "") {
 // ---- the pictures ----
 const PICTURE_TYPES = ["image/png", "image/jpeg", "image/webp"];
 let picked = [];
+let pickedNote = ""; // how many pictures, when more than one or files were left out
 
 function isPicture(file) {
   return PICTURE_TYPES.includes(file.type) || (!file.type && /\.(png|jpe?g|webp)$/i.test(file.name));
@@ -115,7 +116,9 @@ function pick(files) {
     });
   }
   const skipped = files.length - pictures.length;
-  picked.note = `${pictures.length} picture${pictures.length > 1 ? "s" : ""}` + (skipped ? ` (${skipped} other file${skipped > 1 ? "s" : ""} left out)` : "");
+  pickedNote = pictures.length > 1 || skipped
+    ? `${pictures.length} picture${pictures.length > 1 ? "s" : ""}` + (skipped ? ` (${skipped} other file${skipped > 1 ? "s" : ""} left out)` : "")
+    : "";
   enableGenerate();
   preview(pictures[0], 0);
 }
@@ -130,7 +133,7 @@ async function preview(file, index) {
   const body = new FormData();
   body.append("image", file);
   if ($("f-model")) body.append("model", $("f-model").value);
-  const lead = picked.length > 1 ? `${picked.note}; ${file.name}: ` : "";
+  const lead = pickedNote ? `${pickedNote}; ${file.name}: ` : "";
   try {
     const p = await (await api("v1/preprocess", { method: "POST", body })).json();
     if (p.preview) $("preview").src = p.preview;
