@@ -1,6 +1,7 @@
 package studio_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -310,7 +311,7 @@ func TestStudioCancelsAQueuedGeneration(t *testing.T) {
 // postGeneration creates a generation over the API and answers its id.
 func postGeneration(t *testing.T, base, query string, picture []byte) string {
 	t.Helper()
-	resp, err := http.Post(base+"/v1/generations?"+query, "image/png", strings.NewReader(string(picture)))
+	resp, err := http.Post(base+"/v1/generations?"+query, "image/png", bytes.NewReader(picture))
 	if err != nil {
 		t.Fatal(err)
 	}
