@@ -2,9 +2,7 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -16,39 +14,19 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/internal/tinypipeline"
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/mesh"
-	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/results"
 	"github.com/hy3d/hy3d/telemetry"
-	"github.com/hy3d/hy3d/tensor"
 )
 
 // tinyServer serves the embedded tiny engines on ONNX Runtime through the
 // real pipeline: the path `make run` takes.
 func tinyServer(t *testing.T, opts ...func(*Config)) *testServer {
 	t.Helper()
-	set, err := engines.Tiny()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
-	if errors.Is(err, tensor.ErrUnavailable) {
-		t.Skipf("ONNX Runtime not installed (make deps): %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loader.Close() })
-	p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, set := tinypipeline.Open(t, t.Skipf)
 	g, err := NewPipelines([]PipelineModel{{Pipeline: p, Set: set}}, 16<<20)
 	if err != nil {
 		t.Fatal(err)

@@ -9,13 +9,13 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,16 +25,14 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
-	"github.com/hy3d/hy3d/engines"
-	"github.com/hy3d/hy3d/mesh/meshtest"
-	"github.com/hy3d/hy3d/pipeline"
+	"github.com/hy3d/hy3d/internal/tinypipeline"
 	"github.com/hy3d/hy3d/server"
 	"github.com/hy3d/hy3d/studio"
-	"github.com/hy3d/hy3d/tensor"
 )
 
-// screenshotDir is where the browser tests leave their screenshots: the
-// repository's build folder (the README's pictures are taken from here).
+// screenshotDir is where the browser tests leave their screenshots and the
+// pages' measured sizes: the repository's build folder (the README's
+// pictures are taken from here).
 const screenshotDir = "../build/screenshots"
 
 // serveTiny starts hy3d on loopback over the embedded reference models on
@@ -44,24 +42,7 @@ func serveTiny(t *testing.T, opts ...func(*server.Config)) string {
 	if !studio.Built() {
 		t.Fatal("the pages are not built: run `make studio` (npm and esbuild) before go test")
 	}
-	set, err := engines.Tiny()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
-	if errors.Is(err, tensor.ErrUnavailable) {
-		t.Fatalf("ONNX Runtime not installed (make deps): %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loader.Close() })
-	p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, set := tinypipeline.Open(t, t.Fatalf)
 	g, err := server.NewPipelines([]server.PipelineModel{{Pipeline: p, Set: set}}, 16<<20)
 	if err != nil {
 		t.Fatal(err)
@@ -92,20 +73,120 @@ func serveTiny(t *testing.T, opts ...func(*server.Config)) string {
 	return "http://" + ln.Addr().String()
 }
 
-// newBrowser starts Debian's chromium headless with a fresh profile, lets
-// downloads land in downloads, and collects the page's console errors,
-// uncaught exceptions and browser-log errors (but those for which expected
-// says they were provoked on purpose).
-func newBrowser(t *testing.T, downloads string, expected func(chromedp.ConsoleMessage) bool) (context.Context, func() []string) {
+// prefixProxy is a reverse proxy on loopback that serves a backend under a
+// path prefix, as an operator's proxy would. It refuses (and records) every
+// request outside the prefix, records every 401 its backend answers, and can
+// be pointed at another backend, as after a restart.
+type prefixProxy struct {
+	prefix string
+	mu     sync.Mutex
+	target *url.URL
+	stray  []string // requests outside the prefix
+	denied []string // requests the backend answered 401
+}
+
+// newPrefixProxy starts a proxy serving backend under prefix ("/hy3d") and
+// answers the URL of the prefix, with its trailing slash.
+func newPrefixProxy(t *testing.T, prefix, backend string) (*prefixProxy, string) {
 	t.Helper()
+	p := &prefixProxy{prefix: prefix}
+	p.point(t, backend)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			p.mu.Lock()
+			target := p.target
+			p.mu.Unlock()
+			r.SetURL(target)
+			r.Out.URL.Path = strings.TrimPrefix(r.In.URL.Path, prefix)
+			r.Out.URL.RawPath = ""
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusUnauthorized {
+				p.mu.Lock()
+				p.denied = append(p.denied, resp.Request.URL.Path)
+				p.mu.Unlock()
+			}
+			return nil
+		},
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, prefix+"/") {
+			p.mu.Lock()
+			p.stray = append(p.stray, r.URL.Path)
+			p.mu.Unlock()
+			http.NotFound(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return p, "http://" + ln.Addr().String() + prefix + "/"
+}
+
+// point sends the proxy's traffic to another backend.
+func (p *prefixProxy) point(t *testing.T, backend string) {
+	u, err := url.Parse(backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.target = u
+	p.mu.Unlock()
+}
+
+// takeDenied answers the paths answered 401 since the last call, and forgets them.
+func (p *prefixProxy) takeDenied() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.denied
+	p.denied = nil
+	return d
+}
+
+func (p *prefixProxy) strays() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.stray...)
+}
+
+// chromium is Debian's chromium, headless, started by the first test that
+// needs it and shared by the package's tests, each in a browser context of
+// its own (its own storage, as a fresh profile has).
+var chromium struct {
+	once sync.Once
+	ctx  context.Context
+	stop func()
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if chromium.stop != nil {
+		chromium.stop()
+	}
+	os.Exit(code)
+}
+
+func startChromium() {
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Fatalf("chromium not found (make deps installs it): %v", err)
+		chromium.err = fmt.Errorf("chromium not found (make deps installs it): %w", err)
+		return
+	}
+	profile, err := os.MkdirTemp("", "hy3d-studio-chromium-")
+	if err != nil {
+		chromium.err = err
+		return
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 900),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1400, 1000),
 	}
 	// SwiftShader draws WebGL on the CPU: the machines that run the tests have no GPU.
 	for _, f := range []string{"headless", "no-sandbox", "disable-gpu", "disable-quic", "no-first-run",
@@ -115,12 +196,35 @@ func newBrowser(t *testing.T, downloads string, expected func(chromedp.ConsoleMe
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
+	chromium.ctx = ctx
+	chromium.stop = func() {
+		cancel()
+		cancelAlloc()
+		os.RemoveAll(profile)
+	}
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
+		chromium.err = fmt.Errorf("starting chromium: %w", err)
+	}
+}
+
+// newBrowser opens a tab in a new browser context of the shared chromium,
+// lets downloads land in downloads, and collects the page's console errors,
+// uncaught exceptions and browser-log errors (but those for which expected
+// says they were provoked on purpose).
+func newBrowser(t *testing.T, downloads string, expected func(chromedp.ConsoleMessage) bool) (context.Context, func() []string) {
+	t.Helper()
+	chromium.once.Do(startChromium)
+	if chromium.err != nil {
+		t.Fatal(chromium.err)
+	}
+	ctx, cancel := chromedp.NewContext(chromium.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("opening a tab: %v", err)
 	}
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
+		BrowserContextID: chromedp.FromContext(ctx).BrowserContextID}); err != nil {
 		t.Fatalf("allowing downloads: %v", err)
 	}
 	var mu sync.Mutex
@@ -145,6 +249,17 @@ func newBrowser(t *testing.T, downloads string, expected func(chromedp.ConsoleMe
 	}
 }
 
+// noErrors is the console filter of a test that provokes no error.
+func noErrors(chromedp.ConsoleMessage) bool { return false }
+
+// requirePageClean fails the test with every console error the page logged.
+func requirePageClean(t *testing.T, pageErrors func() []string) {
+	t.Helper()
+	if p := pageErrors(); len(p) > 0 {
+		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
+	}
+}
+
 // screenshot saves the page as build/screenshots/<name>.png.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -160,16 +275,24 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// objectPicture draws an opaque disc on a transparent square, as a PNG file.
-func objectPicture(t *testing.T) string {
+// A shape is an object outline for test pictures.
+type shape func(dx, dy, r int) bool
+
+var (
+	disc   shape = func(dx, dy, r int) bool { return dx*dx+dy*dy < r*r }
+	square shape = func(dx, dy, r int) bool { return max(dx, -dx) < r*4/5 && max(dy, -dy) < r*4/5 }
+	ring   shape = func(dx, dy, r int) bool { d := dx*dx + dy*dy; return d < r*r && d > r*r/4 }
+)
+
+// pictureBytes draws an opaque object on a transparent square, as a PNG.
+func pictureBytes(t *testing.T, inside shape, c color.NRGBA) []byte {
 	t.Helper()
 	const size = 256
 	img := image.NewNRGBA(image.Rect(0, 0, size, size))
 	for y := range size {
 		for x := range size {
-			dx, dy := x-size/2, y-size/2
-			if dx*dx+dy*dy < (size/3)*(size/3) {
-				img.SetNRGBA(x, y, color.NRGBA{R: 200, G: 90, B: 40, A: 255})
+			if inside(x-size/2, y-size/2, size/3) {
+				img.SetNRGBA(x, y, c)
 			}
 		}
 	}
@@ -177,11 +300,22 @@ func objectPicture(t *testing.T) string {
 	if err := png.Encode(&buf, img); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "disc.png")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	return buf.Bytes()
+}
+
+// picture writes pictureBytes as dir/name and answers its path.
+func picture(t *testing.T, dir, name string, inside shape, c color.NRGBA) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, pictureBytes(t, inside, c), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// objectPicture is the tests' usual picture: an orange disc.
+func objectPicture(t *testing.T) string {
+	return picture(t, t.TempDir(), "disc.png", disc, color.NRGBA{R: 200, G: 90, B: 40, A: 255})
 }
 
 // step runs browser actions under a bound, naming what was awaited when it fails.
@@ -189,8 +323,10 @@ func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Ac
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
+	start := time.Now()
+	defer func() { t.Logf("%s took %s", what, time.Since(start)) }()
 	if err := chromedp.Do(sctx, actions...); err != nil {
-		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("[role=status], [role=alert], .err")].map((e) => (e.id || "") + ": " + e.textContent).join(" | ")`))
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("[role=status], [role=alert], .err, #queue li")].map((e) => (e.id || e.dataset.id || "") + ": " + e.textContent).join(" | ")`))
 		t.Fatalf("%s: %v (page: %s)", what, err, state)
 	}
 }
@@ -216,105 +352,6 @@ func until(expr string, timeout time.Duration) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// TestStudioPictureToDownloadedModel walks the studio as a user does: pick a
-// picture, see what the model sees, send an invalid parameter and read its
-// message next to the field, generate with live progress, see the mesh drawn,
-// download the GLB and validate it.
-func TestStudioPictureToDownloadedModel(t *testing.T) {
-	base := serveTiny(t)
-	downloads := t.TempDir()
-	// The invalid parameter is sent on purpose: its 422 is the browser's only expected error.
-	ctx, pageErrors := newBrowser(t, downloads, func(m chromedp.ConsoleMessage) bool {
-		return m.Source == "network" && strings.Contains(m.Text, "422") && strings.HasSuffix(m.URL, "/v1/generations")
-	})
-
-	step(t, ctx, "opening the studio", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("f-steps")))
-	if v := read(t, ctx, "reading the defaults", chromedp.Value(chromedp.ID("f-steps"))); v == "" {
-		t.Fatal("the steps field has no default from /v1/models")
-	}
-
-	step(t, ctx, "picking a picture and waiting for its preview",
-		chromedp.SetUploadFiles(chromedp.ID("file"), []string{objectPicture(t)}),
-		until(`document.getElementById("preview").src.startsWith("data:image/png")`, 60*time.Second),
-		chromedp.WaitEnabled(chromedp.ID("generate")),
-	)
-	if msg := read(t, ctx, "reading the picture's description", chromedp.Text(chromedp.ID("picture-msg"))); !strings.Contains(msg, "png 256×256") {
-		t.Errorf("picture message %q does not describe the picture", msg)
-	}
-	screenshot(t, ctx, "studio-1-preview")
-
-	step(t, ctx, "sending steps=0",
-		chromedp.SetValue(chromedp.ID("f-steps"), "0"),
-		chromedp.Click(chromedp.ID("generate")),
-		until(`document.getElementById("err-steps").textContent !== ""`, 30*time.Second),
-	)
-	if msg := read(t, ctx, "reading the field's message", chromedp.Text(chromedp.ID("err-steps"))); !strings.Contains(msg, "between 1 and") {
-		t.Errorf("steps=0 shows %q next to its field, want the range", msg)
-	}
-	screenshot(t, ctx, "studio-2-invalid-field")
-
-	step(t, ctx, "generating",
-		chromedp.WaitEnabled(chromedp.ID("generate")),
-		chromedp.SetValue(chromedp.ID("f-steps"), "3"),
-		chromedp.Click(chromedp.ID("generate")),
-		until(`document.body.dataset.shown !== undefined`, 80*time.Second),
-	)
-	if n := read(t, ctx, "counting progress events", chromedp.Evaluate[int](`Number(document.body.dataset.events || 0)`)); n < 2 {
-		t.Errorf("%d progress events arrived, want at least 2 (running and succeeded)", n)
-	}
-	if msg := read(t, ctx, "reading the fixed field", chromedp.Text(chromedp.ID("err-steps"))); msg != "" {
-		t.Errorf("the fixed field still shows %q", msg)
-	}
-	if p := read(t, ctx, "reading the progress", chromedp.Text(chromedp.ID("progress"))); !strings.HasPrefix(p, "succeeded") {
-		t.Errorf("progress reads %q, want succeeded", p)
-	}
-	if c := read(t, ctx, "reading the counts", chromedp.Text(chromedp.ID("counts"))); !strings.Contains(c, "faces") {
-		t.Errorf("counts read %q", c)
-	}
-
-	// The canvas is drawn over a flat background: the mesh must cover part of it.
-	step(t, ctx, "letting a few frames render", chromedp.Sleep(300*time.Millisecond))
-	covered := read(t, ctx, "measuring the canvas", chromedp.Evaluate[float64](`(() => {
-		const src = document.querySelector("#view canvas");
-		const c = document.createElement("canvas");
-		c.width = src.width; c.height = src.height;
-		const g = c.getContext("2d");
-		g.drawImage(src, 0, 0);
-		const px = g.getImageData(0, 0, c.width, c.height).data;
-		const [r, gg, b] = [px[0], px[1], px[2]];
-		let differ = 0;
-		for (let i = 0; i < px.length; i += 4) {
-			if (Math.abs(px[i] - r) + Math.abs(px[i+1] - gg) + Math.abs(px[i+2] - b) > 24) differ++;
-		}
-		return differ / (px.length / 4);
-	})()`))
-	if covered < 0.01 {
-		t.Errorf("the mesh covers %.4f of the canvas, want at least 1%%", covered)
-	}
-	screenshot(t, ctx, "studio-3-model")
-
-	if n := read(t, ctx, "reading the stage bar", chromedp.Evaluate[int](`document.querySelectorAll("#stages span").length`)); n != 7 {
-		t.Errorf("the stage bar has %d stages, want 7 (preprocess to export)", n)
-	}
-
-	step(t, ctx, "toggling wireframe", chromedp.Click(chromedp.ID("wireframe")), chromedp.Sleep(200*time.Millisecond))
-	screenshot(t, ctx, "studio-4-wireframe")
-	step(t, ctx, "shading by normals",
-		chromedp.Click(chromedp.ID("wireframe")),
-		chromedp.SetValue(chromedp.ID("shading"), "normal"),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("shading").dispatchEvent(new Event("change"))`),
-		chromedp.Sleep(200*time.Millisecond),
-	)
-	screenshot(t, ctx, "studio-5-normals")
-
-	step(t, ctx, "downloading the GLB", chromedp.Click(chromedp.CSS(`#downloads button[data-format="glb"]`)))
-	meshtest.RequireValidGLB(t, waitForDownload(t, downloads, ".glb"))
-
-	if p := pageErrors(); len(p) > 0 {
-		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
-	}
-}
-
 // waitForDownload waits (bounded) for a finished download ending in ext.
 func waitForDownload(t *testing.T, dir, ext string) []byte {
 	t.Helper()
@@ -333,114 +370,6 @@ func waitForDownload(t *testing.T, dir, ext string) []byte {
 	return nil
 }
 
-// TestDashboardFillsWithData opens the dashboard after one generation: every
-// chart gathers points from the once-a-second refresh, the stage latency and
-// batch tables list what ran, and the GPU panel states what it knows.
-func TestDashboardFillsWithData(t *testing.T) {
-	base := serveTiny(t)
-	picture, err := os.ReadFile(objectPicture(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(base+"/v1/generate?steps=2", "image/png", bytes.NewReader(picture))
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("generating before the dashboard: status %d", resp.StatusCode)
-	}
-
-	ctx, pageErrors := newBrowser(t, t.TempDir(), func(chromedp.ConsoleMessage) bool { return false })
-	step(t, ctx, "opening the dashboard and waiting for three refreshes",
-		chromedp.Navigate(base+"/dashboard"),
-		until(`[...document.querySelectorAll(".chart")].every((c) => Number(c.dataset.points || 0) >= 3)`, 30*time.Second),
-	)
-	stages := read(t, ctx, "reading the stage table", chromedp.Evaluate[[]string](
-		`[...document.querySelectorAll("#stages tbody tr")].map((r) => r.cells[0].textContent)`))
-	for _, want := range []string{"preprocess", "sample", "export"} {
-		if !slices.Contains(stages, want) {
-			t.Errorf("stage table lists %v, want %s among them", stages, want)
-		}
-	}
-	batches := read(t, ctx, "reading the batch table", chromedp.Evaluate[[]string](
-		`[...document.querySelectorAll("#batches tbody tr")].map((r) => r.cells[0].textContent)`))
-	if !slices.Contains(batches, "dit") {
-		t.Errorf("batch table lists %v, want dit", batches)
-	}
-	if gpu := read(t, ctx, "reading the GPU state", chromedp.Text(chromedp.ID("gpu-state"))); gpu == "" {
-		t.Error("the GPU panel says nothing")
-	}
-	if n := read(t, ctx, "counting drawn charts", chromedp.Evaluate[int](`document.querySelectorAll(".chart canvas").length`)); n != 4 {
-		t.Errorf("%d charts drawn, want 4", n)
-	}
-	screenshot(t, ctx, "dashboard")
-	if p := pageErrors(); len(p) > 0 {
-		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
-	}
-}
-
-// TestStudioCancelsAQueuedGeneration: with one job sampling at a time and a
-// long job running, the studio's generation waits in the queue, shows its
-// place, and Cancel takes it out.
-func TestStudioCancelsAQueuedGeneration(t *testing.T) {
-	base := serveTiny(t, func(c *server.Config) { c.MaxBatch = 1 })
-	picture := objectPicture(t)
-	data, err := os.ReadFile(picture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, pageErrors := newBrowser(t, t.TempDir(), func(chromedp.ConsoleMessage) bool { return false })
-	step(t, ctx, "picking a picture",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.ID("f-steps")),
-		chromedp.SetUploadFiles(chromedp.ID("file"), []string{picture}),
-		chromedp.WaitEnabled(chromedp.ID("generate")),
-	)
-	// Jobs of 200 steps each, sampled one at a time, hold the sampler for a while.
-	var ahead []string
-	for seed := range 8 {
-		resp, err := http.Post(fmt.Sprintf("%s/v1/generations?steps=200&resolution=16&seed=%d", base, seed+100), "image/png", bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var long struct{ ID string }
-		err = json.NewDecoder(resp.Body).Decode(&long)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("a job ahead: status %d, %v", resp.StatusCode, err)
-		}
-		ahead = append(ahead, long.ID)
-		t.Cleanup(func() { deleteGeneration(t, base, long.ID) })
-	}
-	step(t, ctx, "queueing a generation behind them",
-		chromedp.Click(chromedp.ID("generate")),
-		until(`document.getElementById("progress").textContent.startsWith("queued: position")`, 60*time.Second),
-	)
-	screenshot(t, ctx, "studio-6-queued")
-	step(t, ctx, "cancelling it",
-		chromedp.Click(chromedp.ID("cancel")),
-		until(`document.getElementById("progress").textContent.startsWith("cancelled")`, 30*time.Second),
-	)
-	id := read(t, ctx, "reading the generation's id", chromedp.Evaluate[string](`document.body.dataset.generation || ""`))
-	if id == "" || slices.Contains(ahead, id) {
-		t.Fatalf("the page names generation %q", id)
-	}
-	resp, err := http.Get(base + "/v1/generations/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st struct{ Status string }
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Status != "cancelled" {
-		t.Errorf("the server has the studio's generation %s as %q (%v), want cancelled", id, st.Status, err)
-	}
-	if p := pageErrors(); len(p) > 0 {
-		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
-	}
-}
-
 // deleteGeneration cancels a generation, whatever its state.
 func deleteGeneration(t *testing.T, base, id string) {
 	req, err := http.NewRequest(http.MethodDelete, base+"/v1/generations/"+id, nil)
@@ -454,4 +383,80 @@ func deleteGeneration(t *testing.T, base, id string) {
 		return
 	}
 	resp.Body.Close()
+}
+
+// generationStatus reads a generation's status from the server.
+func generationStatus(t *testing.T, base, id string, header ...string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/generations/"+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st map[string]any
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, st
+}
+
+// axeViolation is one rule axe-core found broken, with the elements breaking it.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any  `json:"target"`
+		HTML   string `json:"html"`
+	} `json:"nodes"`
+}
+
+// requireAccessible injects axe-core (the npm package pinned in
+// package-lock.json) into the page, runs its WCAG 2 A and AA rules and
+// best practices, and fails the test on every serious or critical
+// violation. Lesser ones are logged.
+func requireAccessible(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	src, err := os.ReadFile("node_modules/axe-core/axe.min.js")
+	if err != nil {
+		t.Fatalf("axe-core is not installed (make deps runs npm ci in studio/): %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](string(src))); err != nil {
+		t.Fatalf("injecting axe-core: %v", err)
+	}
+	raw := read(t, ctx, "running axe-core", chromedp.Evaluate[string](
+		`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}).then((r) => JSON.stringify({passes: r.passes.length, violations: r.violations}))`,
+		chromedp.EvalAwaitPromise))
+	var result struct {
+		Passes     int
+		Violations []axeViolation
+	}
+	if err := json.Unmarshal([]byte(raw), &result); err != nil {
+		t.Fatalf("reading axe-core's answer: %v", err)
+	}
+	if result.Passes < 10 {
+		t.Errorf("%s: axe-core passed only %d rules: did it see the page?", page, result.Passes)
+	}
+	t.Logf("%s: axe-core passed %d rules, found %d violations", page, result.Passes, len(result.Violations))
+	for _, v := range result.Violations {
+		var where []string
+		for _, n := range v.Nodes {
+			where = append(where, fmt.Sprint(n.Target))
+		}
+		msg := fmt.Sprintf("%s: axe-core %s violation %s (%s) at %s", page, v.Impact, v.ID, v.Help, strings.Join(where, ", "))
+		if v.Impact == "serious" || v.Impact == "critical" {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	}
 }

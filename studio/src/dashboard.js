@@ -4,18 +4,15 @@
 // relative, so the page works behind a path prefix.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { api, bindKeyField } from "./api.js";
 import "./dashboard.css";
 
 const $ = (id) => document.getElementById(id);
-const keyField = $("api-key");
-keyField.value = localStorage.getItem("hy3d.apiKey") || "";
-keyField.addEventListener("change", () => localStorage.setItem("hy3d.apiKey", keyField.value));
 
 const WINDOW = 300; // seconds of history kept in the charts
 
 async function get(path, as) {
-  const res = await fetch(path, { headers: keyField.value ? { "X-API-Key": keyField.value } : {} });
-  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  const res = await api(path);
   return as === "text" ? res.text() : res.json();
 }
 
@@ -115,9 +112,12 @@ async function tick() {
     render(stats, gpu, metrics, now);
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
-    $("updated").textContent = `cannot read the server: ${err.message}`;
+    $("updated").textContent = err.unauthorized
+      ? "the server needs an API key: type it in the field at the top"
+      : `cannot read the server: ${err.message}`;
   }
 }
 
+bindKeyField($("api-key"), tick);
 tick();
 setInterval(tick, 1000);

@@ -1,34 +1,15 @@
-// The studio: a picture in, its preprocessed preview, parameters with the
-// server's defaults, an asynchronous generation followed over its SSE stream,
-// and the mesh in a three.js viewer with downloads. Every URL is relative, so
-// the page works behind a path prefix.
-import * as THREE from "three";
-import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
-import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
-import { RoomEnvironment } from "three/examples/jsm/environments/RoomEnvironment.js";
+// The studio: pictures in (chosen, a folder, dropped or pasted), the
+// preprocessed preview of one, parameters with the server's defaults, one
+// asynchronous generation per picture followed in the queue view, and each
+// result in a three.js viewer with its counts, bounding box, stage timings
+// and downloads. Every URL is relative, so the page works behind a path
+// prefix.
+import { api, bindKeyField } from "./api.js";
+import { Generations, thumbnail } from "./generations.js";
+import { Viewer } from "./viewer.js";
 import "./studio.css";
 
 const $ = (id) => document.getElementById(id);
-const keyField = $("api-key");
-keyField.value = localStorage.getItem("hy3d.apiKey") || "";
-keyField.addEventListener("change", () => localStorage.setItem("hy3d.apiKey", keyField.value));
-
-function authHeaders() {
-  return keyField.value ? { "X-API-Key": keyField.value } : {};
-}
-
-// api fetches a path relative to the page and throws a problem's detail.
-async function api(path, init = {}) {
-  const res = await fetch(path, { ...init, headers: { ...authHeaders(), ...(init.headers || {}) } });
-  if (!res.ok) {
-    let problem = { title: res.statusText, status: res.status };
-    try { problem = await res.json(); } catch { /* not a problem document */ }
-    const err = new Error(problem.detail || problem.title || `HTTP ${res.status}`);
-    err.problem = problem;
-    throw err;
-  }
-  return res;
-}
 
 // The parameters the form offers; defaults come from /v1/models, ranges are the API's (docs/api.md).
 const FIELDS = [
@@ -61,13 +42,21 @@ function applyDefaults(model) {
 }
 
 async function loadModels() {
-  const body = await (await api("v1/models")).json();
-  models = body.models;
+  $("form-msg").textContent = "";
+  try {
+    models = (await (await api("v1/models")).json()).models;
+  } catch (err) {
+    $("form-msg").textContent = err.unauthorized
+      ? "the server needs an API key: type it in the field at the top"
+      : `cannot list the models: ${err.message}`;
+    return;
+  }
   form.innerHTML = fieldHTML({ name: "model", help: "" }) + FIELDS.map(fieldHTML).join("");
   for (const o of FIELDS.find((f) => f.name === "decode").options) $("f-decode").add(new Option(o, o));
   for (const m of models) $("f-model").add(new Option(`${m.name} (${m.backend})`, m.name, m.default, m.default));
   $("f-model").addEventListener("change", () => applyDefaults(models.find((m) => m.name === $("f-model").value)));
   applyDefaults(models.find((m) => m.default) || models[0]);
+  enableGenerate();
 }
 
 function clearErrors() {
@@ -76,8 +65,8 @@ function clearErrors() {
   $("form-msg").textContent = "";
 }
 
-// showProblem puts each invalid field's message next to it; the rest goes under the buttons.
-function showProblem(err) {
+// showProblem puts each invalid field's message next to it; the rest goes under the button.
+function showProblem(err, prefix = "") {
   const errors = (err.problem && err.problem.errors) || [];
   const loose = [];
   for (const e of errors) {
@@ -87,173 +76,188 @@ function showProblem(err) {
       $(`field-${e.field}`).classList.add("invalid");
     } else loose.push(`${e.field}: ${e.message}`);
   }
-  $("form-msg").textContent = errors.length && !loose.length ? "" : [err.message, ...loose].join(" · ");
+  if (!errors.length || loose.length) $("form-msg").textContent = prefix + [err.message, ...loose].join(" · ");
 }
 
-// ---- the picture ----
-let picture = null;
+// ---- the pictures ----
+const PICTURE_TYPES = ["image/png", "image/jpeg", "image/webp"];
+let picked = [];
+let pickedNote = ""; // how many pictures, when more than one or files were left out
 
-async function choose(file) {
-  if (!file) return;
-  picture = file;
+function isPicture(file) {
+  return PICTURE_TYPES.includes(file.type) || (!file.type && /\.(png|jpe?g|webp)$/i.test(file.name));
+}
+
+function enableGenerate() {
+  const b = $("generate");
+  b.disabled = !picked.length || !models.length;
+  b.textContent = picked.length > 1 ? `Generate ${picked.length}` : "Generate";
+}
+
+// pick takes the pictures among files (a folder holds other files too) and previews the first.
+function pick(files) {
+  const path = (f) => f.webkitRelativePath || f.name;
+  const pictures = files.filter(isPicture).sort((a, b) => path(a).localeCompare(path(b), "en", { numeric: true }));
+  if (!pictures.length) {
+    $("picture-msg").textContent = files.length ? "no PNG, JPEG or WebP picture among the files" : "";
+    return;
+  }
+  picked = pictures;
+  const strip = $("picked");
+  strip.replaceChildren();
+  if (pictures.length > 1) {
+    pictures.forEach((file, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = file.webkitRelativePath || file.name;
+      b.setAttribute("aria-label", `preview ${file.name}`);
+      b.addEventListener("click", () => preview(file, i));
+      strip.append(b);
+    });
+  }
+  const skipped = files.length - pictures.length;
+  pickedNote = pictures.length > 1 || skipped
+    ? `${pictures.length} picture${pictures.length > 1 ? "s" : ""}` + (skipped ? ` (${skipped} other file${skipped > 1 ? "s" : ""} left out)` : "")
+    : "";
+  enableGenerate();
+  preview(pictures[0], 0);
+}
+
+// preview shows the picture the model will see, from preprocessing alone.
+async function preview(file, index) {
+  for (const [i, b] of [...$("picked").children].entries()) b.setAttribute("aria-pressed", String(i === index));
+  if ($("original").src) URL.revokeObjectURL($("original").src);
   $("original").src = URL.createObjectURL(file);
   $("preview").removeAttribute("src");
   $("picture-msg").textContent = "preprocessing…";
-  $("generate").disabled = true;
   const body = new FormData();
   body.append("image", file);
   if ($("f-model")) body.append("model", $("f-model").value);
+  const lead = pickedNote ? `${pickedNote}; ${file.name}: ` : "";
   try {
     const p = await (await api("v1/preprocess", { method: "POST", body })).json();
     if (p.preview) $("preview").src = p.preview;
-    $("picture-msg").textContent = `${p.format} ${p.width}×${p.height}` + (p.warnings && p.warnings.length ? ` — ${p.warnings.join("; ")}` : "");
-    $("generate").disabled = false;
+    $("picture-msg").textContent = lead + `${p.format} ${p.width}×${p.height}` + (p.warnings && p.warnings.length ? ` — ${p.warnings.join("; ")}` : "");
   } catch (err) {
-    $("picture-msg").textContent = err.message;
+    $("picture-msg").textContent = lead + err.message;
   }
+}
+
+// filesOf reads a drop's files, descending into dropped folders.
+async function filesOf(dataTransfer) {
+  const entries = [...dataTransfer.items].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
+  if (!entries.some((e) => e.isDirectory)) return [...dataTransfer.files];
+  const out = [];
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      out.push(await new Promise((ok, fail) => entry.file(ok, fail)));
+      return;
+    }
+    const reader = entry.createReader();
+    for (;;) {
+      const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+      if (!batch.length) return;
+      for (const e of batch) await walk(e);
+    }
+  };
+  for (const e of entries) await walk(e);
+  return out;
 }
 
 const drop = $("drop");
-$("file").addEventListener("change", (e) => choose(e.target.files[0]));
-drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
-drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); choose(e.dataTransfer.files[0]); });
+$("file").addEventListener("change", (e) => pick([...e.target.files]));
+$("folder").addEventListener("change", (e) => pick([...e.target.files]));
+document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) drop.classList.remove("over"); });
+document.addEventListener("drop", async (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  pick(await filesOf(e.dataTransfer));
+});
 document.addEventListener("paste", (e) => {
-  const item = [...e.clipboardData.items].find((i) => i.type.startsWith("image/"));
-  if (item) choose(item.getAsFile());
+  const files = [...e.clipboardData.files].filter(isPicture);
+  if (!files.length) return; // text pasted into a field stays text
+  e.preventDefault();
+  pick(files);
 });
 
 // ---- generation ----
-let current = null; // { id, abort }
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
-function describe(s, started) {
-  const secs = ((performance.now() - started) / 1000).toFixed(1);
-  if (s.status === "queued") {
-    return `queued: position ${s.queue_position ?? "?"}` + (s.estimated_wait_seconds !== undefined ? `, about ${Math.round(s.estimated_wait_seconds)} s` : "") + ` · ${secs} s`;
-  }
-  if (s.status === "running" && s.progress) {
-    const p = s.progress;
-    return `${p.stage}` + (p.steps ? ` step ${p.step ?? 0}/${p.steps}` : "") + ` · ${secs} s`;
-  }
-  return `${s.status} · ${secs} s`;
-}
-
-// follow reads the generation's SSE stream with fetch (EventSource cannot send an API key).
-async function follow(id, signal, onStatus) {
-  const res = await api(`v1/generations/${id}/events`, { signal, headers: { Accept: "text/event-stream" } });
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buf += value;
-    let cut;
-    while ((cut = buf.indexOf("\n\n")) >= 0) {
-      const block = buf.slice(0, cut);
-      buf = buf.slice(cut + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (block.split("\n").some((l) => l === "event: status") && data) onStatus(JSON.parse(data));
+// submit sends one picture; a server that sheds load (429, or 503 with
+// Retry-After) is asked again after the wait it names, a few times.
+async function submit(file, fields) {
+  for (let attempt = 0; ; attempt++) {
+    const body = new FormData();
+    body.append("image", file);
+    for (const [k, v] of fields) body.append(k, v);
+    try {
+      return await (await api("v1/generations", { method: "POST", body })).json();
+    } catch (err) {
+      const shed = err.status === 429 || (err.status === 503 && err.retryAfter);
+      if (!shed || attempt >= 5) throw err;
+      $("send-msg").textContent = `the server is busy: sending ${file.name} again in ${err.retryAfter || 1} s`;
+      await sleep(1000 * (err.retryAfter || 1));
     }
   }
 }
 
 async function generate() {
   clearErrors();
-  const body = new FormData();
-  body.append("image", picture);
-  for (const el of form.elements) if (el.name && el.value !== "") body.append(el.name, el.value);
+  const fields = [...form.elements].filter((el) => el.name && el.value !== "").map((el) => [el.name, el.value]);
+  const files = picked;
   $("generate").disabled = true;
-  const started = performance.now();
-  const bar = $("bar");
-  bar.value = 0;
-  let events = 0;
+  let sent = 0;
   try {
-    const status = await (await api("v1/generations", { method: "POST", body })).json();
-    current = { id: status.id, abort: new AbortController() };
-    document.body.dataset.generation = status.id;
-    $("cancel").disabled = false;
-    let last = status;
-    if (!["succeeded", "failed", "cancelled"].includes(status.status)) {
-      await follow(status.id, current.abort.signal, (s) => {
-        events++;
-        document.body.dataset.events = String(events);
-        last = s;
-        $("progress").textContent = describe(s, started);
-        if (s.progress && s.progress.steps) bar.value = (s.progress.step ?? 0) / s.progress.steps;
-      });
+    for (const file of files) {
+      $("send-msg").textContent = files.length > 1 ? `sending ${sent + 1} of ${files.length}…` : "sending…";
+      let status;
+      try {
+        status = await submit(file, fields);
+      } catch (err) {
+        // An invalid parameter is invalid for every picture: say so once and stop.
+        if (err.problem && err.problem.errors) {
+          showProblem(err);
+          break;
+        }
+        showProblem(err, `${file.name}: `);
+        continue;
+      }
+      sent++;
+      generations.add(status, file.webkitRelativePath || file.name, await thumbnail(file));
     }
-    $("progress").textContent = describe(last, started) + (last.cached ? " (cached)" : "");
-    if (last.status === "succeeded") {
-      bar.value = 1;
-      await show(last);
-    } else if (last.error) {
-      $("form-msg").textContent = last.error.detail || last.error.title;
-    }
-  } catch (err) {
-    if (err.name !== "AbortError") showProblem(err);
+    $("send-msg").textContent = sent ? `${sent} sent` : "";
   } finally {
-    $("cancel").disabled = true;
-    $("generate").disabled = !picture;
-    current = null;
+    enableGenerate();
   }
 }
-
 $("generate").addEventListener("click", generate);
-$("cancel").addEventListener("click", async () => {
-  if (!current) return;
-  const { id, abort } = current;
-  try {
-    await api(`v1/generations/${id}`, { method: "DELETE" });
-  } catch (err) {
-    $("form-msg").textContent = err.message;
-  }
-  abort.abort();
-  $("progress").textContent = "cancelled";
-});
 
 // ---- the viewer ----
-const view = $("view");
-const renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
-renderer.setPixelRatio(window.devicePixelRatio);
-view.appendChild(renderer.domElement);
-const scene = new THREE.Scene();
-scene.background = new THREE.Color(0xe9ebf0);
-scene.environment = new THREE.PMREMGenerator(renderer).fromScene(new RoomEnvironment(), 0.04).texture;
-const camera = new THREE.PerspectiveCamera(40, 4 / 3, 0.01, 100);
-camera.position.set(1.6, 1.1, 2.2);
-const controls = new OrbitControls(camera, renderer.domElement);
-controls.enableDamping = true;
-let shown = null;
-let resultId = null;
+const viewer = new Viewer($("view"));
+let shownId = null;
+let shownName = "";
 
-function resize() {
-  const w = view.clientWidth, h = view.clientHeight;
-  renderer.setSize(w, h, false);
-  camera.aspect = w / h;
-  camera.updateProjectionMatrix();
+function updateShading() {
+  viewer.setShading($("shading").value, $("wireframe").checked);
 }
-new ResizeObserver(resize).observe(view);
-resize();
-renderer.setAnimationLoop(() => { controls.update(); renderer.render(scene, camera); });
+$("wireframe").addEventListener("change", updateShading);
+$("shading").addEventListener("change", updateShading);
+$("lighting").addEventListener("change", async () => {
+  const name = $("lighting").value;
+  await viewer.setLighting(name);
+  document.body.dataset.lighting = name;
+});
 
-// Clay is a matte grey lit by the room environment; normals colour each face by its direction.
-function shade(object) {
-  const wireframe = $("wireframe").checked;
-  object.traverse((o) => {
-    if (!o.isMesh) return;
-    o.material = $("shading").value === "normal"
-      ? new THREE.MeshNormalMaterial({ wireframe, side: THREE.DoubleSide })
-      : new THREE.MeshStandardMaterial({ color: 0xb9bcc4, roughness: 0.55, metalness: 0.05, wireframe, side: THREE.DoubleSide });
-  });
-}
-for (const id of ["wireframe", "shading"]) $(id).addEventListener("change", () => shown && shade(shown));
-
-const STAGE_COLORS = ["#5c7cfa", "#15aabf", "#2f6fde", "#d9480f", "#e67700", "#2b8a3e", "#862e9c"];
+// The stage colours keep white text readable (contrast above 4.5:1).
+const STAGE_COLORS = ["#3b5bdb", "#0b7285", "#1c4fb8", "#b93a0b", "#8f4a00", "#2b7a3b", "#862e9c"];
 
 // showStages draws the wall time of each stage as a share of a bar, with its name and duration in the tooltip.
 function showStages(stages) {
   const total = stages.reduce((sum, s) => sum + s.ms, 0) || 1;
-  $("stages").replaceChildren(...stages.map((s, i) => {
+  const bar = $("stages");
+  bar.setAttribute("aria-label", "time per stage: " + stages.map((s) => `${s.stage} ${s.ms.toFixed(0)} ms`).join(", "));
+  bar.replaceChildren(...stages.map((s, i) => {
     const span = document.createElement("span");
     span.style.flexGrow = String(s.ms / total);
     span.style.background = STAGE_COLORS[i % STAGE_COLORS.length];
@@ -263,39 +267,32 @@ function showStages(stages) {
   }));
 }
 
-async function show(status) {
-  const glb = await (await api(`v1/generations/${status.id}/result?format=glb`)).arrayBuffer();
-  const gltf = await new GLTFLoader().parseAsync(glb, "");
-  if (shown) scene.remove(shown);
-  shown = gltf.scene;
-  shade(shown);
-  const box = new THREE.Box3().setFromObject(shown);
-  const size = box.getSize(new THREE.Vector3());
-  const center = box.getCenter(new THREE.Vector3());
-  const radius = Math.max(size.x, size.y, size.z) || 1;
-  controls.target.copy(center);
-  camera.position.copy(center).add(new THREE.Vector3(0.9, 0.6, 1.3).multiplyScalar(radius * 1.4));
-  camera.near = radius / 100;
-  camera.far = radius * 100;
-  camera.updateProjectionMatrix();
-  scene.add(shown);
-  const r = status.result || {};
-  $("counts").textContent = `${(r.vertices ?? 0).toLocaleString()} vertices · ${(r.faces ?? 0).toLocaleString()} faces · ` +
-    `${size.x.toFixed(2)} × ${size.y.toFixed(2)} × ${size.z.toFixed(2)}`;
+const fmt = (v) => v.toFixed(3);
+
+// open shows a succeeded generation: its mesh, counts, bounding box and stage times.
+async function open(entry, status) {
+  const glb = await (await api(`v1/generations/${entry.id}/result?format=glb`)).arrayBuffer();
+  const m = await viewer.show(glb);
+  $("count-vertices").textContent = m.vertices.toLocaleString("en");
+  $("count-faces").textContent = m.faces.toLocaleString("en");
+  $("bbox").textContent = `${fmt(m.size.x)} × ${fmt(m.size.y)} × ${fmt(m.size.z)} ` +
+    `(from ${fmt(m.min.x)}, ${fmt(m.min.y)}, ${fmt(m.min.z)} to ${fmt(m.max.x)}, ${fmt(m.max.y)}, ${fmt(m.max.z)})`;
   showStages(status.stages || []);
-  resultId = status.id;
+  shownId = entry.id;
+  shownName = entry.name.replace(/\.[^.]*$/, "").replace(/[^\w.-]+/g, "_") || "model";
+  $("model-name").textContent = `— ${entry.name}`;
   for (const b of $("downloads").querySelectorAll("button")) b.disabled = false;
-  document.body.dataset.shown = status.id;
+  document.body.dataset.shown = entry.id;
 }
 
 $("downloads").addEventListener("click", async (e) => {
   const format = e.target.dataset && e.target.dataset.format;
-  if (!format || !resultId) return;
+  if (!format || !shownId) return;
   try {
-    const blob = await (await api(`v1/generations/${resultId}/result?format=${format}`)).blob();
+    const blob = await (await api(`v1/generations/${shownId}/result?format=${format}`)).blob();
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
-    a.download = `hy3d-${resultId.slice(0, 8)}.${format}`;
+    a.download = `${shownName}-${shownId.slice(0, 8)}.${format}`;
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 10000);
   } catch (err) {
@@ -303,4 +300,13 @@ $("downloads").addEventListener("click", async (e) => {
   }
 });
 
-loadModels().catch((err) => { $("form-msg").textContent = `cannot list the models: ${err.message}`; });
+// ---- the queue and the history ----
+const generations = new Generations($("queue"), $("queue-summary"), open);
+$("cancel-all").addEventListener("click", () => generations.cancelAll());
+$("forget-finished").addEventListener("click", () => generations.forgetFinished());
+
+bindKeyField($("api-key"), () => {
+  if (!models.length) loadModels();
+  generations.recheck();
+});
+loadModels();

@@ -1,0 +1,44 @@
+// Package tinypipeline opens, for tests, the pipeline over the embedded tiny
+// reference models on ONNX Runtime (the CPU path hy3d takes without a GPU).
+// The server's end-to-end tests and the studio's browser tests both serve it;
+// it stops below package server so that server's own tests can use it too.
+package tinypipeline
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/pipeline"
+	"github.com/hy3d/hy3d/tensor"
+)
+
+// Open builds the tiny models' pipeline on ONNX Runtime with two threads,
+// closed when the test ends. When ONNX Runtime is not installed it calls
+// unavailable (t.Skipf or t.Fatalf, as the caller decides) and answers nils.
+func Open(t testing.TB, unavailable func(format string, args ...any)) (*pipeline.Pipeline, *engines.Set) {
+	t.Helper()
+	set, err := engines.Tiny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
+	if errors.Is(err, tensor.ErrUnavailable) {
+		unavailable("ONNX Runtime not installed (make deps): %v", err)
+		return nil, nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loader.Close() })
+	p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, set
+}
