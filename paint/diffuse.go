@@ -76,8 +76,8 @@ func (j *job) sampleLatents(moments []float32, noise schedulers.Noise) ([]float3
 	return out, nil
 }
 
-// decode runs vae_decoder over latents (scaled, 4·h² per image) and returns
-// the images in [0, 1]; 2.1 upscales them.
+// decodeLatents runs vae_decoder over latents (scaled, 4·h² per image) and
+// returns the images in [0, 1].
 func (j *job) decodeLatents(latents []float32) ([]texture.Image, error) {
 	spec := j.p.spec
 	h := spec.ViewSize / 8
@@ -235,7 +235,7 @@ func (p *Painter) scheduler(steps int) (schedulers.Scheduler, error) {
 	case "euler_ancestral":
 		return schedulers.NewEulerAncestral(cfg, steps)
 	case "lcm":
-		if len(s.Timesteps) > 0 && steps == len(s.Timesteps) || len(s.Timesteps) > 0 && steps == s.Steps {
+		if len(s.Timesteps) == steps {
 			return schedulers.NewLCMWithTimesteps(cfg, s.Timesteps)
 		}
 		return schedulers.NewLCM(cfg, steps)

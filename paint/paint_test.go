@@ -252,17 +252,19 @@ func TestTinySetsPaintValidGLBs(t *testing.T) {
 		set       string
 		steps     int
 		wantSteps int
+		maxFaces  int
 		pbr       bool
 	}{
-		{"tiny-paint-2.0", 2, 2, false},
-		{"tiny-paint-2.0-turbo", 0, 10, false},
-		{"tiny-paint-2.1", 2, 2, true},
+		{"tiny-paint-2.0", 2, 2, 0, false},
+		{"tiny-paint-2.0-turbo", 0, 10, 200, false},
+		{"tiny-paint-2.1", 2, 2, 0, true},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			p := newPainter(t, tc.set)
 			last := Progress{}
-			res, err := p.Paint(context.Background(), sphere(12, 24), quadrants(80), Options{
-				TextureSize: 128, Steps: tc.steps, Seed: 1,
+			m := sphere(12, 24)
+			res, err := p.Paint(context.Background(), m, quadrants(80), Options{
+				TextureSize: 128, Steps: tc.steps, Seed: 1, MaxFaces: tc.maxFaces,
 				Progress: func(pr Progress) {
 					if pr.Stage == StageDiffuse && pr.Step > 0 {
 						last = pr
@@ -282,6 +284,40 @@ func TestTinySetsPaintValidGLBs(t *testing.T) {
 			}
 			if res.Timings.Total <= 0 || res.Timings.Diffuse <= 0 {
 				t.Errorf("timings %+v", res.Timings)
+			}
+			if faces := res.Mesh.TriangleCount(); tc.maxFaces > 0 && faces > tc.maxFaces || tc.maxFaces == 0 && faces != m.TriangleCount() {
+				t.Errorf("%d faces painted of %d, budget %d", faces, m.TriangleCount(), tc.maxFaces)
+			}
+		})
+	}
+}
+
+// A cancelled job stops with the context's error.
+func TestPaintStopsWhenCancelled(t *testing.T) {
+	p := newPainter(t, "tiny-paint-2.0-turbo")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Paint(ctx, sphere(8, 16), quadrants(64), Options{TextureSize: 64}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
+
+// Invalid inputs are refused before any graph runs.
+func TestPaintRefusesBadInput(t *testing.T) {
+	p := newPainter(t, "tiny-paint-2.0-turbo")
+	for _, tc := range []struct {
+		name string
+		m    *mesh.Mesh
+		opt  Options
+	}{
+		{"no triangles", &mesh.Mesh{}, Options{}},
+		{"index out of range", &mesh.Mesh{Vertices: []float32{0, 0, 0}, Indices: []uint32{0, 0, 5}}, Options{}},
+		{"texture too small", sphere(8, 16), Options{TextureSize: 8}},
+		{"bake views smaller than the views", sphere(8, 16), Options{TextureSize: 64, BakeViewSize: 32}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := p.Paint(context.Background(), tc.m, quadrants(64), tc.opt); err == nil {
+				t.Fatal("accepted")
 			}
 		})
 	}
