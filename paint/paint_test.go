@@ -72,7 +72,7 @@ func quadrants(size int) image.Image {
 	return img
 }
 
-func newPainter(t *testing.T, name string) *Painter {
+func newPainter(t testing.TB, name string) *Painter {
 	t.Helper()
 	ctx := context.Background()
 	set, err := engines.Open(filepath.Join("..", "engines", name))
