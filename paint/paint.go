@@ -197,8 +197,8 @@ func (j *job) stage(s Stage, d *time.Duration, fn func() error) error {
 // Paint textures m with picture.
 func (p *Painter) Paint(ctx context.Context, m *mesh.Mesh, picture image.Image, opt Options) (*Result, error) {
 	start := time.Now()
-	if m == nil || picture == nil {
-		return nil, errors.New("paint: a mesh and a picture are required")
+	if m == nil || picture == nil || picture.Bounds().Empty() {
+		return nil, errors.New("paint: a mesh and a non-empty picture are required")
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("paint: %w", err)

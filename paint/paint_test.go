@@ -308,15 +308,21 @@ func TestPaintRefusesBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		m    *mesh.Mesh
+		pic  image.Image
 		opt  Options
 	}{
-		{"no triangles", &mesh.Mesh{}, Options{}},
-		{"index out of range", &mesh.Mesh{Vertices: []float32{0, 0, 0}, Indices: []uint32{0, 0, 5}}, Options{}},
-		{"texture too small", sphere(8, 16), Options{TextureSize: 8}},
-		{"bake views smaller than the views", sphere(8, 16), Options{TextureSize: 64, BakeViewSize: 32}},
+		{"empty picture", sphere(8, 16), image.NewNRGBA(image.Rect(0, 0, 0, 3)), Options{}},
+		{"no triangles", &mesh.Mesh{}, nil, Options{}},
+		{"index out of range", &mesh.Mesh{Vertices: []float32{0, 0, 0}, Indices: []uint32{0, 0, 5}}, nil, Options{}},
+		{"texture too small", sphere(8, 16), nil, Options{TextureSize: 8}},
+		{"bake views smaller than the views", sphere(8, 16), nil, Options{TextureSize: 64, BakeViewSize: 32}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := p.Paint(context.Background(), tc.m, quadrants(64), tc.opt); err == nil {
+			pic := tc.pic
+			if pic == nil {
+				pic = quadrants(64)
+			}
+			if _, err := p.Paint(context.Background(), tc.m, pic, tc.opt); err == nil {
 				t.Fatal("accepted")
 			}
 		})
