@@ -223,6 +223,7 @@ type Set struct {
 }
 
 //go:embed tiny/manifest.json tiny/*.onnx silhouette/manifest.json silhouette/*.onnx
+//go:embed tiny-paint-2.0-oracle/*.json tiny-paint-2.0-oracle/*.onnx
 var embedded embed.FS
 
 // Tiny returns the embedded 8×8-token reference set (engines/tiny, the
@@ -233,6 +234,13 @@ func Tiny() (*Set, error) { return openEmbedded("tiny") }
 // set: engines/silhouette, constructed models with Hunyuan3D-2mini-Turbo's
 // contract whose mesh is an inflated version of the picture's silhouette.
 func Default() (*Set, error) { return openEmbedded("silhouette") }
+
+// DefaultPaint returns the embedded paint set hy3d paints with when it is
+// given none: engines/tiny-paint-2.0-oracle, whose constructed models make
+// every generated view the reference picture (docs/paint-contract.md), so
+// on a CPU without Tencent's paint engines a texture still carries the
+// picture's colours; the random tiny sets would paint noise.
+func DefaultPaint() (*Set, error) { return openEmbedded("tiny-paint-2.0-oracle") }
 
 func openEmbedded(name string) (*Set, error) {
 	sub, err := fs.Sub(embedded, name)

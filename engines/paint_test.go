@@ -129,3 +129,17 @@ func TestRowsPerJob(t *testing.T) {
 		}
 	}
 }
+
+// The embedded default paint set is the committed oracle set.
+func TestDefaultPaintIsTheOracleSet(t *testing.T) {
+	set, err := DefaultPaint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !set.IsPaint() || set.Name != "tiny-paint-2.0-oracle" || set.Paint.Version != "2.0" {
+		t.Fatalf("default paint set %q kind %q", set.Name, set.Kind)
+	}
+	if _, err := set.ReadGraph(PaintUNet); err != nil {
+		t.Fatal(err)
+	}
+}

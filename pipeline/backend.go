@@ -62,13 +62,18 @@ func openORT(o ort.Options) (Loader, error) {
 }
 
 // openTRT fails with tensor.ErrUnavailable without TensorRT or a device, and
-// with tensor.ErrModelFile when a required graph has no plan.
+// with tensor.ErrModelFile when a required graph of the set's kind (shape or
+// paint) has no plan.
 func openTRT(set *engines.Set, o trt.Options) (Loader, error) {
 	rt, err := trt.NewRuntime(o)
 	if err != nil {
 		return nil, err
 	}
-	for _, g := range engines.RequiredGraphs {
+	required := engines.RequiredGraphs
+	if set.IsPaint() && set.Paint != nil {
+		required = engines.RequiredPaintGraphs[set.Paint.Version]
+	}
+	for _, g := range required {
 		if set.Graphs[g].Plan == nil {
 			return nil, fmt.Errorf("model set %q has no TensorRT plan for %s: %w", set.Name, g, tensor.ErrModelFile)
 		}

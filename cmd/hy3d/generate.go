@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/ort"
@@ -43,6 +41,8 @@ type generateFlags struct {
 	threads               int
 	ortLib                string
 	verbose               bool
+	texture               bool // paint the mesh after shape generation
+	paint                 paintFlags
 }
 
 func parseGenerateFlags(stdout io.Writer, args []string) (*generateFlags, error) {
@@ -66,7 +66,9 @@ func parseGenerateFlags(stdout io.Writer, args []string) (*generateFlags, error)
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for geometry and ONNX Runtime (0: all cores)")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $"+ort.LibraryEnv+", else build/onnxruntime)")
 	fs.BoolVar(&f.verbose, "v", false, "log every stage on stderr")
-	if err := parseFlags(fs, stdout, "usage: hy3d generate -i picture.png -o model.glb [flags]", args); err != nil {
+	fs.BoolVar(&f.texture, "texture", false, "paint the mesh from the picture: a textured .glb, or .obj with .mtl and textures")
+	f.paint.register(fs, "paint-")
+	if err := parseFlags(fs, stdout, "usage: hy3d generate -i picture.png -o model.glb [--texture] [flags]", args); err != nil {
 		return nil, err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.guidanceGiven = f.guidanceGiven || fl.Name == "guidance" })
@@ -98,6 +100,11 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if f.texture {
+		if format, err = textureFormat(f.output); err != nil {
+			return usageError{err}
+		}
+	}
 	mode, err := pipeline.ParseDecodeMode(f.decode)
 	if err != nil {
 		return usageError{err}
@@ -107,12 +114,7 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 		return err
 	}
 
-	level := zerolog.WarnLevel
-	if f.verbose {
-		level = zerolog.InfoLevel
-	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: io.stderr, NoColor: true, TimeFormat: time.TimeOnly}).
-		Level(level).With().Timestamp().Logger()
+	log := cliLogger(io.stderr, f.verbose)
 
 	var set *engines.Set
 	if f.enginesDir != "" {
@@ -136,11 +138,12 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	if err := params.WithDefaults(&set.Manifest).Validate(&set.Manifest); err != nil {
 		return usageError{err}
 	}
-	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{
+	backend := pipeline.BackendOptions{
 		Kind:   f.backend,
 		ORT:    ort.Options{LibraryPath: f.ortLib, IntraOpThreads: f.threads},
 		Logger: log,
-	})
+	}
+	loader, err := pipeline.OpenBackend(ctx, set, backend)
 	if err != nil {
 		return err
 	}
@@ -160,11 +163,16 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(f.output, res.Outputs[format]); err != nil {
-		return err
-	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(io.stderr, "hy3d generate: warning: %s\n", w)
+	}
+	if f.texture {
+		printBreakdown(io.stdout, "shape", format, set.Name, p.Backend(), res)
+		f.paint.seed = f.seed
+		return paintAndWrite(ctx, io.stdout, log, f.paint, res.Mesh, picture, f.output, backend, f.threads)
+	}
+	if err := writeFileAtomic(f.output, res.Outputs[format]); err != nil {
+		return err
 	}
 	printBreakdown(io.stdout, f.output, format, set.Name, p.Backend(), res)
 	return nil
