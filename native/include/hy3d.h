@@ -200,7 +200,7 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
 
 typedef struct hy3d_atlas_options {
   int32_t size;          /* atlas side in texels; packing and the overlap check run at it */
-  int32_t padding;       /* texels kept free around each chart */
+  int32_t padding;       /* no texel centre lies within this many texels of two charts (0: charts share no texel) */
   float max_chart_angle; /* degrees a face normal may deviate from its chart's, in (0, 90) */
   int32_t threads;
 } hy3d_atlas_options;
