@@ -4,7 +4,7 @@ package texture
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../native/include
-#cgo LDFLAGS: -L${SRCDIR}/../build -lhy3d -lmeshoptimizer -lstdc++ -lm -lpthread
+#cgo LDFLAGS: -L${SRCDIR}/../build -lhy3d -lmeshoptimizer -ljpeg -lstdc++ -lm -lpthread
 #include "hy3d.h"
 */
 import "C"
@@ -84,6 +84,30 @@ func nativeRasterizeUV(uvs []float32, indices []uint32, width, height, threads i
 		return C.hy3d_rasterize_uv(f32(uvs), C.size_t(len(uvs)/2), u32(indices), C.size_t(len(indices)/3),
 			C.int32_t(width), C.int32_t(height), C.int(threads), i32(faceIDs), f32(bary))
 	})
+}
+
+// nativeCoveredTexels lists the covered pixels of a raster with the
+// attributes interpolated there.
+func nativeCoveredTexels(faceIDs []int32, bary []float32, width, height int, attributes []float32, channels int,
+	indices []uint32, threads int) ([]uint32, []float32, error) {
+	var count C.size_t
+	if err := call("covered texels", func() C.hy3d_status {
+		return C.hy3d_covered_texels(i32(faceIDs), f32(bary), C.int32_t(width), C.int32_t(height), f32(attributes), C.int32_t(channels),
+			C.size_t(len(attributes)/channels), u32(indices), C.size_t(len(indices)/3), C.int(threads), &count, nil, nil)
+	}); err != nil {
+		return nil, nil, err
+	}
+	index := make([]uint32, int(count))
+	values := make([]float32, channels*int(count))
+	if count == 0 {
+		return index, values, nil
+	}
+	err := call("covered texels", func() C.hy3d_status {
+		return C.hy3d_covered_texels(i32(faceIDs), f32(bary), C.int32_t(width), C.int32_t(height), f32(attributes), C.int32_t(channels),
+			C.size_t(len(attributes)/channels), u32(indices), C.size_t(len(indices)/3), C.int(threads), &count,
+			u32(index), f32(values))
+	})
+	return index, values, err
 }
 
 func nativeInterpolate(attributes []float32, channels int, perFace bool, indices []uint32, faceIDs []int32,
@@ -192,4 +216,22 @@ func nativeAtlas(vertices []float32, indices []uint32, opt AtlasOptions) (*Atlas
 			Utilization: float64(stats.utilization), OverlapTexels: uint64(stats.overlap_texels),
 		},
 	}, nil
+}
+
+// nativeEncodeJPEG encodes the components of img picked by layout as JPEG.
+func nativeEncodeJPEG(img Image, layout []int32, quality int) ([]byte, error) {
+	var buffer *C.hy3d_buffer
+	if err := call("encode jpeg", func() C.hy3d_status {
+		return C.hy3d_encode_jpeg(f32(img.Pix), C.int32_t(img.Width), C.int32_t(img.Height), C.int32_t(img.Channels),
+			(*C.int32_t)(unsafe.Pointer(&layout[0])), C.int32_t(len(layout)), C.int32_t(quality), 0, &buffer)
+	}); err != nil {
+		return nil, err
+	}
+	defer C.hy3d_buffer_destroy(buffer)
+	var data *C.uint8_t
+	var size C.size_t
+	if err := call("encode jpeg", func() C.hy3d_status { return C.hy3d_buffer_view(buffer, &data, &size) }); err != nil {
+		return nil, err
+	}
+	return C.GoBytes(unsafe.Pointer(data), C.int(size)), nil
 }

@@ -206,8 +206,9 @@ func (s *Scene) Interpolate(attrs []float32, channels int, faceIDs []int32, bary
 
 // UVRaster is the mesh rasterized in UV space at Size×Size texels: the face
 // and barycentrics of every texel (FaceIDs -1 in the gutters) and, for the
-// covered texels in row-major order, their linear index and world position
-// in the normalized frame.
+// covered texels tile by tile (32×32-texel tiles, so that texels close on
+// the surface stay close in the list), their linear index and world
+// position in the normalized frame.
 type UVRaster struct {
 	Size           int
 	FaceIDs        []int32
@@ -229,28 +230,11 @@ func (s *Scene) RasterizeUV(ctx context.Context, size int) (*UVRaster, error) {
 	if err := nativeRasterizeUV(s.atlas.UV, s.atlas.Indices, size, size, s.threads, r.FaceIDs, r.Bary); err != nil {
 		return nil, err
 	}
-	covered := 0
-	for _, f := range r.FaceIDs {
-		if f >= 0 {
-			covered++
-		}
-	}
-	r.TexelIndex = make([]uint32, 0, covered)
-	ids := make([]int32, 0, covered)
-	bary := make([]float32, 0, 3*covered)
-	for p, f := range r.FaceIDs {
-		if f >= 0 {
-			r.TexelIndex = append(r.TexelIndex, uint32(p))
-			ids = append(ids, f)
-			bary = append(bary, r.Bary[3*p:3*p+3]...)
-		}
-	}
-	r.TexelPositions = make([]float32, 3*covered)
-	if covered > 0 {
-		if err := nativeInterpolate(s.positions, 3, false, s.atlas.Indices, ids, bary, []float32{0, 0, 0}, s.threads,
-			r.TexelPositions); err != nil {
-			return nil, err
-		}
+	var err error
+	r.TexelIndex, r.TexelPositions, err = nativeCoveredTexels(r.FaceIDs, r.Bary, size, size, s.positions, 3, s.atlas.Indices,
+		s.threads)
+	if err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -138,6 +138,18 @@ hy3d_status hy3d_rasterize_ortho(const float *vertices, size_t vertex_count, con
 hy3d_status hy3d_rasterize_uv(const float *uvs, size_t vertex_count, const uint32_t *indices, size_t triangle_count,
                               int32_t width, int32_t height, int threads, int32_t *face_ids, float *barycentrics);
 
+/* The covered pixels of a width x height raster, tile by tile (tiles of
+ * 32 x 32 pixels in row-major order, pixels row-major inside a tile, so
+ * that neighbours on the surface stay close in the list): their count and,
+ * when texel_index is non-NULL, each one's linear index and the vertex
+ * attributes (channels floats per vertex, e.g. positions) interpolated
+ * there (texel_values: channels per covered pixel). Call once with
+ * texel_index NULL to size the outputs. */
+hy3d_status hy3d_covered_texels(const int32_t *face_ids, const float *barycentrics, int32_t width, int32_t height,
+                                const float *attributes, int32_t channels, size_t attribute_count,
+                                const uint32_t *indices, size_t triangle_count, int threads, size_t *texel_count,
+                                uint32_t *texel_index, float *texel_values);
+
 /* out[p] = attributes interpolated at pixel p of a raster: per vertex
  * (attribute_count vertices, barycentric blend) or per face (per_face != 0,
  * attribute_count == triangle_count). Pixels without a face (id < 0 or >=
@@ -197,6 +209,19 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
                              const float *barycentrics, const uint32_t *indices, size_t triangle_count,
                              const float *vertex_colors, const uint8_t *vertex_known, size_t vertex_count,
                              int32_t width, int32_t height, int32_t channels, int threads);
+
+/* An encoded image (texture_jpeg.cpp): view its bytes, then destroy it. */
+typedef struct hy3d_buffer hy3d_buffer;
+
+/* Encode a float image (channels per pixel, row-major, values in [0, 1])
+ * as baseline JPEG with libjpeg's tables for quality 1..100 (4:2:0 chroma
+ * for colour). Output component k (components 1: grey, 3: RGB) is channel
+ * layout[k] quantized to 8 bits, or 255 where layout[k] < 0. */
+hy3d_status hy3d_encode_jpeg(const float *pixels, int32_t width, int32_t height, int32_t channels,
+                             const int32_t *layout, int32_t components, int32_t quality, int threads,
+                             hy3d_buffer **out);
+hy3d_status hy3d_buffer_view(const hy3d_buffer *buffer, const uint8_t **data, size_t *size);
+void hy3d_buffer_destroy(hy3d_buffer *buffer);
 
 typedef struct hy3d_atlas_options {
   int32_t size;          /* atlas side in texels; packing and the overlap check run at it */

@@ -205,32 +205,40 @@ hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": camera direction has no length");
     }
     for (double &d : dir) d /= len;
-    float dmin = std::numeric_limits<float>::infinity(), dmax = -dmin;
-    std::vector<uint8_t> background(n);
-    for (size_t p = 0; p < n; ++p) {
-      background[p] = face_ids[p] < 0;
-      if (!background[p]) {
-        dmin = std::min(dmin, depth[p]);
-        dmax = std::max(dmax, depth[p]);
+    std::vector<float> lo_by(size_t(threads), std::numeric_limits<float>::infinity());
+    std::vector<float> hi_by(size_t(threads), -std::numeric_limits<float>::infinity());
+    hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int worker) {
+      float lo = lo_by[size_t(worker)], hi = hi_by[size_t(worker)];
+      for (size_t p = begin; p < end; ++p) {
+        if (face_ids[p] < 0) continue;
+        lo = std::min(lo, depth[p]);
+        hi = std::max(hi, depth[p]);
       }
-    }
+      lo_by[size_t(worker)] = lo;
+      hi_by[size_t(worker)] = hi;
+    });
+    const float dmin = *std::min_element(lo_by.begin(), lo_by.end());
+    const float dmax = *std::max_element(hi_by.begin(), hi_by.end());
     const float span = dmax > dmin ? dmax - dmin : 1.0f;
     // Hunyuan3D normalizes camera z (negative, larger is nearer); we keep
     // the distance (positive, smaller is nearer), so the grey levels are
     // mirrored, which leaves gradient magnitudes unchanged.
-    std::vector<uint8_t> grey(n, 0);
-    for (size_t p = 0; p < n; ++p) {
-      if (!background[p]) grey[p] = uint8_t(std::clamp((dmax - depth[p]) / span, 0.0f, 1.0f) * 255.0f);
-    }
-    std::vector<uint8_t> unreliable = hy3d::depth_edges(grey, width, height, 30, 80, threads);
-    if (radius > 0) {
-      unreliable = hy3d::dilate(unreliable, width, height, radius, threads);
-      const std::vector<uint8_t> near_background = hy3d::dilate(background, width, height, radius, threads);
-      for (size_t p = 0; p < n; ++p) unreliable[p] |= near_background[p];
-    }
+    std::vector<uint8_t> grey(n);
     hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int) {
       for (size_t p = begin; p < end; ++p) {
-        if (background[p] || unreliable[p]) {
+        grey[p] = face_ids[p] < 0 ? 0 : uint8_t(std::clamp((dmax - depth[p]) / span, 0.0f, 1.0f) * 255.0f);
+      }
+    });
+    // Unreliable: within radius of a depth edge or of the background, one
+    // dilation of their union.
+    std::vector<uint8_t> unreliable = hy3d::depth_edges(grey, width, height, 30, 80, threads);
+    hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int) {
+      for (size_t p = begin; p < end; ++p) unreliable[p] |= face_ids[p] < 0;
+    });
+    if (radius > 0) unreliable = hy3d::dilate(unreliable, width, height, radius, threads);
+    hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int) {
+      for (size_t p = begin; p < end; ++p) {
+        if (unreliable[p]) {
           weights[p] = hy3d::kUnreliable;
           continue;
         }
@@ -264,38 +272,77 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
       }
     }
     threads = hy3d::resolve_threads(threads);
-    const float *m = world_to_camera;
-    const double half = double(ortho_scale) / 2;
     const size_t c = size_t(channels);
-    // Where texel i lands in the view and with what weight (0: rejected).
-    // Computed twice, once for the weights and the skip rule and once for
-    // the colours, which is cheaper than keeping per-texel scratch.
+    const size_t pixels = size_t(width) * size_t(height);
+    // Per pixel the weight a texel landing there gets (0: rejected) and the
+    // view's depth, side by side so that a texel reads one cache line; per
+    // block of kBlock² pixels the depth range of its pixels of positive
+    // weight, small enough to stay in cache, which rejects most texels
+    // hidden far behind the visible surface without reading the pixel.
+    struct Pixel {
+      float weight, depth;
+    };
+    constexpr int32_t kBlock = 8;
+    const int32_t bw = (width + kBlock - 1) / kBlock, bh = (height + kBlock - 1) / kBlock;
+    std::vector<Pixel> table(pixels);
+    std::vector<float> block_lo(size_t(bw) * size_t(bh)), block_hi(size_t(bw) * size_t(bh));
+    hy3d::parallel_ranges(size_t(bh), threads, 8, [&](size_t by0, size_t by1, int) {
+      for (size_t by = by0; by < by1; ++by) {
+        float *lo = &block_lo[by * size_t(bw)], *hi = &block_hi[by * size_t(bw)];
+        std::fill(lo, lo + bw, std::numeric_limits<float>::infinity());
+        std::fill(hi, hi + bw, -std::numeric_limits<float>::infinity());
+        for (size_t y = by * kBlock; y < std::min(size_t(height), (by + 1) * kBlock); ++y) {
+          for (size_t x = 0; x < size_t(width); ++x) {
+            const size_t p = y * size_t(width) + x;
+            const float w = weights[p];
+            table[p] = {w > 0 ? view_weight * hy3d::power(w, exponent) : 0.0f, depth[p]};
+            if (table[p].weight > 0) {
+              lo[x / kBlock] = std::min(lo[x / kBlock], depth[p]);
+              hi[x / kBlock] = std::max(hi[x / kBlock], depth[p]);
+            }
+          }
+        }
+      }
+    });
+    // The camera rows scaled to pixels: NDC x = camera x / (ortho_scale/2)
+    // lands at (x/2 + 1/2)·W, Hunyuan3D-2.1's mapping here (not its
+    // rasterizer's), and inside the view when 0 <= px <= W.
+    const float *m = world_to_camera;
+    const double sx = double(width) / double(ortho_scale), sy = double(height) / double(ortho_scale);
+    const double row_x[4] = {m[0] * sx, m[1] * sx, m[2] * sx, m[3] * sx + width / 2.0};
+    const double row_y[4] = {m[4] * sy, m[5] * sy, m[6] * sy, m[7] * sy + height / 2.0};
+    const double row_z[4] = {-m[8], -m[9], -m[10], -m[11]};
+    const double tolerance = depth_tolerance;
+    // The texels each view accepts, per chunk of the texel list, found once:
+    // the skip rule counts them, then only they are sampled.
     struct Sample {
-      int32_t x, y;
+      uint32_t texel;
+      uint16_t x, y;
       float fx, fy, w;
     };
-    auto project = [&](size_t i) {
-      Sample s{0, 0, 0, 0, 0};
-      const double x = texel_positions[3 * i], y = texel_positions[3 * i + 1], z = texel_positions[3 * i + 2];
-      const double nx = (m[0] * x + m[1] * y + m[2] * z + m[3]) / half;
-      const double ny = (m[4] * x + m[5] * y + m[6] * z + m[7]) / half;
-      if (!(nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1)) return s;
-      const double dist = -(m[8] * x + m[9] * y + m[10] * z + m[11]);
-      // Hunyuan3D-2.1 maps NDC to pixels as (x/2 + 1/2)·W here, unlike its rasterizer.
-      const double px = (nx * 0.5 + 0.5) * width, py = (ny * 0.5 + 0.5) * height;
-      const int32_t ix = std::clamp(int32_t(px), 0, width - 1), iy = std::clamp(int32_t(py), 0, height - 1);
-      const size_t p = size_t(iy) * size_t(width) + size_t(ix);
-      const float w = weights[p];
-      if (!(w > 0) || !(std::fabs(dist - double(depth[p])) < depth_tolerance)) return s;
-      return Sample{ix, iy, float(px - ix), float(py - iy), view_weight * hy3d::power(w, exponent)};
-    };
+    constexpr size_t kChunk = 1 << 14;
+    const size_t chunks = (texel_count + kChunk - 1) / kChunk;
+    std::vector<std::vector<Sample>> accepted(chunks);
     std::vector<size_t> painted(size_t(threads), 0), repainted(size_t(threads), 0);
-    hy3d::parallel_chunks(texel_count, threads, 1 << 14, [&](size_t begin, size_t end, int worker) {
+    hy3d::parallel_chunks(texel_count, threads, kChunk, [&](size_t begin, size_t end, int worker) {
+      std::vector<Sample> &out = accepted[begin / kChunk];
+      size_t again = 0;
       for (size_t i = begin; i < end; ++i) {
-        if (!(project(i).w > 0)) continue;
-        ++painted[size_t(worker)];
-        if (accum_weight[texel_index[i]] > 0) ++repainted[size_t(worker)];
+        const double x = texel_positions[3 * i], y = texel_positions[3 * i + 1], z = texel_positions[3 * i + 2];
+        const double px = row_x[0] * x + row_x[1] * y + row_x[2] * z + row_x[3];
+        const double py = row_y[0] * x + row_y[1] * y + row_y[2] * z + row_y[3];
+        if (!(px >= 0 && px <= width && py >= 0 && py <= height)) continue;
+        const int32_t ix = std::min(int32_t(px), width - 1), iy = std::min(int32_t(py), height - 1);
+        const double dist = row_z[0] * x + row_z[1] * y + row_z[2] * z + row_z[3];
+        const size_t block = size_t(iy / kBlock) * size_t(bw) + size_t(ix / kBlock);
+        if (!(dist > double(block_lo[block]) - tolerance && dist < double(block_hi[block]) + tolerance)) continue;
+        const Pixel &at = table[size_t(iy) * size_t(width) + size_t(ix)];
+        if (!(at.weight > 0) || !(std::fabs(dist - double(at.depth)) < tolerance)) continue;
+        out.push_back({texel_index[i], uint16_t(ix), uint16_t(iy), float(px - ix), float(py - iy), at.weight});
+        again += accum_weight[texel_index[i]] > 0;
       }
+      painted[size_t(worker)] += out.size();
+      repainted[size_t(worker)] += again;
     });
     size_t total = 0, again = 0;
     for (int t = 0; t < threads; ++t) {
@@ -305,21 +352,21 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
     *used = total > 0 && double(again) / double(total) <= hy3d::kSkipPaintedRatio;
     if (!*used) return HY3D_OK;
     // Texel indices are distinct, so workers never add into the same texel.
-    hy3d::parallel_chunks(texel_count, threads, 1 << 14, [&](size_t begin, size_t end, int) {
-      for (size_t i = begin; i < end; ++i) {
-        const Sample s = project(i);
-        if (!(s.w > 0)) continue;
-        const int32_t x1 = std::min(s.x + 1, width - 1), y1 = std::min(s.y + 1, height - 1);
-        const float *p00 = image + c * (size_t(s.y) * size_t(width) + size_t(s.x));
-        const float *p01 = image + c * (size_t(s.y) * size_t(width) + size_t(x1));
-        const float *p10 = image + c * (size_t(y1) * size_t(width) + size_t(s.x));
-        const float *p11 = image + c * (size_t(y1) * size_t(width) + size_t(x1));
-        float *out = accum_color + c * texel_index[i];
-        for (size_t k = 0; k < c; ++k) {
-          out[k] += s.w * ((p00[k] * (1 - s.fx) + p01[k] * s.fx) * (1 - s.fy) +
-                           (p10[k] * (1 - s.fx) + p11[k] * s.fx) * s.fy);
+    hy3d::parallel_chunks(chunks, threads, 1, [&](size_t begin, size_t end, int) {
+      for (size_t chunk = begin; chunk < end; ++chunk) {
+        for (const Sample &s : accepted[chunk]) {
+          const size_t x1 = std::min<size_t>(s.x + 1, size_t(width) - 1), y1 = std::min<size_t>(s.y + 1, size_t(height) - 1);
+          const float *p00 = image + c * (size_t(s.y) * size_t(width) + s.x);
+          const float *p01 = image + c * (size_t(s.y) * size_t(width) + x1);
+          const float *p10 = image + c * (y1 * size_t(width) + s.x);
+          const float *p11 = image + c * (y1 * size_t(width) + x1);
+          float *out = accum_color + c * s.texel;
+          for (size_t k = 0; k < c; ++k) {
+            out[k] += s.w * ((p00[k] * (1 - s.fx) + p01[k] * s.fx) * (1 - s.fy) +
+                             (p10[k] * (1 - s.fx) + p11[k] * s.fx) * s.fy);
+          }
+          accum_weight[s.texel] += s.w;
         }
-        accum_weight[texel_index[i]] += s.w;
       }
     });
     return HY3D_OK;

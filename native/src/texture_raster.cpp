@@ -64,23 +64,43 @@ struct ScreenVertex {
   double x, y, z;
 };
 
+// A triangle's barycentrics as affine functions of the sample position:
+// w0 = e0x x + e0y y + e0c, w1 likewise, w2 = 1 - w0 - w1. Both passes of
+// rasterize() evaluate them in the same order, so the barycentrics of a
+// pixel are the ones its coverage test saw.
+struct Edges {
+  double e0x, e0y, e0c, e1x, e1y, e1c;
+};
+
+// False for a triangle that is degenerate in this projection (it covers no pixel).
+inline bool edges(const ScreenVertex &a, const ScreenVertex &b, const ScreenVertex &c, Edges &e) {
+  const double area = (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x);
+  if (!(std::fabs(area) > 0)) return false;
+  const double inv = 1.0 / area;
+  e = {(b.y - c.y) * inv, (c.x - b.x) * inv, (b.x * c.y - b.y * c.x) * inv,
+       (c.y - a.y) * inv, (a.x - c.x) * inv, (c.x * a.y - c.y * a.x) * inv};
+  return true;
+}
+
 // Rasterizes the triangles over the given vertices into face_ids (-1 where
-// none), barycentrics (3 per pixel) and, when depth is non-NULL, the
-// interpolated depth. Closed triangles; nearer, then lower id, wins.
+// none), barycentrics (3 per pixel, 0 on the background) and, when depth is
+// non-NULL, the depth (0 on the background). Closed triangles; the nearer
+// wins, at equal depth the lower id. With depth_test false every triangle
+// is at the same depth (UV space): the lower id wins. The first pass finds
+// each pixel's face (and depth), the second its barycentrics, so pixels
+// drawn over by nearer faces cost no barycentric writes.
 void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, size_t triangle_count, int32_t width,
-               int32_t height, int threads, int32_t *face_ids, float *bary, float *depth) {
-  const size_t pixels = size_t(width) * size_t(height);
+               int32_t height, int threads, bool depth_test, int32_t *face_ids, float *bary, float *depth) {
   std::vector<float> zbuf;
   float *z = depth;
-  if (z == nullptr) {
-    zbuf.resize(pixels);
+  if (depth_test && z == nullptr) {
+    zbuf.resize(size_t(width) * size_t(height));
     z = zbuf.data();
   }
   parallel_ranges(size_t(height), threads, 16, [&](size_t row_begin, size_t row_end, int) {
-    for (size_t p = row_begin * size_t(width); p < row_end * size_t(width); ++p) {
-      face_ids[p] = -1;
-      z[p] = std::numeric_limits<float>::infinity();
-      bary[3 * p] = bary[3 * p + 1] = bary[3 * p + 2] = 0;
+    std::fill(face_ids + row_begin * size_t(width), face_ids + row_end * size_t(width), -1);
+    if (depth_test) {
+      std::fill(z + row_begin * size_t(width), z + row_end * size_t(width), std::numeric_limits<float>::infinity());
     }
     const double band_lo = double(row_begin), band_hi = double(row_end) - 1;
     for (size_t f = 0; f < triangle_count; ++f) {
@@ -93,54 +113,86 @@ void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, siz
       const double xlo = std::max(0.0, std::ceil(std::min({a.x, b.x, c.x}) - 0.5));
       const double xhi = std::min(double(width) - 1, std::floor(std::max({a.x, b.x, c.x}) - 0.5));
       if (xlo > xhi) continue;
-      const double area = (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x);
-      if (!(std::fabs(area) > 0)) continue;  // degenerate in this projection: never covers a pixel
-      const double inv = 1.0 / area;
+      Edges e;
+      if (!edges(a, b, c, e)) continue;
       const int32_t face = int32_t(f);
-      // Barycentrics are affine in the sample position: w0 = e0x·x + e0y·y + e0c.
-      const double e0x = (b.y - c.y) * inv, e0y = (c.x - b.x) * inv, e0c = (b.x * c.y - b.y * c.x) * inv;
-      const double e1x = (c.y - a.y) * inv, e1y = (a.x - c.x) * inv, e1c = (c.x * a.y - c.y * a.x) * inv;
       for (int64_t py = int64_t(ylo); py <= int64_t(yhi); ++py) {
         const double sy = double(py) + 0.5;
-        const double r0 = e0y * sy + e0c, r1 = e1y * sy + e1c;
+        const double r0 = e.e0y * sy + e.e0c, r1 = e.e1y * sy + e.e1c;
         // The samples of this row inside the triangle form one span; find
         // it from the three half-planes, widened by a pixel so rounding
         // never drops a sample, then test each sample exactly.
         double lo = xlo, hi = xhi;
-        const double edge[3][2] = {{e0x, r0}, {e1x, r1}, {-e0x - e1x, 1.0 - r0 - r1}};
-        for (const auto &e : edge) {
-          if (e[0] > 0) {
-            lo = std::max(lo, std::floor(-e[1] / e[0] - 0.5) - 1);
-          } else if (e[0] < 0) {
-            hi = std::min(hi, std::ceil(-e[1] / e[0] - 0.5) + 1);
-          } else if (e[1] < 0) {
+        const double half[3][2] = {{e.e0x, r0}, {e.e1x, r1}, {-e.e0x - e.e1x, 1.0 - r0 - r1}};
+        for (const auto &h : half) {
+          if (h[0] > 0) {
+            lo = std::max(lo, std::floor(-h[1] / h[0] - 0.5) - 1);
+          } else if (h[0] < 0) {
+            hi = std::min(hi, std::ceil(-h[1] / h[0] - 0.5) + 1);
+          } else if (h[1] < 0) {
             hi = lo - 1;
           }
         }
-        for (int64_t px = int64_t(lo); px <= int64_t(hi); ++px) {
+        // The span's first and last covered samples; the samples between
+        // them are covered too (the triangle is convex).
+        auto covered = [&](int64_t px) {
           const double sx = double(px) + 0.5;
-          const double w0 = e0x * sx + r0;
-          const double w1 = e1x * sx + r1;
-          const double w2 = 1.0 - w0 - w1;
-          if (w0 < 0 || w1 < 0 || w2 < 0) continue;
-          const size_t p = size_t(py) * size_t(width) + size_t(px);
-          const float d = float(w0 * a.z + w1 * b.z + w2 * c.z);
-          if (d < z[p] || (d == z[p] && face < face_ids[p])) {
-            z[p] = d;
-            face_ids[p] = face;
-            bary[3 * p] = float(w0);
-            bary[3 * p + 1] = float(w1);
-            bary[3 * p + 2] = float(w2);
+          const double w0 = e.e0x * sx + r0, w1 = e.e1x * sx + r1;
+          return w0 >= 0 && w1 >= 0 && 1.0 - w0 - w1 >= 0;
+        };
+        int64_t first = int64_t(lo), last = int64_t(hi);
+        while (first <= last && !covered(first)) ++first;
+        while (last > first && !covered(last)) --last;
+        if (first > last) continue;
+        int32_t *row_ids = face_ids + size_t(py) * size_t(width);
+        if (!depth_test) {
+          for (int64_t px = first; px <= last; ++px) {
+            if (row_ids[px] < 0) row_ids[px] = face;
+          }
+          continue;
+        }
+        // Depth is affine in the sample too; faces come in increasing id
+        // order, so a later face must be strictly nearer to win.
+        float *row_z = z + size_t(py) * size_t(width);
+        const double dzx = e.e0x * a.z + e.e1x * b.z - (e.e0x + e.e1x) * c.z;
+        const double dz0 = r0 * a.z + r1 * b.z + (1.0 - r0 - r1) * c.z;
+        for (int64_t px = first; px <= last; ++px) {
+          const float d = float(dzx * (double(px) + 0.5) + dz0);
+          if (d < row_z[px]) {
+            row_z[px] = d;
+            row_ids[px] = face;
           }
         }
       }
     }
   });
-  if (depth != nullptr) {
-    for (size_t p = 0; p < pixels; ++p) {
-      if (face_ids[p] < 0) depth[p] = 0;
+  parallel_ranges(size_t(height), threads, 16, [&](size_t row_begin, size_t row_end, int) {
+    int32_t current = -1;
+    Edges e{};
+    for (size_t py = row_begin; py < row_end; ++py) {
+      const double sy = double(py) + 0.5;
+      for (size_t px = 0; px < size_t(width); ++px) {
+        const size_t p = py * size_t(width) + px;
+        const int32_t f = face_ids[p];
+        if (f < 0) {
+          bary[3 * p] = bary[3 * p + 1] = bary[3 * p + 2] = 0;
+          if (depth != nullptr) depth[p] = 0;
+          continue;
+        }
+        if (f != current) {
+          current = f;
+          edges(sv[indices[3 * size_t(f)]], sv[indices[3 * size_t(f) + 1]], sv[indices[3 * size_t(f) + 2]], e);
+        }
+        const double r0 = e.e0y * sy + e.e0c, r1 = e.e1y * sy + e.e1c;
+        const double sx = double(px) + 0.5;
+        const double w0 = e.e0x * sx + r0;
+        const double w1 = e.e1x * sx + r1;
+        bary[3 * p] = float(w0);
+        bary[3 * p + 1] = float(w1);
+        bary[3 * p + 2] = float(1.0 - w0 - w1);
+      }
     }
-  }
+  });
 }
 
 void check_outputs(const char *op, const int32_t *face_ids, const float *bary) {
@@ -181,7 +233,7 @@ hy3d_status hy3d_rasterize_ortho(const float *vertices, size_t vertex_count, con
         sv[v] = {(cx / half * 0.5 + 0.5) * (width - 1) + 0.5, (cy / half * 0.5 + 0.5) * (height - 1) + 0.5, -cz};
       }
     });
-    hy3d::rasterize(sv, indices, triangle_count, width, height, threads, face_ids, barycentrics, depth);
+    hy3d::rasterize(sv, indices, triangle_count, width, height, threads, true, face_ids, barycentrics, depth);
     return HY3D_OK;
   });
 }
@@ -196,8 +248,68 @@ hy3d_status hy3d_rasterize_uv(const float *uvs, size_t vertex_count, const uint3
     hy3d::check_finite(op, uvs, 2 * vertex_count);
     std::vector<hy3d::ScreenVertex> sv(vertex_count);
     for (size_t v = 0; v < vertex_count; ++v) sv[v] = {double(uvs[2 * v]) * width, double(uvs[2 * v + 1]) * height, 0};
-    hy3d::rasterize(sv, indices, triangle_count, width, height, hy3d::resolve_threads(threads), face_ids,
+    hy3d::rasterize(sv, indices, triangle_count, width, height, hy3d::resolve_threads(threads), false, face_ids,
                     barycentrics, nullptr);
+    return HY3D_OK;
+  });
+}
+
+hy3d_status hy3d_covered_texels(const int32_t *face_ids, const float *barycentrics, int32_t width, int32_t height,
+                                const float *attributes, int32_t channels, size_t attribute_count,
+                                const uint32_t *indices, size_t triangle_count, int threads, size_t *texel_count,
+                                uint32_t *texel_index, float *texel_values) {
+  return hy3d::guard([&] {
+    const char *op = "hy3d_covered_texels";
+    hy3d::check_image(op, width, height);
+    if (texel_count == nullptr || face_ids == nullptr || channels <= 0 || channels > 16 ||
+        (texel_index != nullptr && (barycentrics == nullptr || texel_values == nullptr))) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or channels outside 1..16");
+    }
+    threads = hy3d::resolve_threads(threads);
+    // Bands of kTile rows; each band lists its texels tile by tile, so the
+    // list can be written band by band from each band's offset.
+    constexpr size_t kTile = 32;
+    const size_t w = size_t(width), h = size_t(height), bands = (h + kTile - 1) / kTile;
+    std::vector<size_t> offset(bands + 1, 0);
+    hy3d::parallel_chunks(bands, threads, 1, [&](size_t begin, size_t end, int) {
+      for (size_t band = begin; band < end; ++band) {
+        size_t n = 0;
+        for (size_t p = band * kTile * w; p < std::min(h, (band + 1) * kTile) * w; ++p) n += face_ids[p] >= 0;
+        offset[band + 1] = n;
+      }
+    });
+    for (size_t band = 0; band < bands; ++band) offset[band + 1] += offset[band];
+    *texel_count = offset[bands];
+    if (texel_index == nullptr) return HY3D_OK;
+    hy3d::check_triangles(op, attributes, attribute_count, indices, triangle_count);
+    const size_t c = size_t(channels);
+    std::atomic<bool> bad_face{false};
+    hy3d::parallel_chunks(bands, threads, 1, [&](size_t begin, size_t end, int) {
+      for (size_t band = begin; band < end; ++band) {
+        size_t t = offset[band];
+        for (size_t x0 = 0; x0 < w; x0 += kTile) {
+          for (size_t y = band * kTile; y < std::min(h, (band + 1) * kTile); ++y) {
+            for (size_t x = x0; x < std::min(w, x0 + kTile); ++x) {
+              const size_t p = y * w + x;
+              const int32_t f = face_ids[p];
+              if (f < 0) continue;
+              if (size_t(f) >= triangle_count) {
+                bad_face = true;
+                return;
+              }
+              texel_index[t] = uint32_t(p);
+              const float *b = barycentrics + 3 * p;
+              const float *a0 = attributes + c * indices[3 * size_t(f)];
+              const float *a1 = attributes + c * indices[3 * size_t(f) + 1];
+              const float *a2 = attributes + c * indices[3 * size_t(f) + 2];
+              for (size_t k = 0; k < c; ++k) texel_values[c * t + k] = b[0] * a0[k] + b[1] * a1[k] + b[2] * a2[k];
+              ++t;
+            }
+          }
+        }
+      }
+    });
+    if (bad_face) return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": face id out of range");
     return HY3D_OK;
   });
 }

@@ -1,9 +1,11 @@
 // Texture kernels: rasterizer conventions (pixel mapping, closed triangles,
 // nearest wins, thread-count independence), interpolation, a bake of a
-// constant view, filling, the atlas on a closed mesh, and argument checks.
+// constant view, filling, the atlas on a closed mesh, argument checks and
+// JPEG encoding of texture images.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "check.hpp"
@@ -239,6 +241,34 @@ void test_bad_arguments() {
   hy3d_atlas_destroy(atlas);
 }
 
+void test_encode_jpeg() {
+  const int w = 40, h = 24;
+  std::vector<float> rgb(3 * w * h);
+  for (int p = 0; p < w * h; ++p) {
+    rgb[3 * p] = float(p % w) / w;
+    rgb[3 * p + 1] = 0.5f;
+    rgb[3 * p + 2] = std::nanf("");  // encoded as 0
+  }
+  const int32_t colour[3] = {0, 1, 2}, packed[3] = {-1, 1, 0}, grey[1] = {1};
+  for (const auto &[layout, components] : {std::pair<const int32_t *, int32_t>{colour, 3}, {packed, 3}, {grey, 1}}) {
+    hy3d_buffer *jpeg = nullptr;
+    CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, layout, components, 90, 2, &jpeg) == HY3D_OK);
+    const uint8_t *data = nullptr;
+    size_t size = 0;
+    CHECK(hy3d_buffer_view(jpeg, &data, &size) == HY3D_OK);
+    CHECK(size > 4 && data[0] == 0xff && data[1] == 0xd8 && data[size - 2] == 0xff && data[size - 1] == 0xd9);
+    hy3d_buffer_destroy(jpeg);
+  }
+  hy3d_buffer *jpeg = nullptr;
+  const int32_t past[1] = {3};
+  CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, past, 1, 90, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, colour, 2, 90, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, colour, 3, 0, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(hy3d_encode_jpeg(rgb.data(), 0, h, 3, colour, 3, 90, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(jpeg == nullptr);
+  hy3d_buffer_destroy(nullptr);
+}
+
 }  // namespace
 
 int main() {
@@ -247,5 +277,6 @@ int main() {
   test_bake_constant_view();
   test_atlas();
   test_bad_arguments();
+  test_encode_jpeg();
   return check_failures();
 }
