@@ -131,12 +131,27 @@ func nativeViewWeights(faceIDs []int32, normals, depth []float32, width, height 
 	})
 }
 
-func nativeBakeGather(texelPositions []float32, texelIndex []uint32, image, depth, weights []float32,
+// texelRun is how many consecutive texels of a texel list share one box
+// for nativeBakeGather's culling.
+const texelRun = 64
+
+// nativeTexelBounds boxes runs of texelRun texels for nativeBakeGather.
+func nativeTexelBounds(texelPositions []float32, threads int) ([]float32, error) {
+	runs := (len(texelPositions)/3 + texelRun - 1) / texelRun
+	bounds := make([]float32, 6*runs)
+	return bounds, call("texel bounds", func() C.hy3d_status {
+		return C.hy3d_texel_bounds(f32(texelPositions), C.size_t(len(texelPositions)/3), texelRun, C.int(threads),
+			f32(bounds))
+	})
+}
+
+func nativeBakeGather(texelPositions []float32, texelIndex []uint32, texelBounds, image, depth, weights []float32,
 	width, height, channels int, worldToCamera *[12]float32, orthoScale, viewWeight, exponent, depthTolerance float32,
 	texturePixels, threads int, accumColor, accumWeight []float32) (bool, error) {
 	var used C.int32_t
 	err := call("bake gather", func() C.hy3d_status {
-		return C.hy3d_bake_gather(f32(texelPositions), u32(texelIndex), C.size_t(len(texelIndex)), f32(image), f32(depth),
+		return C.hy3d_bake_gather(f32(texelPositions), u32(texelIndex), C.size_t(len(texelIndex)), f32(texelBounds),
+			texelRun, f32(image), f32(depth),
 			f32(weights), C.int32_t(width), C.int32_t(height), C.int32_t(channels),
 			(*C.float)(unsafe.Pointer(&worldToCamera[0])), C.float(orthoScale), C.float(viewWeight), C.float(exponent),
 			C.float(depthTolerance), C.size_t(texturePixels), C.int(threads), f32(accumColor), f32(accumWeight), &used)

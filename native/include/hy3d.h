@@ -167,14 +167,23 @@ hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals
                                    int32_t height, const float *to_camera, float cos_threshold, int32_t radius,
                                    int threads, float *weights);
 
+/* The bounding box of every run of `run` consecutive texels of a texel
+ * list (the last run may be shorter): 6 floats per run, minimum x, y, z
+ * then maximum. hy3d_bake_gather skips the runs a view cannot accept. */
+hy3d_status hy3d_texel_bounds(const float *texel_positions, size_t texel_count, int32_t run, int threads,
+                              float *bounds);
+
 /* Hunyuan3D-2.1's per-texel bake ("back_sample"): texel i (world position
  * texel_positions[3i..], linear index texel_index[i] < texture_pixels) is
  * projected into the view and, when accepted, adds view_weight *
  * weight^exponent times its bilinear colour sample into accum_color
  * (channels per texel) and the weight into accum_weight. *used is 0 when the
- * view was skipped because over 99 % of what it paints is painted already. */
+ * view was skipped because over 99 % of what it paints is painted already.
+ * texel_bounds (from hy3d_texel_bounds for runs of texel_run texels, or
+ * NULL) only saves time. */
 hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel_index, size_t texel_count,
-                             const float *image, const float *depth, const float *weights, int32_t width,
+                             const float *texel_bounds, int32_t texel_run, const float *image, const float *depth, const float *weights,
+                             int32_t width,
                              int32_t height, int32_t channels, const float *world_to_camera, float ortho_scale,
                              float view_weight, float exponent, float depth_tolerance, size_t texture_pixels,
                              int threads, float *accum_color, float *accum_weight, int32_t *used);

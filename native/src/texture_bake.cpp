@@ -252,8 +252,34 @@ hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals
   });
 }
 
+hy3d_status hy3d_texel_bounds(const float *texel_positions, size_t texel_count, int32_t run, int threads,
+                              float *bounds) {
+  return hy3d::guard([&] {
+    if ((texel_count > 0 && (texel_positions == nullptr || bounds == nullptr)) || run <= 0) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, "hy3d_texel_bounds: NULL array or run below 1");
+    }
+    const size_t length = size_t(run), runs = (texel_count + length - 1) / length;
+    hy3d::parallel_ranges(runs, hy3d::resolve_threads(threads), 256, [&](size_t begin, size_t end, int) {
+      for (size_t r = begin; r < end; ++r) {
+        float box[6] = {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity(),
+                        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                        -std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+        for (size_t i = r * length; i < std::min(texel_count, (r + 1) * length); ++i) {
+          for (int k = 0; k < 3; ++k) {
+            box[k] = std::min(box[k], texel_positions[3 * i + size_t(k)]);
+            box[3 + k] = std::max(box[3 + k], texel_positions[3 * i + size_t(k)]);
+          }
+        }
+        std::copy(box, box + 6, bounds + 6 * r);
+      }
+    });
+    return HY3D_OK;
+  });
+}
+
 hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel_index, size_t texel_count,
-                             const float *image, const float *depth, const float *weights, int32_t width,
+                             const float *texel_bounds, int32_t texel_run, const float *image, const float *depth, const float *weights,
+                             int32_t width,
                              int32_t height, int32_t channels, const float *world_to_camera, float ortho_scale,
                              float view_weight, float exponent, float depth_tolerance, size_t texture_pixels,
                              int threads, float *accum_color, float *accum_weight, int32_t *used) {
@@ -263,8 +289,8 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
     hy3d::check_accumulators(op, channels, accum_color, accum_weight);
     if ((texel_count > 0 && (texel_positions == nullptr || texel_index == nullptr)) || image == nullptr ||
         depth == nullptr || weights == nullptr || world_to_camera == nullptr || used == nullptr ||
-        !(ortho_scale > 0)) {
-      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or bad ortho scale");
+        !(ortho_scale > 0) || (texel_bounds != nullptr && texel_run <= 0)) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array, bad ortho scale or texel run");
     }
     for (size_t i = 0; i < texel_count; ++i) {
       if (texel_index[i] >= texture_pixels) {
@@ -320,7 +346,38 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
       uint16_t x, y;
       float fx, fy, w;
     };
-    constexpr size_t kChunk = 1 << 14;
+    // Whether some texel of run r can land on a block whose depth range it
+    // meets: its box projected, against the blocks under the projection.
+    auto may_accept = [&](size_t r) {
+      const float *box = texel_bounds + 6 * r;
+      double x0 = std::numeric_limits<double>::infinity(), y0 = x0, d0 = x0, x1 = -x0, y1 = -x0, d1 = -x0;
+      for (int corner = 0; corner < 8; ++corner) {
+        const double x = box[corner & 1 ? 3 : 0], y = box[corner & 2 ? 4 : 1], z = box[corner & 4 ? 5 : 2];
+        const double px = row_x[0] * x + row_x[1] * y + row_x[2] * z + row_x[3];
+        const double py = row_y[0] * x + row_y[1] * y + row_y[2] * z + row_y[3];
+        const double dist = row_z[0] * x + row_z[1] * y + row_z[2] * z + row_z[3];
+        x0 = std::min(x0, px);
+        x1 = std::max(x1, px);
+        y0 = std::min(y0, py);
+        y1 = std::max(y1, py);
+        d0 = std::min(d0, dist);
+        d1 = std::max(d1, dist);
+      }
+      if (!(x1 >= 0 && x0 <= width && y1 >= 0 && y0 <= height)) return false;
+      const int32_t bx0 = int32_t(std::max(0.0, x0)) / kBlock, bx1 = int32_t(std::min(double(width - 1), x1)) / kBlock;
+      const int32_t by0 = int32_t(std::max(0.0, y0)) / kBlock, by1 = int32_t(std::min(double(height - 1), y1)) / kBlock;
+      if (int64_t(bx1 - bx0 + 1) * int64_t(by1 - by0 + 1) > 64) return true;  // not worth testing
+      for (int32_t by = by0; by <= by1; ++by) {
+        for (int32_t bx = bx0; bx <= bx1; ++bx) {
+          const size_t block = size_t(by) * size_t(bw) + size_t(bx);
+          if (d1 > double(block_lo[block]) - tolerance && d0 < double(block_hi[block]) + tolerance) return true;
+        }
+      }
+      return false;
+    };
+    // Chunks of the texel list start on a run.
+    const size_t run = texel_bounds != nullptr ? size_t(texel_run) : 1;
+    const size_t kChunk = ((size_t(1) << 14) + run - 1) / run * run;
     const size_t chunks = (texel_count + kChunk - 1) / kChunk;
     std::vector<std::vector<Sample>> accepted(chunks);
     std::vector<size_t> painted(size_t(threads), 0), repainted(size_t(threads), 0);
@@ -328,6 +385,10 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
       std::vector<Sample> &out = accepted[begin / kChunk];
       size_t again = 0;
       for (size_t i = begin; i < end; ++i) {
+        if (texel_bounds != nullptr && i % run == 0 && !may_accept(i / run)) {
+          i += run - 1;
+          continue;
+        }
         const double x = texel_positions[3 * i], y = texel_positions[3 * i + 1], z = texel_positions[3 * i + 2];
         const double px = row_x[0] * x + row_x[1] * y + row_x[2] * z + row_x[3];
         const double py = row_y[0] * x + row_y[1] * y + row_y[2] * z + row_y[3];

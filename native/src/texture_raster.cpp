@@ -15,9 +15,8 @@
 // maps u to (W - 1) there as well, which puts texel centres up to half a
 // texel away from where a viewer samples them.
 //
-// Work is split into bands of rows, one per thread; each thread walks every
-// triangle whose bounding box meets its band, so no pixel is written by two
-// threads and the result does not depend on the thread count.
+// Work is split into tiles of pixels (see rasterize), so no pixel is
+// written by two threads and the result does not depend on the thread count.
 #include <cmath>
 #include <limits>
 
@@ -82,114 +81,189 @@ inline bool edges(const ScreenVertex &a, const ScreenVertex &b, const ScreenVert
   return true;
 }
 
+// The pixel rectangle [x0, x1] x [y0, y1] whose samples (at px + 1/2) a
+// triangle can cover, clipped to the image; false when empty.
+inline bool sample_box(const ScreenVertex &a, const ScreenVertex &b, const ScreenVertex &c, int32_t width,
+                       int32_t height, int64_t &x0, int64_t &y0, int64_t &x1, int64_t &y1) {
+  // Pixel px can be covered when min - 1/2 <= px <= max - 1/2.
+  const double ylo = std::max(0.0, std::ceil(std::min({a.y, b.y, c.y}) - 0.5));
+  const double yhi = std::min(double(height) - 1, std::floor(std::max({a.y, b.y, c.y}) - 0.5));
+  const double xlo = std::max(0.0, std::ceil(std::min({a.x, b.x, c.x}) - 0.5));
+  const double xhi = std::min(double(width) - 1, std::floor(std::max({a.x, b.x, c.x}) - 0.5));
+  if (!(ylo <= yhi && xlo <= xhi)) return false;
+  x0 = int64_t(xlo);
+  y0 = int64_t(ylo);
+  x1 = int64_t(xhi);
+  y1 = int64_t(yhi);
+  return true;
+}
+
 // Rasterizes the triangles over the given vertices into face_ids (-1 where
 // none), barycentrics (3 per pixel, 0 on the background) and, when depth is
 // non-NULL, the depth (0 on the background). Closed triangles; the nearer
 // wins, at equal depth the lower id. With depth_test false every triangle
-// is at the same depth (UV space): the lower id wins. The first pass finds
-// each pixel's face (and depth), the second its barycentrics, so pixels
-// drawn over by nearer faces cost no barycentric writes.
+// is at the same depth (UV space): the lower id wins.
+//
+// The image is cut into tiles of kTile² pixels, small enough that a tile's
+// depth and face ids stay in cache; every triangle is listed in the tiles
+// its box meets (in increasing id order), and workers take whole tiles:
+// first each pixel's face (and depth), then its barycentrics, so pixels
+// drawn over by nearer faces cost no barycentric writes. No pixel is
+// written by two workers, and the result does not depend on their number.
 void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, size_t triangle_count, int32_t width,
                int32_t height, int threads, bool depth_test, int32_t *face_ids, float *bary, float *depth) {
+  constexpr int64_t kTile = 64;
+  constexpr size_t kFarthestEvery = 32;  // faces between updates of a covered tile's farthest depth
+  const int64_t tiles_x = (int64_t(width) + kTile - 1) / kTile, tiles_y = (int64_t(height) + kTile - 1) / kTile;
+  const size_t tiles = size_t(tiles_x * tiles_y);
+  // Bin the triangles: each worker lists a range of them per tile, the
+  // lists are then joined in range order.
+  const int binners = std::max(1, std::min(threads, int(triangle_count / 4096)));
+  using Bins = std::vector<std::vector<uint32_t>>;  // face ids per tile
+  std::vector<Bins> bins(static_cast<size_t>(binners), Bins(tiles));
+  parallel_ranges(triangle_count, binners, 1, [&](size_t begin, size_t end, int worker) {
+    Bins &own = bins[size_t(worker)];
+    for (size_t f = begin; f < end; ++f) {
+      int64_t x0, y0, x1, y1;
+      if (!sample_box(sv[indices[3 * f]], sv[indices[3 * f + 1]], sv[indices[3 * f + 2]], width, height, x0, y0, x1,
+                      y1)) {
+        continue;
+      }
+      for (int64_t ty = y0 / kTile; ty <= y1 / kTile; ++ty) {
+        for (int64_t tx = x0 / kTile; tx <= x1 / kTile; ++tx) own[size_t(ty * tiles_x + tx)].push_back(uint32_t(f));
+      }
+    }
+  });
   std::vector<float> zbuf;
   float *z = depth;
   if (depth_test && z == nullptr) {
     zbuf.resize(size_t(width) * size_t(height));
     z = zbuf.data();
   }
-  parallel_ranges(size_t(height), threads, 16, [&](size_t row_begin, size_t row_end, int) {
-    std::fill(face_ids + row_begin * size_t(width), face_ids + row_end * size_t(width), -1);
-    if (depth_test) {
-      std::fill(z + row_begin * size_t(width), z + row_end * size_t(width), std::numeric_limits<float>::infinity());
-    }
-    const double band_lo = double(row_begin), band_hi = double(row_end) - 1;
-    for (size_t f = 0; f < triangle_count; ++f) {
-      const ScreenVertex &a = sv[indices[3 * f]], &b = sv[indices[3 * f + 1]], &c = sv[indices[3 * f + 2]];
-      // Pixel px is sampled at px + 1/2, so it can be covered when
-      // min - 1/2 <= px <= max - 1/2.
-      const double ylo = std::max(band_lo, std::ceil(std::min({a.y, b.y, c.y}) - 0.5));
-      const double yhi = std::min(band_hi, std::floor(std::max({a.y, b.y, c.y}) - 0.5));
-      if (ylo > yhi) continue;
-      const double xlo = std::max(0.0, std::ceil(std::min({a.x, b.x, c.x}) - 0.5));
-      const double xhi = std::min(double(width) - 1, std::floor(std::max({a.x, b.x, c.x}) - 0.5));
-      if (xlo > xhi) continue;
-      Edges e;
-      if (!edges(a, b, c, e)) continue;
-      const int32_t face = int32_t(f);
-      for (int64_t py = int64_t(ylo); py <= int64_t(yhi); ++py) {
-        const double sy = double(py) + 0.5;
-        const double r0 = e.e0y * sy + e.e0c, r1 = e.e1y * sy + e.e1c;
-        // The samples of this row inside the triangle form one span; find
-        // it from the three half-planes, widened by a pixel so rounding
-        // never drops a sample, then test each sample exactly.
-        double lo = xlo, hi = xhi;
-        const double half[3][2] = {{e.e0x, r0}, {e.e1x, r1}, {-e.e0x - e.e1x, 1.0 - r0 - r1}};
-        for (const auto &h : half) {
-          if (h[0] > 0) {
-            lo = std::max(lo, std::floor(-h[1] / h[0] - 0.5) - 1);
-          } else if (h[0] < 0) {
-            hi = std::min(hi, std::ceil(-h[1] / h[0] - 0.5) + 1);
-          } else if (h[1] < 0) {
-            hi = lo - 1;
-          }
+  parallel_chunks(tiles, threads, 1, [&](size_t begin, size_t end, int) {
+    std::vector<uint32_t> order;
+    std::vector<std::pair<double, uint32_t>> keyed;  // nearest depth of a face, face
+    for (size_t tile = begin; tile < end; ++tile) {
+      const int64_t tx0 = int64_t(tile) % tiles_x * kTile, ty0 = int64_t(tile) / tiles_x * kTile;
+      const int64_t tx1 = std::min<int64_t>(tx0 + kTile, width) - 1, ty1 = std::min<int64_t>(ty0 + kTile, height) - 1;
+      for (int64_t y = ty0; y <= ty1; ++y) {
+        std::fill(face_ids + y * width + tx0, face_ids + y * width + tx1 + 1, -1);
+        if (depth_test) std::fill(z + y * width + tx0, z + y * width + tx1 + 1, std::numeric_limits<float>::infinity());
+      }
+      // With depth, the tile's faces go nearest first, and once every
+      // pixel of the tile is covered, faces entirely behind the farthest
+      // pixel so far are skipped (the tie rule then compares ids).
+      order.clear();
+      for (const Bins &own : bins) order.insert(order.end(), own[tile].begin(), own[tile].end());
+      if (depth_test) {
+        keyed.resize(order.size());
+        for (size_t i = 0; i < order.size(); ++i) {
+          const uint32_t *t = indices + 3 * size_t(order[i]);
+          keyed[i] = {std::min({sv[t[0]].z, sv[t[1]].z, sv[t[2]].z}), order[i]};
         }
-        // The span's first and last covered samples; the samples between
-        // them are covered too (the triangle is convex).
-        auto covered = [&](int64_t px) {
-          const double sx = double(px) + 0.5;
-          const double w0 = e.e0x * sx + r0, w1 = e.e1x * sx + r1;
-          return w0 >= 0 && w1 >= 0 && 1.0 - w0 - w1 >= 0;
-        };
-        int64_t first = int64_t(lo), last = int64_t(hi);
-        while (first <= last && !covered(first)) ++first;
-        while (last > first && !covered(last)) --last;
-        if (first > last) continue;
-        int32_t *row_ids = face_ids + size_t(py) * size_t(width);
-        if (!depth_test) {
-          for (int64_t px = first; px <= last; ++px) {
-            if (row_ids[px] < 0) row_ids[px] = face;
+        std::sort(keyed.begin(), keyed.end());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = keyed[i].second;
+      }
+      const int64_t tile_pixels = (tx1 - tx0 + 1) * (ty1 - ty0 + 1);
+      int64_t uncovered = tile_pixels;
+      float farthest = std::numeric_limits<float>::infinity();
+      for (size_t i = 0; i < order.size(); ++i) {
+        const uint32_t f = order[i];
+        if (depth_test) {
+          if (uncovered == 0 && (i % kFarthestEvery == 0 || farthest == std::numeric_limits<float>::infinity())) {
+            farthest = -std::numeric_limits<float>::infinity();
+            for (int64_t y = ty0; y <= ty1; ++y) {
+              for (int64_t x = tx0; x <= tx1; ++x) farthest = std::max(farthest, z[y * width + x]);
+            }
           }
-          continue;
+          if (float(keyed[i].first) > farthest) break;  // this face and every later one lie behind the tile
         }
-        // Depth is affine in the sample too; faces come in increasing id
-        // order, so a later face must be strictly nearer to win.
-        float *row_z = z + size_t(py) * size_t(width);
-        const double dzx = e.e0x * a.z + e.e1x * b.z - (e.e0x + e.e1x) * c.z;
-        const double dz0 = r0 * a.z + r1 * b.z + (1.0 - r0 - r1) * c.z;
-        for (int64_t px = first; px <= last; ++px) {
-          const float d = float(dzx * (double(px) + 0.5) + dz0);
-          if (d < row_z[px]) {
-            row_z[px] = d;
-            row_ids[px] = face;
+        {
+          const ScreenVertex &a = sv[indices[3 * size_t(f)]], &b = sv[indices[3 * size_t(f) + 1]],
+                             &c = sv[indices[3 * size_t(f) + 2]];
+          int64_t x0 = 0, y0 = 0, x1 = -1, y1 = -1;
+          sample_box(a, b, c, width, height, x0, y0, x1, y1);  // non-empty: the triangle was binned
+          x0 = std::max(x0, tx0);
+          x1 = std::min(x1, tx1);
+          y0 = std::max(y0, ty0);
+          y1 = std::min(y1, ty1);
+          Edges e;
+          if (x0 > x1 || y0 > y1 || !edges(a, b, c, e)) continue;
+          const int32_t face = int32_t(f);
+          for (int64_t py = y0; py <= y1; ++py) {
+            const double sy = double(py) + 0.5;
+            const double r0 = e.e0y * sy + e.e0c, r1 = e.e1y * sy + e.e1c;
+            // The samples of this row inside the triangle form one span; find
+            // it from the three half-planes, widened by a pixel so rounding
+            // never drops a sample, then find its first and last covered
+            // samples exactly: those between are covered too (the triangle
+            // is convex).
+            double lo = double(x0), hi = double(x1);
+            const double half[3][2] = {{e.e0x, r0}, {e.e1x, r1}, {-e.e0x - e.e1x, 1.0 - r0 - r1}};
+            for (const auto &h : half) {
+              if (h[0] > 0) {
+                lo = std::max(lo, std::floor(-h[1] / h[0] - 0.5) - 1);
+              } else if (h[0] < 0) {
+                hi = std::min(hi, std::ceil(-h[1] / h[0] - 0.5) + 1);
+              } else if (h[1] < 0) {
+                hi = lo - 1;
+              }
+            }
+            auto covered = [&](int64_t px) {
+              const double sx = double(px) + 0.5;
+              const double w0 = e.e0x * sx + r0, w1 = e.e1x * sx + r1;
+              return w0 >= 0 && w1 >= 0 && 1.0 - w0 - w1 >= 0;
+            };
+            int64_t first = int64_t(lo), last = int64_t(hi);
+            while (first <= last && !covered(first)) ++first;
+            while (last > first && !covered(last)) --last;
+            if (first > last) continue;
+            int32_t *row_ids = face_ids + py * width;
+            if (!depth_test) {
+              for (int64_t px = first; px <= last; ++px) row_ids[px] = row_ids[px] < 0 ? face : row_ids[px];
+              continue;
+            }
+            // Depth is affine in the sample too; faces come in increasing
+            // id order, so a later face must be strictly nearer to win.
+            float *row_z = z + py * width;
+            const double dzx = e.e0x * a.z + e.e1x * b.z - (e.e0x + e.e1x) * c.z;
+            const double dz0 = r0 * a.z + r1 * b.z + (1.0 - r0 - r1) * c.z;
+            for (int64_t px = first; px <= last; ++px) {
+              const float d = float(dzx * (double(px) + 0.5) + dz0);
+              if (d < row_z[px] || (d == row_z[px] && face < row_ids[px])) {
+                uncovered -= row_ids[px] < 0;
+                row_z[px] = d;
+                row_ids[px] = face;
+              }
+            }
           }
         }
       }
-    }
-  });
-  parallel_ranges(size_t(height), threads, 16, [&](size_t row_begin, size_t row_end, int) {
-    int32_t current = -1;
-    Edges e{};
-    for (size_t py = row_begin; py < row_end; ++py) {
-      const double sy = double(py) + 0.5;
-      for (size_t px = 0; px < size_t(width); ++px) {
-        const size_t p = py * size_t(width) + px;
-        const int32_t f = face_ids[p];
-        if (f < 0) {
-          bary[3 * p] = bary[3 * p + 1] = bary[3 * p + 2] = 0;
-          if (depth != nullptr) depth[p] = 0;
-          continue;
+      // Barycentrics of the faces that won, as their coverage test saw them.
+      int32_t current = -1;
+      Edges e{};
+      for (int64_t py = ty0; py <= ty1; ++py) {
+        const double sy = double(py) + 0.5;
+        for (int64_t px = tx0; px <= tx1; ++px) {
+          const size_t p = size_t(py) * size_t(width) + size_t(px);
+          const int32_t f = face_ids[p];
+          if (f < 0) {
+            bary[3 * p] = bary[3 * p + 1] = bary[3 * p + 2] = 0;
+            if (depth != nullptr) depth[p] = 0;
+            continue;
+          }
+          if (f != current) {
+            current = f;
+            edges(sv[indices[3 * size_t(f)]], sv[indices[3 * size_t(f) + 1]], sv[indices[3 * size_t(f) + 2]], e);
+          }
+          const double r0 = e.e0y * sy + e.e0c, r1 = e.e1y * sy + e.e1c;
+          const double sx = double(px) + 0.5;
+          const double w0 = e.e0x * sx + r0;
+          const double w1 = e.e1x * sx + r1;
+          bary[3 * p] = float(w0);
+          bary[3 * p + 1] = float(w1);
+          bary[3 * p + 2] = float(1.0 - w0 - w1);
         }
-        if (f != current) {
-          current = f;
-          edges(sv[indices[3 * size_t(f)]], sv[indices[3 * size_t(f) + 1]], sv[indices[3 * size_t(f) + 2]], e);
-        }
-        const double r0 = e.e0y * sy + e.e0c, r1 = e.e1y * sy + e.e1c;
-        const double sx = double(px) + 0.5;
-        const double w0 = e.e0x * sx + r0;
-        const double w1 = e.e1x * sx + r1;
-        bary[3 * p] = float(w0);
-        bary[3 * p + 1] = float(w1);
-        bary[3 * p + 2] = float(1.0 - w0 - w1);
       }
     }
   });
@@ -268,7 +342,7 @@ hy3d_status hy3d_covered_texels(const int32_t *face_ids, const float *barycentri
     threads = hy3d::resolve_threads(threads);
     // Bands of kTile rows; each band lists its texels tile by tile, so the
     // list can be written band by band from each band's offset.
-    constexpr size_t kTile = 32;
+    constexpr size_t kTile = 8;
     const size_t w = size_t(width), h = size_t(height), bands = (h + kTile - 1) / kTile;
     std::vector<size_t> offset(bands + 1, 0);
     hy3d::parallel_chunks(bands, threads, 1, [&](size_t begin, size_t end, int) {
