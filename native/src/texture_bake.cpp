@@ -33,49 +33,62 @@ constexpr float kUnreliable = -1.0f;
 constexpr double kSkipPaintedRatio = 0.99;
 constexpr float kWeightEpsilon = 1e-8f;
 
-// Chebyshev dilation of a binary mask by radius r (separable running max).
-std::vector<uint8_t> dilate(const std::vector<uint8_t> &in, int32_t w, int32_t h, int32_t r, int threads) {
-  std::vector<uint8_t> rows(in.size()), out(in.size());
-  parallel_ranges(size_t(h), threads, 64, [&](size_t y0, size_t y1, int) {
-    for (size_t y = y0; y < y1; ++y) {
-      const uint8_t *src = &in[y * size_t(w)];
-      uint8_t *dst = &rows[y * size_t(w)];
-      int32_t last = -(1 << 30);  // last set column seen so far, for the left reach
-      for (int32_t x = 0; x < w; ++x) {
-        if (src[x]) last = x;
-        dst[x] = x - last <= r;
+// A binary mask packed 64 pixels to a word, rows padded to whole words.
+struct Bits {
+  int32_t w = 0, h = 0;
+  size_t words = 0;  // per row
+  std::vector<uint64_t> v;
+  Bits(int32_t width, int32_t height) : w(width), h(height), words((size_t(width) + 63) / 64), v(words * size_t(height)) {}
+  bool at(size_t y, size_t x) const { return (v[y * words + x / 64] >> (x % 64)) & 1; }
+};
+
+// Chebyshev dilation by radius r: separable, each axis by OR-ing the mask
+// with itself shifted both ways by growing steps (a window of radius a
+// shifted by k <= 2a + 1 becomes one of radius a + k, so about log2 r steps).
+void dilate(Bits &m, int32_t r, int threads) {
+  std::vector<uint64_t> tmp(m.v.size());
+  for (int32_t a = 0; a < r;) {
+    const size_t k = size_t(std::min(2 * a + 1, r - a));
+    const size_t word_shift = k / 64, bit_shift = k % 64;
+    parallel_ranges(size_t(m.h), threads, 64, [&](size_t y0, size_t y1, int) {
+      for (size_t y = y0; y < y1; ++y) {
+        const uint64_t *src = &m.v[y * m.words];
+        uint64_t *dst = &tmp[y * m.words];
+        // src[i] read as 0 outside the row.
+        auto word = [&](int64_t i) { return i >= 0 && size_t(i) < m.words ? src[i] : uint64_t(0); };
+        for (size_t i = 0; i < m.words; ++i) {
+          const int64_t lo = int64_t(i) - int64_t(word_shift), hi = int64_t(i) + int64_t(word_shift);
+          // Towards higher x: bit j of word i gets bit j - k.
+          uint64_t up = word(lo) << bit_shift, down = word(hi) >> bit_shift;
+          if (bit_shift > 0) {
+            up |= word(lo - 1) >> (64 - bit_shift);
+            down |= word(hi + 1) << (64 - bit_shift);
+          }
+          dst[i] = src[i] | up | down;
+        }
+        // Bits past the row's end stay clear.
+        if (m.w % 64 != 0) dst[m.words - 1] &= (uint64_t(1) << (m.w % 64)) - 1;
       }
-      last = 1 << 30;
-      for (int32_t x = w - 1; x >= 0; --x) {
-        if (src[x]) last = x;
-        if (last - x <= r) dst[x] = 1;
+    });
+    m.v.swap(tmp);
+    a += int32_t(k);
+  }
+  for (int32_t a = 0; a < r;) {
+    const size_t k = size_t(std::min(2 * a + 1, r - a));
+    parallel_ranges(size_t(m.h), threads, 64, [&](size_t y0, size_t y1, int) {
+      for (size_t y = y0; y < y1; ++y) {
+        uint64_t *dst = &tmp[y * m.words];
+        const uint64_t *mid = &m.v[y * m.words];
+        const uint64_t *below = y >= k ? &m.v[(y - k) * m.words] : nullptr;
+        const uint64_t *above = y + k < size_t(m.h) ? &m.v[(y + k) * m.words] : nullptr;
+        for (size_t i = 0; i < m.words; ++i) {
+          dst[i] = mid[i] | (below != nullptr ? below[i] : 0) | (above != nullptr ? above[i] : 0);
+        }
       }
-    }
-  });
-  // Columns in row order (cache friendly): each worker owns a range of
-  // columns and walks the rows down and up, remembering per column the last
-  // set row it passed.
-  parallel_ranges(size_t(w), threads, 256, [&](size_t x0, size_t x1, int) {
-    std::vector<int32_t> last(x1 - x0, -(1 << 30));
-    for (int32_t y = 0; y < h; ++y) {
-      const uint8_t *src = &rows[size_t(y) * size_t(w)];
-      uint8_t *dst = &out[size_t(y) * size_t(w)];
-      for (size_t x = x0; x < x1; ++x) {
-        if (src[x]) last[x - x0] = y;
-        dst[x] = y - last[x - x0] <= r;
-      }
-    }
-    std::fill(last.begin(), last.end(), 1 << 30);
-    for (int32_t y = h - 1; y >= 0; --y) {
-      const uint8_t *src = &rows[size_t(y) * size_t(w)];
-      uint8_t *dst = &out[size_t(y) * size_t(w)];
-      for (size_t x = x0; x < x1; ++x) {
-        if (src[x]) last[x - x0] = y;
-        if (last[x - x0] - y <= r) dst[x] = 1;
-      }
-    }
-  });
-  return out;
+    });
+    m.v.swap(tmp);
+    a += int32_t(k);
+  }
 }
 
 // Depth edges: Sobel L1 magnitude of the 8-bit normalized depth, strong at
@@ -199,12 +212,12 @@ hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals
     }
     threads = hy3d::resolve_threads(threads);
     const size_t n = size_t(width) * size_t(height);
-    double dir[3] = {to_camera[0], to_camera[1], to_camera[2]};
-    const double len = std::sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    const double len = std::sqrt(double(to_camera[0]) * to_camera[0] + double(to_camera[1]) * to_camera[1] +
+                                  double(to_camera[2]) * to_camera[2]);
     if (!(len > 0) || !std::isfinite(len)) {
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": camera direction has no length");
     }
-    for (double &d : dir) d /= len;
+    const float dir[3] = {float(to_camera[0] / len), float(to_camera[1] / len), float(to_camera[2] / len)};
     std::vector<float> lo_by(size_t(threads), std::numeric_limits<float>::infinity());
     std::vector<float> hi_by(size_t(threads), -std::numeric_limits<float>::infinity());
     hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int worker) {
@@ -231,21 +244,31 @@ hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals
     });
     // Unreliable: within radius of a depth edge or of the background, one
     // dilation of their union.
-    std::vector<uint8_t> unreliable = hy3d::depth_edges(grey, width, height, 30, 80, threads);
-    hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int) {
-      for (size_t p = begin; p < end; ++p) unreliable[p] |= face_ids[p] < 0;
-    });
-    if (radius > 0) unreliable = hy3d::dilate(unreliable, width, height, radius, threads);
-    hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int) {
-      for (size_t p = begin; p < end; ++p) {
-        if (unreliable[p]) {
-          weights[p] = hy3d::kUnreliable;
-          continue;
+    const std::vector<uint8_t> edges = hy3d::depth_edges(grey, width, height, 30, 80, threads);
+    hy3d::Bits unreliable(width, height);
+    hy3d::parallel_ranges(size_t(height), threads, 64, [&](size_t y0, size_t y1, int) {
+      for (size_t y = y0; y < y1; ++y) {
+        uint64_t *row = &unreliable.v[y * unreliable.words];
+        for (size_t x = 0; x < size_t(width); ++x) {
+          const size_t p = y * size_t(width) + x;
+          row[x / 64] |= uint64_t(edges[p] | (face_ids[p] < 0)) << (x % 64);
         }
-        const float *nv = normals + 3 * p;
-        const double nl = std::sqrt(double(nv[0]) * nv[0] + double(nv[1]) * nv[1] + double(nv[2]) * nv[2]);
-        const double c = nl > 0 ? (nv[0] * dir[0] + nv[1] * dir[1] + nv[2] * dir[2]) / nl : 0;
-        weights[p] = c < cos_threshold ? 0.0f : float(c);
+      }
+    });
+    if (radius > 0) hy3d::dilate(unreliable, radius, threads);
+    hy3d::parallel_ranges(size_t(height), threads, 64, [&](size_t y0, size_t y1, int) {
+      for (size_t y = y0; y < y1; ++y) {
+        for (size_t x = 0; x < size_t(width); ++x) {
+          const size_t p = y * size_t(width) + x;
+          if (unreliable.at(y, x)) {
+            weights[p] = hy3d::kUnreliable;
+            continue;
+          }
+          const float *nv = normals + 3 * p;
+          const float nl = std::sqrt(nv[0] * nv[0] + nv[1] * nv[1] + nv[2] * nv[2]);
+          const float c = nl > 0 ? (nv[0] * dir[0] + nv[1] * dir[1] + nv[2] * dir[2]) / nl : 0.0f;
+          weights[p] = c < cos_threshold ? 0.0f : c;
+        }
       }
     });
     return HY3D_OK;
@@ -299,18 +322,12 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
     }
     threads = hy3d::resolve_threads(threads);
     const size_t c = size_t(channels);
-    const size_t pixels = size_t(width) * size_t(height);
-    // Per pixel the weight a texel landing there gets (0: rejected) and the
-    // view's depth, side by side so that a texel reads one cache line; per
-    // block of kBlock² pixels the depth range of its pixels of positive
-    // weight, small enough to stay in cache, which rejects most texels
-    // hidden far behind the visible surface without reading the pixel.
-    struct Pixel {
-      float weight, depth;
-    };
+    // Per block of kBlock² pixels the depth range of its pixels of positive
+    // weight, small enough to stay in cache, which rejects most texels (and
+    // runs of texels) hidden behind the visible surface without reading the
+    // view's own arrays.
     constexpr int32_t kBlock = 8;
     const int32_t bw = (width + kBlock - 1) / kBlock, bh = (height + kBlock - 1) / kBlock;
-    std::vector<Pixel> table(pixels);
     std::vector<float> block_lo(size_t(bw) * size_t(bh)), block_hi(size_t(bw) * size_t(bh));
     hy3d::parallel_ranges(size_t(bh), threads, 8, [&](size_t by0, size_t by1, int) {
       for (size_t by = by0; by < by1; ++by) {
@@ -320,12 +337,9 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
         for (size_t y = by * kBlock; y < std::min(size_t(height), (by + 1) * kBlock); ++y) {
           for (size_t x = 0; x < size_t(width); ++x) {
             const size_t p = y * size_t(width) + x;
-            const float w = weights[p];
-            table[p] = {w > 0 ? view_weight * hy3d::power(w, exponent) : 0.0f, depth[p]};
-            if (table[p].weight > 0) {
-              lo[x / kBlock] = std::min(lo[x / kBlock], depth[p]);
-              hi[x / kBlock] = std::max(hi[x / kBlock], depth[p]);
-            }
+            if (!(weights[p] > 0)) continue;
+            lo[x / kBlock] = std::min(lo[x / kBlock], depth[p]);
+            hi[x / kBlock] = std::max(hi[x / kBlock], depth[p]);
           }
         }
       }
@@ -397,9 +411,10 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
         const double dist = row_z[0] * x + row_z[1] * y + row_z[2] * z + row_z[3];
         const size_t block = size_t(iy / kBlock) * size_t(bw) + size_t(ix / kBlock);
         if (!(dist > double(block_lo[block]) - tolerance && dist < double(block_hi[block]) + tolerance)) continue;
-        const Pixel &at = table[size_t(iy) * size_t(width) + size_t(ix)];
-        if (!(at.weight > 0) || !(std::fabs(dist - double(at.depth)) < tolerance)) continue;
-        out.push_back({texel_index[i], uint16_t(ix), uint16_t(iy), float(px - ix), float(py - iy), at.weight});
+        const size_t pixel = size_t(iy) * size_t(width) + size_t(ix);
+        if (!(weights[pixel] > 0) || !(std::fabs(dist - double(depth[pixel])) < tolerance)) continue;
+        out.push_back({texel_index[i], uint16_t(ix), uint16_t(iy), float(px - ix), float(py - iy),
+                       view_weight * hy3d::power(weights[pixel], exponent)});
         again += accum_weight[texel_index[i]] > 0;
       }
       painted[size_t(worker)] += out.size();

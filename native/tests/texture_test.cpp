@@ -3,6 +3,7 @@
 // constant view, filling, the atlas on a closed mesh, argument checks and
 // JPEG encoding of texture images.
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <utility>
@@ -250,6 +251,30 @@ void test_bad_arguments() {
   hy3d_atlas_destroy(atlas);
 }
 
+void test_view_weights_margins() {
+  // A flat view facing the camera (no depth edges) with two background
+  // pixels, one where packed rows cross a 64-pixel word, one by the corner:
+  // exactly the pixels within radius (Chebyshev) of them are unreliable.
+  const int w = 130, h = 40, r = 5;
+  const int holes[2][2] = {{63, 20}, {2, 1}};
+  std::vector<int32_t> ids(w * h, 0);
+  for (const auto &hole : holes) ids[hole[1] * w + hole[0]] = -1;
+  std::vector<float> normals(3 * w * h), depth(w * h, 1.0f), weights(w * h);
+  for (int p = 0; p < w * h; ++p) normals[3 * p + 2] = 1;
+  const float to_camera[3] = {0, 0, 2};
+  CHECK(hy3d_bake_view_weights(ids.data(), normals.data(), depth.data(), w, h, to_camera, 0.2588f, r, 2,
+                               weights.data()) == HY3D_OK);
+  int wrong = 0;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      bool near = false;
+      for (const auto &hole : holes) near = near || (std::abs(x - hole[0]) <= r && std::abs(y - hole[1]) <= r);
+      wrong += near ? weights[y * w + x] != -1.0f : std::fabs(weights[y * w + x] - 1.0f) > 1e-6f;
+    }
+  }
+  CHECK(wrong == 0);
+}
+
 void test_encode_jpeg() {
   const int w = 40, h = 24;
   std::vector<float> rgb(3 * w * h);
@@ -286,6 +311,7 @@ int main() {
   test_bake_constant_view();
   test_atlas();
   test_bad_arguments();
+  test_view_weights_margins();
   test_encode_jpeg();
   return check_failures();
 }
