@@ -32,10 +32,13 @@
 namespace hy3d {
 namespace {
 
-// Fills the texels with known[p] == 0 from those with known[p] != 0:
-// averages of the known texels are pulled up a pyramid of halved images,
-// then pushed down, each unknown texel taking the bilinear interpolation of
-// the next coarser level. values has `channels` floats per texel.
+constexpr uint8_t kUnknown = 0, kKnown = 1, kIgnored = 2;
+
+// Fills the texels with known[p] == kUnknown from those with known[p] ==
+// kKnown (texels marked kIgnored are neither read nor written): averages
+// of the known texels are pulled up a pyramid of halved images, then
+// pushed down, each unknown texel taking the bilinear interpolation of the
+// next coarser level. values has `channels` floats per texel.
 template <size_t C>
 void pull_push_channels(float *values, const uint8_t *known, int32_t width, int32_t height, size_t channels,
                         int threads) {
@@ -70,7 +73,7 @@ void pull_push_channels(float *values, const uint8_t *known, int32_t width, int3
           int n = 0;
           for (int j = 0; j < 4; ++j) {
             // Branch-free: unknown and repeated texels add zero.
-            const int take = int(distinct[j]) & int(f.k[fine[j]] != 0);
+            const int take = int(distinct[j]) & int(f.k[fine[j]] == kKnown);
             const float *v = f.v + c * fine[j];
             for (size_t ch = 0; ch < c; ++ch) sum[ch] += take ? v[ch] : 0.0f;
             n += take;
@@ -107,7 +110,7 @@ void pull_push_channels(float *values, const uint8_t *known, int32_t width, int3
         const float *row0 = g.v + c * gy0 * size_t(g.w), *row1 = g.v + c * gy1 * size_t(g.w);
         for (size_t x = 0; x < size_t(f.w); ++x) {
           const size_t p = y * size_t(f.w) + x;
-          if (f.k[p]) continue;
+          if (f.k[p] != kUnknown) continue;
           const float *a = row0 + c * size_t(gx0[x]), *b = row0 + c * size_t(gx1[x]);
           const float *d = row1 + c * size_t(gx0[x]), *e = row1 + c * size_t(gx1[x]);
           const float wx = fx[x];
@@ -274,7 +277,9 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
     // The residual (painted minus interpolated) replaces the painted texels
     // in place; it is known there and pinned to zero on unpainted chart
     // texels next to the gutter, and pull-push spreads it into the holes.
-    std::vector<uint8_t> known(texels, 0);
+    // Texels without a face with vertex colours (the gutters, and gutter
+    // texels a splat painted) keep their values through it.
+    std::vector<uint8_t> known(texels, hy3d::kIgnored);
     std::atomic<bool> any_hole{false};
     hy3d::parallel_ranges(size_t(height), threads, 32, [&](size_t y0, size_t y1, int) {
       float base[16];
@@ -287,16 +292,16 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
           if (painted[p]) {
             interpolated(p, t, base);
             for (size_t k = 0; k < c; ++k) texture[c * p + k] -= base[k];
-            known[p] = 1;
+            known[p] = hy3d::kKnown;
             continue;
           }
           hole = true;
           const bool border = x == 0 || y == 0 || x + 1 == size_t(width) || y + 1 == size_t(height) ||
                               face_ids[p - 1] < 0 || face_ids[p + 1] < 0 || face_ids[p - size_t(width)] < 0 ||
                               face_ids[p + size_t(width)] < 0;
+          known[p] = border ? hy3d::kKnown : hy3d::kUnknown;
           if (border) {
             for (size_t k = 0; k < c; ++k) texture[c * p + k] = 0;
-            known[p] = 1;
           }
         }
       }
@@ -310,7 +315,7 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
       float base[16];
       for (size_t p = begin; p < end; ++p) {
         const uint32_t *t = face_of(p);
-        chart[p] = painted[p] || t != nullptr;
+        chart[p] = painted[p] || t != nullptr ? hy3d::kKnown : hy3d::kUnknown;
         if (t == nullptr) continue;
         interpolated(p, t, base);
         for (size_t k = 0; k < c; ++k) texture[c * p + k] += base[k];
