@@ -39,26 +39,40 @@ constexpr uint8_t kUnknown = 0, kKnown = 1, kIgnored = 2;
 // of the known texels are pulled up a pyramid of halved images, then
 // pushed down, each unknown texel taking the bilinear interpolation of the
 // next coarser level. values has `channels` floats per texel.
+//
+// Storage of the coarser levels, reused by the pull-pushes of one fill.
+struct Pyramid {
+  std::vector<std::vector<float>> values;
+  std::vector<std::vector<uint8_t>> known;
+};
+
 template <size_t C>
 void pull_push_channels(float *values, const uint8_t *known, int32_t width, int32_t height, size_t channels,
-                        int threads) {
-  // Level 0 is the caller's image, worked on in place; coarser levels are owned here.
+                        int threads, Pyramid &pyramid) {
+  // Level 0 is the caller's image, worked on in place; level i > 0 lives in pyramid.*[i - 1].
   struct Level {
     int32_t w, h;
     float *v;  // channels per texel
     const uint8_t *k;
-    std::vector<float> own_v;
-    std::vector<uint8_t> own_k;
+    uint8_t *own_k;
   };
   // C > 0: the channel count known at compile time (loops unrolled).
   const size_t c = C > 0 ? C : channels;
   std::vector<Level> levels;
-  levels.push_back({width, height, values, known, {}, {}});
+  levels.push_back({width, height, values, known, nullptr});
   while (levels.back().w > 1 || levels.back().h > 1) {
     const Level &f = levels.back();
-    Level g{(f.w + 1) / 2, (f.h + 1) / 2, nullptr, nullptr, {}, {}};
-    g.own_v.resize(c * size_t(g.w) * size_t(g.h));
-    g.own_k.resize(size_t(g.w) * size_t(g.h));
+    const size_t i = levels.size() - 1;
+    if (pyramid.values.size() <= i) {
+      pyramid.values.resize(i + 1);
+      pyramid.known.resize(i + 1);
+    }
+    Level g{(f.w + 1) / 2, (f.h + 1) / 2, nullptr, nullptr, nullptr};
+    pyramid.values[i].resize(c * size_t(g.w) * size_t(g.h));
+    pyramid.known[i].resize(size_t(g.w) * size_t(g.h));
+    g.v = pyramid.values[i].data();
+    g.own_k = pyramid.known[i].data();
+    g.k = g.own_k;
     parallel_ranges(size_t(g.h), threads, 16, [&](size_t y0, size_t y1, int) {
       for (size_t y = y0; y < y1; ++y) {
         // The fine rows 2y and 2y + 1 (the first again at an odd bottom edge).
@@ -79,15 +93,13 @@ void pull_push_channels(float *values, const uint8_t *known, int32_t width, int3
             n += take;
           }
           const size_t q = y * size_t(g.w) + x;
-          g.own_k[q] = n > 0;
+          g.own_k[q] = n > 0 ? kKnown : kUnknown;
           const float inv = n > 0 ? 1.0f / float(n) : 0.0f;
-          for (size_t ch = 0; ch < c; ++ch) g.own_v[c * q + ch] = sum[ch] * inv;
+          for (size_t ch = 0; ch < c; ++ch) g.v[c * q + ch] = sum[ch] * inv;
         }
       }
     });
-    g.v = g.own_v.data();
-    g.k = g.own_k.data();
-    levels.push_back(std::move(g));
+    levels.push_back(g);
   }
   for (size_t l = levels.size() - 1; l-- > 0;) {
     Level &f = levels[l];
@@ -121,17 +133,18 @@ void pull_push_channels(float *values, const uint8_t *known, int32_t width, int3
       }
     });
     // Every texel of a coarser level now holds a value for the next push.
-    if (l > 0) std::fill(f.own_k.begin(), f.own_k.end(), uint8_t(1));
+    if (l > 0) std::fill(f.own_k, f.own_k + size_t(f.w) * size_t(f.h), kKnown);
   }
 }
 
-void pull_push(float *values, const uint8_t *known, int32_t width, int32_t height, int32_t channels, int threads) {
+void pull_push(float *values, const uint8_t *known, int32_t width, int32_t height, int32_t channels, int threads,
+               Pyramid &pyramid) {
   switch (channels) {
-    case 1: return pull_push_channels<1>(values, known, width, height, 1, threads);
-    case 2: return pull_push_channels<2>(values, known, width, height, 2, threads);
-    case 3: return pull_push_channels<3>(values, known, width, height, 3, threads);
-    case 4: return pull_push_channels<4>(values, known, width, height, 4, threads);
-    default: return pull_push_channels<0>(values, known, width, height, size_t(channels), threads);
+    case 1: return pull_push_channels<1>(values, known, width, height, 1, threads, pyramid);
+    case 2: return pull_push_channels<2>(values, known, width, height, 2, threads, pyramid);
+    case 3: return pull_push_channels<3>(values, known, width, height, 3, threads, pyramid);
+    case 4: return pull_push_channels<4>(values, known, width, height, 4, threads, pyramid);
+    default: return pull_push_channels<0>(values, known, width, height, size_t(channels), threads, pyramid);
   }
 }
 
@@ -307,7 +320,8 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
       }
       if (hole) any_hole = true;
     });
-    if (any_hole) hy3d::pull_push(texture, known.data(), width, height, channels, threads);
+    hy3d::Pyramid pyramid;
+    if (any_hole) hy3d::pull_push(texture, known.data(), width, height, channels, threads, pyramid);
     // Back to colours: interpolation plus residual on the chart texels that
     // have it (painted ones get their colour back, up to rounding).
     std::vector<uint8_t> &chart = known;  // reused: texels holding a colour before the gutter fill
@@ -321,7 +335,7 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
         for (size_t k = 0; k < c; ++k) texture[c * p + k] += base[k];
       }
     });
-    hy3d::pull_push(texture, chart.data(), width, height, channels, threads);
+    hy3d::pull_push(texture, chart.data(), width, height, channels, threads, pyramid);
     return HY3D_OK;
   });
 }
