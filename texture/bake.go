@@ -141,7 +141,7 @@ func (s *Scene) Fill(ctx context.Context, uv *UVRaster, tex Image, painted []uin
 		tex.Width, tex.Height, tex.Channels, colors, known); err != nil {
 		return err
 	}
-	return nativeFillTexels(tex.Pix, painted, uv.FaceIDs, uv.Bary, s.atlas.Indices, colors, known, tex.Width,
+	return nativeFillTexels(tex.Pix, painted, uv.FaceIDs, s.atlas.UV, s.atlas.Indices, colors, known, tex.Width,
 		tex.Height, tex.Channels, s.threads)
 }
 

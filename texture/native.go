@@ -86,15 +86,19 @@ func nativeRasterizeUV(uvs []float32, indices []uint32, width, height, threads i
 	})
 }
 
-// nativeCoveredTexels lists the covered pixels of a raster with the
+// nativeUVTexels lists the covered texels of a UV raster with the vertex
 // attributes interpolated there.
-func nativeCoveredTexels(faceIDs []int32, bary []float32, width, height int, attributes []float32, channels int,
-	indices []uint32, threads int) ([]uint32, []float32, error) {
-	var count C.size_t
-	if err := call("covered texels", func() C.hy3d_status {
-		return C.hy3d_covered_texels(i32(faceIDs), f32(bary), C.int32_t(width), C.int32_t(height), f32(attributes), C.int32_t(channels),
-			C.size_t(len(attributes)/channels), u32(indices), C.size_t(len(indices)/3), C.int(threads), &count, nil, nil)
-	}); err != nil {
+func nativeUVTexels(uvs []float32, indices []uint32, faceIDs []int32, width, height int, attributes []float32,
+	channels, threads int) ([]uint32, []float32, error) {
+	count := C.size_t(0)
+	texels := func(index []uint32, values []float32) error {
+		return call("uv texels", func() C.hy3d_status {
+			return C.hy3d_uv_texels(f32(uvs), C.size_t(len(uvs)/2), u32(indices), C.size_t(len(indices)/3), i32(faceIDs),
+				C.int32_t(width), C.int32_t(height), f32(attributes), C.int32_t(channels), C.int(threads), &count,
+				u32(index), f32(values))
+		})
+	}
+	if err := texels(nil, nil); err != nil {
 		return nil, nil, err
 	}
 	index := make([]uint32, int(count))
@@ -102,12 +106,7 @@ func nativeCoveredTexels(faceIDs []int32, bary []float32, width, height int, att
 	if count == 0 {
 		return index, values, nil
 	}
-	err := call("covered texels", func() C.hy3d_status {
-		return C.hy3d_covered_texels(i32(faceIDs), f32(bary), C.int32_t(width), C.int32_t(height), f32(attributes), C.int32_t(channels),
-			C.size_t(len(attributes)/channels), u32(indices), C.size_t(len(indices)/3), C.int(threads), &count,
-			u32(index), f32(values))
-	})
-	return index, values, err
+	return index, values, texels(index, values)
 }
 
 func nativeInterpolate(attributes []float32, channels int, perFace bool, indices []uint32, faceIDs []int32,
@@ -186,10 +185,10 @@ func nativeFillVertexColors(positions, uvs []float32, weld []uint32, indices []u
 	})
 }
 
-func nativeFillTexels(texture []float32, painted []uint8, faceIDs []int32, bary []float32, indices []uint32,
+func nativeFillTexels(texture []float32, painted []uint8, faceIDs []int32, uvs []float32, indices []uint32,
 	colors []float32, known []uint8, width, height, channels, threads int) error {
 	return call("fill texels", func() C.hy3d_status {
-		return C.hy3d_fill_texels(f32(texture), u8(painted), i32(faceIDs), f32(bary), u32(indices), C.size_t(len(indices)/3),
+		return C.hy3d_fill_texels(f32(texture), u8(painted), i32(faceIDs), f32(uvs), u32(indices), C.size_t(len(indices)/3),
 			f32(colors), u8(known), C.size_t(len(known)), C.int32_t(width), C.int32_t(height), C.int32_t(channels),
 			C.int(threads))
 	})

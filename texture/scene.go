@@ -205,14 +205,13 @@ func (s *Scene) Interpolate(attrs []float32, channels int, faceIDs []int32, bary
 }
 
 // UVRaster is the mesh rasterized in UV space at Size×Size texels: the face
-// and barycentrics of every texel (FaceIDs -1 in the gutters) and, for the
-// covered texels tile by tile (32×32-texel tiles, so that texels close on
-// the surface stay close in the list), their linear index and world
-// position in the normalized frame.
+// of every texel (FaceIDs, -1 in the gutters) and, for the covered texels
+// tile by tile (8×8-texel tiles, so that texels close on the surface stay
+// close in the list), their linear index and world position in the
+// normalized frame.
 type UVRaster struct {
 	Size           int
 	FaceIDs        []int32
-	Bary           []float32
 	TexelIndex     []uint32
 	TexelPositions []float32
 }
@@ -226,13 +225,13 @@ func (s *Scene) RasterizeUV(ctx context.Context, size int) (*UVRaster, error) {
 	if err := checkSize(op, size); err != nil {
 		return nil, err
 	}
-	r := &UVRaster{Size: size, FaceIDs: make([]int32, size*size), Bary: make([]float32, 3*size*size)}
-	if err := nativeRasterizeUV(s.atlas.UV, s.atlas.Indices, size, size, s.threads, r.FaceIDs, r.Bary); err != nil {
+	r := &UVRaster{Size: size, FaceIDs: make([]int32, size*size)}
+	if err := nativeRasterizeUV(s.atlas.UV, s.atlas.Indices, size, size, s.threads, r.FaceIDs, nil); err != nil {
 		return nil, err
 	}
 	var err error
-	r.TexelIndex, r.TexelPositions, err = nativeCoveredTexels(r.FaceIDs, r.Bary, size, size, s.positions, 3, s.atlas.Indices,
-		s.threads)
+	r.TexelIndex, r.TexelPositions, err = nativeUVTexels(s.atlas.UV, s.atlas.Indices, r.FaceIDs, size, size,
+		s.positions, 3, s.threads)
 	if err != nil {
 		return nil, err
 	}

@@ -134,21 +134,21 @@ hy3d_status hy3d_rasterize_ortho(const float *vertices, size_t vertex_count, con
 
 /* Rasterize the mesh in UV space (uvs: 2 floats per vertex): texel (i, j)
  * is sampled at u = (j + 1/2)/width, v = (i + 1/2)/height. Where faces
- * overlap in UV the lower face id wins. */
+ * overlap in UV the lower face id wins. barycentrics may be NULL. */
 hy3d_status hy3d_rasterize_uv(const float *uvs, size_t vertex_count, const uint32_t *indices, size_t triangle_count,
                               int32_t width, int32_t height, int threads, int32_t *face_ids, float *barycentrics);
 
-/* The covered pixels of a width x height raster, tile by tile (tiles of
- * 32 x 32 pixels in row-major order, pixels row-major inside a tile, so
- * that neighbours on the surface stay close in the list): their count and,
- * when texel_index is non-NULL, each one's linear index and the vertex
- * attributes (channels floats per vertex, e.g. positions) interpolated
- * there (texel_values: channels per covered pixel). Call once with
- * texel_index NULL to size the outputs. */
-hy3d_status hy3d_covered_texels(const int32_t *face_ids, const float *barycentrics, int32_t width, int32_t height,
-                                const float *attributes, int32_t channels, size_t attribute_count,
-                                const uint32_t *indices, size_t triangle_count, int threads, size_t *texel_count,
-                                uint32_t *texel_index, float *texel_values);
+/* The covered texels of a UV raster (face_ids from hy3d_rasterize_uv of the
+ * same uvs and indices), tile by tile (tiles of 8 x 8 texels in row-major
+ * order, texels row-major inside a tile, so that neighbours on the surface
+ * stay close in the list): their count and, when texel_index is non-NULL,
+ * each one's linear index and the vertex attributes (channels floats per
+ * vertex, e.g. positions) interpolated there (texel_values: channels per
+ * covered texel). Call once with texel_index NULL to size the outputs. */
+hy3d_status hy3d_uv_texels(const float *uvs, size_t vertex_count, const uint32_t *indices, size_t triangle_count,
+                           const int32_t *face_ids, int32_t width, int32_t height, const float *attributes,
+                           int32_t channels, int threads, size_t *texel_count, uint32_t *texel_index,
+                           float *texel_values);
 
 /* out[p] = attributes interpolated at pixel p of a raster: per vertex
  * (attribute_count vertices, barycentric blend) or per face (per_face != 0,
@@ -211,13 +211,13 @@ hy3d_status hy3d_fill_vertex_colors(const float *positions, const float *uvs, co
                                     const float *texture, const uint8_t *painted, int32_t width, int32_t height,
                                     int32_t channels, float *vertex_colors, uint8_t *vertex_known);
 
-/* Fill every unpainted texel in place: inside charts (face_ids, barycentrics
- * from hy3d_rasterize_uv) from the vertex colours plus a pull-push residual,
- * in the gutters by pull-push of the chart texels. */
-hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids,
-                             const float *barycentrics, const uint32_t *indices, size_t triangle_count,
-                             const float *vertex_colors, const uint8_t *vertex_known, size_t vertex_count,
-                             int32_t width, int32_t height, int32_t channels, int threads);
+/* Fill every unpainted texel in place: inside charts (face_ids from
+ * hy3d_rasterize_uv of uvs and indices) from the vertex colours plus a
+ * pull-push residual, in the gutters by pull-push of the chart texels. */
+hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids, const float *uvs,
+                             const uint32_t *indices, size_t triangle_count, const float *vertex_colors,
+                             const uint8_t *vertex_known, size_t vertex_count, int32_t width, int32_t height,
+                             int32_t channels, int threads);
 
 /* An encoded image (texture_jpeg.cpp): view its bytes, then destroy it. */
 typedef struct hy3d_buffer hy3d_buffer;

@@ -258,16 +258,16 @@ hy3d_status hy3d_fill_vertex_colors(const float *positions, const float *uvs, co
   });
 }
 
-hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids,
-                             const float *barycentrics, const uint32_t *indices, size_t triangle_count,
-                             const float *vertex_colors, const uint8_t *vertex_known, size_t vertex_count,
-                             int32_t width, int32_t height, int32_t channels, int threads) {
+hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids, const float *uvs,
+                             const uint32_t *indices, size_t triangle_count, const float *vertex_colors,
+                             const uint8_t *vertex_known, size_t vertex_count, int32_t width, int32_t height,
+                             int32_t channels, int threads) {
   return hy3d::guard([&] {
     const char *op = "hy3d_fill_texels";
     hy3d::check_triangles(op, vertex_colors, vertex_count, indices, triangle_count);
     hy3d::check_image(op, width, height);
     if (channels <= 0 || channels > 16 || texture == nullptr || painted == nullptr || face_ids == nullptr ||
-        barycentrics == nullptr || (vertex_count > 0 && vertex_known == nullptr)) {
+        (vertex_count > 0 && (vertex_known == nullptr || uvs == nullptr))) {
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or channels outside 1..16");
     }
     threads = hy3d::resolve_threads(threads);
@@ -280,8 +280,9 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
       return vertex_known[t[0]] && vertex_known[t[1]] && vertex_known[t[2]] ? t : nullptr;
     };
     // The vertex colours interpolated at texel p over face t.
-    auto interpolated = [&](size_t p, const uint32_t *t, float *out) {
-      const float *b = barycentrics + 3 * p;
+    auto interpolated = [&](hy3d::UVBarycentrics &bary, size_t p, const uint32_t *t, float *out) {
+      float b[3];
+      bary.at(face_ids[p], p % size_t(width), p / size_t(width), b);
       for (size_t k = 0; k < c; ++k) {
         out[k] = b[0] * vertex_colors[c * t[0] + k] + b[1] * vertex_colors[c * t[1] + k] +
                  b[2] * vertex_colors[c * t[2] + k];
@@ -295,6 +296,7 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
     std::vector<uint8_t> known(texels, hy3d::kIgnored);
     std::atomic<bool> any_hole{false};
     hy3d::parallel_ranges(size_t(height), threads, 32, [&](size_t y0, size_t y1, int) {
+      hy3d::UVBarycentrics bary(uvs, indices, width, height);
       float base[16];
       bool hole = false;
       for (size_t y = y0; y < y1; ++y) {
@@ -303,7 +305,7 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
           const uint32_t *t = face_of(p);
           if (t == nullptr) continue;
           if (painted[p]) {
-            interpolated(p, t, base);
+            interpolated(bary, p, t, base);
             for (size_t k = 0; k < c; ++k) texture[c * p + k] -= base[k];
             known[p] = hy3d::kKnown;
             continue;
@@ -326,12 +328,13 @@ hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32
     // have it (painted ones get their colour back, up to rounding).
     std::vector<uint8_t> &chart = known;  // reused: texels holding a colour before the gutter fill
     hy3d::parallel_ranges(texels, threads, 1 << 16, [&](size_t begin, size_t end, int) {
+      hy3d::UVBarycentrics bary(uvs, indices, width, height);
       float base[16];
       for (size_t p = begin; p < end; ++p) {
         const uint32_t *t = face_of(p);
         chart[p] = painted[p] || t != nullptr ? hy3d::kKnown : hy3d::kUnknown;
         if (t == nullptr) continue;
-        interpolated(p, t, base);
+        interpolated(bary, p, t, base);
         for (size_t k = 0; k < c; ++k) texture[c * p + k] += base[k];
       }
     });

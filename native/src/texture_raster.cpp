@@ -58,29 +58,6 @@ void check_finite(const char *op, const float *values, size_t count) {
   }
 }
 
-// A vertex in pixel coordinates with its depth (smaller is nearer).
-struct ScreenVertex {
-  double x, y, z;
-};
-
-// A triangle's barycentrics as affine functions of the sample position:
-// w0 = e0x x + e0y y + e0c, w1 likewise, w2 = 1 - w0 - w1. Both passes of
-// rasterize() evaluate them in the same order, so the barycentrics of a
-// pixel are the ones its coverage test saw.
-struct Edges {
-  double e0x, e0y, e0c, e1x, e1y, e1c;
-};
-
-// False for a triangle that is degenerate in this projection (it covers no pixel).
-inline bool edges(const ScreenVertex &a, const ScreenVertex &b, const ScreenVertex &c, Edges &e) {
-  const double area = (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x);
-  if (!(std::fabs(area) > 0)) return false;
-  const double inv = 1.0 / area;
-  e = {(b.y - c.y) * inv, (c.x - b.x) * inv, (b.x * c.y - b.y * c.x) * inv,
-       (c.y - a.y) * inv, (a.x - c.x) * inv, (c.x * a.y - c.y * a.x) * inv};
-  return true;
-}
-
 // The pixel rectangle [x0, x1] x [y0, y1] whose samples (at px + 1/2) a
 // triangle can cover, clipped to the image; false when empty.
 inline bool sample_box(const ScreenVertex &a, const ScreenVertex &b, const ScreenVertex &c, int32_t width,
@@ -240,29 +217,24 @@ void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, siz
         }
       }
       // Barycentrics of the faces that won, as their coverage test saw them.
+      if (bary == nullptr && depth == nullptr) continue;
       int32_t current = -1;
       Edges e{};
       for (int64_t py = ty0; py <= ty1; ++py) {
-        const double sy = double(py) + 0.5;
         for (int64_t px = tx0; px <= tx1; ++px) {
           const size_t p = size_t(py) * size_t(width) + size_t(px);
           const int32_t f = face_ids[p];
           if (f < 0) {
-            bary[3 * p] = bary[3 * p + 1] = bary[3 * p + 2] = 0;
+            if (bary != nullptr) bary[3 * p] = bary[3 * p + 1] = bary[3 * p + 2] = 0;
             if (depth != nullptr) depth[p] = 0;
             continue;
           }
+          if (bary == nullptr) continue;
           if (f != current) {
             current = f;
             edges(sv[indices[3 * size_t(f)]], sv[indices[3 * size_t(f) + 1]], sv[indices[3 * size_t(f) + 2]], e);
           }
-          const double r0 = e.e0y * sy + e.e0c, r1 = e.e1y * sy + e.e1c;
-          const double sx = double(px) + 0.5;
-          const double w0 = e.e0x * sx + r0;
-          const double w1 = e.e1x * sx + r1;
-          bary[3 * p] = float(w0);
-          bary[3 * p + 1] = float(w1);
-          bary[3 * p + 2] = float(1.0 - w0 - w1);
+          barycentric(e, size_t(px), size_t(py), bary + 3 * p);
         }
       }
     }
@@ -318,25 +290,25 @@ hy3d_status hy3d_rasterize_uv(const float *uvs, size_t vertex_count, const uint3
     const char *op = "hy3d_rasterize_uv";
     hy3d::check_triangles(op, uvs, vertex_count, indices, triangle_count);
     hy3d::check_image(op, width, height);
-    hy3d::check_outputs(op, face_ids, barycentrics);
+    if (face_ids == nullptr) return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL output");
     hy3d::check_finite(op, uvs, 2 * vertex_count);
     std::vector<hy3d::ScreenVertex> sv(vertex_count);
-    for (size_t v = 0; v < vertex_count; ++v) sv[v] = {double(uvs[2 * v]) * width, double(uvs[2 * v + 1]) * height, 0};
+    for (size_t v = 0; v < vertex_count; ++v) sv[v] = hy3d::uv_vertex(uvs, uint32_t(v), width, height);
     hy3d::rasterize(sv, indices, triangle_count, width, height, hy3d::resolve_threads(threads), false, face_ids,
                     barycentrics, nullptr);
     return HY3D_OK;
   });
 }
 
-hy3d_status hy3d_covered_texels(const int32_t *face_ids, const float *barycentrics, int32_t width, int32_t height,
-                                const float *attributes, int32_t channels, size_t attribute_count,
-                                const uint32_t *indices, size_t triangle_count, int threads, size_t *texel_count,
-                                uint32_t *texel_index, float *texel_values) {
+hy3d_status hy3d_uv_texels(const float *uvs, size_t vertex_count, const uint32_t *indices, size_t triangle_count,
+                           const int32_t *face_ids, int32_t width, int32_t height, const float *attributes,
+                           int32_t channels, int threads, size_t *texel_count, uint32_t *texel_index,
+                           float *texel_values) {
   return hy3d::guard([&] {
-    const char *op = "hy3d_covered_texels";
+    const char *op = "hy3d_uv_texels";
     hy3d::check_image(op, width, height);
     if (texel_count == nullptr || face_ids == nullptr || channels <= 0 || channels > 16 ||
-        (texel_index != nullptr && (barycentrics == nullptr || texel_values == nullptr))) {
+        (texel_index != nullptr && (texel_values == nullptr || (vertex_count > 0 && attributes == nullptr)))) {
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or channels outside 1..16");
     }
     threads = hy3d::resolve_threads(threads);
@@ -355,10 +327,12 @@ hy3d_status hy3d_covered_texels(const int32_t *face_ids, const float *barycentri
     for (size_t band = 0; band < bands; ++band) offset[band + 1] += offset[band];
     *texel_count = offset[bands];
     if (texel_index == nullptr) return HY3D_OK;
-    hy3d::check_triangles(op, attributes, attribute_count, indices, triangle_count);
+    hy3d::check_triangles(op, uvs, vertex_count, indices, triangle_count);
     const size_t c = size_t(channels);
     std::atomic<bool> bad_face{false};
     hy3d::parallel_chunks(bands, threads, 1, [&](size_t begin, size_t end, int) {
+      hy3d::UVBarycentrics bary(uvs, indices, width, height);
+      float b[3];
       for (size_t band = begin; band < end; ++band) {
         size_t t = offset[band];
         for (size_t x0 = 0; x0 < w; x0 += kTile) {
@@ -372,7 +346,7 @@ hy3d_status hy3d_covered_texels(const int32_t *face_ids, const float *barycentri
                 return;
               }
               texel_index[t] = uint32_t(p);
-              const float *b = barycentrics + 3 * p;
+              bary.at(f, x, y, b);
               const float *a0 = attributes + c * indices[3 * size_t(f)];
               const float *a1 = attributes + c * indices[3 * size_t(f) + 1];
               const float *a2 = attributes + c * indices[3 * size_t(f) + 2];

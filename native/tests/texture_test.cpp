@@ -103,8 +103,8 @@ void test_uv_raster_and_fill() {
     CHECK(known[v] == 1);
     CHECK(std::fabs(colors[v] - 0.25f) < 1e-6f);  // the only colour there is
   }
-  CHECK(hy3d_fill_texels(tex.data(), painted.data(), ids.data(), bary.data(), f.data(), 2, colors.data(), known.data(),
-                         4, n, n, 1, 2) == HY3D_OK);
+  CHECK(hy3d_fill_texels(tex.data(), painted.data(), ids.data(), uv.data(), f.data(), 2, colors.data(), known.data(), 4,
+                         n, n, 1, 2) == HY3D_OK);
   CHECK(tex[gutter] == 0.5f);
   int wrong = 0;
   for (int p = 0; p < n * n; ++p) wrong += p % n < n / 2 && !(std::fabs(tex[p] - 0.25f) < 1e-5f);
@@ -140,6 +140,22 @@ void test_bake_constant_view() {
   CHECK(hy3d_rasterize_uv(uv.data(), 4, f.data(), 2, ts, ts, 0, tids.data(), tbary.data()) == HY3D_OK);
   CHECK(hy3d_interpolate(pos.data(), 3, 0, 4, f.data(), 2, tids.data(), tbary.data(), size_t(ts * ts), zero, 0,
                          tpos.data()) == HY3D_OK);
+  // The covered texels listed tile by tile carry the same positions.
+  size_t covered = 0;
+  CHECK(hy3d_uv_texels(uv.data(), 4, f.data(), 2, tids.data(), ts, ts, pos.data(), 3, 2, &covered, nullptr, nullptr) ==
+        HY3D_OK);
+  std::vector<uint32_t> listed(covered);
+  std::vector<float> listed_pos(3 * covered);
+  CHECK(hy3d_uv_texels(uv.data(), 4, f.data(), 2, tids.data(), ts, ts, pos.data(), 3, 2, &covered, listed.data(),
+                       listed_pos.data()) == HY3D_OK);
+  size_t expected = 0, wrong_texel = 0;
+  for (int t = 0; t < ts * ts; ++t) expected += tids[t] >= 0;
+  CHECK(covered == expected);
+  for (size_t i = 0; i < covered; ++i) {
+    wrong_texel += tids[listed[i]] < 0 || (i > 0 && listed[i] == listed[i - 1]);
+    for (int k = 0; k < 3; ++k) wrong_texel += listed_pos[3 * i + k] != tpos[3 * listed[i] + k];
+  }
+  CHECK(wrong_texel == 0);
   std::vector<uint32_t> index(ts * ts);
   for (uint32_t i = 0; i < uint32_t(ts * ts); ++i) index[i] = i;
   std::vector<float> uvmap(2 * vs * vs);
