@@ -125,7 +125,7 @@ func TestWriteOBJLayout(t *testing.T) {
 // grey) and its values: exact for PNG, within JPEG's error on smooth
 // content.
 func TestEncodedTexturesDecode(t *testing.T) {
-	const w, h = 96, 64
+	const w, h = 96, 300 // tall enough for JPEG strips encoded on separate threads
 	base := NewImage(w, h, 3)
 	mr := NewImage(w, h, 2)
 	for p := 0; p < w*h; p++ {

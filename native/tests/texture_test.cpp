@@ -316,6 +316,24 @@ void test_encode_jpeg() {
     CHECK(size > 4 && data[0] == 0xff && data[1] == 0xd8 && data[size - 2] == 0xff && data[size - 1] == 0xd9);
     hy3d_buffer_destroy(jpeg);
   }
+  // Encoded in strips on 1, 2 and 3 threads: the same bytes (strips of 8
+  // MCU rows need at least 128 rows of colour, 64 of grey to split).
+  const int tall_w = 48, tall_h = 300;
+  std::vector<float> tall(3 * tall_w * tall_h);
+  for (size_t i = 0; i < tall.size(); ++i) tall[i] = float((i * 7919) % 1000) / 999.0f;
+  for (const auto &[layout, components] : {std::pair<const int32_t *, int32_t>{colour, 3}, {grey, 1}}) {
+    std::vector<std::vector<uint8_t>> encodings;
+    for (int threads = 1; threads <= 3; ++threads) {
+      hy3d_buffer *jpeg = nullptr;
+      CHECK(hy3d_encode_jpeg(tall.data(), tall_w, tall_h, 3, layout, components, 80, threads, &jpeg) == HY3D_OK);
+      const uint8_t *data = nullptr;
+      size_t size = 0;
+      CHECK(hy3d_buffer_view(jpeg, &data, &size) == HY3D_OK);
+      encodings.emplace_back(data, data + size);
+      hy3d_buffer_destroy(jpeg);
+    }
+    CHECK(encodings[0] == encodings[1] && encodings[0] == encodings[2]);
+  }
   hy3d_buffer *jpeg = nullptr;
   const int32_t past[1] = {3};
   CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, past, 1, 90, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
