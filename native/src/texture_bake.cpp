@@ -23,6 +23,7 @@
 // painted), as Hunyuan3D's fast_bake_texture does; hy3d_bake_resolve divides.
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "texture_common.hpp"
 
@@ -116,26 +117,38 @@ std::vector<uint8_t> depth_edges(const std::vector<uint8_t> &grey, int32_t w, in
       }
     }
   });
-  std::vector<uint8_t> edge(grey.size(), 0);
-  std::vector<size_t> stack;
-  for (size_t p = 0; p < klass.size(); ++p) {
-    if (klass[p] == 2) {
-      edge[p] = 1;
-      stack.push_back(p);
+  // Hysteresis: weak pixels 8-connected to a strong one join it. Only the
+  // strong pixels next to a weak one start a flood (found in parallel).
+  std::vector<uint8_t> edge(grey.size());
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> seeds(size_t(std::max(1, threads)));
+  auto weak_around = [&](int32_t x, int32_t y) {
+    for (int32_t ny = std::max(0, y - 1); ny <= std::min(h - 1, y + 1); ++ny) {
+      for (int32_t nx = std::max(0, x - 1); nx <= std::min(w - 1, x + 1); ++nx) {
+        if (klass[size_t(ny) * size_t(w) + size_t(nx)] == 1) return true;
+      }
     }
-  }
+    return false;
+  };
+  parallel_ranges(size_t(h), threads, 64, [&](size_t y0, size_t y1, int worker) {
+    for (int32_t y = int32_t(y0); y < int32_t(y1); ++y) {
+      for (int32_t x = 0; x < w; ++x) {
+        const size_t p = size_t(y) * size_t(w) + size_t(x);
+        edge[p] = klass[p] == 2;
+        if (edge[p] && weak_around(x, y)) seeds[size_t(worker)].push_back({x, y});
+      }
+    }
+  });
+  std::vector<std::pair<int32_t, int32_t>> stack;
+  for (const auto &own : seeds) stack.insert(stack.end(), own.begin(), own.end());
   while (!stack.empty()) {
-    const size_t p = stack.back();
+    const auto [x, y] = stack.back();
     stack.pop_back();
-    const int32_t x = int32_t(p % size_t(w)), y = int32_t(p / size_t(w));
-    for (int32_t dy = -1; dy <= 1; ++dy) {
-      for (int32_t dx = -1; dx <= 1; ++dx) {
-        const int32_t nx = x + dx, ny = y + dy;
-        if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+    for (int32_t ny = std::max(0, y - 1); ny <= std::min(h - 1, y + 1); ++ny) {
+      for (int32_t nx = std::max(0, x - 1); nx <= std::min(w - 1, x + 1); ++nx) {
         const size_t q = size_t(ny) * size_t(w) + size_t(nx);
         if (klass[q] == 1 && !edge[q]) {
           edge[q] = 1;
-          stack.push_back(q);
+          stack.push_back({nx, ny});
         }
       }
     }
