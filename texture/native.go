@@ -109,14 +109,19 @@ func nativeUVTexels(uvs []float32, indices []uint32, faceIDs []int32, width, hei
 	return index, values, texels(index, values)
 }
 
-func nativeInterpolate(attributes []float32, channels int, perFace bool, indices []uint32, faceIDs []int32,
+// nativeInterpolate blends attributes over a raster: per face or per
+// vertex, rescaled to unit length when unit is set.
+func nativeInterpolate(attributes []float32, channels int, perFace, unit bool, indices []uint32, faceIDs []int32,
 	bary []float32, background []float32, threads int, out []float32) error {
-	flag := C.int32_t(0)
+	flags := C.int32_t(0)
 	if perFace {
-		flag = 1
+		flags |= C.HY3D_INTERPOLATE_PER_FACE
+	}
+	if unit {
+		flags |= C.HY3D_INTERPOLATE_UNIT
 	}
 	return call("interpolate", func() C.hy3d_status {
-		return C.hy3d_interpolate(f32(attributes), C.int32_t(channels), flag, C.size_t(len(attributes)/channels),
+		return C.hy3d_interpolate(f32(attributes), C.int32_t(channels), flags, C.size_t(len(attributes)/channels),
 			u32(indices), C.size_t(len(indices)/3), i32(faceIDs), f32(bary), C.size_t(len(faceIDs)), f32(background),
 			C.int(threads), f32(out))
 	})

@@ -181,14 +181,10 @@ func (s *Scene) interpolateNormals(faceIDs []int32, bary []float32, mode NormalM
 	if mode == FaceNormals {
 		attrs, perFace = s.faceNormals, true
 	}
-	if err := nativeInterpolate(attrs, 3, perFace, s.atlas.Indices, faceIDs, bary, []float32{0, 0, 0}, s.threads, out); err != nil {
+	// Blended vertex normals are rescaled to unit length.
+	if err := nativeInterpolate(attrs, 3, perFace, !perFace, s.atlas.Indices, faceIDs, bary, []float32{0, 0, 0},
+		s.threads, out); err != nil {
 		return nil, err
-	}
-	if !perFace {
-		for p := 0; p < len(out); p += 3 {
-			n := norm3([3]float64{float64(out[p]), float64(out[p+1]), float64(out[p+2])})
-			out[p], out[p+1], out[p+2] = float32(n[0]), float32(n[1]), float32(n[2])
-		}
 	}
 	return out, nil
 }
@@ -201,7 +197,7 @@ func (s *Scene) Interpolate(attrs []float32, channels int, faceIDs []int32, bary
 		return nil, fmt.Errorf("interpolate: %w: attribute or raster sizes", ErrInvalidInput)
 	}
 	out := make([]float32, channels*len(faceIDs))
-	return out, nativeInterpolate(attrs, channels, false, s.atlas.Indices, faceIDs, bary, background, s.threads, out)
+	return out, nativeInterpolate(attrs, channels, false, false, s.atlas.Indices, faceIDs, bary, background, s.threads, out)
 }
 
 // UVRaster is the mesh rasterized in UV space at Size×Size texels: the face

@@ -150,11 +150,16 @@ hy3d_status hy3d_uv_texels(const float *uvs, size_t vertex_count, const uint32_t
                            int32_t channels, int threads, size_t *texel_count, uint32_t *texel_index,
                            float *texel_values);
 
+/* hy3d_interpolate flags. */
+#define HY3D_INTERPOLATE_PER_FACE 1 /* one attribute per face, not per vertex */
+#define HY3D_INTERPOLATE_UNIT 2     /* rescale each covered pixel's value to unit length (zero stays zero) */
+
 /* out[p] = attributes interpolated at pixel p of a raster: per vertex
- * (attribute_count vertices, barycentric blend) or per face (per_face != 0,
- * attribute_count == triangle_count). Pixels without a face (id < 0 or >=
- * triangle_count) get background (channels floats). */
-hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t per_face, size_t attribute_count,
+ * (attribute_count vertices, barycentric blend) or per face (flag
+ * HY3D_INTERPOLATE_PER_FACE, attribute_count == triangle_count). Pixels
+ * without a face (id < 0 or >= triangle_count) get background (channels
+ * floats). */
+hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t flags, size_t attribute_count,
                              const uint32_t *indices, size_t triangle_count, const int32_t *face_ids,
                              const float *barycentrics, size_t pixel_count, const float *background, int threads,
                              float *out);

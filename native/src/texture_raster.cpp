@@ -362,7 +362,7 @@ hy3d_status hy3d_uv_texels(const float *uvs, size_t vertex_count, const uint32_t
   });
 }
 
-hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t per_face, size_t attribute_count,
+hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t flags, size_t attribute_count,
                              const uint32_t *indices, size_t triangle_count, const int32_t *face_ids,
                              const float *barycentrics, size_t pixel_count, const float *background, int threads,
                              float *out) {
@@ -372,6 +372,7 @@ hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t 
         (pixel_count > 0 && (face_ids == nullptr || barycentrics == nullptr || out == nullptr))) {
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or channels outside 1..16");
     }
+    const bool per_face = flags & HY3D_INTERPOLATE_PER_FACE, unit = flags & HY3D_INTERPOLATE_UNIT;
     if (per_face) {
       if (attribute_count != triangle_count) {
         return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": per-face attributes need one per triangle");
@@ -391,13 +392,21 @@ hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t 
         }
         if (per_face) {
           for (size_t k = 0; k < c; ++k) o[k] = attributes[c * size_t(f) + k];
-          continue;
+        } else {
+          const float *b = barycentrics + 3 * p;
+          const float *a0 = attributes + c * indices[3 * size_t(f)];
+          const float *a1 = attributes + c * indices[3 * size_t(f) + 1];
+          const float *a2 = attributes + c * indices[3 * size_t(f) + 2];
+          for (size_t k = 0; k < c; ++k) o[k] = b[0] * a0[k] + b[1] * a1[k] + b[2] * a2[k];
         }
-        const float *b = barycentrics + 3 * p;
-        const float *a0 = attributes + c * indices[3 * size_t(f)];
-        const float *a1 = attributes + c * indices[3 * size_t(f) + 1];
-        const float *a2 = attributes + c * indices[3 * size_t(f) + 2];
-        for (size_t k = 0; k < c; ++k) o[k] = b[0] * a0[k] + b[1] * a1[k] + b[2] * a2[k];
+        if (unit) {
+          double length = 0;
+          for (size_t k = 0; k < c; ++k) length += double(o[k]) * o[k];
+          length = std::sqrt(length);
+          if (length > 0) {
+            for (size_t k = 0; k < c; ++k) o[k] = float(o[k] / length);
+          }
+        }
       }
     });
     return HY3D_OK;

@@ -67,6 +67,18 @@ void test_raster_conventions() {
   }
   CHECK(wrong_bary == 0);
   CHECK(wrong_pos == 0);
+  // HY3D_INTERPOLATE_UNIT: blended vertex vectors come out of unit length.
+  std::vector<float> vectors(3 * 7), unit(3 * w * h);
+  for (size_t i = 0; i < vectors.size(); ++i) vectors[i] = float(i % 5) + 0.5f;
+  CHECK(hy3d_interpolate(vectors.data(), 3, HY3D_INTERPOLATE_UNIT, 7, f.data(), 3, ids1.data(), bary1.data(),
+                         size_t(w * h), bg, 2, unit.data()) == HY3D_OK);
+  int wrong_length = 0;
+  for (int p = 0; p < w * h; ++p) {
+    const double l = std::sqrt(double(unit[3 * p]) * unit[3 * p] + double(unit[3 * p + 1]) * unit[3 * p + 1] +
+                               double(unit[3 * p + 2]) * unit[3 * p + 2]);
+    wrong_length += ids1[p] >= 0 && std::fabs(l - 1) > 1e-5;
+  }
+  CHECK(wrong_length == 0);
 }
 
 void test_uv_raster_and_fill() {
