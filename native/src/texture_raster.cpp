@@ -18,6 +18,7 @@
 // Work is split into tiles of pixels (see rasterize), so no pixel is
 // written by two threads and the result does not depend on the thread count.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "texture_common.hpp"
@@ -58,6 +59,14 @@ void check_finite(const char *op, const float *values, size_t count) {
   }
 }
 
+// A float's bits as an unsigned integer of the same order (negative
+// values below positive ones), so depths sort as integers.
+inline uint32_t ordered_bits(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
+}
+
 // The pixel rectangle [x0, x1] x [y0, y1] whose samples (at px + 1/2) a
 // triangle can cover, clipped to the image; false when empty.
 inline bool sample_box(const ScreenVertex &a, const ScreenVertex &b, const ScreenVertex &c, int32_t width,
@@ -91,6 +100,7 @@ void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, siz
                int32_t height, int threads, bool depth_test, int32_t *face_ids, float *bary, float *depth) {
   constexpr int64_t kTile = 64;
   constexpr size_t kFarthestEvery = 32;  // faces between updates of a covered tile's farthest depth
+  constexpr int64_t kNarrow = 8;         // boxes at least this wide get their row spans solved for
   const int64_t tiles_x = (int64_t(width) + kTile - 1) / kTile, tiles_y = (int64_t(height) + kTile - 1) / kTile;
   const size_t tiles = size_t(tiles_x * tiles_y);
   // Bin the triangles: each worker lists a range of them per tile, the
@@ -119,7 +129,7 @@ void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, siz
   }
   parallel_chunks(tiles, threads, 1, [&](size_t begin, size_t end, int) {
     std::vector<uint32_t> order;
-    std::vector<std::pair<double, uint32_t>> keyed;  // nearest depth of a face, face
+    std::vector<uint64_t> keyed;  // a face's nearest depth (ordered bits) above its id
     for (size_t tile = begin; tile < end; ++tile) {
       const int64_t tx0 = int64_t(tile) % tiles_x * kTile, ty0 = int64_t(tile) / tiles_x * kTile;
       const int64_t tx1 = std::min<int64_t>(tx0 + kTile, width) - 1, ty1 = std::min<int64_t>(ty0 + kTile, height) - 1;
@@ -136,10 +146,10 @@ void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, siz
         keyed.resize(order.size());
         for (size_t i = 0; i < order.size(); ++i) {
           const uint32_t *t = indices + 3 * size_t(order[i]);
-          keyed[i] = {std::min({sv[t[0]].z, sv[t[1]].z, sv[t[2]].z}), order[i]};
+          keyed[i] = uint64_t(ordered_bits(float(std::min({sv[t[0]].z, sv[t[1]].z, sv[t[2]].z})))) << 32 | order[i];
         }
         std::sort(keyed.begin(), keyed.end());
-        for (size_t i = 0; i < order.size(); ++i) order[i] = keyed[i].second;
+        for (size_t i = 0; i < order.size(); ++i) order[i] = uint32_t(keyed[i]);
       }
       const int64_t tile_pixels = (tx1 - tx0 + 1) * (ty1 - ty0 + 1);
       int64_t uncovered = tile_pixels;
@@ -153,7 +163,8 @@ void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, siz
               for (int64_t x = tx0; x <= tx1; ++x) farthest = std::max(farthest, z[y * width + x]);
             }
           }
-          if (float(keyed[i].first) > farthest) break;  // this face and every later one lie behind the tile
+          // This face and every later one lie behind the whole tile: done.
+          if (keyed[i] >> 32 > ordered_bits(farthest)) break;
         }
         {
           const ScreenVertex &a = sv[indices[3 * size_t(f)]], &b = sv[indices[3 * size_t(f) + 1]],
@@ -175,15 +186,18 @@ void rasterize(const std::vector<ScreenVertex> &sv, const uint32_t *indices, siz
             // never drops a sample, then find its first and last covered
             // samples exactly: those between are covered too (the triangle
             // is convex).
+            // (Narrow boxes are searched sample by sample instead.)
             double lo = double(x0), hi = double(x1);
-            const double half[3][2] = {{e.e0x, r0}, {e.e1x, r1}, {-e.e0x - e.e1x, 1.0 - r0 - r1}};
-            for (const auto &h : half) {
-              if (h[0] > 0) {
-                lo = std::max(lo, std::floor(-h[1] / h[0] - 0.5) - 1);
-              } else if (h[0] < 0) {
-                hi = std::min(hi, std::ceil(-h[1] / h[0] - 0.5) + 1);
-              } else if (h[1] < 0) {
-                hi = lo - 1;
+            if (x1 - x0 >= kNarrow) {
+              const double half[3][2] = {{e.e0x, r0}, {e.e1x, r1}, {-e.e0x - e.e1x, 1.0 - r0 - r1}};
+              for (const auto &h : half) {
+                if (h[0] > 0) {
+                  lo = std::max(lo, std::floor(-h[1] / h[0] - 0.5) - 1);
+                } else if (h[0] < 0) {
+                  hi = std::min(hi, std::ceil(-h[1] / h[0] - 0.5) + 1);
+                } else if (h[1] < 0) {
+                  hi = lo - 1;
+                }
               }
             }
             auto covered = [&](int64_t px) {
