@@ -137,7 +137,8 @@ class AtlasBuilder {
         indices_(indices),
         faces_(triangle_count),
         opt_(opt),
-        reach_strips_(opt.padding > 0 ? 2 * int64_t(opt.padding) : 1) {}
+        padding_strips_(opt.padding > 0 ? 2 * int64_t(opt.padding) : 1),
+        reach_strips_(padding_strips_) {}
 
   hy3d_atlas *build() {
     face_geometry();
@@ -795,27 +796,13 @@ class AtlasBuilder {
     return sky.highest();
   }
 
-  // Finds the largest scale at which pack_at fits the square (a few
-  // rounds: the rows used grow with the square of the scale), and places
-  // the charts there. When no scale fits (more charts than the atlas has
-  // room for with their padding), the smallest packing is squeezed into
-  // the square: charts stay apart but closer than the padding.
-  void pack() {
+  // The largest scale (from a first guess, at most widest) at which pack_at
+  // fits the square, found in a few rounds (the rows used grow with the
+  // square of the scale), with its placements; 0 when none fits.
+  double largest_fit(double s, double widest, const std::vector<uint32_t> &order, std::vector<Placement> &best) {
     const double size = opt_.size;
-    double area = 0;
-    for (const Chart &c : charts_) area += c.area;
-    std::vector<uint32_t> order(charts_.size());
-    std::iota(order.begin(), order.end(), 0u);
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      return charts_[a].height > charts_[b].height;
-    });
-    // No chart fits beyond the scale that makes its long side the atlas's.
-    double longest = 0;
-    for (const Chart &c : charts_) longest = std::max(longest, c.width);
-    const double widest = longest > 0 ? size / longest : std::numeric_limits<double>::infinity();
-    double s = std::min(area > 0 ? size * std::sqrt(kFirstFill / area) : 1, widest);
     double fit = 0, fail = std::numeric_limits<double>::infinity();
-    std::vector<Placement> best, trial;
+    std::vector<Placement> trial;
     for (int round = 0; round < kPackRounds; ++round) {
       const int64_t rows = pack_at(s, order, trial);
       if (rows >= 0 && rows <= opt_.size) {
@@ -835,10 +822,39 @@ class AtlasBuilder {
       if (!(next > 0) || !std::isfinite(next)) break;
       s = next;
     }
+    return fit;
+  }
+
+  // Places the charts at the largest scale that fits the square. When no
+  // scale fits with the padding (more charts than the atlas has room for
+  // with it), the padding shrinks, to none; when none fits even without,
+  // the smallest packing is squeezed into the square: charts stay apart
+  // but closer than a texel.
+  void pack() {
+    const double size = opt_.size;
+    double area = 0;
+    for (const Chart &c : charts_) area += c.area;
+    std::vector<uint32_t> order(charts_.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return charts_[a].height > charts_[b].height;
+    });
+    // No chart fits beyond the scale that makes its long side the atlas's.
+    double longest = 0;
+    for (const Chart &c : charts_) longest = std::max(longest, c.width);
+    const double widest = longest > 0 ? size / longest : std::numeric_limits<double>::infinity();
+    const double first = std::min(area > 0 ? size * std::sqrt(kFirstFill / area) : 1, widest);
+    std::vector<Placement> best;
+    double fit = 0;
+    // With less padding when the charts do not fit with it, down to none.
+    for (reach_strips_ = padding_strips_; fit == 0; reach_strips_ = reach_strips_ > 2 ? reach_strips_ - 2 : 1) {
+      fit = largest_fit(first, widest, order, best);
+      if (reach_strips_ == 1) break;
+    }
     squeeze_ = 1;
     if (fit == 0) {
-      // Packs the charts shrunk to about a point each (their padding
-      // remains) and squeezes that into the square if it is still too tall.
+      // More charts than texels: packs them shrunk to about a point each
+      // and squeezes that into the square.
       fit = longest > 0 ? 1e-3 / longest : 1;
       const int64_t rows = pack_at(fit, order, best);
       if (rows > opt_.size) squeeze_ = size / double(rows);
@@ -851,6 +867,7 @@ class AtlasBuilder {
       c.v0 = best[i].y + best[i].shift_v;
     }
   }
+
   // Texel coordinates of corner i of chart c as placed.
   void corner_texel(const Chart &c, size_t i, double &u, double &v) const {
     rotate(c.corners[2 * i] * scale_, c.corners[2 * i + 1] * scale_, c.orientation, u, v);
@@ -1038,7 +1055,9 @@ class AtlasBuilder {
   size_t faces_;
   hy3d_atlas_options opt_;
   // How far a chart reserves texels around it, in half texels: texel
-  // centres within Chebyshev distance < padding (1/2 for no padding).
+  // centres within Chebyshev distance < padding (1/2 for no padding), as
+  // asked and as packed.
+  const int64_t padding_strips_;
   int64_t reach_strips_;
   std::vector<V3> normal_;
   std::vector<double> area_;
