@@ -9,7 +9,7 @@ ORT_DIR      := $(BUILD)/onnxruntime
 ORT_LIB      := $(ORT_DIR)/libonnxruntime.so.$(ORT_VERSION)
 GO           ?= go
 GOFLAGS_TEST ?= -race -count=1
-APT_PACKAGES := chromium cmake g++ make libmeshoptimizer-dev nodejs npm pkg-config
+APT_PACKAGES := chromium cmake g++ make libjpeg62-turbo-dev libmeshoptimizer-dev nodejs npm pkg-config
 APT_PACKAGES += python3-torch python3-onnx python3-numpy python3-scipy python3-skimage
 BIN          := bin/hy3d
 STUDIO_MODULES := studio/node_modules/.package-lock.json

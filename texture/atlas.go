@@ -11,7 +11,7 @@ import (
 // AtlasOptions configure BuildAtlas.
 type AtlasOptions struct {
 	Size          int     // atlas side in texels: packing and the overlap check run at it
-	Padding       int     // texels kept free around every chart
+	Padding       int     // no texel centre lies within Padding texels of two charts; 1: bilinear lookups of two charts never read one texel
 	MaxChartAngle float64 // degrees a face normal may turn away from its chart's mean normal, in (0, 90)
 	Threads       int     // <= 0: every hardware thread
 }

@@ -10,18 +10,25 @@ import (
 
 func TestAtlasProperties(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		m    *mesh.Mesh
-		size int
+		name    string
+		m       *mesh.Mesh
+		size    int
+		padding int
 	}{
-		{"torus", torus(64, 32, 1, 0.4), 1024},
-		{"thin torus", torus(200, 8, 1, 0.05), 2048},
-		{"helicoid (overlaps unless split)", helicoid(2.5, 200, 8, 0.2), 1024},
-		{"non-manifold with degenerate faces", nonManifold(), 256},
-		{"two pieces", twoPieces(), 512},
+		{"torus", torus(64, 32, 1, 0.4), 1024, 1},
+		{"torus without padding", torus(64, 32, 1, 0.4), 1024, 0},
+		{"torus, padding 3", torus(64, 32, 1, 0.4), 1024, 3},
+		{"thin torus", torus(200, 8, 1, 0.05), 2048, 1},
+		{"helicoid (overlaps unless split)", helicoid(2.5, 200, 8, 0.2), 1024, 1},
+		{"helicoid without padding", helicoid(2.5, 200, 8, 0.2), 1024, 0},
+		{"non-manifold with degenerate faces", nonManifold(), 256, 1},
+		{"two pieces", twoPieces(), 512, 1},
+		{"more charts than room for their padding", torus(64, 32, 1, 0.4), 32, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := BuildAtlas(context.Background(), tc.m, DefaultAtlasOptions(tc.size))
+			opt := DefaultAtlasOptions(tc.size)
+			opt.Padding = tc.padding
+			a, err := BuildAtlas(context.Background(), tc.m, opt)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,6 +39,7 @@ type Baker struct {
 	channels int
 	color    []float32
 	weight   []float32
+	bounds   []float32 // boxes of runs of texels (BakeGather), see nativeTexelBounds
 }
 
 // NewBaker starts an empty texture the size of uv with channels floats per
@@ -48,8 +49,15 @@ func (s *Scene) NewBaker(uv *UVRaster, channels int, mode BakeMode) (*Baker, err
 		return nil, fmt.Errorf("bake: %w: %d channels or a bad UV raster", ErrInvalidInput, channels)
 	}
 	n := uv.Size * uv.Size
-	return &Baker{scene: s, uv: uv, mode: mode, channels: channels,
-		color: make([]float32, channels*n), weight: make([]float32, n)}, nil
+	b := &Baker{scene: s, uv: uv, mode: mode, channels: channels,
+		color: make([]float32, channels*n), weight: make([]float32, n)}
+	if mode == BakeGather {
+		var err error
+		if b.bounds, err = nativeTexelBounds(uv.TexelPositions, s.threads); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // Add bakes image, the painted version of view (same size, same row order,
@@ -82,7 +90,7 @@ func (b *Baker) Add(ctx context.Context, view *View, image Image, w float64) (bo
 			float32(w), BakeExponent, b.scene.threads, b.color, b.weight)
 	default:
 		w2c := view.Camera.WorldToCamera()
-		return nativeBakeGather(b.uv.TexelPositions, b.uv.TexelIndex, image.Pix, view.Depth, weights, view.Size,
+		return nativeBakeGather(b.uv.TexelPositions, b.uv.TexelIndex, b.bounds, image.Pix, view.Depth, weights, view.Size,
 			view.Size, b.channels, &w2c, OrthoScale, float32(w), BakeExponent, DepthTolerance, b.uv.Size*b.uv.Size,
 			b.scene.threads, b.color, b.weight)
 	}
@@ -133,7 +141,7 @@ func (s *Scene) Fill(ctx context.Context, uv *UVRaster, tex Image, painted []uin
 		tex.Width, tex.Height, tex.Channels, colors, known); err != nil {
 		return err
 	}
-	return nativeFillTexels(tex.Pix, painted, uv.FaceIDs, uv.Bary, s.atlas.Indices, colors, known, tex.Width,
+	return nativeFillTexels(tex.Pix, painted, uv.FaceIDs, s.atlas.UV, s.atlas.Indices, colors, known, tex.Width,
 		tex.Height, tex.Channels, s.threads)
 }
 

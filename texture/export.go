@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"math"
@@ -83,51 +82,67 @@ func quantize(v float32) uint8 {
 	return uint8(math.Round(float64(min(max(v, 0), 1)) * 255))
 }
 
-// encodeImage writes img in the material's format.
-func (mat Material) encodeImage(w io.Writer, img image.Image) error {
+// Output layouts of the texture images: each entry names the source
+// channel of one output component, or -1 for a constant 255.
+var (
+	layoutRGB = []int32{0, 1, 2}
+	// glTF's metallicRoughnessTexture from (metallic, roughness): R unused (1), G roughness, B metallic.
+	layoutMetallicRoughness = []int32{-1, 1, 0}
+)
+
+// encode writes the components of src picked by layout (1: grey, 3: RGB)
+// in the material's format: JPEG by libjpeg-turbo in the native shim, PNG
+// by image/png.
+func (mat Material) encode(w io.Writer, src Image, layout []int32) error {
 	if mat.Format == JPEG {
 		q := mat.JPEGQuality
 		if q <= 0 {
 			q = 90
 		}
-		return jpeg.Encode(w, img, &jpeg.Options{Quality: min(q, 100)})
+		data, err := nativeEncodeJPEG(src, layout, min(q, 100))
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	}
+	n := src.Width * src.Height
+	var img image.Image
+	if len(layout) == 1 {
+		grey := image.NewGray(image.Rect(0, 0, src.Width, src.Height))
+		for p := 0; p < n; p++ {
+			grey.Pix[p] = quantize(src.Pix[src.Channels*p+int(layout[0])])
+		}
+		img = grey
+	} else {
+		rgba := image.NewRGBA(image.Rect(0, 0, src.Width, src.Height))
+		for p := 0; p < n; p++ {
+			for k, from := range layout {
+				v := uint8(0xff)
+				if from >= 0 {
+					v = quantize(src.Pix[src.Channels*p+int(from)])
+				}
+				rgba.Pix[4*p+k] = v
+			}
+			rgba.Pix[4*p+3] = 0xff
+		}
+		img = rgba
 	}
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
 	return enc.Encode(w, img)
 }
 
-// encodeRGB encodes an opaque RGB image whose pixels pick returns.
-func (mat Material) encodeRGB(w io.Writer, width, height int, pick func(p int) [3]uint8) error {
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	for p := 0; p < width*height; p++ {
-		c := pick(p)
-		img.Pix[4*p], img.Pix[4*p+1], img.Pix[4*p+2], img.Pix[4*p+3] = c[0], c[1], c[2], 0xff
-	}
-	return mat.encodeImage(w, img)
-}
-
 func (mat Material) encodeBaseColor(w io.Writer) error {
-	b := mat.BaseColor
-	return mat.encodeRGB(w, b.Width, b.Height, func(p int) [3]uint8 {
-		return [3]uint8{quantize(b.Pix[3*p]), quantize(b.Pix[3*p+1]), quantize(b.Pix[3*p+2])}
-	})
+	return mat.encode(w, mat.BaseColor, layoutRGB)
 }
 
 func (mat Material) encodeMetallicRoughness(w io.Writer) error {
-	mr := mat.MetallicRoughness
-	return mat.encodeRGB(w, mr.Width, mr.Height, func(p int) [3]uint8 {
-		return [3]uint8{0xff, quantize(mr.Pix[2*p+1]), quantize(mr.Pix[2*p])}
-	})
+	return mat.encode(w, *mat.MetallicRoughness, layoutMetallicRoughness)
 }
 
 // encodeGrey encodes one channel of the metallic-roughness image as grey.
 func (mat Material) encodeGrey(w io.Writer, channel int) error {
-	mr := mat.MetallicRoughness
-	img := image.NewGray(image.Rect(0, 0, mr.Width, mr.Height))
-	for p := 0; p < mr.Width*mr.Height; p++ {
-		img.Pix[p] = quantize(mr.Pix[2*p+channel])
-	}
-	return mat.encodeImage(w, img)
+	return mat.encode(w, *mat.MetallicRoughness, []int32{int32(channel)})
 }
 
 // vertexData gathers the atlas vertices' positions and unit normals in the

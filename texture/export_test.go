@@ -3,6 +3,11 @@ package texture
 import (
 	"bytes"
 	"context"
+	goimage "image"
+	"image/color"
+	_ "image/jpeg" // decoders for TestEncodedTexturesDecode
+	_ "image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +117,72 @@ func TestWriteOBJLayout(t *testing.T) {
 	}
 	if _, err := WriteOBJ(dir, "../escape", m, a, Material{BaseColor: NewImage(128, 128, 3), Format: PNG}); err == nil {
 		t.Error("a name with a path was accepted")
+	}
+}
+
+// TestEncodedTexturesDecode decodes every texture image the exports write
+// and checks its size, its layout (RGB, glTF's packed metallic-roughness,
+// grey) and its values: exact for PNG, within JPEG's error on smooth
+// content.
+func TestEncodedTexturesDecode(t *testing.T) {
+	const w, h = 96, 300 // tall enough for JPEG strips encoded on separate threads
+	base := NewImage(w, h, 3)
+	mr := NewImage(w, h, 2)
+	for p := 0; p < w*h; p++ {
+		x := float32(p%w) / (w - 1)
+		base.Pix[3*p], base.Pix[3*p+1], base.Pix[3*p+2] = x, 0.5, 1.2 // 1.2 is clamped to 1
+		mr.Pix[2*p], mr.Pix[2*p+1] = 0.25, 0.75*x
+	}
+	// want gives the expected 8-bit components of pixel p.
+	type image struct {
+		name   string
+		encode func(Material, *bytes.Buffer) error
+		want   func(p int) []float64
+	}
+	images := []image{
+		{"base colour", func(m Material, b *bytes.Buffer) error { return m.encodeBaseColor(b) },
+			func(p int) []float64 { return []float64{255 * float64(base.Pix[3*p]), 127.5, 255} }},
+		{"metallic-roughness", func(m Material, b *bytes.Buffer) error { return m.encodeMetallicRoughness(b) },
+			func(p int) []float64 { return []float64{255, 255 * float64(mr.Pix[2*p+1]), 63.75} }},
+		{"roughness grey", func(m Material, b *bytes.Buffer) error { return m.encodeGrey(b, 1) },
+			func(p int) []float64 { return []float64{255 * float64(mr.Pix[2*p+1])} }},
+	}
+	for _, format := range []ImageFormat{PNG, JPEG} {
+		tolerance := 0.51 // rounding
+		if format == JPEG {
+			tolerance = 6
+		}
+		for _, im := range images {
+			t.Run(string(format)+" "+im.name, func(t *testing.T) {
+				var buf bytes.Buffer
+				if err := im.encode(Material{BaseColor: base, MetallicRoughness: &mr, Format: format}, &buf); err != nil {
+					t.Fatal(err)
+				}
+				decoded, kind, err := goimage.Decode(&buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if kind != string(format) || decoded.Bounds().Dx() != w || decoded.Bounds().Dy() != h {
+					t.Fatalf("decoded a %s of %v", kind, decoded.Bounds())
+				}
+				worst := 0.0
+				for p := 0; p < w*h; p++ {
+					want := im.want(p)
+					var got []float64
+					if len(want) == 1 {
+						got = []float64{float64(color.GrayModel.Convert(decoded.At(p%w, p/w)).(color.Gray).Y)}
+					} else {
+						r, g, b, _ := decoded.At(p%w, p/w).RGBA()
+						got = []float64{float64(r >> 8), float64(g >> 8), float64(b >> 8)}
+					}
+					for k := range want {
+						worst = max(worst, math.Abs(got[k]-want[k]))
+					}
+				}
+				if worst > tolerance {
+					t.Errorf("largest error %.1f levels, want at most %.1f", worst, tolerance)
+				}
+			})
+		}
 	}
 }

@@ -31,8 +31,7 @@ func MeasureAtlas(m *mesh.Mesh, a *Atlas, size int) (AtlasStats, error) {
 	st.Charts = islands(a)
 	st.StretchL2 = stretchL2(m, a)
 	ids := make([]int32, size*size)
-	bary := make([]float32, 3*size*size)
-	if err := nativeRasterizeUV(a.UV, a.Indices, size, size, 0, ids, bary); err != nil {
+	if err := nativeRasterizeUV(a.UV, a.Indices, size, size, 0, ids, nil); err != nil {
 		return AtlasStats{}, err
 	}
 	covered := 0

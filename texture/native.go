@@ -4,7 +4,7 @@ package texture
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../native/include
-#cgo LDFLAGS: -L${SRCDIR}/../build -lhy3d -lmeshoptimizer -lstdc++ -lm -lpthread
+#cgo LDFLAGS: -L${SRCDIR}/../build -lhy3d -lmeshoptimizer -ljpeg -lstdc++ -lm -lpthread
 #include "hy3d.h"
 */
 import "C"
@@ -86,14 +86,42 @@ func nativeRasterizeUV(uvs []float32, indices []uint32, width, height, threads i
 	})
 }
 
-func nativeInterpolate(attributes []float32, channels int, perFace bool, indices []uint32, faceIDs []int32,
+// nativeUVTexels lists the covered texels of a UV raster with the vertex
+// attributes interpolated there.
+func nativeUVTexels(uvs []float32, indices []uint32, faceIDs []int32, width, height int, attributes []float32,
+	channels, threads int) ([]uint32, []float32, error) {
+	count := C.size_t(0)
+	texels := func(index []uint32, values []float32) error {
+		return call("uv texels", func() C.hy3d_status {
+			return C.hy3d_uv_texels(f32(uvs), C.size_t(len(uvs)/2), u32(indices), C.size_t(len(indices)/3), i32(faceIDs),
+				C.int32_t(width), C.int32_t(height), f32(attributes), C.int32_t(channels), C.int(threads), &count,
+				u32(index), f32(values))
+		})
+	}
+	if err := texels(nil, nil); err != nil {
+		return nil, nil, err
+	}
+	index := make([]uint32, int(count))
+	values := make([]float32, channels*int(count))
+	if count == 0 {
+		return index, values, nil
+	}
+	return index, values, texels(index, values)
+}
+
+// nativeInterpolate blends attributes over a raster: per face or per
+// vertex, rescaled to unit length when unit is set.
+func nativeInterpolate(attributes []float32, channels int, perFace, unit bool, indices []uint32, faceIDs []int32,
 	bary []float32, background []float32, threads int, out []float32) error {
-	flag := C.int32_t(0)
+	flags := C.int32_t(0)
 	if perFace {
-		flag = 1
+		flags |= C.HY3D_INTERPOLATE_PER_FACE
+	}
+	if unit {
+		flags |= C.HY3D_INTERPOLATE_UNIT
 	}
 	return call("interpolate", func() C.hy3d_status {
-		return C.hy3d_interpolate(f32(attributes), C.int32_t(channels), flag, C.size_t(len(attributes)/channels),
+		return C.hy3d_interpolate(f32(attributes), C.int32_t(channels), flags, C.size_t(len(attributes)/channels),
 			u32(indices), C.size_t(len(indices)/3), i32(faceIDs), f32(bary), C.size_t(len(faceIDs)), f32(background),
 			C.int(threads), f32(out))
 	})
@@ -107,12 +135,27 @@ func nativeViewWeights(faceIDs []int32, normals, depth []float32, width, height 
 	})
 }
 
-func nativeBakeGather(texelPositions []float32, texelIndex []uint32, image, depth, weights []float32,
+// texelRun is how many consecutive texels of a texel list share one box
+// for nativeBakeGather's culling.
+const texelRun = 64
+
+// nativeTexelBounds boxes runs of texelRun texels for nativeBakeGather.
+func nativeTexelBounds(texelPositions []float32, threads int) ([]float32, error) {
+	runs := (len(texelPositions)/3 + texelRun - 1) / texelRun
+	bounds := make([]float32, 6*runs)
+	return bounds, call("texel bounds", func() C.hy3d_status {
+		return C.hy3d_texel_bounds(f32(texelPositions), C.size_t(len(texelPositions)/3), texelRun, C.int(threads),
+			f32(bounds))
+	})
+}
+
+func nativeBakeGather(texelPositions []float32, texelIndex []uint32, texelBounds, image, depth, weights []float32,
 	width, height, channels int, worldToCamera *[12]float32, orthoScale, viewWeight, exponent, depthTolerance float32,
 	texturePixels, threads int, accumColor, accumWeight []float32) (bool, error) {
 	var used C.int32_t
 	err := call("bake gather", func() C.hy3d_status {
-		return C.hy3d_bake_gather(f32(texelPositions), u32(texelIndex), C.size_t(len(texelIndex)), f32(image), f32(depth),
+		return C.hy3d_bake_gather(f32(texelPositions), u32(texelIndex), C.size_t(len(texelIndex)), f32(texelBounds),
+			texelRun, f32(image), f32(depth),
 			f32(weights), C.int32_t(width), C.int32_t(height), C.int32_t(channels),
 			(*C.float)(unsafe.Pointer(&worldToCamera[0])), C.float(orthoScale), C.float(viewWeight), C.float(exponent),
 			C.float(depthTolerance), C.size_t(texturePixels), C.int(threads), f32(accumColor), f32(accumWeight), &used)
@@ -147,10 +190,10 @@ func nativeFillVertexColors(positions, uvs []float32, weld []uint32, indices []u
 	})
 }
 
-func nativeFillTexels(texture []float32, painted []uint8, faceIDs []int32, bary []float32, indices []uint32,
+func nativeFillTexels(texture []float32, painted []uint8, faceIDs []int32, uvs []float32, indices []uint32,
 	colors []float32, known []uint8, width, height, channels, threads int) error {
 	return call("fill texels", func() C.hy3d_status {
-		return C.hy3d_fill_texels(f32(texture), u8(painted), i32(faceIDs), f32(bary), u32(indices), C.size_t(len(indices)/3),
+		return C.hy3d_fill_texels(f32(texture), u8(painted), i32(faceIDs), f32(uvs), u32(indices), C.size_t(len(indices)/3),
 			f32(colors), u8(known), C.size_t(len(known)), C.int32_t(width), C.int32_t(height), C.int32_t(channels),
 			C.int(threads))
 	})
@@ -192,4 +235,22 @@ func nativeAtlas(vertices []float32, indices []uint32, opt AtlasOptions) (*Atlas
 			Utilization: float64(stats.utilization), OverlapTexels: uint64(stats.overlap_texels),
 		},
 	}, nil
+}
+
+// nativeEncodeJPEG encodes the components of img picked by layout as JPEG.
+func nativeEncodeJPEG(img Image, layout []int32, quality int) ([]byte, error) {
+	var buffer *C.hy3d_buffer
+	if err := call("encode jpeg", func() C.hy3d_status {
+		return C.hy3d_encode_jpeg(f32(img.Pix), C.int32_t(img.Width), C.int32_t(img.Height), C.int32_t(img.Channels),
+			(*C.int32_t)(unsafe.Pointer(&layout[0])), C.int32_t(len(layout)), C.int32_t(quality), 0, &buffer)
+	}); err != nil {
+		return nil, err
+	}
+	defer C.hy3d_buffer_destroy(buffer)
+	var data *C.uint8_t
+	var size C.size_t
+	if err := call("encode jpeg", func() C.hy3d_status { return C.hy3d_buffer_view(buffer, &data, &size) }); err != nil {
+		return nil, err
+	}
+	return C.GoBytes(unsafe.Pointer(data), C.int(size)), nil
 }

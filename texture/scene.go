@@ -181,14 +181,10 @@ func (s *Scene) interpolateNormals(faceIDs []int32, bary []float32, mode NormalM
 	if mode == FaceNormals {
 		attrs, perFace = s.faceNormals, true
 	}
-	if err := nativeInterpolate(attrs, 3, perFace, s.atlas.Indices, faceIDs, bary, []float32{0, 0, 0}, s.threads, out); err != nil {
+	// Blended vertex normals are rescaled to unit length.
+	if err := nativeInterpolate(attrs, 3, perFace, !perFace, s.atlas.Indices, faceIDs, bary, []float32{0, 0, 0},
+		s.threads, out); err != nil {
 		return nil, err
-	}
-	if !perFace {
-		for p := 0; p < len(out); p += 3 {
-			n := norm3([3]float64{float64(out[p]), float64(out[p+1]), float64(out[p+2])})
-			out[p], out[p+1], out[p+2] = float32(n[0]), float32(n[1]), float32(n[2])
-		}
 	}
 	return out, nil
 }
@@ -201,17 +197,17 @@ func (s *Scene) Interpolate(attrs []float32, channels int, faceIDs []int32, bary
 		return nil, fmt.Errorf("interpolate: %w: attribute or raster sizes", ErrInvalidInput)
 	}
 	out := make([]float32, channels*len(faceIDs))
-	return out, nativeInterpolate(attrs, channels, false, s.atlas.Indices, faceIDs, bary, background, s.threads, out)
+	return out, nativeInterpolate(attrs, channels, false, false, s.atlas.Indices, faceIDs, bary, background, s.threads, out)
 }
 
 // UVRaster is the mesh rasterized in UV space at Size×Size texels: the face
-// and barycentrics of every texel (FaceIDs -1 in the gutters) and, for the
-// covered texels in row-major order, their linear index and world position
-// in the normalized frame.
+// of every texel (FaceIDs, -1 in the gutters) and, for the covered texels
+// tile by tile (8×8-texel tiles, so that texels close on the surface stay
+// close in the list), their linear index and world position in the
+// normalized frame.
 type UVRaster struct {
 	Size           int
 	FaceIDs        []int32
-	Bary           []float32
 	TexelIndex     []uint32
 	TexelPositions []float32
 }
@@ -225,32 +221,15 @@ func (s *Scene) RasterizeUV(ctx context.Context, size int) (*UVRaster, error) {
 	if err := checkSize(op, size); err != nil {
 		return nil, err
 	}
-	r := &UVRaster{Size: size, FaceIDs: make([]int32, size*size), Bary: make([]float32, 3*size*size)}
-	if err := nativeRasterizeUV(s.atlas.UV, s.atlas.Indices, size, size, s.threads, r.FaceIDs, r.Bary); err != nil {
+	r := &UVRaster{Size: size, FaceIDs: make([]int32, size*size)}
+	if err := nativeRasterizeUV(s.atlas.UV, s.atlas.Indices, size, size, s.threads, r.FaceIDs, nil); err != nil {
 		return nil, err
 	}
-	covered := 0
-	for _, f := range r.FaceIDs {
-		if f >= 0 {
-			covered++
-		}
-	}
-	r.TexelIndex = make([]uint32, 0, covered)
-	ids := make([]int32, 0, covered)
-	bary := make([]float32, 0, 3*covered)
-	for p, f := range r.FaceIDs {
-		if f >= 0 {
-			r.TexelIndex = append(r.TexelIndex, uint32(p))
-			ids = append(ids, f)
-			bary = append(bary, r.Bary[3*p:3*p+3]...)
-		}
-	}
-	r.TexelPositions = make([]float32, 3*covered)
-	if covered > 0 {
-		if err := nativeInterpolate(s.positions, 3, false, s.atlas.Indices, ids, bary, []float32{0, 0, 0}, s.threads,
-			r.TexelPositions); err != nil {
-			return nil, err
-		}
+	var err error
+	r.TexelIndex, r.TexelPositions, err = nativeUVTexels(s.atlas.UV, s.atlas.Indices, r.FaceIDs, size, size,
+		s.positions, 3, s.threads)
+	if err != nil {
+		return nil, err
 	}
 	return r, nil
 }

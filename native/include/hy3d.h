@@ -134,15 +134,32 @@ hy3d_status hy3d_rasterize_ortho(const float *vertices, size_t vertex_count, con
 
 /* Rasterize the mesh in UV space (uvs: 2 floats per vertex): texel (i, j)
  * is sampled at u = (j + 1/2)/width, v = (i + 1/2)/height. Where faces
- * overlap in UV the lower face id wins. */
+ * overlap in UV the lower face id wins. barycentrics may be NULL. */
 hy3d_status hy3d_rasterize_uv(const float *uvs, size_t vertex_count, const uint32_t *indices, size_t triangle_count,
                               int32_t width, int32_t height, int threads, int32_t *face_ids, float *barycentrics);
 
+/* The covered texels of a UV raster (face_ids from hy3d_rasterize_uv of the
+ * same uvs and indices), tile by tile (tiles of 8 x 8 texels in row-major
+ * order, texels row-major inside a tile, so that neighbours on the surface
+ * stay close in the list): their count and, when texel_index is non-NULL,
+ * each one's linear index and the vertex attributes (channels floats per
+ * vertex, e.g. positions) interpolated there (texel_values: channels per
+ * covered texel). Call once with texel_index NULL to size the outputs. */
+hy3d_status hy3d_uv_texels(const float *uvs, size_t vertex_count, const uint32_t *indices, size_t triangle_count,
+                           const int32_t *face_ids, int32_t width, int32_t height, const float *attributes,
+                           int32_t channels, int threads, size_t *texel_count, uint32_t *texel_index,
+                           float *texel_values);
+
+/* hy3d_interpolate flags. */
+#define HY3D_INTERPOLATE_PER_FACE 1 /* one attribute per face, not per vertex */
+#define HY3D_INTERPOLATE_UNIT 2     /* rescale each covered pixel's value to unit length (zero stays zero) */
+
 /* out[p] = attributes interpolated at pixel p of a raster: per vertex
- * (attribute_count vertices, barycentric blend) or per face (per_face != 0,
- * attribute_count == triangle_count). Pixels without a face (id < 0 or >=
- * triangle_count) get background (channels floats). */
-hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t per_face, size_t attribute_count,
+ * (attribute_count vertices, barycentric blend) or per face (flag
+ * HY3D_INTERPOLATE_PER_FACE, attribute_count == triangle_count). Pixels
+ * without a face (id < 0 or >= triangle_count) get background (channels
+ * floats). */
+hy3d_status hy3d_interpolate(const float *attributes, int32_t channels, int32_t flags, size_t attribute_count,
                              const uint32_t *indices, size_t triangle_count, const int32_t *face_ids,
                              const float *barycentrics, size_t pixel_count, const float *background, int threads,
                              float *out);
@@ -155,14 +172,23 @@ hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals
                                    int32_t height, const float *to_camera, float cos_threshold, int32_t radius,
                                    int threads, float *weights);
 
+/* The bounding box of every run of `run` consecutive texels of a texel
+ * list (the last run may be shorter): 6 floats per run, minimum x, y, z
+ * then maximum. hy3d_bake_gather skips the runs a view cannot accept. */
+hy3d_status hy3d_texel_bounds(const float *texel_positions, size_t texel_count, int32_t run, int threads,
+                              float *bounds);
+
 /* Hunyuan3D-2.1's per-texel bake ("back_sample"): texel i (world position
  * texel_positions[3i..], linear index texel_index[i] < texture_pixels) is
  * projected into the view and, when accepted, adds view_weight *
  * weight^exponent times its bilinear colour sample into accum_color
  * (channels per texel) and the weight into accum_weight. *used is 0 when the
- * view was skipped because over 99 % of what it paints is painted already. */
+ * view was skipped because over 99 % of what it paints is painted already.
+ * texel_bounds (from hy3d_texel_bounds for runs of texel_run texels, or
+ * NULL) only saves time. */
 hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel_index, size_t texel_count,
-                             const float *image, const float *depth, const float *weights, int32_t width,
+                             const float *texel_bounds, int32_t texel_run, const float *image, const float *depth, const float *weights,
+                             int32_t width,
                              int32_t height, int32_t channels, const float *world_to_camera, float ortho_scale,
                              float view_weight, float exponent, float depth_tolerance, size_t texture_pixels,
                              int threads, float *accum_color, float *accum_weight, int32_t *used);
@@ -190,17 +216,30 @@ hy3d_status hy3d_fill_vertex_colors(const float *positions, const float *uvs, co
                                     const float *texture, const uint8_t *painted, int32_t width, int32_t height,
                                     int32_t channels, float *vertex_colors, uint8_t *vertex_known);
 
-/* Fill every unpainted texel in place: inside charts (face_ids, barycentrics
- * from hy3d_rasterize_uv) from the vertex colours plus a pull-push residual,
- * in the gutters by pull-push of the chart texels. */
-hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids,
-                             const float *barycentrics, const uint32_t *indices, size_t triangle_count,
-                             const float *vertex_colors, const uint8_t *vertex_known, size_t vertex_count,
-                             int32_t width, int32_t height, int32_t channels, int threads);
+/* Fill every unpainted texel in place: inside charts (face_ids from
+ * hy3d_rasterize_uv of uvs and indices) from the vertex colours plus a
+ * pull-push residual, in the gutters by pull-push of the chart texels. */
+hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids, const float *uvs,
+                             const uint32_t *indices, size_t triangle_count, const float *vertex_colors,
+                             const uint8_t *vertex_known, size_t vertex_count, int32_t width, int32_t height,
+                             int32_t channels, int threads);
+
+/* An encoded image (texture_jpeg.cpp): view its bytes, then destroy it. */
+typedef struct hy3d_buffer hy3d_buffer;
+
+/* Encode a float image (channels per pixel, row-major, values in [0, 1])
+ * as baseline JPEG with libjpeg's tables for quality 1..100 (4:2:0 chroma
+ * for colour). Output component k (components 1: grey, 3: RGB) is channel
+ * layout[k] quantized to 8 bits, or 255 where layout[k] < 0. */
+hy3d_status hy3d_encode_jpeg(const float *pixels, int32_t width, int32_t height, int32_t channels,
+                             const int32_t *layout, int32_t components, int32_t quality, int threads,
+                             hy3d_buffer **out);
+hy3d_status hy3d_buffer_view(const hy3d_buffer *buffer, const uint8_t **data, size_t *size);
+void hy3d_buffer_destroy(hy3d_buffer *buffer);
 
 typedef struct hy3d_atlas_options {
   int32_t size;          /* atlas side in texels; packing and the overlap check run at it */
-  int32_t padding;       /* texels kept free around each chart */
+  int32_t padding;       /* no texel centre lies within this many texels of two charts (0: charts share no texel) */
   float max_chart_angle; /* degrees a face normal may deviate from its chart's, in (0, 90) */
   int32_t threads;
 } hy3d_atlas_options;

@@ -23,6 +23,7 @@
 // painted), as Hunyuan3D's fast_bake_texture does; hy3d_bake_resolve divides.
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "texture_common.hpp"
 
@@ -33,49 +34,62 @@ constexpr float kUnreliable = -1.0f;
 constexpr double kSkipPaintedRatio = 0.99;
 constexpr float kWeightEpsilon = 1e-8f;
 
-// Chebyshev dilation of a binary mask by radius r (separable running max).
-std::vector<uint8_t> dilate(const std::vector<uint8_t> &in, int32_t w, int32_t h, int32_t r, int threads) {
-  std::vector<uint8_t> rows(in.size()), out(in.size());
-  parallel_ranges(size_t(h), threads, 64, [&](size_t y0, size_t y1, int) {
-    for (size_t y = y0; y < y1; ++y) {
-      const uint8_t *src = &in[y * size_t(w)];
-      uint8_t *dst = &rows[y * size_t(w)];
-      int32_t last = -(1 << 30);  // last set column seen so far, for the left reach
-      for (int32_t x = 0; x < w; ++x) {
-        if (src[x]) last = x;
-        dst[x] = x - last <= r;
+// A binary mask packed 64 pixels to a word, rows padded to whole words.
+struct Bits {
+  int32_t w = 0, h = 0;
+  size_t words = 0;  // per row
+  std::vector<uint64_t> v;
+  Bits(int32_t width, int32_t height) : w(width), h(height), words((size_t(width) + 63) / 64), v(words * size_t(height)) {}
+  bool at(size_t y, size_t x) const { return (v[y * words + x / 64] >> (x % 64)) & 1; }
+};
+
+// Chebyshev dilation by radius r: separable, each axis by OR-ing the mask
+// with itself shifted both ways by growing steps (a window of radius a
+// shifted by k <= 2a + 1 becomes one of radius a + k, so about log2 r steps).
+void dilate(Bits &m, int32_t r, int threads) {
+  std::vector<uint64_t> tmp(m.v.size());
+  for (int32_t a = 0; a < r;) {
+    const size_t k = size_t(std::min(2 * a + 1, r - a));
+    const size_t word_shift = k / 64, bit_shift = k % 64;
+    parallel_ranges(size_t(m.h), threads, 64, [&](size_t y0, size_t y1, int) {
+      for (size_t y = y0; y < y1; ++y) {
+        const uint64_t *src = &m.v[y * m.words];
+        uint64_t *dst = &tmp[y * m.words];
+        // src[i] read as 0 outside the row.
+        auto word = [&](int64_t i) { return i >= 0 && size_t(i) < m.words ? src[i] : uint64_t(0); };
+        for (size_t i = 0; i < m.words; ++i) {
+          const int64_t lo = int64_t(i) - int64_t(word_shift), hi = int64_t(i) + int64_t(word_shift);
+          // Towards higher x: bit j of word i gets bit j - k.
+          uint64_t up = word(lo) << bit_shift, down = word(hi) >> bit_shift;
+          if (bit_shift > 0) {
+            up |= word(lo - 1) >> (64 - bit_shift);
+            down |= word(hi + 1) << (64 - bit_shift);
+          }
+          dst[i] = src[i] | up | down;
+        }
+        // Bits past the row's end stay clear.
+        if (m.w % 64 != 0) dst[m.words - 1] &= (uint64_t(1) << (m.w % 64)) - 1;
       }
-      last = 1 << 30;
-      for (int32_t x = w - 1; x >= 0; --x) {
-        if (src[x]) last = x;
-        if (last - x <= r) dst[x] = 1;
+    });
+    m.v.swap(tmp);
+    a += int32_t(k);
+  }
+  for (int32_t a = 0; a < r;) {
+    const size_t k = size_t(std::min(2 * a + 1, r - a));
+    parallel_ranges(size_t(m.h), threads, 64, [&](size_t y0, size_t y1, int) {
+      for (size_t y = y0; y < y1; ++y) {
+        uint64_t *dst = &tmp[y * m.words];
+        const uint64_t *mid = &m.v[y * m.words];
+        const uint64_t *below = y >= k ? &m.v[(y - k) * m.words] : nullptr;
+        const uint64_t *above = y + k < size_t(m.h) ? &m.v[(y + k) * m.words] : nullptr;
+        for (size_t i = 0; i < m.words; ++i) {
+          dst[i] = mid[i] | (below != nullptr ? below[i] : 0) | (above != nullptr ? above[i] : 0);
+        }
       }
-    }
-  });
-  // Columns in row order (cache friendly): each worker owns a range of
-  // columns and walks the rows down and up, remembering per column the last
-  // set row it passed.
-  parallel_ranges(size_t(w), threads, 256, [&](size_t x0, size_t x1, int) {
-    std::vector<int32_t> last(x1 - x0, -(1 << 30));
-    for (int32_t y = 0; y < h; ++y) {
-      const uint8_t *src = &rows[size_t(y) * size_t(w)];
-      uint8_t *dst = &out[size_t(y) * size_t(w)];
-      for (size_t x = x0; x < x1; ++x) {
-        if (src[x]) last[x - x0] = y;
-        dst[x] = y - last[x - x0] <= r;
-      }
-    }
-    std::fill(last.begin(), last.end(), 1 << 30);
-    for (int32_t y = h - 1; y >= 0; --y) {
-      const uint8_t *src = &rows[size_t(y) * size_t(w)];
-      uint8_t *dst = &out[size_t(y) * size_t(w)];
-      for (size_t x = x0; x < x1; ++x) {
-        if (src[x]) last[x - x0] = y;
-        if (last[x - x0] - y <= r) dst[x] = 1;
-      }
-    }
-  });
-  return out;
+    });
+    m.v.swap(tmp);
+    a += int32_t(k);
+  }
 }
 
 // Depth edges: Sobel L1 magnitude of the 8-bit normalized depth, strong at
@@ -103,26 +117,38 @@ std::vector<uint8_t> depth_edges(const std::vector<uint8_t> &grey, int32_t w, in
       }
     }
   });
-  std::vector<uint8_t> edge(grey.size(), 0);
-  std::vector<size_t> stack;
-  for (size_t p = 0; p < klass.size(); ++p) {
-    if (klass[p] == 2) {
-      edge[p] = 1;
-      stack.push_back(p);
+  // Hysteresis: weak pixels 8-connected to a strong one join it. Only the
+  // strong pixels next to a weak one start a flood (found in parallel).
+  std::vector<uint8_t> edge(grey.size());
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> seeds(size_t(std::max(1, threads)));
+  auto weak_around = [&](int32_t x, int32_t y) {
+    for (int32_t ny = std::max(0, y - 1); ny <= std::min(h - 1, y + 1); ++ny) {
+      for (int32_t nx = std::max(0, x - 1); nx <= std::min(w - 1, x + 1); ++nx) {
+        if (klass[size_t(ny) * size_t(w) + size_t(nx)] == 1) return true;
+      }
     }
-  }
+    return false;
+  };
+  parallel_ranges(size_t(h), threads, 64, [&](size_t y0, size_t y1, int worker) {
+    for (int32_t y = int32_t(y0); y < int32_t(y1); ++y) {
+      for (int32_t x = 0; x < w; ++x) {
+        const size_t p = size_t(y) * size_t(w) + size_t(x);
+        edge[p] = klass[p] == 2;
+        if (edge[p] && weak_around(x, y)) seeds[size_t(worker)].push_back({x, y});
+      }
+    }
+  });
+  std::vector<std::pair<int32_t, int32_t>> stack;
+  for (const auto &own : seeds) stack.insert(stack.end(), own.begin(), own.end());
   while (!stack.empty()) {
-    const size_t p = stack.back();
+    const auto [x, y] = stack.back();
     stack.pop_back();
-    const int32_t x = int32_t(p % size_t(w)), y = int32_t(p / size_t(w));
-    for (int32_t dy = -1; dy <= 1; ++dy) {
-      for (int32_t dx = -1; dx <= 1; ++dx) {
-        const int32_t nx = x + dx, ny = y + dy;
-        if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+    for (int32_t ny = std::max(0, y - 1); ny <= std::min(h - 1, y + 1); ++ny) {
+      for (int32_t nx = std::max(0, x - 1); nx <= std::min(w - 1, x + 1); ++nx) {
         const size_t q = size_t(ny) * size_t(w) + size_t(nx);
         if (klass[q] == 1 && !edge[q]) {
           edge[q] = 1;
-          stack.push_back(q);
+          stack.push_back({nx, ny});
         }
       }
     }
@@ -199,45 +225,88 @@ hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals
     }
     threads = hy3d::resolve_threads(threads);
     const size_t n = size_t(width) * size_t(height);
-    double dir[3] = {to_camera[0], to_camera[1], to_camera[2]};
-    const double len = std::sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    const double len = std::sqrt(double(to_camera[0]) * to_camera[0] + double(to_camera[1]) * to_camera[1] +
+                                  double(to_camera[2]) * to_camera[2]);
     if (!(len > 0) || !std::isfinite(len)) {
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": camera direction has no length");
     }
-    for (double &d : dir) d /= len;
-    float dmin = std::numeric_limits<float>::infinity(), dmax = -dmin;
-    std::vector<uint8_t> background(n);
-    for (size_t p = 0; p < n; ++p) {
-      background[p] = face_ids[p] < 0;
-      if (!background[p]) {
-        dmin = std::min(dmin, depth[p]);
-        dmax = std::max(dmax, depth[p]);
+    const float dir[3] = {float(to_camera[0] / len), float(to_camera[1] / len), float(to_camera[2] / len)};
+    std::vector<float> lo_by(size_t(threads), std::numeric_limits<float>::infinity());
+    std::vector<float> hi_by(size_t(threads), -std::numeric_limits<float>::infinity());
+    hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int worker) {
+      float lo = lo_by[size_t(worker)], hi = hi_by[size_t(worker)];
+      for (size_t p = begin; p < end; ++p) {
+        if (face_ids[p] < 0) continue;
+        lo = std::min(lo, depth[p]);
+        hi = std::max(hi, depth[p]);
       }
-    }
+      lo_by[size_t(worker)] = lo;
+      hi_by[size_t(worker)] = hi;
+    });
+    const float dmin = *std::min_element(lo_by.begin(), lo_by.end());
+    const float dmax = *std::max_element(hi_by.begin(), hi_by.end());
     const float span = dmax > dmin ? dmax - dmin : 1.0f;
     // Hunyuan3D normalizes camera z (negative, larger is nearer); we keep
     // the distance (positive, smaller is nearer), so the grey levels are
     // mirrored, which leaves gradient magnitudes unchanged.
-    std::vector<uint8_t> grey(n, 0);
-    for (size_t p = 0; p < n; ++p) {
-      if (!background[p]) grey[p] = uint8_t(std::clamp((dmax - depth[p]) / span, 0.0f, 1.0f) * 255.0f);
-    }
-    std::vector<uint8_t> unreliable = hy3d::depth_edges(grey, width, height, 30, 80, threads);
-    if (radius > 0) {
-      unreliable = hy3d::dilate(unreliable, width, height, radius, threads);
-      const std::vector<uint8_t> near_background = hy3d::dilate(background, width, height, radius, threads);
-      for (size_t p = 0; p < n; ++p) unreliable[p] |= near_background[p];
-    }
+    std::vector<uint8_t> grey(n);
     hy3d::parallel_ranges(n, threads, 1 << 16, [&](size_t begin, size_t end, int) {
       for (size_t p = begin; p < end; ++p) {
-        if (background[p] || unreliable[p]) {
-          weights[p] = hy3d::kUnreliable;
-          continue;
+        grey[p] = face_ids[p] < 0 ? 0 : uint8_t(std::clamp((dmax - depth[p]) / span, 0.0f, 1.0f) * 255.0f);
+      }
+    });
+    // Unreliable: within radius of a depth edge or of the background, one
+    // dilation of their union.
+    const std::vector<uint8_t> edges = hy3d::depth_edges(grey, width, height, 30, 80, threads);
+    hy3d::Bits unreliable(width, height);
+    hy3d::parallel_ranges(size_t(height), threads, 64, [&](size_t y0, size_t y1, int) {
+      for (size_t y = y0; y < y1; ++y) {
+        uint64_t *row = &unreliable.v[y * unreliable.words];
+        for (size_t x = 0; x < size_t(width); ++x) {
+          const size_t p = y * size_t(width) + x;
+          row[x / 64] |= uint64_t(edges[p] | (face_ids[p] < 0)) << (x % 64);
         }
-        const float *nv = normals + 3 * p;
-        const double nl = std::sqrt(double(nv[0]) * nv[0] + double(nv[1]) * nv[1] + double(nv[2]) * nv[2]);
-        const double c = nl > 0 ? (nv[0] * dir[0] + nv[1] * dir[1] + nv[2] * dir[2]) / nl : 0;
-        weights[p] = c < cos_threshold ? 0.0f : float(c);
+      }
+    });
+    if (radius > 0) hy3d::dilate(unreliable, radius, threads);
+    hy3d::parallel_ranges(size_t(height), threads, 64, [&](size_t y0, size_t y1, int) {
+      for (size_t y = y0; y < y1; ++y) {
+        for (size_t x = 0; x < size_t(width); ++x) {
+          const size_t p = y * size_t(width) + x;
+          if (unreliable.at(y, x)) {
+            weights[p] = hy3d::kUnreliable;
+            continue;
+          }
+          const float *nv = normals + 3 * p;
+          const float nl = std::sqrt(nv[0] * nv[0] + nv[1] * nv[1] + nv[2] * nv[2]);
+          const float c = nl > 0 ? (nv[0] * dir[0] + nv[1] * dir[1] + nv[2] * dir[2]) / nl : 0.0f;
+          weights[p] = c < cos_threshold ? 0.0f : c;
+        }
+      }
+    });
+    return HY3D_OK;
+  });
+}
+
+hy3d_status hy3d_texel_bounds(const float *texel_positions, size_t texel_count, int32_t run, int threads,
+                              float *bounds) {
+  return hy3d::guard([&] {
+    if ((texel_count > 0 && (texel_positions == nullptr || bounds == nullptr)) || run <= 0) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, "hy3d_texel_bounds: NULL array or run below 1");
+    }
+    const size_t length = size_t(run), runs = (texel_count + length - 1) / length;
+    hy3d::parallel_ranges(runs, hy3d::resolve_threads(threads), 256, [&](size_t begin, size_t end, int) {
+      for (size_t r = begin; r < end; ++r) {
+        float box[6] = {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity(),
+                        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                        -std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+        for (size_t i = r * length; i < std::min(texel_count, (r + 1) * length); ++i) {
+          for (int k = 0; k < 3; ++k) {
+            box[k] = std::min(box[k], texel_positions[3 * i + size_t(k)]);
+            box[3 + k] = std::max(box[3 + k], texel_positions[3 * i + size_t(k)]);
+          }
+        }
+        std::copy(box, box + 6, bounds + 6 * r);
       }
     });
     return HY3D_OK;
@@ -245,7 +314,8 @@ hy3d_status hy3d_bake_view_weights(const int32_t *face_ids, const float *normals
 }
 
 hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel_index, size_t texel_count,
-                             const float *image, const float *depth, const float *weights, int32_t width,
+                             const float *texel_bounds, int32_t texel_run, const float *image, const float *depth, const float *weights,
+                             int32_t width,
                              int32_t height, int32_t channels, const float *world_to_camera, float ortho_scale,
                              float view_weight, float exponent, float depth_tolerance, size_t texture_pixels,
                              int threads, float *accum_color, float *accum_weight, int32_t *used) {
@@ -255,8 +325,8 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
     hy3d::check_accumulators(op, channels, accum_color, accum_weight);
     if ((texel_count > 0 && (texel_positions == nullptr || texel_index == nullptr)) || image == nullptr ||
         depth == nullptr || weights == nullptr || world_to_camera == nullptr || used == nullptr ||
-        !(ortho_scale > 0)) {
-      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or bad ortho scale");
+        !(ortho_scale > 0) || (texel_bounds != nullptr && texel_run <= 0)) {
+      return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array, bad ortho scale or texel run");
     }
     for (size_t i = 0; i < texel_count; ++i) {
       if (texel_index[i] >= texture_pixels) {
@@ -264,38 +334,104 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
       }
     }
     threads = hy3d::resolve_threads(threads);
-    const float *m = world_to_camera;
-    const double half = double(ortho_scale) / 2;
     const size_t c = size_t(channels);
-    // Where texel i lands in the view and with what weight (0: rejected).
-    // Computed twice, once for the weights and the skip rule and once for
-    // the colours, which is cheaper than keeping per-texel scratch.
+    // Per block of kBlock² pixels the depth range of its pixels of positive
+    // weight, small enough to stay in cache, which rejects most texels (and
+    // runs of texels) hidden behind the visible surface without reading the
+    // view's own arrays.
+    constexpr int32_t kBlock = 8;
+    const int32_t bw = (width + kBlock - 1) / kBlock, bh = (height + kBlock - 1) / kBlock;
+    std::vector<float> block_lo(size_t(bw) * size_t(bh)), block_hi(size_t(bw) * size_t(bh));
+    hy3d::parallel_ranges(size_t(bh), threads, 8, [&](size_t by0, size_t by1, int) {
+      for (size_t by = by0; by < by1; ++by) {
+        float *lo = &block_lo[by * size_t(bw)], *hi = &block_hi[by * size_t(bw)];
+        std::fill(lo, lo + bw, std::numeric_limits<float>::infinity());
+        std::fill(hi, hi + bw, -std::numeric_limits<float>::infinity());
+        for (size_t y = by * kBlock; y < std::min(size_t(height), (by + 1) * kBlock); ++y) {
+          for (size_t x = 0; x < size_t(width); ++x) {
+            const size_t p = y * size_t(width) + x;
+            if (!(weights[p] > 0)) continue;
+            lo[x / kBlock] = std::min(lo[x / kBlock], depth[p]);
+            hi[x / kBlock] = std::max(hi[x / kBlock], depth[p]);
+          }
+        }
+      }
+    });
+    // The camera rows scaled to pixels: NDC x = camera x / (ortho_scale/2)
+    // lands at (x/2 + 1/2)·W, Hunyuan3D-2.1's mapping here (not its
+    // rasterizer's), and inside the view when 0 <= px <= W.
+    const float *m = world_to_camera;
+    const double sx = double(width) / double(ortho_scale), sy = double(height) / double(ortho_scale);
+    const double row_x[4] = {m[0] * sx, m[1] * sx, m[2] * sx, m[3] * sx + width / 2.0};
+    const double row_y[4] = {m[4] * sy, m[5] * sy, m[6] * sy, m[7] * sy + height / 2.0};
+    const double row_z[4] = {-m[8], -m[9], -m[10], -m[11]};
+    const double tolerance = depth_tolerance;
+    // The texels each view accepts, per chunk of the texel list, found once:
+    // the skip rule counts them, then only they are sampled.
     struct Sample {
-      int32_t x, y;
+      uint32_t texel;
+      uint16_t x, y;
       float fx, fy, w;
     };
-    auto project = [&](size_t i) {
-      Sample s{0, 0, 0, 0, 0};
-      const double x = texel_positions[3 * i], y = texel_positions[3 * i + 1], z = texel_positions[3 * i + 2];
-      const double nx = (m[0] * x + m[1] * y + m[2] * z + m[3]) / half;
-      const double ny = (m[4] * x + m[5] * y + m[6] * z + m[7]) / half;
-      if (!(nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1)) return s;
-      const double dist = -(m[8] * x + m[9] * y + m[10] * z + m[11]);
-      // Hunyuan3D-2.1 maps NDC to pixels as (x/2 + 1/2)·W here, unlike its rasterizer.
-      const double px = (nx * 0.5 + 0.5) * width, py = (ny * 0.5 + 0.5) * height;
-      const int32_t ix = std::clamp(int32_t(px), 0, width - 1), iy = std::clamp(int32_t(py), 0, height - 1);
-      const size_t p = size_t(iy) * size_t(width) + size_t(ix);
-      const float w = weights[p];
-      if (!(w > 0) || !(std::fabs(dist - double(depth[p])) < depth_tolerance)) return s;
-      return Sample{ix, iy, float(px - ix), float(py - iy), view_weight * hy3d::power(w, exponent)};
-    };
-    std::vector<size_t> painted(size_t(threads), 0), repainted(size_t(threads), 0);
-    hy3d::parallel_chunks(texel_count, threads, 1 << 14, [&](size_t begin, size_t end, int worker) {
-      for (size_t i = begin; i < end; ++i) {
-        if (!(project(i).w > 0)) continue;
-        ++painted[size_t(worker)];
-        if (accum_weight[texel_index[i]] > 0) ++repainted[size_t(worker)];
+    // Whether some texel of run r can land on a block whose depth range it
+    // meets: its box projected, against the blocks under the projection.
+    auto may_accept = [&](size_t r) {
+      const float *box = texel_bounds + 6 * r;
+      double x0 = std::numeric_limits<double>::infinity(), y0 = x0, d0 = x0, x1 = -x0, y1 = -x0, d1 = -x0;
+      for (int corner = 0; corner < 8; ++corner) {
+        const double x = box[corner & 1 ? 3 : 0], y = box[corner & 2 ? 4 : 1], z = box[corner & 4 ? 5 : 2];
+        const double px = row_x[0] * x + row_x[1] * y + row_x[2] * z + row_x[3];
+        const double py = row_y[0] * x + row_y[1] * y + row_y[2] * z + row_y[3];
+        const double dist = row_z[0] * x + row_z[1] * y + row_z[2] * z + row_z[3];
+        x0 = std::min(x0, px);
+        x1 = std::max(x1, px);
+        y0 = std::min(y0, py);
+        y1 = std::max(y1, py);
+        d0 = std::min(d0, dist);
+        d1 = std::max(d1, dist);
       }
+      if (!(x1 >= 0 && x0 <= width && y1 >= 0 && y0 <= height)) return false;
+      const int32_t bx0 = int32_t(std::max(0.0, x0)) / kBlock, bx1 = int32_t(std::min(double(width - 1), x1)) / kBlock;
+      const int32_t by0 = int32_t(std::max(0.0, y0)) / kBlock, by1 = int32_t(std::min(double(height - 1), y1)) / kBlock;
+      if (int64_t(bx1 - bx0 + 1) * int64_t(by1 - by0 + 1) > 64) return true;  // not worth testing
+      for (int32_t by = by0; by <= by1; ++by) {
+        for (int32_t bx = bx0; bx <= bx1; ++bx) {
+          const size_t block = size_t(by) * size_t(bw) + size_t(bx);
+          if (d1 > double(block_lo[block]) - tolerance && d0 < double(block_hi[block]) + tolerance) return true;
+        }
+      }
+      return false;
+    };
+    // Chunks of the texel list start on a run.
+    const size_t run = texel_bounds != nullptr ? size_t(texel_run) : 1;
+    const size_t kChunk = ((size_t(1) << 14) + run - 1) / run * run;
+    const size_t chunks = (texel_count + kChunk - 1) / kChunk;
+    std::vector<std::vector<Sample>> accepted(chunks);
+    std::vector<size_t> painted(size_t(threads), 0), repainted(size_t(threads), 0);
+    hy3d::parallel_chunks(texel_count, threads, kChunk, [&](size_t begin, size_t end, int worker) {
+      std::vector<Sample> &out = accepted[begin / kChunk];
+      size_t again = 0;
+      for (size_t i = begin; i < end; ++i) {
+        if (texel_bounds != nullptr && i % run == 0 && !may_accept(i / run)) {
+          i += run - 1;
+          continue;
+        }
+        const double x = texel_positions[3 * i], y = texel_positions[3 * i + 1], z = texel_positions[3 * i + 2];
+        const double px = row_x[0] * x + row_x[1] * y + row_x[2] * z + row_x[3];
+        const double py = row_y[0] * x + row_y[1] * y + row_y[2] * z + row_y[3];
+        if (!(px >= 0 && px <= width && py >= 0 && py <= height)) continue;
+        const int32_t ix = std::min(int32_t(px), width - 1), iy = std::min(int32_t(py), height - 1);
+        const double dist = row_z[0] * x + row_z[1] * y + row_z[2] * z + row_z[3];
+        const size_t block = size_t(iy / kBlock) * size_t(bw) + size_t(ix / kBlock);
+        if (!(dist > double(block_lo[block]) - tolerance && dist < double(block_hi[block]) + tolerance)) continue;
+        const size_t pixel = size_t(iy) * size_t(width) + size_t(ix);
+        if (!(weights[pixel] > 0) || !(std::fabs(dist - double(depth[pixel])) < tolerance)) continue;
+        out.push_back({texel_index[i], uint16_t(ix), uint16_t(iy), float(px - ix), float(py - iy),
+                       view_weight * hy3d::power(weights[pixel], exponent)});
+        again += accum_weight[texel_index[i]] > 0;
+      }
+      painted[size_t(worker)] += out.size();
+      repainted[size_t(worker)] += again;
     });
     size_t total = 0, again = 0;
     for (int t = 0; t < threads; ++t) {
@@ -305,21 +441,21 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
     *used = total > 0 && double(again) / double(total) <= hy3d::kSkipPaintedRatio;
     if (!*used) return HY3D_OK;
     // Texel indices are distinct, so workers never add into the same texel.
-    hy3d::parallel_chunks(texel_count, threads, 1 << 14, [&](size_t begin, size_t end, int) {
-      for (size_t i = begin; i < end; ++i) {
-        const Sample s = project(i);
-        if (!(s.w > 0)) continue;
-        const int32_t x1 = std::min(s.x + 1, width - 1), y1 = std::min(s.y + 1, height - 1);
-        const float *p00 = image + c * (size_t(s.y) * size_t(width) + size_t(s.x));
-        const float *p01 = image + c * (size_t(s.y) * size_t(width) + size_t(x1));
-        const float *p10 = image + c * (size_t(y1) * size_t(width) + size_t(s.x));
-        const float *p11 = image + c * (size_t(y1) * size_t(width) + size_t(x1));
-        float *out = accum_color + c * texel_index[i];
-        for (size_t k = 0; k < c; ++k) {
-          out[k] += s.w * ((p00[k] * (1 - s.fx) + p01[k] * s.fx) * (1 - s.fy) +
-                           (p10[k] * (1 - s.fx) + p11[k] * s.fx) * s.fy);
+    hy3d::parallel_chunks(chunks, threads, 1, [&](size_t begin, size_t end, int) {
+      for (size_t chunk = begin; chunk < end; ++chunk) {
+        for (const Sample &s : accepted[chunk]) {
+          const size_t x1 = std::min<size_t>(s.x + 1, size_t(width) - 1), y1 = std::min<size_t>(s.y + 1, size_t(height) - 1);
+          const float *p00 = image + c * (size_t(s.y) * size_t(width) + s.x);
+          const float *p01 = image + c * (size_t(s.y) * size_t(width) + x1);
+          const float *p10 = image + c * (y1 * size_t(width) + s.x);
+          const float *p11 = image + c * (y1 * size_t(width) + x1);
+          float *out = accum_color + c * s.texel;
+          for (size_t k = 0; k < c; ++k) {
+            out[k] += s.w * ((p00[k] * (1 - s.fx) + p01[k] * s.fx) * (1 - s.fy) +
+                             (p10[k] * (1 - s.fx) + p11[k] * s.fx) * s.fy);
+          }
+          accum_weight[s.texel] += s.w;
         }
-        accum_weight[texel_index[i]] += s.w;
       }
     });
     return HY3D_OK;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -49,6 +50,69 @@ void parallel_chunks(size_t n, int threads, size_t chunk, const Body &body) {
     for (size_t c = next++; c < chunks; c = next++) body(c * chunk, std::min(n, (c + 1) * chunk), worker);
   });
 }
+
+// A vertex in pixel coordinates with its depth (smaller is nearer).
+struct ScreenVertex {
+  double x, y, z;
+};
+
+// A triangle's barycentrics as affine functions of the sample position:
+// w0 = e0x x + e0y y + e0c, w1 likewise, w2 = 1 - w0 - w1. Every kernel
+// that needs a raster's barycentrics evaluates them through barycentric()
+// at pixel centres, so they are the ones the rasterizer's coverage test saw.
+struct Edges {
+  double e0x, e0y, e0c, e1x, e1y, e1c;
+};
+
+// False for a triangle that is degenerate in this projection (it covers no pixel).
+inline bool edges(const ScreenVertex &a, const ScreenVertex &b, const ScreenVertex &c, Edges &e) {
+  const double area = (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x);
+  if (!(std::fabs(area) > 0)) return false;
+  const double inv = 1.0 / area;
+  e = {(b.y - c.y) * inv, (c.x - b.x) * inv, (b.x * c.y - b.y * c.x) * inv,
+       (c.y - a.y) * inv, (a.x - c.x) * inv, (c.x * a.y - c.y * a.x) * inv};
+  return true;
+}
+
+// The barycentrics at the centre of pixel (px, py).
+inline void barycentric(const Edges &e, size_t px, size_t py, float out[3]) {
+  const double sx = double(px) + 0.5, sy = double(py) + 0.5;
+  const double r0 = e.e0y * sy + e.e0c, r1 = e.e1y * sy + e.e1c;
+  const double w0 = e.e0x * sx + r0, w1 = e.e1x * sx + r1;
+  out[0] = float(w0);
+  out[1] = float(w1);
+  out[2] = float(1.0 - w0 - w1);
+}
+
+// Vertex v of a UV layout (2 floats per vertex) in the pixels of a
+// width x height texture.
+inline ScreenVertex uv_vertex(const float *uvs, uint32_t v, int32_t width, int32_t height) {
+  return {double(uvs[2 * size_t(v)]) * width, double(uvs[2 * size_t(v) + 1]) * height, 0};
+}
+
+// The barycentrics of face f of a UV layout at texel (x, y), with the
+// face's edges cached between calls for consecutive texels of one face.
+class UVBarycentrics {
+ public:
+  UVBarycentrics(const float *uvs, const uint32_t *indices, int32_t width, int32_t height)
+      : uvs_(uvs), indices_(indices), width_(width), height_(height) {}
+  void at(int32_t f, size_t x, size_t y, float out[3]) {
+    if (f != face_) {
+      face_ = f;
+      const uint32_t *t = indices_ + 3 * size_t(f);
+      edges(uv_vertex(uvs_, t[0], width_, height_), uv_vertex(uvs_, t[1], width_, height_),
+            uv_vertex(uvs_, t[2], width_, height_), e_);
+    }
+    barycentric(e_, x, y, out);
+  }
+
+ private:
+  const float *uvs_;
+  const uint32_t *indices_;
+  int32_t width_, height_;
+  int32_t face_ = -1;
+  Edges e_{};
+};
 
 // Checks an indexed triangle list: non-NULL arrays for non-zero counts,
 // indices below vertex_count, counts that fit the 32-bit face ids.

@@ -32,78 +32,119 @@
 namespace hy3d {
 namespace {
 
-// Fills the texels with known[p] == 0 from those with known[p] != 0:
-// averages of the known texels are pulled up a pyramid of halved images,
-// then pushed down, each unknown texel taking the bilinear interpolation of
-// the next coarser level. values has `channels` floats per texel.
-void pull_push(float *values, const uint8_t *known, int32_t width, int32_t height, int32_t channels, int threads) {
-  // Level 0 is the caller's image, worked on in place; coarser levels are owned here.
+constexpr uint8_t kUnknown = 0, kKnown = 1, kIgnored = 2;
+
+// Fills the texels with known[p] == kUnknown from those with known[p] ==
+// kKnown (texels marked kIgnored are neither read nor written): averages
+// of the known texels are pulled up a pyramid of halved images, then
+// pushed down, each unknown texel taking the bilinear interpolation of the
+// next coarser level. values has `channels` floats per texel.
+//
+// Storage of the coarser levels, reused by the pull-pushes of one fill.
+struct Pyramid {
+  std::vector<std::vector<float>> values;
+  std::vector<std::vector<uint8_t>> known;
+};
+
+template <size_t C>
+void pull_push_channels(float *values, const uint8_t *known, int32_t width, int32_t height, size_t channels,
+                        int threads, Pyramid &pyramid) {
+  // Level 0 is the caller's image, worked on in place; level i > 0 lives in pyramid.*[i - 1].
   struct Level {
     int32_t w, h;
     float *v;  // channels per texel
     const uint8_t *k;
-    std::vector<float> own_v;
-    std::vector<uint8_t> own_k;
+    uint8_t *own_k;
   };
-  const size_t c = size_t(channels);
+  // C > 0: the channel count known at compile time (loops unrolled).
+  const size_t c = C > 0 ? C : channels;
   std::vector<Level> levels;
-  levels.push_back({width, height, values, known, {}, {}});
+  levels.push_back({width, height, values, known, nullptr});
   while (levels.back().w > 1 || levels.back().h > 1) {
     const Level &f = levels.back();
-    Level g{(f.w + 1) / 2, (f.h + 1) / 2, nullptr, nullptr, {}, {}};
-    g.own_v.assign(c * size_t(g.w) * size_t(g.h), 0.0f);
-    g.own_k.assign(size_t(g.w) * size_t(g.h), 0);
-    parallel_ranges(size_t(g.h), threads, 32, [&](size_t y0, size_t y1, int) {
+    const size_t i = levels.size() - 1;
+    if (pyramid.values.size() <= i) {
+      pyramid.values.resize(i + 1);
+      pyramid.known.resize(i + 1);
+    }
+    Level g{(f.w + 1) / 2, (f.h + 1) / 2, nullptr, nullptr, nullptr};
+    pyramid.values[i].resize(c * size_t(g.w) * size_t(g.h));
+    pyramid.known[i].resize(size_t(g.w) * size_t(g.h));
+    g.v = pyramid.values[i].data();
+    g.own_k = pyramid.known[i].data();
+    g.k = g.own_k;
+    parallel_ranges(size_t(g.h), threads, 16, [&](size_t y0, size_t y1, int) {
       for (size_t y = y0; y < y1; ++y) {
+        // The fine rows 2y and 2y + 1 (the first again at an odd bottom edge).
+        const size_t r0 = 2 * y, r1 = std::min(2 * y + 1, size_t(f.h) - 1);
         for (size_t x = 0; x < size_t(g.w); ++x) {
+          const size_t x0 = 2 * x, x1 = std::min(2 * x + 1, size_t(f.w) - 1);
+          const size_t fine[4] = {r0 * size_t(f.w) + x0, r0 * size_t(f.w) + x1, r1 * size_t(f.w) + x0,
+                                  r1 * size_t(f.w) + x1};
+          // Texels repeated at an odd edge count once.
+          const bool distinct[4] = {true, x1 != x0, r1 != r0, x1 != x0 && r1 != r0};
           float sum[16] = {0};
           int n = 0;
-          for (size_t dy = 0; dy < 2; ++dy) {
-            for (size_t dx = 0; dx < 2; ++dx) {
-              const size_t fy = 2 * y + dy, fx = 2 * x + dx;
-              if (fy >= size_t(f.h) || fx >= size_t(f.w) || !f.k[fy * size_t(f.w) + fx]) continue;
-              for (size_t ch = 0; ch < c; ++ch) sum[ch] += f.v[c * (fy * size_t(f.w) + fx) + ch];
-              ++n;
-            }
+          for (int j = 0; j < 4; ++j) {
+            // Branch-free: unknown and repeated texels add zero.
+            const int take = int(distinct[j]) & int(f.k[fine[j]] == kKnown);
+            const float *v = f.v + c * fine[j];
+            for (size_t ch = 0; ch < c; ++ch) sum[ch] += take ? v[ch] : 0.0f;
+            n += take;
           }
-          if (n == 0) continue;
           const size_t q = y * size_t(g.w) + x;
-          g.own_k[q] = 1;
-          for (size_t ch = 0; ch < c; ++ch) g.own_v[c * q + ch] = sum[ch] / float(n);
+          g.own_k[q] = n > 0 ? kKnown : kUnknown;
+          const float inv = n > 0 ? 1.0f / float(n) : 0.0f;
+          for (size_t ch = 0; ch < c; ++ch) g.v[c * q + ch] = sum[ch] * inv;
         }
       }
     });
-    g.v = g.own_v.data();
-    g.k = g.own_k.data();
-    levels.push_back(std::move(g));
+    levels.push_back(g);
   }
   for (size_t l = levels.size() - 1; l-- > 0;) {
     Level &f = levels[l];
     const Level &g = levels[l + 1];
-    parallel_ranges(size_t(f.h), threads, 32, [&](size_t y0, size_t y1, int) {
+    // Fine texel x sits at coarse coordinate (x + 1/2)/2 - 1/2, clamped to
+    // the coarse grid: its two coarse neighbours and the weight of the second.
+    std::vector<int32_t> gx0(size_t(f.w)), gx1(size_t(f.w));
+    std::vector<float> fx(size_t(f.w));
+    for (int32_t x = 0; x < f.w; ++x) {
+      const float at = std::clamp((float(x) + 0.5f) / 2 - 0.5f, 0.0f, float(g.w - 1));
+      gx0[size_t(x)] = int32_t(at);
+      gx1[size_t(x)] = std::min(gx0[size_t(x)] + 1, g.w - 1);
+      fx[size_t(x)] = at - float(gx0[size_t(x)]);
+    }
+    parallel_ranges(size_t(f.h), threads, 16, [&](size_t y0, size_t y1, int) {
       for (size_t y = y0; y < y1; ++y) {
-        // Fine texel centre in coarse texel units.
-        const float gy = std::clamp((float(y) + 0.5f) / 2 - 0.5f, 0.0f, float(g.h - 1));
-        const int32_t y0i = int32_t(gy), y1i = std::min(y0i + 1, g.h - 1);
-        const float fy = gy - y0i;
+        const float at = std::clamp((float(y) + 0.5f) / 2 - 0.5f, 0.0f, float(g.h - 1));
+        const size_t gy0 = size_t(at), gy1 = std::min(gy0 + 1, size_t(g.h) - 1);
+        const float fy = at - float(gy0);
+        const float *row0 = g.v + c * gy0 * size_t(g.w), *row1 = g.v + c * gy1 * size_t(g.w);
         for (size_t x = 0; x < size_t(f.w); ++x) {
           const size_t p = y * size_t(f.w) + x;
-          if (f.k[p]) continue;
-          const float gx = std::clamp((float(x) + 0.5f) / 2 - 0.5f, 0.0f, float(g.w - 1));
-          const int32_t x0 = int32_t(gx), x1 = std::min(x0 + 1, g.w - 1);
-          const float fx = gx - x0;
-          const float *a = &g.v[c * (size_t(y0i) * size_t(g.w) + size_t(x0))];
-          const float *b = &g.v[c * (size_t(y0i) * size_t(g.w) + size_t(x1))];
-          const float *d = &g.v[c * (size_t(y1i) * size_t(g.w) + size_t(x0))];
-          const float *e = &g.v[c * (size_t(y1i) * size_t(g.w) + size_t(x1))];
+          if (f.k[p] != kUnknown) continue;
+          const float *a = row0 + c * size_t(gx0[x]), *b = row0 + c * size_t(gx1[x]);
+          const float *d = row1 + c * size_t(gx0[x]), *e = row1 + c * size_t(gx1[x]);
+          const float wx = fx[x];
           for (size_t ch = 0; ch < c; ++ch) {
-            f.v[c * p + ch] = (a[ch] * (1 - fx) + b[ch] * fx) * (1 - fy) + (d[ch] * (1 - fx) + e[ch] * fx) * fy;
+            f.v[c * p + ch] = (a[ch] * (1 - wx) + b[ch] * wx) * (1 - fy) + (d[ch] * (1 - wx) + e[ch] * wx) * fy;
           }
         }
       }
     });
     // Every texel of a coarser level now holds a value for the next push.
-    if (l > 0) std::fill(f.own_k.begin(), f.own_k.end(), uint8_t(1));
+    if (l > 0) std::fill(f.own_k, f.own_k + size_t(f.w) * size_t(f.h), kKnown);
+  }
+}
+
+void pull_push(float *values, const uint8_t *known, int32_t width, int32_t height, int32_t channels, int threads,
+               Pyramid &pyramid) {
+  switch (channels) {
+    case 1: return pull_push_channels<1>(values, known, width, height, 1, threads, pyramid);
+    case 2: return pull_push_channels<2>(values, known, width, height, 2, threads, pyramid);
+    case 3: return pull_push_channels<3>(values, known, width, height, 3, threads, pyramid);
+    case 4: return pull_push_channels<4>(values, known, width, height, 4, threads, pyramid);
+    default: return pull_push_channels<0>(values, known, width, height, size_t(channels), threads, pyramid);
   }
 }
 
@@ -217,72 +258,87 @@ hy3d_status hy3d_fill_vertex_colors(const float *positions, const float *uvs, co
   });
 }
 
-hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids,
-                             const float *barycentrics, const uint32_t *indices, size_t triangle_count,
-                             const float *vertex_colors, const uint8_t *vertex_known, size_t vertex_count,
-                             int32_t width, int32_t height, int32_t channels, int threads) {
+hy3d_status hy3d_fill_texels(float *texture, const uint8_t *painted, const int32_t *face_ids, const float *uvs,
+                             const uint32_t *indices, size_t triangle_count, const float *vertex_colors,
+                             const uint8_t *vertex_known, size_t vertex_count, int32_t width, int32_t height,
+                             int32_t channels, int threads) {
   return hy3d::guard([&] {
     const char *op = "hy3d_fill_texels";
     hy3d::check_triangles(op, vertex_colors, vertex_count, indices, triangle_count);
     hy3d::check_image(op, width, height);
     if (channels <= 0 || channels > 16 || texture == nullptr || painted == nullptr || face_ids == nullptr ||
-        barycentrics == nullptr || (vertex_count > 0 && vertex_known == nullptr)) {
+        (vertex_count > 0 && (vertex_known == nullptr || uvs == nullptr))) {
       return hy3d::fail(HY3D_ERR_INVALID_ARGUMENT, std::string(op) + ": NULL array or channels outside 1..16");
     }
     threads = hy3d::resolve_threads(threads);
     const size_t c = size_t(channels), texels = size_t(width) * size_t(height);
-    // The vertex colours interpolated at texel p, when its face has them.
-    auto interpolated = [&](size_t p, float *out) {
+    // Texel p's face, when it has one whose vertex colours are all known.
+    auto face_of = [&](size_t p) -> const uint32_t * {
       const int32_t f = face_ids[p];
-      if (f < 0 || size_t(f) >= triangle_count) return false;
+      if (f < 0 || size_t(f) >= triangle_count) return nullptr;
       const uint32_t *t = indices + 3 * size_t(f);
-      if (!vertex_known[t[0]] || !vertex_known[t[1]] || !vertex_known[t[2]]) return false;
-      const float *b = barycentrics + 3 * p;
+      return vertex_known[t[0]] && vertex_known[t[1]] && vertex_known[t[2]] ? t : nullptr;
+    };
+    // The vertex colours interpolated at texel p over face t.
+    auto interpolated = [&](hy3d::UVBarycentrics &bary, size_t p, const uint32_t *t, float *out) {
+      float b[3];
+      bary.at(face_ids[p], p % size_t(width), p / size_t(width), b);
       for (size_t k = 0; k < c; ++k) {
         out[k] = b[0] * vertex_colors[c * t[0] + k] + b[1] * vertex_colors[c * t[1] + k] +
                  b[2] * vertex_colors[c * t[2] + k];
       }
-      return true;
     };
-    // Residual: painted minus interpolated, known on painted texels and
-    // pinned to zero on unpainted chart texels next to the gutter.
-    std::vector<float> residual(c * texels, 0.0f);
-    std::vector<uint8_t> known(texels, 0);
-    bool any_hole = false;
+    // The residual (painted minus interpolated) replaces the painted texels
+    // in place; it is known there and pinned to zero on unpainted chart
+    // texels next to the gutter, and pull-push spreads it into the holes.
+    // Texels without a face with vertex colours (the gutters, and gutter
+    // texels a splat painted) keep their values through it.
+    std::vector<uint8_t> known(texels, hy3d::kIgnored);
+    std::atomic<bool> any_hole{false};
     hy3d::parallel_ranges(size_t(height), threads, 32, [&](size_t y0, size_t y1, int) {
+      hy3d::UVBarycentrics bary(uvs, indices, width, height);
       float base[16];
+      bool hole = false;
       for (size_t y = y0; y < y1; ++y) {
         for (size_t x = 0; x < size_t(width); ++x) {
           const size_t p = y * size_t(width) + x;
-          if (!interpolated(p, base)) continue;
+          const uint32_t *t = face_of(p);
+          if (t == nullptr) continue;
           if (painted[p]) {
-            for (size_t k = 0; k < c; ++k) residual[c * p + k] = texture[c * p + k] - base[k];
-            known[p] = 1;
+            interpolated(bary, p, t, base);
+            for (size_t k = 0; k < c; ++k) texture[c * p + k] -= base[k];
+            known[p] = hy3d::kKnown;
             continue;
           }
+          hole = true;
           const bool border = x == 0 || y == 0 || x + 1 == size_t(width) || y + 1 == size_t(height) ||
                               face_ids[p - 1] < 0 || face_ids[p + 1] < 0 || face_ids[p - size_t(width)] < 0 ||
                               face_ids[p + size_t(width)] < 0;
-          if (border) known[p] = 1;
+          known[p] = border ? hy3d::kKnown : hy3d::kUnknown;
+          if (border) {
+            for (size_t k = 0; k < c; ++k) texture[c * p + k] = 0;
+          }
         }
       }
+      if (hole) any_hole = true;
     });
-    for (size_t p = 0; p < texels && !any_hole; ++p) any_hole = face_ids[p] >= 0 && !painted[p];
-    if (any_hole) hy3d::pull_push(residual.data(), known.data(), width, height, channels, threads);
+    hy3d::Pyramid pyramid;
+    if (any_hole) hy3d::pull_push(texture, known.data(), width, height, channels, threads, pyramid);
+    // Back to colours: interpolation plus residual on the chart texels that
+    // have it (painted ones get their colour back, up to rounding).
     std::vector<uint8_t> &chart = known;  // reused: texels holding a colour before the gutter fill
     hy3d::parallel_ranges(texels, threads, 1 << 16, [&](size_t begin, size_t end, int) {
+      hy3d::UVBarycentrics bary(uvs, indices, width, height);
       float base[16];
       for (size_t p = begin; p < end; ++p) {
-        chart[p] = 0;
-        if (painted[p]) {
-          chart[p] = 1;
-        } else if (interpolated(p, base)) {
-          for (size_t k = 0; k < c; ++k) texture[c * p + k] = base[k] + residual[c * p + k];
-          chart[p] = 1;
-        }
+        const uint32_t *t = face_of(p);
+        chart[p] = painted[p] || t != nullptr ? hy3d::kKnown : hy3d::kUnknown;
+        if (t == nullptr) continue;
+        interpolated(bary, p, t, base);
+        for (size_t k = 0; k < c; ++k) texture[c * p + k] += base[k];
       }
     });
-    hy3d::pull_push(texture, chart.data(), width, height, channels, threads);
+    hy3d::pull_push(texture, chart.data(), width, height, channels, threads, pyramid);
     return HY3D_OK;
   });
 }

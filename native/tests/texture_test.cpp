@@ -1,9 +1,12 @@
 // Texture kernels: rasterizer conventions (pixel mapping, closed triangles,
 // nearest wins, thread-count independence), interpolation, a bake of a
-// constant view, filling, the atlas on a closed mesh, and argument checks.
+// constant view, filling, the atlas on a closed mesh, argument checks and
+// JPEG encoding of texture images.
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "check.hpp"
@@ -64,6 +67,18 @@ void test_raster_conventions() {
   }
   CHECK(wrong_bary == 0);
   CHECK(wrong_pos == 0);
+  // HY3D_INTERPOLATE_UNIT: blended vertex vectors come out of unit length.
+  std::vector<float> vectors(3 * 7), unit(3 * w * h);
+  for (size_t i = 0; i < vectors.size(); ++i) vectors[i] = float(i % 5) + 0.5f;
+  CHECK(hy3d_interpolate(vectors.data(), 3, HY3D_INTERPOLATE_UNIT, 7, f.data(), 3, ids1.data(), bary1.data(),
+                         size_t(w * h), bg, 2, unit.data()) == HY3D_OK);
+  int wrong_length = 0;
+  for (int p = 0; p < w * h; ++p) {
+    const double l = std::sqrt(double(unit[3 * p]) * unit[3 * p] + double(unit[3 * p + 1]) * unit[3 * p + 1] +
+                               double(unit[3 * p + 2]) * unit[3 * p + 2]);
+    wrong_length += ids1[p] >= 0 && std::fabs(l - 1) > 1e-5;
+  }
+  CHECK(wrong_length == 0);
 }
 
 void test_uv_raster_and_fill() {
@@ -88,6 +103,10 @@ void test_uv_raster_and_fill() {
       painted[y * n + x] = 1;
     }
   }
+  // A gutter texel a splat painted keeps its colour.
+  const int gutter = 20 * n + 3 * n / 4;
+  tex[gutter] = 0.5f;
+  painted[gutter] = 1;
   std::vector<float> colors(4);
   std::vector<uint8_t> known(4);
   CHECK(hy3d_fill_vertex_colors(pos.data(), uv.data(), nullptr, 4, f.data(), 2, tex.data(), painted.data(), n, n, 1,
@@ -96,9 +115,12 @@ void test_uv_raster_and_fill() {
     CHECK(known[v] == 1);
     CHECK(std::fabs(colors[v] - 0.25f) < 1e-6f);  // the only colour there is
   }
-  CHECK(hy3d_fill_texels(tex.data(), painted.data(), ids.data(), bary.data(), f.data(), 2, colors.data(), known.data(),
-                         4, n, n, 1, 2) == HY3D_OK);
-  for (float t : tex) CHECK(std::fabs(t - 0.25f) < 1e-5f);
+  CHECK(hy3d_fill_texels(tex.data(), painted.data(), ids.data(), uv.data(), f.data(), 2, colors.data(), known.data(), 4,
+                         n, n, 1, 2) == HY3D_OK);
+  CHECK(tex[gutter] == 0.5f);
+  int wrong = 0;
+  for (int p = 0; p < n * n; ++p) wrong += p % n < n / 2 && !(std::fabs(tex[p] - 0.25f) < 1e-5f);
+  CHECK(wrong == 0);
 }
 
 void test_bake_constant_view() {
@@ -130,6 +152,22 @@ void test_bake_constant_view() {
   CHECK(hy3d_rasterize_uv(uv.data(), 4, f.data(), 2, ts, ts, 0, tids.data(), tbary.data()) == HY3D_OK);
   CHECK(hy3d_interpolate(pos.data(), 3, 0, 4, f.data(), 2, tids.data(), tbary.data(), size_t(ts * ts), zero, 0,
                          tpos.data()) == HY3D_OK);
+  // The covered texels listed tile by tile carry the same positions.
+  size_t covered = 0;
+  CHECK(hy3d_uv_texels(uv.data(), 4, f.data(), 2, tids.data(), ts, ts, pos.data(), 3, 2, &covered, nullptr, nullptr) ==
+        HY3D_OK);
+  std::vector<uint32_t> listed(covered);
+  std::vector<float> listed_pos(3 * covered);
+  CHECK(hy3d_uv_texels(uv.data(), 4, f.data(), 2, tids.data(), ts, ts, pos.data(), 3, 2, &covered, listed.data(),
+                       listed_pos.data()) == HY3D_OK);
+  size_t expected = 0, wrong_texel = 0;
+  for (int t = 0; t < ts * ts; ++t) expected += tids[t] >= 0;
+  CHECK(covered == expected);
+  for (size_t i = 0; i < covered; ++i) {
+    wrong_texel += tids[listed[i]] < 0 || (i > 0 && listed[i] == listed[i - 1]);
+    for (int k = 0; k < 3; ++k) wrong_texel += listed_pos[3 * i + k] != tpos[3 * listed[i] + k];
+  }
+  CHECK(wrong_texel == 0);
   std::vector<uint32_t> index(ts * ts);
   for (uint32_t i = 0; i < uint32_t(ts * ts); ++i) index[i] = i;
   std::vector<float> uvmap(2 * vs * vs);
@@ -140,9 +178,18 @@ void test_bake_constant_view() {
     std::vector<float> color(3 * ts * ts, 0.0f), weight(ts * ts, 0.0f);
     int32_t used = 0;
     if (mode == 0) {
-      CHECK(hy3d_bake_gather(tpos.data(), index.data(), index.size(), image.data(), depth.data(), weights.data(), vs,
-                             vs, 3, cam, 1.2f, 1.0f, 4.0f, 3e-3f, size_t(ts * ts), 0, color.data(), weight.data(),
-                             &used) == HY3D_OK);
+      // With and without the texel boxes: the same sums.
+      const int32_t run = 16;
+      std::vector<float> bounds(6 * ((index.size() + run - 1) / run));
+      CHECK(hy3d_texel_bounds(tpos.data(), index.size(), run, 2, bounds.data()) == HY3D_OK);
+      std::vector<float> plain_color(color), plain_weight(weight);
+      CHECK(hy3d_bake_gather(tpos.data(), index.data(), index.size(), bounds.data(), run, image.data(), depth.data(),
+                             weights.data(), vs, vs, 3, cam, 1.2f, 1.0f, 4.0f, 3e-3f, size_t(ts * ts), 0,
+                             color.data(), weight.data(), &used) == HY3D_OK);
+      CHECK(hy3d_bake_gather(tpos.data(), index.data(), index.size(), nullptr, 0, image.data(), depth.data(),
+                             weights.data(), vs, vs, 3, cam, 1.2f, 1.0f, 4.0f, 3e-3f, size_t(ts * ts), 0,
+                             plain_color.data(), plain_weight.data(), &used) == HY3D_OK);
+      CHECK(plain_color == color && plain_weight == weight);
     } else {
       CHECK(hy3d_bake_splat(uvmap.data(), image.data(), weights.data(), vs, vs, 3, ts, ts, 1.0f, 4.0f, 0, color.data(),
                             weight.data(), &used) == HY3D_OK);
@@ -160,9 +207,9 @@ void test_bake_constant_view() {
     // The same view again paints nothing new: skipped.
     std::vector<float> c2(color.size(), 0.0f), w2(weight.begin(), weight.end());
     if (mode == 0) {
-      CHECK(hy3d_bake_gather(tpos.data(), index.data(), index.size(), image.data(), depth.data(), weights.data(), vs,
-                             vs, 3, cam, 1.2f, 1.0f, 4.0f, 3e-3f, size_t(ts * ts), 0, c2.data(), w2.data(),
-                             &used) == HY3D_OK);
+      CHECK(hy3d_bake_gather(tpos.data(), index.data(), index.size(), nullptr, 0, image.data(), depth.data(),
+                             weights.data(), vs, vs, 3, cam, 1.2f, 1.0f, 4.0f, 3e-3f, size_t(ts * ts), 0, c2.data(),
+                             w2.data(), &used) == HY3D_OK);
       CHECK(used == 0);
     }
   }
@@ -239,6 +286,76 @@ void test_bad_arguments() {
   hy3d_atlas_destroy(atlas);
 }
 
+void test_view_weights_margins() {
+  // A flat view facing the camera (no depth edges) with two background
+  // pixels, one where packed rows cross a 64-pixel word, one by the corner:
+  // exactly the pixels within radius (Chebyshev) of them are unreliable.
+  const int w = 130, h = 40, r = 5;
+  const int holes[2][2] = {{63, 20}, {2, 1}};
+  std::vector<int32_t> ids(w * h, 0);
+  for (const auto &hole : holes) ids[hole[1] * w + hole[0]] = -1;
+  std::vector<float> normals(3 * w * h), depth(w * h, 1.0f), weights(w * h);
+  for (int p = 0; p < w * h; ++p) normals[3 * p + 2] = 1;
+  const float to_camera[3] = {0, 0, 2};
+  CHECK(hy3d_bake_view_weights(ids.data(), normals.data(), depth.data(), w, h, to_camera, 0.2588f, r, 2,
+                               weights.data()) == HY3D_OK);
+  int wrong = 0;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      bool near = false;
+      for (const auto &hole : holes) near = near || (std::abs(x - hole[0]) <= r && std::abs(y - hole[1]) <= r);
+      wrong += near ? weights[y * w + x] != -1.0f : std::fabs(weights[y * w + x] - 1.0f) > 1e-6f;
+    }
+  }
+  CHECK(wrong == 0);
+}
+
+void test_encode_jpeg() {
+  const int w = 40, h = 24;
+  std::vector<float> rgb(3 * w * h);
+  for (int p = 0; p < w * h; ++p) {
+    rgb[3 * p] = float(p % w) / w;
+    rgb[3 * p + 1] = 0.5f;
+    rgb[3 * p + 2] = std::nanf("");  // encoded as 0
+  }
+  const int32_t colour[3] = {0, 1, 2}, packed[3] = {-1, 1, 0}, grey[1] = {1};
+  for (const auto &[layout, components] : {std::pair<const int32_t *, int32_t>{colour, 3}, {packed, 3}, {grey, 1}}) {
+    hy3d_buffer *jpeg = nullptr;
+    CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, layout, components, 90, 2, &jpeg) == HY3D_OK);
+    const uint8_t *data = nullptr;
+    size_t size = 0;
+    CHECK(hy3d_buffer_view(jpeg, &data, &size) == HY3D_OK);
+    CHECK(size > 4 && data[0] == 0xff && data[1] == 0xd8 && data[size - 2] == 0xff && data[size - 1] == 0xd9);
+    hy3d_buffer_destroy(jpeg);
+  }
+  // Encoded in strips on 1, 2 and 3 threads: the same bytes (strips of 8
+  // MCU rows need at least 128 rows of colour, 64 of grey to split).
+  const int tall_w = 48, tall_h = 300;
+  std::vector<float> tall(3 * tall_w * tall_h);
+  for (size_t i = 0; i < tall.size(); ++i) tall[i] = float((i * 7919) % 1000) / 999.0f;
+  for (const auto &[layout, components] : {std::pair<const int32_t *, int32_t>{colour, 3}, {grey, 1}}) {
+    std::vector<std::vector<uint8_t>> encodings;
+    for (int threads = 1; threads <= 3; ++threads) {
+      hy3d_buffer *jpeg = nullptr;
+      CHECK(hy3d_encode_jpeg(tall.data(), tall_w, tall_h, 3, layout, components, 80, threads, &jpeg) == HY3D_OK);
+      const uint8_t *data = nullptr;
+      size_t size = 0;
+      CHECK(hy3d_buffer_view(jpeg, &data, &size) == HY3D_OK);
+      encodings.emplace_back(data, data + size);
+      hy3d_buffer_destroy(jpeg);
+    }
+    CHECK(encodings[0] == encodings[1] && encodings[0] == encodings[2]);
+  }
+  hy3d_buffer *jpeg = nullptr;
+  const int32_t past[1] = {3};
+  CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, past, 1, 90, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, colour, 2, 90, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(hy3d_encode_jpeg(rgb.data(), w, h, 3, colour, 3, 0, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(hy3d_encode_jpeg(rgb.data(), 0, h, 3, colour, 3, 90, 1, &jpeg) == HY3D_ERR_INVALID_ARGUMENT);
+  CHECK(jpeg == nullptr);
+  hy3d_buffer_destroy(nullptr);
+}
+
 }  // namespace
 
 int main() {
@@ -247,5 +364,7 @@ int main() {
   test_bake_constant_view();
   test_atlas();
   test_bad_arguments();
+  test_view_weights_margins();
+  test_encode_jpeg();
   return check_failures();
 }
