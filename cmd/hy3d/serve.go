@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -70,6 +71,9 @@ type serveFlags struct {
 	condCacheBytes    bytesFlag
 	maxBody           bytesFlag
 	maxPixels         int
+	dataDir           string
+	dataDirSet        bool // --data-dir given, possibly as '' (a temporary directory)
+	ephemeral         bool
 	resultsDir        string
 	resultsBytes      bytesFlag
 	jobTimeout        time.Duration
@@ -100,7 +104,9 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.condCacheBytes, "cond-cache-bytes", "in-memory cache of conditioner outputs by picture (0 disables it)")
 	fs.Var(&f.maxBody, "max-body", "request body limit")
 	fs.IntVar(&f.maxPixels, "max-pixels", 4096*4096, "picture pixel limit, checked before decoding")
-	fs.StringVar(&f.resultsDir, "results-dir", "", "result store (default: a temporary directory removed on exit)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "where results, the job stream and job records persist (default: $"+dataDirEnv+", else $XDG_STATE_HOME/hy3d, else ~/.local/state/hy3d; '': a temporary directory removed on exit)")
+	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep everything in a temporary directory removed on exit (as --data-dir '')")
+	fs.StringVar(&f.resultsDir, "results-dir", "", "result store (default: results/ in the data directory)")
 	fs.Var(&f.resultsBytes, "results-bytes", "bound of the result store; the least recently used results leave past it (0: unbounded)")
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 10*time.Minute, "deadline of a generation without a timeout parameter")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 2*time.Minute, "how long shutdown waits for accepted jobs")
@@ -115,6 +121,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	if err := parseFlags(fs, stdout, "usage: hy3d serve [flags]   (API: docs/api.md)", args); err != nil {
 		return nil, err
 	}
+	fs.Visit(func(fl *flag.Flag) { f.dataDirSet = f.dataDirSet || fl.Name == "data-dir" })
 	if f.batching != string(jobs.PolicyContinuous) && f.batching != string(jobs.PolicyDispatch) {
 		return nil, usageError{fmt.Errorf("--batching %q: want continuous or dispatch", f.batching)}
 	}
@@ -151,7 +158,6 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 		Workers:        f.workers,
 		Policy:         jobs.Policy(f.batching),
 		CacheBytes:     int64(f.cacheBytes),
-		ResultsDir:     f.resultsDir,
 		ResultsBytes:   int64(f.resultsBytes),
 		MaxBodyBytes:   int64(f.maxBody),
 		JobTimeout:     f.jobTimeout,
@@ -193,6 +199,19 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 	return cfg, nil
 }
 
+// openDataDir opens the data directory the flags and the environment name.
+func (f *serveFlags) openDataDir(env func(string) string) (*dataDir, error) {
+	path := f.dataDir
+	if !f.dataDirSet && !f.ephemeral {
+		p, err := defaultDataDir(env)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return openDataDir(path, f.ephemeral)
+}
+
 // resultGrace maps the flag's 0 (no grace period) to the server's negative.
 func resultGrace(d time.Duration) time.Duration {
 	if d <= 0 {
@@ -225,6 +244,17 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	data, err := f.openDataDir(os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, data.remove()) }()
+	cfg.ResultsDir = f.resultsDir
+	if cfg.ResultsDir == "" {
+		cfg.ResultsDir = data.sub("results")
+	}
+	log.Info().Str("data_dir", data.Path).Bool("ephemeral", data.Ephemeral).Str("results_dir", cfg.ResultsDir).
+		Msg("data directory")
 
 	var sets []*engines.Set
 	if len(f.engines) == 0 {
