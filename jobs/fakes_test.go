@@ -182,7 +182,7 @@ func newTestEngine(t *testing.T, gen Generator, cfg Config) *testEngine {
 func (e *testEngine) submit(t *testing.T, picture byte, steps int, priority string) string {
 	t.Helper()
 	p := Params{Model: testModel.Name, Steps: steps, Seed: int64(picture), Priority: priority, Timeout: time.Minute, Decode: DecodeDense}
-	id, err := e.Submit(Submission{Key: CacheKey([32]byte{picture}, p, testModel.Fingerprint), Model: testModel, Params: p,
+	id, err := e.Submit(context.Background(), Submission{Key: CacheKey([32]byte{picture}, p, testModel.Fingerprint), Model: testModel, Params: p,
 		Input: &Prepared{Hash: [32]byte{picture}}})
 	if err != nil {
 		t.Fatal(err)

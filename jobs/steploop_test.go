@@ -65,7 +65,7 @@ func TestACancelledJobLeavesAtTheNextStep(t *testing.T) {
 	if len(first) != 2 {
 		t.Fatalf("step %v", first)
 	}
-	if _, err := e.Cancel(b); err != nil {
+	if _, err := e.Cancel(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
 	gen.stepGate <- struct{}{}
@@ -177,7 +177,7 @@ func TestOutputsDoNotDependOnWhoSharedTheSteps(t *testing.T) {
 		e := newTestEngine(t, gen, Config{})
 		id := e.submit(t, 7, 5, PriorityNormal)
 		e.wait(t, id)
-		r, _, err := e.Result(id)
+		r, _, err := e.Result(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +195,7 @@ func TestOutputsDoNotDependOnWhoSharedTheSteps(t *testing.T) {
 	close(gen.stepGate)
 	e.wait(t, other)
 	e.wait(t, id)
-	r, _, err := e.Result(id)
+	r, _, err := e.Result(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

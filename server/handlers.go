@@ -67,7 +67,7 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 		return a, err
 	}
 	model := s.models[params.Model]
-	sub := jobs.Submission{Upload: jobs.UploadKey(image, params, model.Fingerprint), Model: model, Params: params, Client: c.RealIP()}
+	sub := jobs.Submission{Upload: jobs.UploadKey(image, params, model.Fingerprint), Model: model, Params: params, Client: c.RealIP(), Image: image}
 	if id, r, madeBy, ok := s.engine.SubmitUpload(sub, !sync); ok {
 		a.id, a.hit, a.madeBy = id, r, madeBy
 		return a, nil
@@ -96,7 +96,7 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 		return a, imageProblem(err)
 	}
 	sub.Key, sub.Input, sub.Preprocess, sub.Ticket = jobs.CacheKey(prep.Hash, params, model.Fingerprint), prep, took, tk
-	a.id, err = s.engine.Submit(sub)
+	a.id, err = s.engine.Submit(c.Request().Context(), sub)
 	return a, err
 }
 
@@ -124,7 +124,7 @@ func (s *Server) createGeneration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	snap, _, err := s.engine.Watch(a.id)
+	snap, _, err := s.engine.Watch(c.Request().Context(), a.id)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (s *Server) waitResult(c echo.Context, a admitted) (*results.Result, error)
 		p.Detail = fmt.Sprintf("generation %s: %s", snap.ID, p.Detail)
 		return nil, p
 	}
-	r, snap, err := s.engine.Result(a.id)
+	r, snap, err := s.engine.Result(c.Request().Context(), a.id)
 	if err == nil {
 		c.Response().Header().Set("Server-Timing", serverTiming(statusOf(snap)))
 	}
@@ -242,7 +242,7 @@ func serverTiming(st Status) string {
 }
 
 func (s *Server) getGeneration(c echo.Context) error {
-	snap, _, err := s.engine.Watch(generationID(c, "id"))
+	snap, _, err := s.engine.Watch(c.Request().Context(), generationID(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func (s *Server) getGeneration(c echo.Context) error {
 }
 
 func (s *Server) cancelGeneration(c echo.Context) error {
-	snap, err := s.engine.Cancel(generationID(c, "id"))
+	snap, err := s.engine.Cancel(c.Request().Context(), generationID(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func (s *Server) cancelGeneration(c echo.Context) error {
 
 func (s *Server) getResult(c echo.Context) error {
 	id := generationID(c, "id")
-	r, snap, err := s.engine.Result(id)
+	r, snap, err := s.engine.Result(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,10 @@ type Config struct {
 	IdleTimeout           time.Duration // default 120 s
 	GPUInterval           time.Duration // default 2 s
 	Heartbeat             time.Duration // SSE keep-alive; default 15 s
+	// Broker keeps accepted jobs and generation records outside this
+	// process (package durable); nil keeps the queue in memory.
+	Broker jobs.Broker
+	Role   jobs.Role // which half of the job engine runs here; default jobs.RoleAll
 }
 
 func (c *Config) setDefaults() {
@@ -196,6 +200,7 @@ func New(cfg Config) (*Server, error) {
 	s.engine = jobs.New(jobs.Config{
 		Models: s.modelList, MaxQueue: cfg.MaxQueue, MaxBatch: cfg.MaxBatch, Finishers: cfg.Workers,
 		Policy: cfg.Policy, Retain: cfg.RetainFinished, MaxGenerations: cfg.MaxGenerations,
+		Broker: cfg.Broker, Role: cfg.Role,
 	}, cfg.Generator, store, s.met, cfg.Logger)
 	s.echo = s.newEcho()
 

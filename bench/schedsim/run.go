@@ -114,7 +114,7 @@ func simulate(ctx context.Context, cfg simConfig) (outcome, error) {
 		p := jobs.Params{Model: model.Name, Steps: cfg.model.Steps, Seed: int64(i), Priority: jobs.PriorityNormal,
 			Timeout: time.Hour, Decode: jobs.DecodeCoarseToFine}
 		arrived := time.Now()
-		id, err := e.Submit(jobs.Submission{Key: jobs.CacheKey([32]byte{}, p, "schedsim"), Model: model, Params: p,
+		id, err := e.Submit(context.Background(), jobs.Submission{Key: jobs.CacheKey([32]byte{}, p, "schedsim"), Model: model, Params: p,
 			Input: &jobs.Prepared{}})
 		if err != nil {
 			refused++

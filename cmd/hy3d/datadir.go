@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 )
 
 // dataDirEnv names the data directory when --data-dir is not given.
@@ -81,4 +83,26 @@ func (d *dataDir) remove() error {
 		return fmt.Errorf("removing the temporary data directory: %w", err)
 	}
 	return nil
+}
+
+// lock takes the data directory for this process alone: the embedded NATS
+// server's files cannot be shared, and a second server would hand out the
+// first one's running jobs again. It fails when another process holds it.
+func (d *dataDir) lock() (unlock func(), err error) {
+	f, err := os.OpenFile(d.sub("lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("data directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(d.sub("lock"))
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another hy3d (pid %s): %w", d.Path, strings.TrimSpace(string(holder)), err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = fmt.Fprintf(f, "%d\n", os.Getpid())
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }

@@ -86,6 +86,7 @@ type serveFlags struct {
 	trustedProxies    listFlag
 	logFormat         string
 	logLevel          zerolog.Level
+	queue             queueFlags
 }
 
 func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
@@ -116,12 +117,16 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.apiKeys, "api-key", "required API key (repeatable; also $"+apiKeysEnv+", comma-separated)")
 	fs.Var(&f.corsOrigins, "cors-origin", "allowed CORS origin (repeatable; * for any)")
 	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is believed (repeatable)")
+	f.queue.register(fs)
 	fs.StringVar(&f.logFormat, "log-format", "json", "json (one object per line) or console")
 	logLevel := fs.String("log-level", "info", "least severe lines logged: debug, info, warn or error")
 	if err := parseFlags(fs, stdout, "usage: hy3d serve [flags]   (API: docs/api.md)", args); err != nil {
 		return nil, err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.dataDirSet = f.dataDirSet || fl.Name == "data-dir" })
+	if err := f.queue.check(); err != nil {
+		return nil, err
+	}
 	if f.batching != string(jobs.PolicyContinuous) && f.batching != string(jobs.PolicyDispatch) {
 		return nil, usageError{fmt.Errorf("--batching %q: want continuous or dispatch", f.batching)}
 	}
@@ -249,6 +254,11 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, data.remove()) }()
+	unlock, err := data.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cfg.ResultsDir = f.resultsDir
 	if cfg.ResultsDir == "" {
 		cfg.ResultsDir = data.sub("results")
@@ -303,6 +313,14 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	}
 	defer g.Close()
 	cfg.Models, cfg.Preprocessor, cfg.Generator = g.Models(), g, g
+
+	q, err := f.queue.open(ctx, data, cfg.Models, g.Preprocess, 0, log)
+	if err != nil {
+		return err
+	}
+	// Closed after the server has drained, before the data directory goes.
+	closers = append([]func() error{func() error { q.close(); return nil }}, closers...)
+	cfg.Broker, cfg.Role = q.broker, jobs.Role(f.queue.role)
 
 	if nv, err := telemetry.OpenNVML(nil); err != nil {
 		cfg.GPUUnavailable = err.Error()
