@@ -57,8 +57,9 @@ type Config struct {
 	Conn   *nats.Conn
 	Name   string  // this process in task records (the worker that ran a job)
 	Models []Model // the models whose queues this process uses
-	// Replicas of every stream and bucket: 1 on one machine, 3 on a
-	// three-node cluster. Default 1.
+	// Replicas of every stream and bucket: 1 on one server, 3 on a
+	// cluster of three or more. 0 asks for 3 and settles for 1 when the
+	// server is not clustered.
 	Replicas int
 	// AckWait is how long a worker may go silent before its job goes to
 	// another; heartbeats come every third of it. Default 30 s.
@@ -87,9 +88,6 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Replicas <= 0 {
-		c.Replicas = 1
-	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
 	}
@@ -125,6 +123,7 @@ type Broker struct {
 	gens    jetstream.KeyValue
 	uploads jetstream.ObjectStore
 	results jetstream.ObjectStore // nil unless SharedResults
+	workers jetstream.KeyValue
 	queues  map[string]*modelQueue
 	log     zerolog.Logger
 	inline  int // uploads up to this size travel in the job message
@@ -173,45 +172,8 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 		handoff: map[string]*jobs.Prepared{}, queued: map[results.Key]queuedJob{}, held: map[results.Key]*delivery{},
 	}
 	b.inline = min(1<<20, int(cfg.Conn.MaxPayload())-64<<10)
-	if b.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: streamName, Description: "hy3d jobs waiting or running", Subjects: []string{jobSubjects},
-		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-		Duplicates: 2 * time.Minute,
-	}); err != nil {
-		return nil, fmt.Errorf("job stream: %w", err)
-	}
-	if b.tasks, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: tasksBucket, Description: "hy3d tasks by result key", History: 1, TTL: taskTTL,
-		Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-	}); err != nil {
-		return nil, fmt.Errorf("task records: %w", err)
-	}
-	if b.gens, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: generationBucket, Description: "hy3d generations by id", History: 1, TTL: cfg.Retain,
-		Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-	}); err != nil {
-		return nil, fmt.Errorf("generation records: %w", err)
-	}
-	if b.uploads, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: uploadsBucket, Description: "hy3d uploads too large for a job message", TTL: taskTTL,
-		Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-	}); err != nil {
-		return nil, fmt.Errorf("upload store: %w", err)
-	}
-	if cfg.SharedResults {
-		if b.results, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: resultsBucket, Description: "hy3d results shared by every machine", TTL: cfg.ResultsTTL,
-			Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Compression: true,
-		}); err != nil {
-			return nil, fmt.Errorf("result store: %w", err)
-		}
-	}
-	for _, m := range cfg.Models {
-		q, err := b.openQueue(ctx, m.Name)
-		if err != nil {
-			return nil, err
-		}
-		b.queues[m.Name] = q
+	if err := b.declare(ctx); err != nil {
+		return nil, err
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	if err := b.subscribe(); err != nil {
@@ -223,6 +185,115 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 	b.goBackground(b.heartbeatLoop)
 	return b, nil
 }
+
+// declareTimeout bounds how long Open waits for a cluster that is still
+// electing its leaders.
+const (
+	declareTimeout = 60 * time.Second
+	declareAttempt = 5 * time.Second
+)
+
+// declare creates (or updates) the stream and the buckets, waiting while
+// the cluster is not ready yet, and settles the number of replicas.
+func (b *Broker) declare(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, declareTimeout)
+	defer cancel()
+	auto := b.cfg.Replicas == 0
+	if auto {
+		b.cfg.Replicas = 3
+	}
+	for {
+		// Each attempt on its own clock: a cluster without a leader does
+		// not answer at all.
+		actx, acancel := context.WithTimeout(ctx, declareAttempt)
+		err := b.declareOnce(actx)
+		acancel()
+		var api *jetstream.APIError
+		switch {
+		case err == nil:
+			return nil
+		case auto && b.cfg.Replicas > 1 && errors.As(err, &api) &&
+			(api.ErrorCode == jsErrReplicasNotSupported || api.ErrorCode == jsErrInsufficientResources):
+			b.log.Info().Str("reason", api.Description).Msg("NATS is not a cluster of three: one copy of the queue")
+			b.cfg.Replicas = 1
+			continue
+		case errors.As(err, &api) && api.ErrorCode == jsErrClusterNotAvailable,
+			errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil, errors.Is(err, jetstream.ErrJetStreamNotEnabled),
+			errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout):
+			b.log.Info().Err(err).Msg("waiting for NATS JetStream")
+		default:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("NATS JetStream not ready within %s: %w", declareTimeout, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// JetStream API error codes the broker tells apart.
+const (
+	jsErrClusterNotAvailable   = 10008
+	jsErrInsufficientResources = 10023
+	jsErrReplicasNotSupported  = 10074
+)
+
+func (b *Broker) declareOnce(ctx context.Context) error {
+	cfg := b.cfg
+	var err error
+	if b.stream, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: streamName, Description: "hy3d jobs waiting or running", Subjects: []string{jobSubjects},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		Duplicates: 2 * time.Minute,
+	}); err != nil {
+		return fmt.Errorf("job stream: %w", err)
+	}
+	js := b.js
+	if b.tasks, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: tasksBucket, Description: "hy3d tasks by result key", History: 1, TTL: taskTTL,
+		Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+	}); err != nil {
+		return fmt.Errorf("task records: %w", err)
+	}
+	if b.gens, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: generationBucket, Description: "hy3d generations by id", History: 1, TTL: cfg.Retain,
+		Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+	}); err != nil {
+		return fmt.Errorf("generation records: %w", err)
+	}
+	if b.uploads, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: uploadsBucket, Description: "hy3d uploads too large for a job message", TTL: taskTTL,
+		Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+	}); err != nil {
+		return fmt.Errorf("upload store: %w", err)
+	}
+	if cfg.SharedResults {
+		if b.results, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: resultsBucket, Description: "hy3d results shared by every machine", TTL: cfg.ResultsTTL,
+			Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Compression: true,
+		}); err != nil {
+			return fmt.Errorf("result store: %w", err)
+		}
+	}
+	if b.workers, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: workersBucket, Description: "hy3d workers' last reports", History: 1, TTL: workerTTL,
+		Storage: jetstream.MemoryStorage, Replicas: cfg.Replicas,
+	}); err != nil {
+		return fmt.Errorf("worker reports: %w", err)
+	}
+	for _, m := range cfg.Models {
+		q, err := b.openQueue(ctx, m.Name)
+		if err != nil {
+			return err
+		}
+		b.queues[m.Name] = q
+	}
+	return nil
+}
+
+// Replicas is the number of copies the cluster keeps of the queue.
+func (b *Broker) Replicas() int { return b.cfg.Replicas }
 
 // openQueue creates model's consumers; with Reset it first removes those
 // a dead process left holding jobs, so those jobs come back at once.
@@ -246,7 +317,7 @@ func (b *Broker) openQueue(ctx context.Context, model string) (*modelQueue, erro
 		c, err := b.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable: name, Description: "hy3d workers of " + model + ", " + p + " priority",
 			FilterSubject: jobSubject(q.token, p), AckPolicy: jetstream.AckExplicitPolicy, AckWait: b.cfg.AckWait,
-			MaxDeliver: -1, MaxAckPending: -1, Replicas: b.cfg.Replicas,
+			MaxDeliver: -1, MaxAckPending: -1,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("consumer %s: %w", name, err)
@@ -407,7 +478,7 @@ func (b *Broker) casTask(ctx context.Context, key results.Key, change func(rec *
 	for range casAttempts {
 		var rec jobs.TaskRecord
 		var rev uint64
-		e, err := b.tasks.Get(ctx, k)
+		e, err := kvGet(ctx, b.tasks, k)
 		switch {
 		case err == nil:
 			rev = e.Revision()
@@ -423,9 +494,9 @@ func (b *Broker) casTask(ctx context.Context, key results.Key, change func(rec *
 		}
 		var newRev uint64
 		if rev != 0 {
-			newRev, err = b.tasks.Update(ctx, k, encodeTask(rec), rev)
+			newRev, err = kvUpdate(ctx, b.tasks, k, encodeTask(rec), rev)
 		} else {
-			newRev, err = b.tasks.Create(ctx, k, encodeTask(rec))
+			newRev, err = kvCreate(ctx, b.tasks, k, encodeTask(rec))
 		}
 		switch {
 		case err == nil:
@@ -452,7 +523,7 @@ func freshTask(spec jobs.Spec) jobs.TaskRecord {
 // that counts it among the task's holders.
 func (b *Broker) Enqueue(ctx context.Context, spec jobs.Spec) (jobs.Enqueued, error) {
 	rec := freshTask(spec)
-	rev, err := b.tasks.Create(ctx, spec.Key.String(), encodeTask(rec))
+	rev, err := kvCreate(ctx, b.tasks, spec.Key.String(), encodeTask(rec))
 	if err == nil {
 		rec.Revision = rev
 		return b.publish(ctx, spec, rec)
@@ -464,6 +535,10 @@ func (b *Broker) Enqueue(ctx context.Context, spec jobs.Spec) (jobs.Enqueued, er
 	created := false
 	rec, err = b.casTask(ctx, spec.Key, func(r *jobs.TaskRecord, exists bool) (bool, error) {
 		created, found = false, nil
+		if exists && r.ID == spec.ID {
+			created = true // the create above landed before its answer was lost
+			return false, nil
+		}
 		if exists && !r.State.Terminal() {
 			r.Holders++
 			if spec.Deadline.After(r.Deadline) {
@@ -545,7 +620,9 @@ func (b *Broker) publishJob(ctx context.Context, spec jobs.Spec) (uint64, error)
 	if len(body) > b.inline {
 		name := uploadName(body)
 		if _, err := b.uploads.GetInfo(ctx, name); err != nil {
-			if _, err := b.uploads.PutBytes(ctx, name, body); err != nil {
+			if _, err := retried(ctx, func(ctx context.Context) (*jetstream.ObjectInfo, error) {
+				return b.uploads.PutBytes(ctx, name, body)
+			}); err != nil {
 				return 0, fmt.Errorf("storing the upload: %w", err)
 			}
 		}
@@ -561,7 +638,9 @@ func (b *Broker) publishJob(ctx context.Context, spec jobs.Spec) (uint64, error)
 	if q := b.queues[spec.Model]; q != nil {
 		token = q.token
 	}
-	ack, err := b.js.Publish(ctx, jobSubject(token, spec.Params.Priority), data, jetstream.WithMsgID(spec.ID))
+	ack, err := retried(ctx, func(ctx context.Context) (*jetstream.PubAck, error) {
+		return b.js.Publish(ctx, jobSubject(token, spec.Params.Priority), data, jetstream.WithMsgID(spec.ID))
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -587,7 +666,7 @@ func decodeJob(data []byte) (jobs.Spec, []byte, string, error) {
 
 // SaveGeneration implements jobs.Broker.
 func (b *Broker) SaveGeneration(ctx context.Context, g jobs.GenerationRecord) error {
-	if _, err := b.gens.Put(ctx, g.ID, encodeGeneration(g)); err != nil {
+	if _, err := kvPut(ctx, b.gens, g.ID, encodeGeneration(g)); err != nil {
 		return fmt.Errorf("storing generation %s: %w", g.ID, err)
 	}
 	return nil
@@ -598,7 +677,7 @@ func (b *Broker) LoadGeneration(ctx context.Context, id string) (jobs.Generation
 	if !validID(id) {
 		return jobs.GenerationRecord{}, jobs.TaskRecord{}, fmt.Errorf("%w: %q", jobs.ErrNotFound, id)
 	}
-	e, err := b.gens.Get(ctx, id)
+	e, err := kvGet(ctx, b.gens, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return jobs.GenerationRecord{}, jobs.TaskRecord{}, fmt.Errorf("%w: %q", jobs.ErrNotFound, id)
 	}
@@ -610,7 +689,7 @@ func (b *Broker) LoadGeneration(ctx context.Context, id string) (jobs.Generation
 		return g, jobs.TaskRecord{}, err
 	}
 	var t jobs.TaskRecord
-	te, err := b.tasks.Get(ctx, g.Key.String())
+	te, err := kvGet(ctx, b.tasks, g.Key.String())
 	switch {
 	case err == nil:
 		t, err = decodeTask(te.Value(), te.Revision())
@@ -648,10 +727,10 @@ func validID(id string) bool {
 func (b *Broker) Leave(ctx context.Context, g jobs.GenerationRecord) (bool, error) {
 	won := false
 	for range casAttempts {
-		e, err := b.gens.Get(ctx, g.ID)
+		e, err := kvGet(ctx, b.gens, g.ID)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			_, err = b.gens.Create(ctx, g.ID, encodeGeneration(g))
+			_, err = kvCreate(ctx, b.gens, g.ID, encodeGeneration(g))
 		case err != nil:
 			return false, fmt.Errorf("reading generation %s: %w", g.ID, err)
 		default:
@@ -659,7 +738,7 @@ func (b *Broker) Leave(ctx context.Context, g jobs.GenerationRecord) (bool, erro
 			if derr == nil && old.Own != "" {
 				return false, nil
 			}
-			_, err = b.gens.Update(ctx, g.ID, encodeGeneration(g), e.Revision())
+			_, err = kvUpdate(ctx, b.gens, g.ID, encodeGeneration(g), e.Revision())
 		}
 		if err == nil {
 			won = true
@@ -697,7 +776,7 @@ func (b *Broker) Result(ctx context.Context, key results.Key) (*results.Result, 
 	if b.results == nil {
 		return nil, nil
 	}
-	data, err := b.results.GetBytes(ctx, key.String())
+	data, err := retried(ctx, func(ctx context.Context) ([]byte, error) { return b.results.GetBytes(ctx, key.String()) })
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, nil
 	}
@@ -721,7 +800,9 @@ func (b *Broker) putResult(ctx context.Context, r *results.Result) error {
 	if _, err := b.results.GetInfo(ctx, r.Key.String()); err == nil {
 		return nil // equal keys mean equal bytes
 	}
-	if _, err := b.results.PutBytes(ctx, r.Key.String(), encodeResult(r)); err != nil {
+	if _, err := retried(ctx, func(ctx context.Context) (*jetstream.ObjectInfo, error) {
+		return b.results.PutBytes(ctx, r.Key.String(), encodeResult(r))
+	}); err != nil {
 		return fmt.Errorf("sharing result %s: %w", r.Key.String()[:16], err)
 	}
 	return nil

@@ -162,7 +162,7 @@ func (b *Broker) input(ctx context.Context, spec jobs.Spec, image []byte, upload
 	}
 	if upload != "" {
 		var err error
-		if image, err = b.uploads.GetBytes(ctx, upload); err != nil {
+		if image, err = retried(ctx, func(ctx context.Context) ([]byte, error) { return b.uploads.GetBytes(ctx, upload) }); err != nil {
 			return nil, fmt.Errorf("the job's upload could not be read: %w", err)
 		}
 	}
@@ -216,8 +216,19 @@ func (d *delivery) Progress(p jobs.Progress) {
 }
 
 // Finish implements jobs.Delivery: the shared result, then the record,
-// then the acknowledgement, each only once the one before is stored.
+// then the acknowledgement, each only once the one before is stored. When
+// one fails the job goes back to the queue, to run again (a worker that
+// finds the result already stored settles it at once).
 func (d *delivery) Finish(ctx context.Context, o jobs.Outcome) error {
+	err := d.finish(ctx, o)
+	if err != nil {
+		_ = d.msg.NakWithDelay(time.Second)
+	}
+	d.done()
+	return err
+}
+
+func (d *delivery) finish(ctx context.Context, o jobs.Outcome) error {
 	if o.Result != nil {
 		if err := d.b.putResult(ctx, o.Result); err != nil {
 			return err
@@ -233,10 +244,9 @@ func (d *delivery) Finish(ctx context.Context, o jobs.Outcome) error {
 	}); err != nil {
 		return err
 	}
-	if err := d.msg.DoubleAck(ctx); err != nil {
+	if _, err := retried(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, d.msg.DoubleAck(ctx) }); err != nil {
 		return fmt.Errorf("acknowledging job %s: %w", d.spec.ID, err)
 	}
-	d.done()
 	return nil
 }
 

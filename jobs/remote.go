@@ -443,7 +443,7 @@ func (e *Engine) settle(t *task, o Outcome, release bool) {
 		err := t.delivery.Finish(ctx, o)
 		cancel()
 		if err != nil {
-			e.log.Error().Err(err).Str("job", t.id).Msg("storing the job's outcome failed; the job stays queued and runs again")
+			e.log.Error().Err(err).Str("job", t.id).Msg("storing the job's outcome failed; the job goes back to the queue")
 		}
 	}
 	t.cancel(nil)

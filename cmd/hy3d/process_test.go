@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,7 +14,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,7 +68,13 @@ func startProc(t *testing.T, name, addr string, args ...string) *proc {
 		p.url = "http://" + addr
 	}
 	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() && os.Getenv("HY3D_DEBUG_LOGS") != "" {
+			b, _ := os.ReadFile(p.log)
+			_ = os.WriteFile(filepath.Join(os.Getenv("HY3D_DEBUG_LOGS"), name+".log"), b, 0o644)
+		}
+	})
 	return p
 }
 
@@ -202,7 +211,14 @@ func waitAllEnd(t *testing.T, base string, ids []string) map[string]status {
 	deadline := time.Now().Add(safetyWait)
 	for len(out) < len(ids) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d accepted jobs ended in time", len(out), len(ids))
+			var open []string
+			for _, id := range ids {
+				if _, ok := out[id]; !ok {
+					_, st, err := getStatus(base, id)
+					open = append(open, fmt.Sprintf("%s %s %v", id, st.Status, err))
+				}
+			}
+			t.Fatalf("%d of %d accepted jobs ended in time; still open: %v", len(out), len(ids), open)
 		}
 		for _, id := range ids {
 			if _, ok := out[id]; ok {
@@ -307,4 +323,262 @@ func TestKill9MidJobLosesNoAcceptedJob(t *testing.T) {
 	if !strings.Contains(second.logText(), "go back to the queue") {
 		t.Errorf("the restart did not hand back the killed process's jobs:\n%s", second.logText())
 	}
+}
+
+// load submits a job every interval, to the first of the gateways that
+// answers (as a load balancer would), until stop is closed or max jobs are
+// accepted. An answer that is neither an acceptance nor an explained
+// refusal (a problem with a type, and Retry-After when the client should
+// retry) fails the test.
+type load struct {
+	t        *testing.T
+	picture  []byte
+	mu       sync.Mutex
+	accepted []string
+	refused  map[string]int // problem type → count
+	seed     int
+}
+
+func (l *load) submit(gateways []string) {
+	l.mu.Lock()
+	l.seed++
+	seed := l.seed
+	l.mu.Unlock()
+	for _, g := range gateways {
+		code, st, err := postJob(g, l.picture, map[string]string{"seed": fmt.Sprint(seed), "steps": "30", "resolution": "32"})
+		if code == 0 {
+			continue // the gateway is gone: the next one
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		switch {
+		case code == http.StatusAccepted && st.ID != "":
+			l.accepted = append(l.accepted, st.ID)
+		case code == http.StatusServiceUnavailable && err != nil && strings.Contains(err.Error(), `"type"`):
+			l.refused[problemType(err.Error())]++
+		default:
+			l.t.Errorf("gateway %s answered %d: %v", g, code, err)
+		}
+		return
+	}
+	l.t.Errorf("no gateway answered job %d", seed)
+}
+
+func problemType(body string) string {
+	var p struct{ Type string }
+	_ = json.Unmarshal([]byte(body[strings.Index(body, "{"):]), &p)
+	return p.Type[strings.LastIndex(p.Type, "#")+1:]
+}
+
+func (l *load) ids() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.accepted...)
+}
+
+// runLoad submits a job every interval until stop closes.
+func (l *load) run(gateways func() []string, interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			l.submit(gateways())
+		}
+	}
+}
+
+// workerRunning reports whether the worker at base runs a job now.
+func workerRunning(base string) bool {
+	resp, err := http.Get(base + "/v1/stats")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Queue struct {
+			Running int `json:"running"`
+		} `json:"queue"`
+	}
+	return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Queue.Running > 0
+}
+
+// TestClusterSurvivesAWorkerANATSNodeAndAGatewayKilled: three NATS nodes,
+// two workers and two gateways as separate processes on loopback. Under a
+// steady trickle of jobs, kill -9 a worker in the middle of a job, then a
+// NATS node, then a gateway: every accepted job finishes, its status and
+// result come from the surviving gateway, and every refusal said why.
+func TestClusterSurvivesAWorkerANATSNodeAndAGatewayKilled(t *testing.T) {
+	needORT(t)
+	if testing.Short() {
+		t.Skip("starts seven processes")
+	}
+	dir := t.TempDir()
+	var clusterAddrs, clientURLs []string
+	for range 3 {
+		clusterAddrs = append(clusterAddrs, freeAddr(t))
+	}
+	var routes []string
+	for _, a := range clusterAddrs {
+		routes = append(routes, "nats://"+a)
+	}
+	var nodes []*proc
+	for i, a := range clusterAddrs {
+		listen := freeAddr(t)
+		clientURLs = append(clientURLs, "nats://"+listen)
+		nodes = append(nodes, startProc(t, fmt.Sprintf("nats%d", i+1), "", "nats", "--name", fmt.Sprintf("n%d", i+1),
+			"--listen", listen, "--cluster", a, "--routes", strings.Join(routes, ","), "--data-dir", dir))
+	}
+	natsURL := strings.Join(clientURLs, ",")
+	serve := func(name, role string) *proc {
+		addr := freeAddr(t)
+		return startProc(t, name, addr, "serve", "--role", role, "--nats-url", natsURL, "--addr", addr,
+			"--data-dir", filepath.Join(dir, name), "--engines", tinyDir, "--threads", "1", "--max-batch", "2",
+			"--rate-limit", "0", "--ack-wait", "3s", "--drain-timeout", "1s")
+	}
+	workers := []*proc{serve("worker1", "worker"), serve("worker2", "worker")}
+	gateways := []*proc{serve("gateway1", "gateway"), serve("gateway2", "gateway")}
+	for _, p := range append(append([]*proc(nil), workers...), gateways...) {
+		p.waitReady()
+	}
+
+	// Every worker reports to every gateway.
+	for deadline := time.Now().Add(safetyWait); len(fleet(t, gateways[1].url)) < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway 2 sees workers %v", fleet(t, gateways[1].url))
+		}
+	}
+	if m := metricsText(t, gateways[1].url); !strings.Contains(m, `hy3d_worker_jobs_running{worker=`) {
+		t.Errorf("/metrics lacks the workers:\n%s", m)
+	}
+
+	l := &load{t: t, picture: readPicture(t), refused: map[string]int{}}
+	var gwMu sync.Mutex
+	live := []string{gateways[0].url, gateways[1].url}
+	current := func() []string {
+		gwMu.Lock()
+		defer gwMu.Unlock()
+		return append([]string(nil), live...)
+	}
+	for range 4 {
+		l.submit(current()) // a first batch, on the first gateway
+	}
+	// A client of the second gateway follows a job the first accepted.
+	events := make(chan []string, 1)
+	go func() { events <- followEvents(gateways[1].url, l.ids()[3]) }()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go l.run(current, 400*time.Millisecond, stop, done)
+
+	faults := 0
+	deadline := time.Now().Add(safetyWait)
+	for !workerRunning(workers[0].url) {
+		if time.Now().After(deadline) {
+			t.Fatal("worker 1 never ran a job")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	workers[0].kill()
+	faults++
+	time.Sleep(time.Second)
+	nodes[2].kill()
+	faults++
+	time.Sleep(2 * time.Second)
+	gwMu.Lock()
+	live = live[1:]
+	gwMu.Unlock()
+	gateways[0].kill()
+	faults++
+	time.Sleep(2 * time.Second)
+	close(stop)
+	<-done
+	// The cluster, down a worker, a node and a gateway, still takes jobs.
+	before := len(l.ids())
+	for range 2 {
+		l.submit(current())
+	}
+	if len(l.ids()) != before+2 {
+		t.Errorf("the surviving gateway refused jobs after the faults: %v", l.refused)
+	}
+
+	ids := l.ids()
+	ended := waitAllEnd(t, gateways[1].url, ids)
+	succeeded, failed := checkEnded(t, gateways[1].url, ended)
+	t.Logf("accepted %d jobs, %d faults (kill -9 of a worker mid-job, a NATS node, a gateway), %d succeeded, %d failed with a reason, %d lost; refused with a reason: %v",
+		len(ids), faults, succeeded, failed, len(ids)-succeeded-failed, l.refused)
+	if succeeded+failed != len(ids) {
+		t.Errorf("%d accepted, %d ended", len(ids), succeeded+failed)
+	}
+	select {
+	case seen := <-events:
+		if len(seen) == 0 || !terminal(seen[len(seen)-1]) || !slices.Contains(seen, "running") {
+			t.Errorf("the other gateway's progress events: %v", seen)
+		}
+	case <-time.After(safetyWait):
+		t.Error("the progress events did not end")
+	}
+	if failed > 0 {
+		for _, p := range append(workers[1:], gateways[1]) {
+			t.Logf("%s:\n%s", p.name, p.logText())
+		}
+	}
+}
+
+// fleet is the names of the workers a gateway's /v1/stats lists.
+func fleet(t *testing.T, base string) []string {
+	resp, err := http.Get(base + "/v1/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Workers []struct{ Name string } `json:"workers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, w := range st.Workers {
+		names = append(names, w.Name)
+	}
+	return names
+}
+
+func metricsText(t *testing.T, base string) string {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// followEvents reads a generation's progress events until the stream ends
+// and returns the statuses they carried, in order.
+func followEvents(base, id string) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), safetyWait)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/generations/"+id+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var seen []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var st status
+		if json.Unmarshal([]byte(data), &st) == nil && (len(seen) == 0 || seen[len(seen)-1] != st.Status) {
+			seen = append(seen, st.Status)
+		}
+	}
+	return seen
 }

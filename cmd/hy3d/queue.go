@@ -36,7 +36,7 @@ func (q *queueFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.role, "role", string(jobs.RoleAll), "all (answer the API and run jobs), gateway (answer the API) or worker (run jobs)")
 	fs.DurationVar(&q.ackWait, "ack-wait", 30*time.Second, "how long a worker may stay silent before its job goes to another")
 	fs.IntVar(&q.maxAttempts, "max-attempts", 3, "times workers may take one job before it fails")
-	fs.IntVar(&q.replicas, "replicas", 0, "copies of the queue and records in a NATS cluster (0: 1 on one server, up to 3 in a cluster)")
+	fs.IntVar(&q.replicas, "replicas", 0, "copies of the queue and records in a NATS cluster (0: 3, or 1 when NATS is not a cluster)")
 	fs.Var(&q.storeBytes, "store-bytes", "bound of the embedded NATS server's files; jobs past it are refused (0: most of the disk)")
 	fs.BoolVar(&q.syncAlways, "sync-always", false, "make the embedded NATS server flush every write to disk (survives power loss, not only crashes)")
 }
@@ -61,7 +61,9 @@ func (q *queueFlags) check() error {
 
 // queue is an open broker and what it runs on.
 type queue struct {
+	name   string // this process among the workers
 	broker *durable.Broker
+	fleet  *durable.Fleet
 	nc     *nats.Conn
 	ns     *server.Server // the embedded server, if any
 }
@@ -70,7 +72,7 @@ type queue struct {
 // and opens the broker for the served models.
 func (q *queueFlags) open(ctx context.Context, data *dataDir, models []jobs.Model, prepare func(context.Context, string, []byte) (*jobs.Prepared, error), retain time.Duration, log zerolog.Logger) (*queue, error) {
 	name := processName()
-	out := &queue{}
+	out := &queue{name: name}
 	var err error
 	if q.natsURL == "" {
 		out.ns, err = durable.StartNode(durable.NodeConfig{
@@ -89,11 +91,8 @@ func (q *queueFlags) open(ctx context.Context, data *dataDir, models []jobs.Mode
 		return nil, err
 	}
 	replicas := q.replicas
-	if replicas == 0 {
-		replicas = 1
-		if out.nc.ConnectedClusterName() != "" {
-			replicas = min(3, len(out.nc.DiscoveredServers())+1)
-		}
+	if q.natsURL == "" {
+		replicas = 1 // one server
 	}
 	var ms []durable.Model
 	for _, m := range models {
@@ -112,7 +111,8 @@ func (q *queueFlags) open(ctx context.Context, data *dataDir, models []jobs.Mode
 		out.close()
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	log.Info().Str("nats", q.where()).Str("role", q.role).Int("replicas", replicas).Bool("shared_results", shared).
+	out.fleet = out.broker.OpenFleet()
+	log.Info().Str("nats", q.where()).Str("role", q.role).Int("replicas", out.broker.Replicas()).Bool("shared_results", shared).
 		Dur("ack_wait", q.ackWait).Msg("queue open")
 	return out, nil
 }
@@ -130,6 +130,9 @@ func (q *queueFlags) where() string {
 // close stops the broker, the connection and the embedded server, in that
 // order.
 func (q *queue) close() {
+	if q.fleet != nil {
+		q.fleet.Close()
+	}
 	if q.broker != nil {
 		q.broker.Close()
 	}

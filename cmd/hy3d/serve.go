@@ -320,7 +320,7 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	}
 	// Closed after the server has drained, before the data directory goes.
 	closers = append([]func() error{func() error { q.close(); return nil }}, closers...)
-	cfg.Broker, cfg.Role = q.broker, jobs.Role(f.queue.role)
+	cfg.Broker, cfg.Role, cfg.Fleet, cfg.Name = q.broker, jobs.Role(f.queue.role), q.fleet, q.name
 
 	if nv, err := telemetry.OpenNVML(nil); err != nil {
 		cfg.GPUUnavailable = err.Error()
