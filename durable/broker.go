@@ -80,6 +80,10 @@ type Config struct {
 	ResultsTTL time.Duration
 	// PollInterval is how often the queue's depth is read. Default 500 ms.
 	PollInterval time.Duration
+	// QueueBytes bounds the job stream; past it new jobs are refused while
+	// the records of the jobs already accepted still have room. 0: no
+	// bound of its own.
+	QueueBytes int64
 	// Reset redelivers at once the jobs a previous process held and never
 	// acknowledged. Only for a process that is the queue's sole user (the
 	// embedded server, whose data directory it holds locked).
@@ -175,6 +179,11 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := b.declare(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Reset {
+		if err := b.reconcile(ctx); err != nil {
+			return nil, err
+		}
+	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	if err := b.subscribe(); err != nil {
 		b.Close()
@@ -245,7 +254,7 @@ func (b *Broker) declareOnce(ctx context.Context) error {
 	if b.stream, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: streamName, Description: "hy3d jobs waiting or running", Subjects: []string{jobSubjects},
 		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-		Duplicates: 2 * time.Minute,
+		Duplicates: 2 * time.Minute, MaxBytes: cfg.QueueBytes, Discard: jetstream.DiscardNew,
 	}); err != nil {
 		return fmt.Errorf("job stream: %w", err)
 	}

@@ -27,7 +27,7 @@ func transient(err error) bool {
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
-		errors.As(err, &api) && (api.ErrorCode == jsErrClusterNotAvailable || api.Code == 503)
+		errors.As(err, &api) && api.ErrorCode == jsErrClusterNotAvailable
 }
 
 // retried runs op until it succeeds, fails for good, or the budget or ctx

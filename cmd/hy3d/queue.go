@@ -37,7 +37,7 @@ func (q *queueFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&q.ackWait, "ack-wait", 30*time.Second, "how long a worker may stay silent before its job goes to another")
 	fs.IntVar(&q.maxAttempts, "max-attempts", 3, "times workers may take one job before it fails")
 	fs.IntVar(&q.replicas, "replicas", 0, "copies of the queue and records in a NATS cluster (0: 3, or 1 when NATS is not a cluster)")
-	fs.Var(&q.storeBytes, "store-bytes", "bound of the embedded NATS server's files; jobs past it are refused (0: most of the disk)")
+	fs.Var(&q.storeBytes, "store-bytes", "bound of the embedded NATS server's files; new jobs are refused past three quarters of it (0: most of the disk)")
 	fs.BoolVar(&q.syncAlways, "sync-always", false, "make the embedded NATS server flush every write to disk (survives power loss, not only crashes)")
 }
 
@@ -102,6 +102,9 @@ func (q *queueFlags) open(ctx context.Context, data *dataDir, models []jobs.Mode
 	out.broker, err = durable.Open(ctx, durable.Config{
 		Conn: out.nc, Name: name, Models: ms, Replicas: replicas, AckWait: q.ackWait, MaxAttempts: q.maxAttempts,
 		SharedResults: shared, Prepare: prepare, Retain: retain,
+		// New jobs stop at three quarters of the bound, so that the jobs
+		// already accepted can still record how they ended.
+		QueueBytes: int64(q.storeBytes) * 3 / 4,
 		// Only this process reaches an embedded server without a listener:
 		// whatever was taken and not finished belongs to a dead process.
 		Reset:  q.natsURL == "" && q.natsListen == "",
