@@ -291,12 +291,54 @@ func (b *Broker) declareOnce(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("worker reports: %w", err)
 	}
+	if cfg.Replicas > 1 {
+		if err := b.leaderReads(ctx); err != nil {
+			return err
+		}
+	}
 	for _, m := range cfg.Models {
 		q, err := b.openQueue(ctx, m.Name)
 		if err != nil {
 			return err
 		}
 		b.queues[m.Name] = q
+	}
+	return nil
+}
+
+// leaderReads turns direct gets off for the records and the shared
+// results, and binds to them again. A direct get may be answered by a
+// replica that has not yet applied a write another process was already
+// told is stored: a gateway would answer 404 for a generation another
+// gateway just accepted, or 410 for a result a worker just shared.
+func (b *Broker) leaderReads(ctx context.Context) error {
+	streams := []string{"KV_" + tasksBucket, "KV_" + generationBucket}
+	if b.results != nil {
+		streams = append(streams, "OBJ_"+resultsBucket)
+	}
+	for _, name := range streams {
+		st, err := b.js.Stream(ctx, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if cfg := st.CachedInfo().Config; cfg.AllowDirect {
+			cfg.AllowDirect = false
+			if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	var err error
+	if b.tasks, err = b.js.KeyValue(ctx, tasksBucket); err != nil {
+		return fmt.Errorf("task records: %w", err)
+	}
+	if b.gens, err = b.js.KeyValue(ctx, generationBucket); err != nil {
+		return fmt.Errorf("generation records: %w", err)
+	}
+	if b.results != nil {
+		if b.results, err = b.js.ObjectStore(ctx, resultsBucket); err != nil {
+			return fmt.Errorf("result store: %w", err)
+		}
 	}
 	return nil
 }
