@@ -291,54 +291,12 @@ func (b *Broker) declareOnce(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("worker reports: %w", err)
 	}
-	if cfg.Replicas > 1 {
-		if err := b.leaderReads(ctx); err != nil {
-			return err
-		}
-	}
 	for _, m := range cfg.Models {
 		q, err := b.openQueue(ctx, m.Name)
 		if err != nil {
 			return err
 		}
 		b.queues[m.Name] = q
-	}
-	return nil
-}
-
-// leaderReads turns direct gets off for the records and the shared
-// results, and binds to them again. A direct get may be answered by a
-// replica that has not yet applied a write another process was already
-// told is stored: a gateway would answer 404 for a generation another
-// gateway just accepted, or 410 for a result a worker just shared.
-func (b *Broker) leaderReads(ctx context.Context) error {
-	streams := []string{"KV_" + tasksBucket, "KV_" + generationBucket}
-	if b.results != nil {
-		streams = append(streams, "OBJ_"+resultsBucket)
-	}
-	for _, name := range streams {
-		st, err := b.js.Stream(ctx, name)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if cfg := st.CachedInfo().Config; cfg.AllowDirect {
-			cfg.AllowDirect = false
-			if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-		}
-	}
-	var err error
-	if b.tasks, err = b.js.KeyValue(ctx, tasksBucket); err != nil {
-		return fmt.Errorf("task records: %w", err)
-	}
-	if b.gens, err = b.js.KeyValue(ctx, generationBucket); err != nil {
-		return fmt.Errorf("generation records: %w", err)
-	}
-	if b.results != nil {
-		if b.results, err = b.js.ObjectStore(ctx, resultsBucket); err != nil {
-			return fmt.Errorf("result store: %w", err)
-		}
 	}
 	return nil
 }
@@ -528,16 +486,16 @@ func (b *Broker) casTask(ctx context.Context, key results.Key, change func(rec *
 	k := key.String()
 	for range casAttempts {
 		var rec jobs.TaskRecord
-		var rev uint64
-		e, err := kvGet(ctx, b.tasks, k)
+		data, rev, found, err := leaderGet(ctx, b.nc, tasksBucket, k)
 		switch {
-		case err == nil:
-			rev = e.Revision()
-			if rec, err = decodeTask(e.Value(), rev); err != nil {
+		case err != nil:
+			return rec, fmt.Errorf("reading task %s: %w", k[:16], err)
+		case found:
+			if rec, err = decodeTask(data, rev); err != nil {
 				return rec, err
 			}
-		case !errors.Is(err, jetstream.ErrKeyNotFound):
-			return rec, fmt.Errorf("reading task %s: %w", k[:16], err)
+		default:
+			rev = 0
 		}
 		write, err := change(&rec, rev != 0)
 		if err != nil || !write {
@@ -619,6 +577,16 @@ func (b *Broker) Enqueue(ctx context.Context, spec jobs.Spec) (jobs.Enqueued, er
 	case created:
 		return b.publish(ctx, spec, rec)
 	}
+	if rec.State == jobs.StateQueued {
+		// The gateway that created the task may have died before its job
+		// message was stored: store it again, under the task's id, which
+		// NATS deduplicates for two minutes (and a worker runs only one
+		// copy of a job later on).
+		spec.ID, spec.Enqueued, spec.Deadline = rec.ID, rec.Enqueued, rec.Deadline
+		if _, err := b.publishJob(ctx, spec); err != nil {
+			return jobs.Enqueued{}, fmt.Errorf("storing the job again: %w", err)
+		}
+	}
 	return jobs.Enqueued{Task: rec}, nil
 }
 
@@ -679,12 +647,7 @@ func (b *Broker) publishJob(ctx context.Context, spec jobs.Spec) (uint64, error)
 		}
 		w.Upload, body = name, nil
 	}
-	head, err := json.Marshal(w)
-	if err != nil {
-		return 0, err
-	}
-	data := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(head)+len(body)), uint32(len(head)))
-	data = append(append(data, head...), body...)
+	data := encodeJob(w, body)
 	token := subjectToken(spec.Model)
 	if q := b.queues[spec.Model]; q != nil {
 		token = q.token
@@ -696,6 +659,13 @@ func (b *Broker) publishJob(ctx context.Context, spec jobs.Spec) (uint64, error)
 		return 0, err
 	}
 	return ack.Sequence, nil
+}
+
+// encodeJob is a job message: a length-prefixed spec, then the upload.
+func encodeJob(w wireSpec, body []byte) []byte {
+	head, _ := json.Marshal(w) // cannot fail: plain values
+	data := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(head)+len(body)), uint32(len(head)))
+	return append(append(data, head...), body...)
 }
 
 // decodeJob reads a job message.
@@ -728,27 +698,26 @@ func (b *Broker) LoadGeneration(ctx context.Context, id string) (jobs.Generation
 	if !validID(id) {
 		return jobs.GenerationRecord{}, jobs.TaskRecord{}, fmt.Errorf("%w: %q", jobs.ErrNotFound, id)
 	}
-	e, err := kvGet(ctx, b.gens, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return jobs.GenerationRecord{}, jobs.TaskRecord{}, fmt.Errorf("%w: %q", jobs.ErrNotFound, id)
-	}
+	data, _, found, err := leaderGet(ctx, b.nc, generationBucket, id)
 	if err != nil {
 		return jobs.GenerationRecord{}, jobs.TaskRecord{}, &jobs.StorageError{Op: "reading generation " + id, Err: err}
 	}
-	g, err := decodeGeneration(e.Value())
+	if !found {
+		return jobs.GenerationRecord{}, jobs.TaskRecord{}, fmt.Errorf("%w: %q", jobs.ErrNotFound, id)
+	}
+	g, err := decodeGeneration(data)
 	if err != nil {
 		return g, jobs.TaskRecord{}, err
 	}
 	var t jobs.TaskRecord
-	te, err := kvGet(ctx, b.tasks, g.Key.String())
+	data, rev, found, err := leaderGet(ctx, b.nc, tasksBucket, g.Key.String())
 	switch {
-	case err == nil:
-		t, err = decodeTask(te.Value(), te.Revision())
-		if err != nil {
+	case err != nil:
+		return g, t, &jobs.StorageError{Op: "reading the task of generation " + id, Err: err}
+	case found:
+		if t, err = decodeTask(data, rev); err != nil {
 			return g, t, err
 		}
-	case !errors.Is(err, jetstream.ErrKeyNotFound):
-		return g, t, &jobs.StorageError{Op: "reading the task of generation " + id, Err: err}
 	}
 	return g, t, nil
 }
@@ -778,18 +747,18 @@ func validID(id string) bool {
 func (b *Broker) Leave(ctx context.Context, g jobs.GenerationRecord) (bool, error) {
 	won := false
 	for range casAttempts {
-		e, err := kvGet(ctx, b.gens, g.ID)
+		data, rev, found, err := leaderGet(ctx, b.nc, generationBucket, g.ID)
 		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			_, err = kvCreate(ctx, b.gens, g.ID, encodeGeneration(g))
 		case err != nil:
 			return false, fmt.Errorf("reading generation %s: %w", g.ID, err)
+		case !found:
+			_, err = kvCreate(ctx, b.gens, g.ID, encodeGeneration(g))
 		default:
-			old, derr := decodeGeneration(e.Value())
+			old, derr := decodeGeneration(data)
 			if derr == nil && old.Own != "" {
 				return false, nil
 			}
-			_, err = kvUpdate(ctx, b.gens, g.ID, encodeGeneration(g), e.Revision())
+			_, err = kvUpdate(ctx, b.gens, g.ID, encodeGeneration(g), rev)
 		}
 		if err == nil {
 			won = true
@@ -827,7 +796,18 @@ func (b *Broker) Result(ctx context.Context, key results.Key) (*results.Result, 
 	if b.results == nil {
 		return nil, nil
 	}
-	data, err := retried(ctx, func(ctx context.Context) ([]byte, error) { return b.results.GetBytes(ctx, key.String()) })
+	// Asked only for a task recorded as succeeded, whose worker shared the
+	// result before recording it: a replica that answers "not found" may
+	// not have applied it yet.
+	var data []byte
+	var err error
+	for wait := time.Now().Add(resultLag); ; {
+		data, err = retried(ctx, func(ctx context.Context) ([]byte, error) { return b.results.GetBytes(ctx, key.String()) })
+		if !errors.Is(err, jetstream.ErrObjectNotFound) || time.Now().After(wait) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, nil
 	}
@@ -842,6 +822,10 @@ func (b *Broker) Result(ctx context.Context, key results.Key) (*results.Result, 
 	}
 	return r, nil
 }
+
+// resultLag bounds how long a shared result may take to reach the replica
+// that answers a read.
+const resultLag = 2 * time.Second
 
 // putResult shares a result with the other machines.
 func (b *Broker) putResult(ctx context.Context, r *results.Result) error {

@@ -242,3 +242,24 @@ func TestAJobSurvivesACrashMidRun(t *testing.T) {
 		t.Fatalf("an unknown id: %v", err)
 	}
 }
+
+// TestAJoinStoresAgainTheJobADeadGatewayRecordedOnly: a gateway died
+// between the task's record and its job message; the next identical
+// request joins the task and stores the job message again, so it runs.
+func TestAJoinStoresAgainTheJobADeadGatewayRecordedOnly(t *testing.T) {
+	n := startNode(t, t.TempDir(), &slowGen{stepTime: time.Millisecond}, false)
+	defer n.stop()
+	p := jobs.Params{Model: testModel.Name, Format: "glb", Steps: 3, Seed: 1, Resolution: 16, Faces: 100,
+		Decode: jobs.DecodeDense, Priority: jobs.PriorityNormal, Timeout: time.Minute}
+	in := prepared([]byte("picture-a"))
+	key := jobs.CacheKey(in.Hash, p, testModel.Fingerprint)
+	orphan := freshTask(jobs.Spec{Key: key, ID: "deadgw01", Model: testModel.Name, Enqueued: time.Now(), Deadline: time.Now().Add(time.Minute)})
+	if _, err := n.broker.tasks.Create(context.Background(), key.String(), encodeTask(orphan)); err != nil {
+		t.Fatal(err)
+	}
+	id := submit(t, n.engine, "picture-a", 3)
+	snap := waitEnd(t, n.engine, id)
+	if snap.State != jobs.StateSucceeded || !snap.Coalesced {
+		t.Fatalf("%s (coalesced %v) %+v", snap.State, snap.Coalesced, snap.Failure)
+	}
+}

@@ -120,6 +120,7 @@ type wireTask struct {
 	State    jobs.State          `json:"state"`
 	Holders  int                 `json:"holders"`
 	Attempts int                 `json:"attempts"`
+	Claim    uint64              `json:"claim,omitempty"`
 	Worker   string              `json:"worker,omitempty"`
 	Enqueued time.Time           `json:"enqueued"`
 	Started  time.Time           `json:"started,omitzero"`
@@ -132,7 +133,7 @@ type wireTask struct {
 func encodeTask(t jobs.TaskRecord) []byte {
 	b, _ := json.Marshal(wireTask{ // cannot fail: plain values
 		Version: recordVersion, Key: t.Key.String(), ID: t.ID, Model: t.Model, State: t.State, Holders: t.Holders,
-		Attempts: t.Attempts, Worker: t.Worker, Enqueued: t.Enqueued, Started: t.Started, Finished: t.Finished,
+		Attempts: t.Attempts, Claim: t.Claim, Worker: t.Worker, Enqueued: t.Enqueued, Started: t.Started, Finished: t.Finished,
 		Deadline: t.Deadline, Summary: t.Summary, Failure: t.Failure,
 	})
 	return b
@@ -152,7 +153,7 @@ func decodeTask(b []byte, revision uint64) (jobs.TaskRecord, error) {
 	}
 	return jobs.TaskRecord{
 		Revision: revision, Key: key, ID: w.ID, Model: w.Model, State: w.State, Holders: w.Holders,
-		Attempts: w.Attempts, Worker: w.Worker, Enqueued: w.Enqueued, Started: w.Started, Finished: w.Finished,
+		Attempts: w.Attempts, Claim: w.Claim, Worker: w.Worker, Enqueued: w.Enqueued, Started: w.Started, Finished: w.Finished,
 		Deadline: w.Deadline, Summary: w.Summary, Failure: w.Failure,
 	}, nil
 }

@@ -99,6 +99,10 @@ func (b *Broker) claim(ctx context.Context, model string, msg jetstream.Msg) job
 		}
 	}
 	now := time.Now()
+	var copyID uint64 // this message's sequence: which copy of the job it is
+	if meta, err := msg.Metadata(); err == nil {
+		copyID = meta.Sequence.Stream
+	}
 	verdict := ""
 	rec, err := b.casTask(ctx, spec.Key, func(r *jobs.TaskRecord, exists bool) (bool, error) {
 		verdict = ""
@@ -108,6 +112,11 @@ func (b *Broker) claim(ctx context.Context, model string, msg jetstream.Msg) job
 			return false, nil
 		case exists && r.State.Terminal():
 			verdict = "already " + string(r.State)
+			return false, nil
+		case exists && r.State == jobs.StateRunning && r.Claim != 0 && r.Claim != copyID:
+			// A gateway stored the job again (see Enqueue) and another copy
+			// runs: this one would run it twice.
+			verdict = "a second copy of a running job"
 			return false, nil
 		case !exists:
 			*r = freshTask(spec) // its record expired while it waited
@@ -120,7 +129,7 @@ func (b *Broker) claim(ctx context.Context, model string, msg jetstream.Msg) job
 			r.State, r.Finished, r.Failure = jobs.StateFailed, now, jobs.FailureAttempts(r.Attempts)
 			verdict = "attempts exhausted"
 		default:
-			r.State, r.Started, r.Worker = jobs.StateRunning, now, b.cfg.Name
+			r.State, r.Started, r.Worker, r.Claim = jobs.StateRunning, now, b.cfg.Name, copyID
 			r.Attempts++
 		}
 		return true, nil
@@ -260,7 +269,7 @@ func (d *delivery) Release() {
 		if !exists || r.ID != d.spec.ID || r.State != jobs.StateRunning || r.Worker != d.b.cfg.Name {
 			return false, nil
 		}
-		r.State, r.Worker, r.Started = jobs.StateQueued, "", time.Time{}
+		r.State, r.Worker, r.Started, r.Claim = jobs.StateQueued, "", time.Time{}, 0
 		r.Attempts = max(r.Attempts-1, 0)
 		return true, nil
 	}); err != nil {

@@ -97,6 +97,9 @@ type TaskRecord struct {
 	State    State
 	Holders  int // generations that still want it
 	Attempts int // times a worker claimed it
+	// Claim identifies the copy of the job a worker runs (the broker's
+	// reference to its message): a second copy is not run beside it.
+	Claim    uint64
 	Worker   string
 	Enqueued time.Time
 	Started  time.Time

@@ -352,7 +352,9 @@ func (l *load) submit(gateways []string) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		switch {
-		case code == http.StatusAccepted && st.ID != "":
+		case (code == http.StatusAccepted || code == http.StatusOK) && st.ID != "":
+			// 200: a retry, on another gateway, of a job the dead one had
+			// stored, whose result is known by now.
 			l.accepted = append(l.accepted, st.ID)
 		case code == http.StatusServiceUnavailable && err != nil && strings.Contains(err.Error(), `"type"`):
 			l.refused[problemType(err.Error())]++
@@ -471,6 +473,11 @@ func TestClusterSurvivesAWorkerANATSNodeAndAGatewayKilled(t *testing.T) {
 	go func() { events <- followEvents(gateways[1].url, l.ids()[3]) }()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go l.run(current, 400*time.Millisecond, stop, done)
+	stopLoad := sync.OnceFunc(func() {
+		close(stop)
+		<-done
+	})
+	defer stopLoad() // when the test fails early too
 
 	faults := 0
 	deadline := time.Now().Add(safetyWait)
@@ -492,8 +499,7 @@ func TestClusterSurvivesAWorkerANATSNodeAndAGatewayKilled(t *testing.T) {
 	gateways[0].kill()
 	faults++
 	time.Sleep(2 * time.Second)
-	close(stop)
-	<-done
+	stopLoad()
 	// The cluster, down a worker, a node and a gateway, still takes jobs.
 	before := len(l.ids())
 	for range 2 {
