@@ -892,6 +892,7 @@ func (b *Broker) pollLoop() {
 func (b *Broker) poll(ctx context.Context) {
 	var depth int64
 	moved := false
+	stored := b.stored.Load() // counted by the consumers' answers from here on
 	for _, q := range b.queues {
 		for i, c := range q.consumers {
 			info, err := c.Info(ctx)
@@ -909,7 +910,7 @@ func (b *Broker) poll(ctx context.Context) {
 		q.nudge()
 	}
 	b.depth.Store(depth)
-	b.stored.Store(0)
+	b.stored.Add(-stored)
 	b.mu.Lock()
 	l := b.listener
 	b.mu.Unlock()

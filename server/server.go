@@ -350,7 +350,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	drainCtx, cancel := context.WithTimeout(s.hurry, s.cfg.DrainTimeout)
 	derr := s.Drain(drainCtx)
 	cancel()
-	if load.Queued+load.Running > 0 && s.cfg.ResultGrace > 0 {
+	inFlight := load.Queued + load.Running
+	if s.cfg.Broker != nil {
+		// Queued jobs stay in the broker's queue, for another worker or
+		// the next start; only the jobs that ran here ended in the drain.
+		inFlight = load.Running
+	}
+	if inFlight > 0 && s.cfg.ResultGrace > 0 {
 		// Clients of the jobs that just ended poll for them; the results
 		// stay reachable for a while (new jobs are still refused).
 		s.log.Info().Dur("grace", s.cfg.ResultGrace).Msg("drained; results stay reachable for the grace period")

@@ -43,15 +43,18 @@ func serveArgs(addr, dir string, extra ...string) []string {
 // TestAFullQueueRefusesWithAReasonAndKeepsWhatItAccepted: with the
 // embedded server's files bounded, jobs past the bound are refused with
 // 503 storage-unavailable, and every job accepted before still succeeds.
+// A gateway alone fills the queue (nothing runs); the server started
+// again on the same data directory runs what it accepted.
 func TestAFullQueueRefusesWithAReasonAndKeepsWhatItAccepted(t *testing.T) {
 	needORT(t)
+	dir := t.TempDir()
 	addr := freeAddr(t)
-	p := startProc(t, "full", addr, serveArgs(addr, t.TempDir(), "--store-bytes", "2MiB")...)
+	p := startProc(t, "full", addr, serveArgs(addr, dir, "--store-bytes", "2MiB", "--role", "gateway", "--nats-listen", freeAddr(t))...)
 	p.waitReady()
 	var ids []string
 	refused := 0
 	for i := range 12 {
-		code, st, err := postJob(p.url, noisyPicture(t, 200, uint64(i)), map[string]string{"steps": "20", "resolution": "16"})
+		code, st, err := postJob(p.url, noisyPicture(t, 200, uint64(i)), map[string]string{"steps": "2", "resolution": "16"})
 		switch {
 		case code == http.StatusAccepted:
 			ids = append(ids, st.ID)
@@ -64,7 +67,11 @@ func TestAFullQueueRefusesWithAReasonAndKeepsWhatItAccepted(t *testing.T) {
 	if refused == 0 || len(ids) == 0 {
 		t.Fatalf("%d accepted, %d refused: the bound did not bite", len(ids), refused)
 	}
-	succeeded, failed := checkEnded(t, p.url, waitAllEnd(t, p.url, ids))
+	p.kill()
+	addr = freeAddr(t)
+	q := startProc(t, "full-restarted", addr, serveArgs(addr, dir, "--store-bytes", "2MiB")...)
+	q.waitReady()
+	succeeded, failed := checkEnded(t, q.url, waitAllEnd(t, q.url, ids))
 	t.Logf("accepted %d, refused %d with a reason (queue full), %d succeeded, %d failed with a reason, %d lost",
 		len(ids), refused, succeeded, failed, len(ids)-succeeded-failed)
 	if succeeded != len(ids) {
