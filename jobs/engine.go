@@ -62,7 +62,24 @@ type Config struct {
 	// MaxGenerations bounds the generations kept; past it the oldest
 	// finished ones are forgotten first. Default 10,000.
 	MaxGenerations int
+	// Broker keeps the queue and the records outside this process; nil
+	// keeps the queue in memory.
+	Broker Broker
+	// Role says which half of the engine runs here: RoleAll (the default)
+	// admits and runs jobs, RoleGateway only admits them (a Broker's
+	// workers run them), RoleWorker only runs what it takes from the Broker.
+	Role Role
 }
+
+// Role is the part an engine plays when a Broker connects several.
+type Role string
+
+// Roles.
+const (
+	RoleAll     Role = "all"
+	RoleGateway Role = "gateway"
+	RoleWorker  Role = "worker"
+)
 
 func (c *Config) setDefaults() {
 	def := func(v *int, d int) {
@@ -79,6 +96,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Policy == "" {
 		c.Policy = PolicyContinuous
+	}
+	if c.Role == "" {
+		c.Role = RoleAll
 	}
 }
 
@@ -99,16 +119,21 @@ type Observer interface {
 // Engine admits jobs, runs them through a Generator and keeps every
 // generation's record. One mutex guards its state.
 type Engine struct {
-	cfg   Config
-	gen   Generator
-	store *results.Store
-	obs   Observer
-	log   zerolog.Logger
+	cfg    Config
+	gen    Generator
+	store  *results.Store
+	obs    Observer
+	log    zerolog.Logger
+	broker Broker // nil: the queue is e.queue
 
 	now    func() time.Time // the step loop's clock, for its step costs
 	runCtx context.Context  // the generator calls'; cancelled past the drain timeout
 	abort  context.CancelCauseFunc
-	wg     sync.WaitGroup
+	// takeCtx bounds the step loops' waits on the broker; it ends when the
+	// drain begins.
+	takeCtx    context.Context
+	stopTaking context.CancelFunc
+	wg         sync.WaitGroup
 
 	mu       sync.Mutex
 	work     *sync.Cond
@@ -123,6 +148,10 @@ type Engine struct {
 	// sweep and the bound on generations forget from its front.
 	ended    []endedGeneration
 	reserved int // admission tickets held by requests still preprocessing
+	storing  int // jobs the broker is storing: queued, but not yet in its Depth
+	// recent keeps task records heard of before a mirror of their task
+	// existed (a worker of this process claims a job before Submit returns).
+	recent   map[results.Key]TaskRecord
 	running  int
 	draining bool
 	stopped  bool
@@ -135,7 +164,8 @@ type Engine struct {
 func New(cfg Config, gen Generator, store *results.Store, obs Observer, log zerolog.Logger) *Engine {
 	cfg.setDefaults()
 	e := &Engine{
-		cfg: cfg, gen: gen, store: store, obs: obs, log: log, now: time.Now,
+		cfg: cfg, gen: gen, store: store, obs: obs, log: log, now: time.Now, broker: cfg.Broker,
+		recent:          map[results.Key]TaskRecord{},
 		inflight:        map[results.Key]*task{},
 		inflightUploads: map[results.Key]*task{},
 		uploads:         newUploadIndex(uploadIndexEntries),
@@ -144,13 +174,20 @@ func New(cfg Config, gen Generator, store *results.Store, obs Observer, log zero
 	}
 	e.work = sync.NewCond(&e.mu)
 	e.runCtx, e.abort = context.WithCancelCause(context.Background())
+	e.takeCtx, e.stopTaking = context.WithCancel(e.runCtx)
 	return e
 }
 
 // Start launches one step loop per model and the sweeper of finished
 // generations; the sweeper stops with ctx, the loops with Drain.
 func (e *Engine) Start(ctx context.Context) {
+	if e.broker != nil {
+		e.broker.Listen(Listener{Task: e.observeTask, Progress: e.observeProgress, Queue: e.observeQueue})
+	}
 	for _, m := range e.cfg.Models {
+		if e.cfg.Role == RoleGateway {
+			break
+		}
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
@@ -181,6 +218,9 @@ type Submission struct {
 	Preprocess time.Duration
 	Client     string
 	Ticket     *Ticket // the admission ticket taken before preprocessing, if any
+	// Image is the upload as it arrived: a Broker stores it with the job,
+	// for a worker that must preprocess it again.
+	Image []byte
 }
 
 // Ticket is a place in the queue held while a request's picture is
@@ -223,11 +263,19 @@ func (e *Engine) admissibleLocked(priority string) error {
 		e.obs.Shed("draining")
 		return ErrDraining
 	}
-	if depth := len(e.queue) + e.reserved; depth >= e.capacityLocked(priority) {
+	if depth := e.queuedLocked() + e.reserved; depth >= e.capacityLocked(priority) {
 		e.obs.Shed("queue_full")
 		return &QueueFullError{Depth: depth, LowPriority: priority == PriorityLow, RetryAfter: e.estimateLocked(depth + 1)}
 	}
 	return nil
+}
+
+// queuedLocked is the number of jobs waiting to run.
+func (e *Engine) queuedLocked() int {
+	if e.broker != nil {
+		return e.broker.Depth() + e.storing
+	}
+	return len(e.queue)
 }
 
 // SubmitUpload answers a request by the key of its upload alone, before its
@@ -240,7 +288,7 @@ func (e *Engine) admissibleLocked(priority string) error {
 func (e *Engine) SubmitUpload(ctx context.Context, sub Submission, record bool) (id string, r *results.Result, madeBy string, ok bool) {
 	e.mu.Lock()
 	entry, known := e.uploads.get(sub.Upload)
-	if t := e.inflightUploads[sub.Upload]; t != nil && !e.draining {
+	if t := e.inflightUploads[sub.Upload]; t != nil && !e.draining && e.broker == nil {
 		g := e.coalesceLocked(t, sub)
 		e.mu.Unlock()
 		e.obs.CacheLookup(results.TierMiss)
@@ -269,7 +317,9 @@ func (e *Engine) SubmitUpload(ctx context.Context, sub Submission, record bool) 
 		return "", r, madeBy, true
 	}
 	sub.Key, sub.Input = entry.result, entry.input
-	return e.addCachedLocked(sub, r).id, nil, "", true
+	g := e.addCachedLocked(sub, r)
+	e.saveLaterLocked(g)
+	return g.id, nil, "", true
 }
 
 // Submit answers from the result store, joins an identical job in flight, or
@@ -289,8 +339,12 @@ func (e *Engine) Submit(ctx context.Context, sub Submission) (string, error) {
 			e.mu.Lock()
 			e.releaseLocked(sub.Ticket)
 			g := e.addCachedLocked(sub, r)
+			e.saveLaterLocked(g)
 			e.mu.Unlock()
 			return g.id, nil
+		}
+		if e.broker != nil {
+			return e.submitDurable(ctx, sub)
 		}
 
 		e.mu.Lock()
@@ -382,13 +436,27 @@ func (e *Engine) attachLocked(t *task, sub Submission, now time.Time) *generatio
 	if !t.state.Terminal() {
 		t.refs++
 		timeout := sub.Params.Timeout
-		g.timer = time.AfterFunc(timeout, func() {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			e.leaveLocked(g, StateFailed, failureDeadline(timeout))
-		})
+		e.armDeadlineLocked(g, timeout, timeout)
 	}
 	return g
+}
+
+// armDeadlineLocked ends g as past its deadline (of the given length) once
+// left has passed.
+func (e *Engine) armDeadlineLocked(g *generation, timeout, left time.Duration) {
+	g.timer = time.AfterFunc(left, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.leaveRecordedLocked(g, StateFailed, failureDeadline(timeout))
+	})
+}
+
+// leaveRecordedLocked is leaveLocked for a generation whose client is not
+// told: with a broker, the end is recorded there in the background.
+func (e *Engine) leaveRecordedLocked(g *generation, state State, failure *Failure) {
+	if e.leaveLocked(g, state, failure) && e.broker != nil {
+		e.leaveLater(e.generationRecordLocked(g))
+	}
 }
 
 // leaveLocked ends one generation ahead of its task. The task itself stops
@@ -406,6 +474,15 @@ func (e *Engine) leaveLocked(g *generation, state State, failure *Failure) bool 
 	}
 	e.endedLocked(g, g.finished)
 	t.refs--
+	if t.remote {
+		// The broker cancels the task once every generation, on any
+		// engine, has left it (Leave).
+		if t.refs == 0 {
+			e.leaveInflightLocked(t)
+		}
+		t.notify()
+		return true
+	}
 	if t.refs == 0 {
 		e.leaveInflightLocked(t)
 		t.cancel(ErrAbandoned)
@@ -458,17 +535,27 @@ func (e *Engine) removeQueuedLocked(t *task) {
 
 // Cancel ends generation id at its client's request; it fails with
 // ErrNotFound or a *FinishedError.
-func (e *Engine) Cancel(id string) (Snapshot, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	g := e.gens[id]
-	if g == nil {
-		return Snapshot{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+func (e *Engine) Cancel(ctx context.Context, id string) (Snapshot, error) {
+	g, err := e.find(ctx, id)
+	if err != nil {
+		return Snapshot{}, err
 	}
+	e.mu.Lock()
 	if !e.leaveLocked(g, StateCancelled, failureCancelled()) {
+		e.mu.Unlock()
 		return Snapshot{}, &FinishedError{ID: id, State: g.state()}
 	}
-	return e.snapshotLocked(g), nil
+	snap := e.snapshotLocked(g)
+	if e.broker == nil {
+		e.mu.Unlock()
+		return snap, nil
+	}
+	rec := e.generationRecordLocked(g)
+	e.mu.Unlock()
+	if _, err := e.broker.Leave(ctx, rec); err != nil {
+		return snap, &StorageError{Op: "recording the cancellation", Err: err}
+	}
+	return snap, nil
 }
 
 // Abandon ends a generation whose client went away (a synchronous request
@@ -477,11 +564,30 @@ func (e *Engine) Abandon(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if g := e.gens[id]; g != nil {
-		e.leaveLocked(g, StateCancelled, failureCancelled())
+		e.leaveRecordedLocked(g, StateCancelled, failureCancelled())
 	}
 }
 
+// find returns generation id, from the broker's records when this engine
+// does not know it.
+func (e *Engine) find(ctx context.Context, id string) (*generation, error) {
+	e.mu.Lock()
+	g := e.gens[id]
+	e.mu.Unlock()
+	if g != nil {
+		return g, nil
+	}
+	if e.broker == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return e.recall(ctx, id)
+}
+
 func (e *Engine) progress(t *task, p Progress) {
+	if t.delivery != nil {
+		t.delivery.Progress(p)
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if t.state == StateRunning {
@@ -493,6 +599,10 @@ func (e *Engine) progress(t *task, p Progress) {
 // finish records a job's end: its result in the store, its state, the
 // upload keys that will find the result, and the metrics.
 func (e *Engine) finish(t *task, out Output) {
+	if t.delivery != nil {
+		e.finishDelivery(t, out)
+		return
+	}
 	now := time.Now()
 	var res *results.Result
 	var putErr error
@@ -538,12 +648,7 @@ func (e *Engine) finish(t *task, out Output) {
 		}
 	}
 	queued, ran := t.started.Sub(t.enqueued), now.Sub(t.started)
-	per := ran / time.Duration(e.running+1)
-	if e.perJob == 0 {
-		e.perJob = per
-	} else {
-		e.perJob = time.Duration(ewmaWeight*float64(per) + (1-ewmaWeight)*float64(e.perJob))
-	}
+	e.ranLocked(ran)
 	// Counted before anyone hears of the end, so that a client that saw the
 	// job finish also finds it in the metrics.
 	e.obs.Finished(string(t.state), t.params.Decode, queued, ran, now)
@@ -569,6 +674,17 @@ func (e *Engine) finish(t *task, out Output) {
 		Dur("queued", queued).Dur("ran", ran).Msg("job finished")
 	if putErr != nil {
 		e.log.Error().Err(putErr).Str("job", t.id).Msg("result kept in memory only")
+	}
+}
+
+// ranLocked adds a job that ran for d, beside the jobs still running, to
+// the time-per-job average.
+func (e *Engine) ranLocked(d time.Duration) {
+	per := d / time.Duration(e.running+1)
+	if e.perJob == 0 {
+		e.perJob = per
+	} else {
+		e.perJob = time.Duration(ewmaWeight*float64(per) + (1-ewmaWeight)*float64(e.perJob))
 	}
 }
 
@@ -607,6 +723,7 @@ func (e *Engine) Drain(ctx context.Context) error {
 	e.draining = true
 	e.checkIdleLocked()
 	e.mu.Unlock()
+	e.stopTaking()
 	var err error
 	select {
 	case <-e.idle:
@@ -708,20 +825,20 @@ func (e *Engine) estimateLocked(pos int) time.Duration {
 
 // Watch returns generation id's snapshot and a channel closed at its next
 // change.
-func (e *Engine) Watch(id string) (Snapshot, <-chan struct{}, error) {
+func (e *Engine) Watch(ctx context.Context, id string) (Snapshot, <-chan struct{}, error) {
+	g, err := e.find(ctx, id)
+	if err != nil {
+		return Snapshot{}, nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	g := e.gens[id]
-	if g == nil {
-		return Snapshot{}, nil, fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
 	return e.snapshotLocked(g), g.task.changed, nil
 }
 
 // Wait blocks until generation id ends or ctx does.
 func (e *Engine) Wait(ctx context.Context, id string) (Snapshot, error) {
 	for {
-		st, changed, err := e.Watch(id)
+		st, changed, err := e.Watch(ctx, id)
 		if err != nil || st.State.Terminal() {
 			return st, err
 		}
@@ -737,12 +854,11 @@ func (e *Engine) Wait(ctx context.Context, id string) (Snapshot, error) {
 // ErrNotFound, a *NotReadyError, ErrResultGone, or ctx's error when ctx
 // ends while the store is read.
 func (e *Engine) Result(ctx context.Context, id string) (*results.Result, Snapshot, error) {
-	e.mu.Lock()
-	g := e.gens[id]
-	if g == nil {
-		e.mu.Unlock()
-		return nil, Snapshot{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	g, err := e.find(ctx, id)
+	if err != nil {
+		return nil, Snapshot{}, err
 	}
+	e.mu.Lock()
 	st := e.snapshotLocked(g)
 	pinned, key := g.task.pinned, g.task.key
 	e.mu.Unlock()
@@ -761,6 +877,11 @@ func (e *Engine) Result(ctx context.Context, id string) (*results.Result, Snapsh
 		return nil, st, fmt.Errorf("result %s: %w", id, context.Cause(ctx))
 	}
 	e.logStoreError(ctx, err)
+	if r == nil && e.broker != nil {
+		if r, err = e.sharedResult(ctx, key); err != nil {
+			return nil, st, err
+		}
+	}
 	if r == nil {
 		return nil, st, ErrResultGone
 	}
@@ -789,7 +910,7 @@ func (e *Engine) Load() Load {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return Load{
-		Queued: len(e.queue), Running: e.running, Capacity: e.cfg.MaxQueue, Finishers: e.cfg.Finishers,
+		Queued: e.queuedLocked(), Running: e.running, Capacity: e.cfg.MaxQueue, Finishers: e.cfg.Finishers,
 		MaxBatch: e.cfg.MaxBatch, PerJob: e.perJob, Draining: e.draining, Generations: len(e.gens),
 		Policy: e.cfg.Policy,
 	}
@@ -806,7 +927,11 @@ func (e *Engine) snapshotLocked(g *generation) Snapshot {
 	}
 	switch st.State {
 	case StateQueued:
-		if i := slices.Index(e.queue, t); i >= 0 {
+		if t.remote {
+			if pos := e.broker.Position(t.key); pos > 0 {
+				st.QueuePosition, st.EstimatedWait = pos, e.estimateLocked(pos)
+			}
+		} else if i := slices.Index(e.queue, t); i >= 0 {
 			st.QueuePosition = i + 1
 			st.EstimatedWait = e.estimateLocked(i + 1)
 		}

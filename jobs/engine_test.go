@@ -38,10 +38,10 @@ func TestAdmissionRefusesWithTypedErrors(t *testing.T) {
 		t.Errorf("shed %v", e.obs.shed)
 	}
 
-	if _, _, err := e.Watch("nope"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := e.Watch(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("watch of an unknown id: %v", err)
 	}
-	if _, err := e.Cancel("nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.Cancel(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("cancel of an unknown id: %v", err)
 	}
 	go func() {
@@ -52,7 +52,7 @@ func TestAdmissionRefusesWithTypedErrors(t *testing.T) {
 	done := e.submit(t, 3, 1, PriorityNormal)
 	e.wait(t, done)
 	var finished *FinishedError
-	if _, err := e.Cancel(done); !errors.As(err, &finished) || finished.State != StateSucceeded {
+	if _, err := e.Cancel(context.Background(), done); !errors.As(err, &finished) || finished.State != StateSucceeded {
 		t.Errorf("cancel of a finished job: %v", err)
 	}
 
@@ -99,11 +99,11 @@ func TestFinishedGenerationsAreForgottenAfterRetention(t *testing.T) {
 	id := e.submit(t, 1, 1, PriorityNormal)
 	e.wait(t, id)
 	e.sweep(time.Now())
-	if _, _, err := e.Watch(id); err != nil {
+	if _, _, err := e.Watch(context.Background(), id); err != nil {
 		t.Fatalf("swept too early: %v", err)
 	}
 	e.sweep(time.Now().Add(2 * time.Minute))
-	if _, _, err := e.Watch(id); !errors.Is(err, ErrNotFound) {
+	if _, _, err := e.Watch(context.Background(), id); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after retention: %v", err)
 	}
 }
@@ -116,18 +116,18 @@ func TestRecordsAreBoundedOldestFinishedFirst(t *testing.T) {
 	var ended []string
 	for i := range 3 {
 		id := e.submit(t, byte(10+i), 1, PriorityNormal)
-		if _, err := e.Cancel(id); err != nil {
+		if _, err := e.Cancel(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
 		ended = append(ended, id)
 	}
 	for i, id := range ended {
-		_, _, err := e.Watch(id)
+		_, _, err := e.Watch(context.Background(), id)
 		if kept := err == nil; kept != (i == 2) {
 			t.Errorf("ended generation %d kept=%v", i, kept)
 		}
 	}
-	if _, _, err := e.Watch(waiting); err != nil {
+	if _, _, err := e.Watch(context.Background(), waiting); err != nil {
 		t.Errorf("the unfinished generation was forgotten: %v", err)
 	}
 	go func() {
@@ -160,7 +160,7 @@ func TestARepeatedUploadIsAnsweredWithoutARecord(t *testing.T) {
 	}
 	sub.Params.Format = "obj" // not the same request: a record of its own, born succeeded
 	other, _, _, ok := e.SubmitUpload(context.Background(), sub, true)
-	snap, _, _ := e.Watch(other)
+	snap, _, _ := e.Watch(context.Background(), other)
 	if !ok || other == id || !snap.Cached || snap.State != StateSucceeded || snap.Input == nil {
 		t.Errorf("repeat with another format: %+v", snap)
 	}

@@ -20,6 +20,16 @@ var (
 	ErrResultGone = errors.New("the result is no longer in the store; submit the request again")
 )
 
+// StorageError is a job, or a change of one, that the broker could not
+// store: a job it refuses was not accepted.
+type StorageError struct {
+	Op  string // what was being stored
+	Err error
+}
+
+func (e *StorageError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *StorageError) Unwrap() error { return e.Err }
+
 // QueueFullError refuses a job the queue has no room for.
 type QueueFullError struct {
 	Depth       int  // jobs waiting, counting admission tickets
@@ -64,13 +74,16 @@ const (
 	// become unusable (a GPU whose CUDA context is lost answers every later
 	// run so): the server's state is at fault, not the request.
 	FailBackend FailureKind = "backend-unavailable"
+	// FailAttempts is a job that workers took again and again and none
+	// finished: each died, lost its connection or stalled while running it.
+	FailAttempts FailureKind = "attempts-exhausted"
 )
 
 // Failure is why a generation failed or was cancelled.
 type Failure struct {
-	Kind   FailureKind
-	Detail string
-	Err    error // the generator's error, for FailGenerator and FailBackend
+	Kind   FailureKind `json:"kind"`
+	Detail string      `json:"detail"`
+	Err    error       `json:"-"` // the generator's error, for FailGenerator and FailBackend (this process only)
 }
 
 func failureCancelled() *Failure {
@@ -95,4 +108,18 @@ func failureGenerator(err error) *Failure {
 		kind = FailBackend
 	}
 	return &Failure{Kind: kind, Detail: err.Error(), Err: err}
+}
+
+// FailureAttempts is the failure of a job no worker finished in attempts
+// tries.
+func FailureAttempts(attempts int) *Failure {
+	return &Failure{Kind: FailAttempts, Detail: fmt.Sprintf(
+		"workers took this job %d times and none finished it (each stopped while running it: a crash, a lost connection or a stall)", attempts)}
+}
+
+// FailureDeadline is the failure of a job that did not finish within d.
+func FailureDeadline(d time.Duration) *Failure { return failureDeadline(d) }
+
+func failureStorage(err error) *Failure {
+	return &Failure{Kind: FailGenerator, Detail: "the result could not be stored: " + err.Error(), Err: err}
 }

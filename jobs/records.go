@@ -53,6 +53,14 @@ type task struct {
 	pinned   *results.Result // kept in memory only when the store failed to keep it
 	failure  *Failure
 	changed  chan struct{} // closed and replaced on every change
+
+	// remote marks a task the broker holds: this engine mirrors the state
+	// a worker (perhaps on another machine) records, as of revision.
+	remote   bool
+	revision uint64
+	// delivery is set on a task a step loop took from the broker: the
+	// worker's copy, which reports to the broker rather than to watchers.
+	delivery Delivery
 }
 
 func (t *task) notify() {

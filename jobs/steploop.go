@@ -128,6 +128,9 @@ func (e *Engine) dispatchLoop(m *Model) {
 // false when the loop should stop (draining is over, or aborted, and
 // nothing of m is left).
 func (e *Engine) take(m *Model, n int, wait bool) (_ []*task, ok bool) {
+	if e.broker != nil {
+		return e.takeRemote(m, n, wait)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for wait && !e.stopped && !e.hasQueuedLocked(m) {

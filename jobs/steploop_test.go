@@ -65,7 +65,7 @@ func TestACancelledJobLeavesAtTheNextStep(t *testing.T) {
 	if len(first) != 2 {
 		t.Fatalf("step %v", first)
 	}
-	if _, err := e.Cancel(b); err != nil {
+	if _, err := e.Cancel(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
 	gen.stepGate <- struct{}{}

@@ -58,7 +58,7 @@ func TestDrainTimeoutFailsLeftoverJobsWithAReason(t *testing.T) {
 		{running.ID, "the server shut down while the job ran"},
 		{queued.ID, "the server shut down before the job ran"},
 	} {
-		snap, _, err := s.engine.Watch(c.id)
+		snap, _, err := s.engine.Watch(context.Background(), c.id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func TestAbortCutsTheDrainShort(t *testing.T) {
 	if err := waitFor(t, served, "Serve to return"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Serve: %v, want the drain cut short", err)
 	}
-	snap, _, err := s.engine.Watch(st.ID)
+	snap, _, err := s.engine.Watch(context.Background(), st.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

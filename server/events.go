@@ -15,7 +15,7 @@ import (
 // the connection while a job waits in the queue.
 func (s *Server) events(c echo.Context) error {
 	id := generationID(c, "id")
-	snap, changed, err := s.engine.Watch(id)
+	snap, changed, err := s.engine.Watch(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (s *Server) events(c echo.Context) error {
 				_ = rc.Flush()
 			}
 		}
-		snap, changed, err = s.engine.Watch(id)
+		snap, changed, err = s.engine.Watch(c.Request().Context(), id)
 		if err != nil {
 			return nil // forgotten by the sweeper mid-stream; nothing more to say
 		}

@@ -359,7 +359,7 @@ func TestQueuePositionChangesAreEvents(t *testing.T) {
 	_, queued := s.submit(t, testPNG(t, 16, 16, 61), nil)
 
 	position := func() (int, <-chan struct{}) {
-		snap, changed, err := s.engine.Watch(queued.ID)
+		snap, changed, err := s.engine.Watch(context.Background(), queued.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -628,13 +628,13 @@ func TestCancellingAJobAheadIsAQueueEvent(t *testing.T) {
 	waitFor(t, gen.started, "the first job to start")
 	_, ahead := s.submit(t, testPNG(t, 16, 16, 64), nil)
 	_, behind := s.submit(t, testPNG(t, 16, 16, 65), nil)
-	snap, changed, err := s.engine.Watch(behind.ID)
+	snap, changed, err := s.engine.Watch(context.Background(), behind.ID)
 	if err != nil || snap.QueuePosition != 2 {
 		t.Fatalf("position %d (%v), want 2", snap.QueuePosition, err)
 	}
 	readAll(t, s.do(t, "DELETE", "/v1/generations/"+ahead.ID, nil))
 	waitFor(t, changed, "an event for the job behind the cancelled one")
-	if snap, _, _ = s.engine.Watch(behind.ID); snap.State != jobs.StateQueued || snap.QueuePosition != 1 {
+	if snap, _, _ = s.engine.Watch(context.Background(), behind.ID); snap.State != jobs.StateQueued || snap.QueuePosition != 1 {
 		t.Fatalf("after the cancel: %s at position %d, want queued at 1", snap.State, snap.QueuePosition)
 	}
 	close(gen.gate)

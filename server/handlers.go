@@ -18,8 +18,17 @@ import (
 
 // routes registers every endpoint.
 func (s *Server) routes(e *echo.Echo) {
-	create := []echo.MiddlewareFunc{s.rateLimit}
 	v1 := e.Group("/v1")
+	v1.GET("/stats", func(c echo.Context) error { return c.JSON(http.StatusOK, s.stats(time.Now())) })
+	v1.GET("/gpu", func(c echo.Context) error { return c.JSON(http.StatusOK, s.gpu.View()) })
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.ready)
+	e.GET("/metrics", s.metricsHandler)
+	if s.cfg.Role == jobs.RoleWorker {
+		return // a worker answers for itself only: the API is the gateways'
+	}
+
+	create := []echo.MiddlewareFunc{s.rateLimit}
 	v1.POST("/generations", s.createGeneration, create...)
 	v1.POST("/generate", s.generateSync, create...)
 	v1.GET("/generations/:id", s.getGeneration)
@@ -28,12 +37,6 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.GET("/generations/:id/result", s.getResult)
 	v1.HEAD("/generations/:id/result", s.getResult)
 	v1.GET("/models", s.listModels)
-	v1.GET("/stats", func(c echo.Context) error { return c.JSON(http.StatusOK, s.stats(time.Now())) })
-	v1.GET("/gpu", func(c echo.Context) error { return c.JSON(http.StatusOK, s.gpu.View()) })
-
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/readyz", s.ready)
-	e.GET("/metrics", s.metricsHandler)
 
 	// Drop-in routes of Hunyuan3D's api_server.py.
 	e.POST("/generate", s.hunyuanGenerate, create...)
@@ -67,7 +70,7 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 		return a, err
 	}
 	model := s.models[params.Model]
-	sub := jobs.Submission{Upload: jobs.UploadKey(image, params, model.Fingerprint), Model: model, Params: params, Client: c.RealIP()}
+	sub := jobs.Submission{Upload: jobs.UploadKey(image, params, model.Fingerprint), Model: model, Params: params, Client: c.RealIP(), Image: image}
 	if id, r, madeBy, ok := s.engine.SubmitUpload(c.Request().Context(), sub, !sync); ok {
 		a.id, a.hit, a.madeBy = id, r, madeBy
 		return a, nil
@@ -124,7 +127,7 @@ func (s *Server) createGeneration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	snap, _, err := s.engine.Watch(a.id)
+	snap, _, err := s.engine.Watch(c.Request().Context(), a.id)
 	if err != nil {
 		return err
 	}
@@ -242,7 +245,7 @@ func serverTiming(st Status) string {
 }
 
 func (s *Server) getGeneration(c echo.Context) error {
-	snap, _, err := s.engine.Watch(generationID(c, "id"))
+	snap, _, err := s.engine.Watch(c.Request().Context(), generationID(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -250,7 +253,7 @@ func (s *Server) getGeneration(c echo.Context) error {
 }
 
 func (s *Server) cancelGeneration(c echo.Context) error {
-	snap, err := s.engine.Cancel(generationID(c, "id"))
+	snap, err := s.engine.Cancel(c.Request().Context(), generationID(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -306,8 +309,18 @@ func (s *Server) listModels(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"models": out})
 }
 
-// stats is the body of /v1/stats.
+// stats is the body of /v1/stats: this server's own, and every worker of
+// its fleet.
 func (s *Server) stats(now time.Time) telemetry.StatsView {
+	v := s.ownStats(now)
+	if s.cfg.Fleet != nil {
+		v.Workers = s.cfg.Fleet.Workers()
+	}
+	return v
+}
+
+// ownStats is this server's /v1/stats without the fleet.
+func (s *Server) ownStats(now time.Time) telemetry.StatsView {
 	ld := s.engine.Load()
 	return s.met.Stats(telemetry.StatsInput{
 		Now: now, Started: s.started,
@@ -358,6 +371,9 @@ func (s *Server) metricsHandler(c echo.Context) error {
 			telemetry.Gauge{Name: "hy3d_gpu_sm_clock_hertz", Help: "SM clock.", Labels: l, Value: float64(d.SMClockMHz) * 1e6},
 			telemetry.Gauge{Name: "hy3d_gpu_throttled", Help: "1 when a power or thermal reason slows the clocks.", Labels: l, Value: boolFloat(len(d.ThrottleReasons) > 0)},
 		)
+	}
+	if s.cfg.Fleet != nil {
+		gauges = append(gauges, telemetry.WorkerGauges(s.cfg.Fleet.Workers(), time.Now())...)
 	}
 	c.Response().Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)

@@ -143,7 +143,7 @@ func (s *Server) hunyuanSend(c echo.Context) error {
 // (its clients poll on); here a failed or cancelled job says so.
 func (s *Server) hunyuanStatus(c echo.Context) error {
 	id := generationID(c, "uid")
-	snap, _, err := s.engine.Watch(id)
+	snap, _, err := s.engine.Watch(c.Request().Context(), id)
 	if err != nil {
 		return hunyuanProblem(err)
 	}

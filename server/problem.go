@@ -134,10 +134,15 @@ func problemFrom(err error) *Problem {
 
 // engineProblem maps an error of the job engine to its response, or
 // returns nil for any other error.
+// storageRetryAfter is the wait suggested after the job store failed: long
+// enough for a NATS cluster to elect a new leader.
+const storageRetryAfter = 5 * time.Second
+
 func engineProblem(err error) *Problem {
 	var full *jobs.QueueFullError
 	var finished *jobs.FinishedError
 	var notReady *jobs.NotReadyError
+	var storage *jobs.StorageError
 	switch {
 	case errors.As(err, &full):
 		return overloaded(http.StatusServiceUnavailable, "queue-full", "Queue full", full.Error(), full.RetryAfter)
@@ -152,6 +157,11 @@ func engineProblem(err error) *Problem {
 		return p
 	case errors.Is(err, jobs.ErrResultGone):
 		return newProblem(http.StatusGone, "result-gone", "Result gone", err.Error())
+	case errors.As(err, &storage):
+		// Nothing was accepted: the client may send the request again.
+		p := overloaded(http.StatusServiceUnavailable, "storage-unavailable", "Job store unavailable", storage.Error(), storageRetryAfter)
+		p.cause = err
+		return p
 	}
 	return nil
 }

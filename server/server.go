@@ -68,7 +68,25 @@ type Config struct {
 	IdleTimeout           time.Duration // default 120 s
 	GPUInterval           time.Duration // default 2 s
 	Heartbeat             time.Duration // SSE keep-alive; default 15 s
+	// Broker keeps accepted jobs and generation records outside this
+	// process (package durable); nil keeps the queue in memory.
+	Broker jobs.Broker
+	Role   jobs.Role // which half of the job engine runs here; default jobs.RoleAll
+	// Fleet shares every worker's figures with every gateway; nil on a
+	// server alone. Name is this server's name among them.
+	Fleet Fleet
+	Name  string
 }
+
+// Fleet is where the workers behind one queue report their figures, and
+// gateways read them all.
+type Fleet interface {
+	Report(ctx context.Context, v telemetry.WorkerView) error
+	Workers() []telemetry.WorkerView
+}
+
+// fleetInterval is how often a worker reports to the fleet.
+const fleetInterval = 2 * time.Second
 
 func (c *Config) setDefaults() {
 	def := func(v *int, d int) {
@@ -114,6 +132,9 @@ func (c *Config) setDefaults() {
 	defDur(&c.IdleTimeout, 2*time.Minute)
 	defDur(&c.GPUInterval, 2*time.Second)
 	defDur(&c.Heartbeat, 15*time.Second)
+	if c.Role == "" {
+		c.Role = jobs.RoleAll
+	}
 	if c.DefaultModel == "" && len(c.Models) > 0 {
 		c.DefaultModel = c.Models[0].Name
 	}
@@ -197,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 	s.engine = jobs.New(jobs.Config{
 		Models: s.modelList, MaxQueue: cfg.MaxQueue, MaxBatch: cfg.MaxBatch, Finishers: cfg.Workers,
 		Policy: cfg.Policy, Retain: cfg.RetainFinished, MaxGenerations: cfg.MaxGenerations,
+		Broker: cfg.Broker, Role: cfg.Role,
 	}, cfg.Generator, store, s.met, cfg.Logger)
 	s.echo = s.newEcho()
 
@@ -205,13 +227,41 @@ func New(cfg Config) (*Server, error) {
 	s.hurry, s.abort = context.WithCancel(context.Background())
 	s.engine.Start(ctx)
 	go s.gpu.Run(ctx)
+	if cfg.Fleet != nil && cfg.Role != jobs.RoleGateway {
+		go s.reportToFleet(ctx)
+	}
 	if cfg.GPU == nil {
 		s.log.Warn().Str("reason", reason).Msg("GPU telemetry off")
 	}
-	s.log.Info().Str("results_dir", dir).Int("workers", cfg.Workers).Int("max_batch", cfg.MaxBatch).
+	s.log.Info().Str("results_dir", dir).Str("role", string(cfg.Role)).Int("workers", cfg.Workers).Int("max_batch", cfg.MaxBatch).
 		Int("max_queue", cfg.MaxQueue).Int64("cache_bytes", cacheBytes).Str("default_model", cfg.DefaultModel).
 		Msg("server ready")
 	return s, nil
+}
+
+// reportToFleet shares this worker's figures every fleetInterval until ctx
+// ends.
+func (s *Server) reportToFleet(ctx context.Context) {
+	var models []string
+	for _, m := range s.modelList {
+		models = append(models, m.Name)
+	}
+	tick := time.NewTicker(fleetInterval)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		v := telemetry.WorkerOf(s.cfg.Name, string(s.cfg.Role), models, s.ownStats(now), now)
+		rctx, cancel := context.WithTimeout(ctx, fleetInterval)
+		if err := s.cfg.Fleet.Report(rctx, v); err != nil && ctx.Err() == nil {
+			s.log.Warn().Err(err).Msg("reporting to the fleet")
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func (s *Server) newEcho() *echo.Echo {
@@ -301,7 +351,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	drainCtx, cancel := context.WithTimeout(s.hurry, s.cfg.DrainTimeout)
 	derr := s.Drain(drainCtx)
 	cancel()
-	if load.Queued+load.Running > 0 && s.cfg.ResultGrace > 0 {
+	inFlight := load.Queued + load.Running
+	if s.cfg.Broker != nil {
+		// Queued jobs stay in the broker's queue, for another worker or
+		// the next start; only the jobs that ran here ended in the drain.
+		inFlight = load.Running
+	}
+	if inFlight > 0 && s.cfg.ResultGrace > 0 {
 		// Clients of the jobs that just ended poll for them; the results
 		// stay reachable for a while (new jobs are still refused).
 		s.log.Info().Dur("grace", s.cfg.ResultGrace).Msg("drained; results stay reachable for the grace period")

@@ -119,6 +119,8 @@ func failureProblem(f *jobs.Failure) *Problem {
 		p = newProblem(http.StatusGatewayTimeout, "deadline-exceeded", "Deadline exceeded", f.Detail)
 	case jobs.FailShutdown:
 		p = newProblem(http.StatusServiceUnavailable, "shutdown", "Server shut down", f.Detail)
+	case jobs.FailAttempts:
+		p = newProblem(http.StatusServiceUnavailable, "attempts-exhausted", "Workers gave up", f.Detail)
 	case jobs.FailBackend:
 		p = newProblem(http.StatusServiceUnavailable, "backend-unavailable", "Inference backend unavailable", f.Detail)
 	default:

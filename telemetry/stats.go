@@ -22,6 +22,9 @@ type StatsView struct {
 	Batches         []BatchStats      `json:"batches"`
 	GPU             GPUStats          `json:"gpu"`
 	Recommendations []Recommendation  `json:"recommendations"`
+	// Workers are every worker sharing this server's queue, this one
+	// included, as they last reported (none on a server alone).
+	Workers []WorkerView `json:"workers,omitempty"`
 }
 
 // QueueStats is the job engine's state now.

@@ -22,7 +22,7 @@ if [[ -z "$url" ]]; then
   [[ -n "${ENGINES:-}" ]] && engines=(--engines "$ENGINES")
   mkdir -p bench/out/load
   bin/hy3d serve --addr "127.0.0.1:$port" "${engines[@]}" --backend "${BACKEND:-auto}" \
-    --rate-limit 0 --max-batch "${MAX_BATCH:-4}" --results-dir "$store" --log-format json \
+    --rate-limit 0 --max-batch "${MAX_BATCH:-4}" --data-dir "$store" --log-format json \
     >bench/out/load/server.log 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$store"' EXIT

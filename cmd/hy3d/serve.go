@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -70,6 +71,9 @@ type serveFlags struct {
 	condCacheBytes    bytesFlag
 	maxBody           bytesFlag
 	maxPixels         int
+	dataDir           string
+	dataDirSet        bool // --data-dir given, possibly as '' (a temporary directory)
+	ephemeral         bool
 	resultsDir        string
 	resultsBytes      bytesFlag
 	clientShare       float64
@@ -83,6 +87,7 @@ type serveFlags struct {
 	trustedProxies    listFlag
 	logFormat         string
 	logLevel          zerolog.Level
+	queue             queueFlags
 }
 
 func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
@@ -101,7 +106,9 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.condCacheBytes, "cond-cache-bytes", "in-memory cache of conditioner outputs by picture (0 disables it)")
 	fs.Var(&f.maxBody, "max-body", "request body limit")
 	fs.IntVar(&f.maxPixels, "max-pixels", 4096*4096, "picture pixel limit, checked before decoding")
-	fs.StringVar(&f.resultsDir, "results-dir", "", "result store (default: a temporary directory removed on exit)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "where results, the job stream and job records persist (default: $"+dataDirEnv+", else $XDG_STATE_HOME/hy3d, else ~/.local/state/hy3d; '': a temporary directory removed on exit)")
+	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep everything in a temporary directory removed on exit (as --data-dir '')")
+	fs.StringVar(&f.resultsDir, "results-dir", "", "result store (default: results/ in the data directory)")
 	fs.Var(&f.resultsBytes, "results-bytes", "bound of the result store; the least recently used results leave past it (0: unbounded)")
 	fs.Float64Var(&f.clientShare, "results-client-share", 0.25, "part of --results-bytes one client may hold before its own results leave first (1: no share)")
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 10*time.Minute, "deadline of a generation without a timeout parameter")
@@ -112,6 +119,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.Var(&f.apiKeys, "api-key", "required API key (repeatable; also $"+apiKeysEnv+", comma-separated)")
 	fs.Var(&f.corsOrigins, "cors-origin", "allowed CORS origin (repeatable; * for any)")
 	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is believed (repeatable)")
+	f.queue.register(fs)
 	fs.StringVar(&f.logFormat, "log-format", "json", "json (one object per line) or console")
 	logLevel := fs.String("log-level", "info", "least severe lines logged: debug, info, warn or error")
 	if err := parseFlags(fs, stdout, "usage: hy3d serve [flags]   (API: docs/api.md)", args); err != nil {
@@ -119,6 +127,10 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	}
 	if !(f.clientShare > 0 && f.clientShare <= 1) {
 		return nil, usageError{fmt.Errorf("--results-client-share %v: want a share in (0, 1]", f.clientShare)}
+	}
+	fs.Visit(func(fl *flag.Flag) { f.dataDirSet = f.dataDirSet || fl.Name == "data-dir" })
+	if err := f.queue.check(); err != nil {
+		return nil, err
 	}
 	if p := jobs.Policy(f.batching); p != jobs.PolicyContinuous && p != jobs.PolicyAdaptive && p != jobs.PolicyDispatch {
 		return nil, usageError{fmt.Errorf("--batching %q: want continuous, adaptive or dispatch", f.batching)}
@@ -156,7 +168,6 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 		Workers:            f.workers,
 		Policy:             jobs.Policy(f.batching),
 		CacheBytes:         int64(f.cacheBytes),
-		ResultsDir:         f.resultsDir,
 		ResultsBytes:       int64(f.resultsBytes),
 		ResultsClientShare: f.clientShare,
 		MaxBodyBytes:       int64(f.maxBody),
@@ -199,6 +210,19 @@ func (f *serveFlags) serverConfig(log zerolog.Logger, env func(string) string) (
 	return cfg, nil
 }
 
+// openDataDir opens the data directory the flags and the environment name.
+func (f *serveFlags) openDataDir(env func(string) string) (*dataDir, error) {
+	path := f.dataDir
+	if !f.dataDirSet && !f.ephemeral {
+		p, err := defaultDataDir(env)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return openDataDir(path, f.ephemeral)
+}
+
 // resultGrace maps the flag's 0 (no grace period) to the server's negative.
 func resultGrace(d time.Duration) time.Duration {
 	if d <= 0 {
@@ -231,6 +255,22 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	data, err := f.openDataDir(os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, data.remove()) }()
+	unlock, err := data.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cfg.ResultsDir = f.resultsDir
+	if cfg.ResultsDir == "" {
+		cfg.ResultsDir = data.sub("results")
+	}
+	log.Info().Str("data_dir", data.Path).Bool("ephemeral", data.Ephemeral).Str("results_dir", cfg.ResultsDir).
+		Msg("data directory")
 
 	var sets []*engines.Set
 	if len(f.engines) == 0 {
@@ -279,6 +319,14 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	}
 	defer g.Close()
 	cfg.Models, cfg.Preprocessor, cfg.Generator = g.Models(), g, g
+
+	q, err := f.queue.open(ctx, data, cfg.Models, g.Preprocess, 0, log)
+	if err != nil {
+		return err
+	}
+	// Closed after the server has drained, before the data directory goes.
+	closers = append([]func() error{func() error { q.close(); return nil }}, closers...)
+	cfg.Broker, cfg.Role, cfg.Fleet, cfg.Name = q.broker, jobs.Role(f.queue.role), q.fleet, q.name
 
 	if nv, err := telemetry.OpenNVML(nil); err != nil {
 		cfg.GPUUnavailable = err.Error()

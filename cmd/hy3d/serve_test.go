@@ -112,7 +112,7 @@ func TestServeAnswersAndStopsOnSignal(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- serve(ctx, stdio{strings.NewReader(""), io.Discard, &stderr},
-			[]string{"--addr", addr, "--results-dir", t.TempDir(), "--threads", "2"})
+			[]string{"--addr", addr, "--data-dir", t.TempDir(), "--threads", "2"})
 	}()
 	base := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
@@ -152,7 +152,7 @@ func TestServeAnswersAndStopsOnSignal(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 	log := stderr.String()
-	for _, want := range []string{`"message":"model loaded"`, `"message":"draining"`, `"message":"stopped"`, `"path":"/v1/generate"`} {
+	for _, want := range []string{`"message":"data directory"`, `"message":"model loaded"`, `"message":"draining"`, `"message":"stopped"`, `"path":"/v1/generate"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s", want)
 		}
