@@ -187,11 +187,11 @@ hy3d_status hy3d_texel_bounds(const float *texel_positions, size_t texel_count, 
  * texel_bounds (from hy3d_texel_bounds for runs of texel_run texels, or
  * NULL) only saves time. */
 hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel_index, size_t texel_count,
-                             const float *texel_bounds, int32_t texel_run, const float *image, const float *depth, const float *weights,
-                             int32_t width,
-                             int32_t height, int32_t channels, const float *world_to_camera, float ortho_scale,
-                             float view_weight, float exponent, float depth_tolerance, size_t texture_pixels,
-                             int threads, float *accum_color, float *accum_weight, int32_t *used);
+                             const float *texel_bounds, int32_t texel_run, const float *image, const float *depth,
+                             const float *weights, int32_t width, int32_t height, int32_t channels,
+                             const float *world_to_camera, float ortho_scale, float view_weight, float exponent,
+                             float depth_tolerance, size_t texture_pixels, int threads, float *accum_color,
+                             float *accum_weight, int32_t *used);
 
 /* Hunyuan3D-2.0's forward bake ("linear"): every reliable pixel (weight >= 0)
  * splats its colour and weight bilinearly at its UV (uv_map: 2 per pixel);

@@ -101,7 +101,8 @@ struct Skyline {
   int32_t lowest() const {
     const size_t b = size_t(std::min_element(block_min.begin(), block_min.end()) - block_min.begin());
     const auto first = h.begin() + std::ptrdiff_t(b * kBlock);
-    return int32_t(std::min_element(first, first + std::ptrdiff_t(std::min(kBlock, h.size() - b * kBlock))) - h.begin());
+    const auto last = first + std::ptrdiff_t(std::min(kBlock, h.size() - b * kBlock));
+    return int32_t(std::min_element(first, last) - h.begin());
   }
   int32_t highest() const { return *std::max_element(h.begin(), h.end()); }
   // Sets the columns under footprint fp placed at (x, y) to its top.
@@ -486,7 +487,8 @@ class AtlasBuilder {
         edges.push_back({std::min(a, b), std::max(a, b), uint32_t(3 * i + k), uint32_t(3 * i + (k + 1) % 3)});
       }
     }
-    std::sort(edges.begin(), edges.end(), [](const Edge &l, const Edge &r) { return l.a != r.a ? l.a < r.a : l.b < r.b; });
+    std::sort(edges.begin(), edges.end(),
+              [](const Edge &l, const Edge &r) { return l.a != r.a ? l.a < r.a : l.b < r.b; });
     std::vector<Edge> border;
     for (size_t i = 0; i < edges.size();) {
       size_t j = i;
@@ -630,7 +632,9 @@ class AtlasBuilder {
     };
     for (size_t i = 0; i < corners; i += 3) {
       P p[3];
-      for (int k = 0; k < 3; ++k) rotate(c.corners[2 * (i + k)] * s, c.corners[2 * (i + k) + 1] * s, quarter, p[k].u, p[k].v);
+      for (int k = 0; k < 3; ++k) {
+        rotate(c.corners[2 * (i + k)] * s, c.corners[2 * (i + k) + 1] * s, quarter, p[k].u, p[k].v);
+      }
       if (p[1].u < p[0].u) std::swap(p[0], p[1]);
       if (p[2].u < p[1].u) std::swap(p[1], p[2]);
       if (p[1].u < p[0].u) std::swap(p[0], p[1]);
@@ -785,7 +789,9 @@ class AtlasBuilder {
         for (int32_t x = 0; x + fp.width <= size; x += stride) consider(x);
         if (best == o) {
           const int32_t around = best_x;
-          for (int32_t x = std::max(0, around - stride + 1); x < around + stride && x + fp.width <= size; ++x) consider(x);
+          for (int32_t x = std::max(0, around - stride + 1); x < around + stride && x + fp.width <= size; ++x) {
+            consider(x);
+          }
         }
       }
       if (best < 0) return -1;
@@ -948,8 +954,10 @@ class AtlasBuilder {
       const double xmin = std::max(0.0, std::ceil(std::min({px[0], px[1], px[2]}) - 0.5));
       const double xmax = std::min(double(w - 1), std::floor(std::max({px[0], px[1], px[2]}) - 0.5));
       // Barycentrics are affine in the sample: w0 = e0x x + e0y y + e0c (as in texture_raster.cpp).
-      const double e0x = (py[1] - py[2]) * inv, e0y = (px[2] - px[1]) * inv, e0c = (px[1] * py[2] - py[1] * px[2]) * inv;
-      const double e1x = (py[2] - py[0]) * inv, e1y = (px[0] - px[2]) * inv, e1c = (px[2] * py[0] - py[2] * px[0]) * inv;
+      const double e0x = (py[1] - py[2]) * inv, e0y = (px[2] - px[1]) * inv;
+      const double e0c = (px[1] * py[2] - py[1] * px[2]) * inv;
+      const double e1x = (py[2] - py[0]) * inv, e1y = (px[0] - px[2]) * inv;
+      const double e1c = (px[2] * py[0] - py[2] * px[0]) * inv;
       for (int64_t y = ylo; y <= yhi; ++y) {
         const double sy = double(y) + 0.5;
         const double r0 = e0y * sy + e0c, r1 = e1y * sy + e1c;

@@ -39,7 +39,8 @@ struct Bits {
   int32_t w = 0, h = 0;
   size_t words = 0;  // per row
   std::vector<uint64_t> v;
-  Bits(int32_t width, int32_t height) : w(width), h(height), words((size_t(width) + 63) / 64), v(words * size_t(height)) {}
+  Bits(int32_t width, int32_t height)
+      : w(width), h(height), words((size_t(width) + 63) / 64), v(words * size_t(height)) {}
   bool at(size_t y, size_t x) const { return (v[y * words + x / 64] >> (x % 64)) & 1; }
 };
 
@@ -314,11 +315,11 @@ hy3d_status hy3d_texel_bounds(const float *texel_positions, size_t texel_count, 
 }
 
 hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel_index, size_t texel_count,
-                             const float *texel_bounds, int32_t texel_run, const float *image, const float *depth, const float *weights,
-                             int32_t width,
-                             int32_t height, int32_t channels, const float *world_to_camera, float ortho_scale,
-                             float view_weight, float exponent, float depth_tolerance, size_t texture_pixels,
-                             int threads, float *accum_color, float *accum_weight, int32_t *used) {
+                             const float *texel_bounds, int32_t texel_run, const float *image, const float *depth,
+                             const float *weights, int32_t width, int32_t height, int32_t channels,
+                             const float *world_to_camera, float ortho_scale, float view_weight, float exponent,
+                             float depth_tolerance, size_t texture_pixels, int threads, float *accum_color,
+                             float *accum_weight, int32_t *used) {
   return hy3d::guard([&] {
     const char *op = "hy3d_bake_gather";
     hy3d::check_image(op, width, height);
@@ -444,7 +445,8 @@ hy3d_status hy3d_bake_gather(const float *texel_positions, const uint32_t *texel
     hy3d::parallel_chunks(chunks, threads, 1, [&](size_t begin, size_t end, int) {
       for (size_t chunk = begin; chunk < end; ++chunk) {
         for (const Sample &s : accepted[chunk]) {
-          const size_t x1 = std::min<size_t>(s.x + 1, size_t(width) - 1), y1 = std::min<size_t>(s.y + 1, size_t(height) - 1);
+          const size_t x1 = std::min<size_t>(s.x + 1, size_t(width) - 1);
+          const size_t y1 = std::min<size_t>(s.y + 1, size_t(height) - 1);
           const float *p00 = image + c * (size_t(s.y) * size_t(width) + s.x);
           const float *p01 = image + c * (size_t(s.y) * size_t(width) + x1);
           const float *p10 = image + c * (y1 * size_t(width) + s.x);
