@@ -657,20 +657,7 @@ func (e *Engine) finish(t *task, out Output) {
 	e.work.Broadcast()
 	e.mu.Unlock()
 
-	// One line per job, with every stage's duration (in ms, like every
-	// zerolog duration here).
-	ev := e.log.Info()
-	if t.state != StateSucceeded {
-		ev = e.log.Warn().Err(out.Err)
-	}
-	if res != nil {
-		stages := zerolog.Dict()
-		for _, st := range res.Stages {
-			stages = stages.Dur(st.Stage, st.Duration)
-		}
-		ev = ev.Dict("stages", stages).Int("faces", res.Faces)
-	}
-	ev.Str("job", t.id).Str("model", t.model.Name).Str("status", string(t.state)).
+	e.jobLine(t.state, out.Err, res).Str("job", t.id).Str("model", t.model.Name).Str("status", string(t.state)).
 		Dur("queued", queued).Dur("ran", ran).Msg("job finished")
 	if putErr != nil {
 		e.log.Error().Err(putErr).Str("job", t.id).Msg("result kept in memory only")
@@ -886,6 +873,23 @@ func (e *Engine) Result(ctx context.Context, id string) (*results.Result, Snapsh
 		return nil, st, ErrResultGone
 	}
 	return r, st, nil
+}
+
+// jobLine starts the one log line a finished job gets, with every stage's
+// duration (in ms, like every zerolog duration here).
+func (e *Engine) jobLine(state State, err error, res *results.Result) *zerolog.Event {
+	ev := e.log.Info()
+	if state != StateSucceeded {
+		ev = e.log.Warn().Err(err)
+	}
+	if res != nil {
+		stages := zerolog.Dict()
+		for _, st := range res.Stages {
+			stages = stages.Dur(st.Stage, st.Duration)
+		}
+		ev = ev.Dict("stages", stages).Int("faces", res.Faces)
+	}
+	return ev
 }
 
 // logStoreError reports a result the store found corrupt (and dropped); a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/results"
 )
@@ -407,17 +406,7 @@ func (e *Engine) finishDelivery(t *task, out Output) {
 		o.State, o.Failure = StateFailed, failureGenerator(out.Err)
 	}
 	e.settle(t, o, release)
-	ev := e.log.Info()
-	if o.State != StateSucceeded {
-		ev = e.log.Warn().Err(out.Err)
-	}
-	if res != nil {
-		stages := zerolog.Dict()
-		for _, st := range res.Stages {
-			stages = stages.Dur(st.Stage, st.Duration)
-		}
-		ev = ev.Dict("stages", stages).Int("faces", res.Faces)
-	}
+	ev := e.jobLine(o.State, out.Err, res)
 	status := string(o.State)
 	if release {
 		status = "released"
