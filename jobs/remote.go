@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-
 	"github.com/hy3d/hy3d/results"
 )
 
