@@ -797,13 +797,15 @@ func (b *Broker) Result(ctx context.Context, key results.Key) (*results.Result, 
 		return nil, nil
 	}
 	// Asked only for a task recorded as succeeded, whose worker shared the
-	// result before recording it: a replica that answers "not found" may
-	// not have applied it yet.
+	// result before recording it: a replica that answers "not found", or
+	// serves chunks whose digest does not match yet, may not have applied
+	// all of it.
 	var data []byte
 	var err error
 	for wait := time.Now().Add(resultLag); ; {
 		data, err = retried(ctx, func(ctx context.Context) ([]byte, error) { return b.results.GetBytes(ctx, key.String()) })
-		if !errors.Is(err, jetstream.ErrObjectNotFound) || time.Now().After(wait) || ctx.Err() != nil {
+		lagging := errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, jetstream.ErrDigestMismatch)
+		if !lagging || time.Now().After(wait) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
