@@ -206,11 +206,11 @@ func measure(ctx context.Context, m *mesh.Mesh, tex, viewSize, threads int, comp
 			return r, err
 		}
 	}
+	start = time.Now() // the baker boxes the texels for its views
 	baker, err := scene.NewBaker(uv, 3, texture.BakeGather)
 	if err != nil {
 		return r, err
 	}
-	start = time.Now()
 	for i, v := range views {
 		if _, err := baker.Add(ctx, v, images[i], cams[i].Weight); err != nil {
 			return r, err
