@@ -93,17 +93,24 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := good()
 			tc.spoil(&m)
-			err := m.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate = %v, want it to mention %q", err, tc.want)
-			}
+			wantValidate(t, m, tc.want)
 		})
+	}
+}
+
+// wantValidate checks that m validates when want is "", and otherwise that
+// Validate's error mentions want.
+func wantValidate(t *testing.T, m Manifest, want string) {
+	t.Helper()
+	err := m.Validate()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Validate = %v, want it to mention %q", err, want)
 	}
 }
 

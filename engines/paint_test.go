@@ -108,16 +108,7 @@ func TestValidatePaintNamesEveryProblem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := good()
 			tc.spoil(&m)
-			err := m.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate = %v, want it to mention %q", err, tc.want)
-			}
+			wantValidate(t, m, tc.want)
 		})
 	}
 }

@@ -144,3 +144,27 @@ func overlapTexels(a *Atlas, size int) uint64 {
 	}
 	return overlaps
 }
+
+// FieldPSNR is the PSNR, in dB over colours in [0, 1], of the texels of tex
+// that keep selects (by texel index into tex) against a colour field of
+// world position, sampled at each texel's position; n counts those texels
+// (NaN dB when there are none). It scores a bake or a fill against a known
+// field, as the oracle tests and bench/texture do.
+func FieldPSNR(uv *UVRaster, tex Image, keep func(p int) bool, field func(p [3]float32) [3]float32) (db float64, n int) {
+	var sum float64
+	for i, p := range uv.TexelIndex {
+		if !keep(int(p)) {
+			continue
+		}
+		want := field([3]float32{uv.TexelPositions[3*i], uv.TexelPositions[3*i+1], uv.TexelPositions[3*i+2]})
+		for k := 0; k < 3; k++ {
+			d := float64(tex.Pix[3*int(p)+k] - want[k])
+			sum += d * d
+		}
+		n++
+	}
+	if n == 0 {
+		return math.NaN(), 0
+	}
+	return 10 * math.Log10(1/(sum/float64(3*n))), n
+}

@@ -25,27 +25,6 @@ func paint(t *testing.T, s *Scene, v *View) Image {
 	return img
 }
 
-// psnr over the texels selected by keep, against the field at each texel's position.
-func psnr(uv *UVRaster, tex Image, keep func(p int) bool) (float64, int) {
-	var sum float64
-	n := 0
-	for i, p := range uv.TexelIndex {
-		if !keep(int(p)) {
-			continue
-		}
-		want := field([3]float32{uv.TexelPositions[3*i], uv.TexelPositions[3*i+1], uv.TexelPositions[3*i+2]})
-		for k := 0; k < 3; k++ {
-			d := float64(tex.Pix[3*int(p)+k] - want[k])
-			sum += d * d
-		}
-		n++
-	}
-	if n == 0 {
-		return math.NaN(), 0
-	}
-	return 10 * math.Log10(1/(sum/float64(3*n))), n
-}
-
 type oracle struct {
 	scene *Scene
 	uv    *UVRaster
@@ -106,7 +85,7 @@ func TestOracleBakeMatchesField(t *testing.T) {
 	}{{"gather 2.1", BakeGather}, {"splat 2.0", BakeSplat}} {
 		t.Run(tc.name, func(t *testing.T) {
 			tex, painted := o.bake(t, Cameras20(), 1024, tc.mode)
-			db, n := psnr(o.uv, tex, func(p int) bool { return painted[p] != 0 })
+			db, n := FieldPSNR(o.uv, tex, func(p int) bool { return painted[p] != 0 }, field)
 			t.Logf("%s: PSNR %.2f dB over %d of %d chart texels", tc.name, db, n, len(o.uv.TexelIndex))
 			if n < len(o.uv.TexelIndex)/2 {
 				t.Errorf("only %d of %d chart texels painted", n, len(o.uv.TexelIndex))
@@ -129,7 +108,7 @@ func TestOracleFillUnseen(t *testing.T) {
 	if err := o.scene.Fill(context.Background(), o.uv, tex, painted); err != nil {
 		t.Fatal(err)
 	}
-	db, n := psnr(o.uv, tex, func(p int) bool { return painted[p] == 0 })
+	db, n := FieldPSNR(o.uv, tex, func(p int) bool { return painted[p] == 0 }, field)
 	t.Logf("filled PSNR %.2f dB over %d unseen chart texels", db, n)
 	if n == 0 {
 		t.Fatal("no unseen texel: the test does not test filling")

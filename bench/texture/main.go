@@ -221,7 +221,7 @@ func measure(ctx context.Context, m *mesh.Mesh, tex, viewSize, threads int, comp
 		return r, err
 	}
 	r.BakeS = time.Since(start).Seconds()
-	r.PaintedPSNR, _ = psnr(uv, baked, func(p int) bool { return painted[p] != 0 })
+	r.PaintedPSNR, _ = texture.FieldPSNR(uv, baked, func(p int) bool { return painted[p] != 0 }, colourAt)
 
 	// Both fills start from the same 8-bit texture.
 	for i, x := range baked.Pix {
@@ -237,7 +237,7 @@ func measure(ctx context.Context, m *mesh.Mesh, tex, viewSize, threads int, comp
 		return r, err
 	}
 	r.FillS = time.Since(start).Seconds()
-	r.FillPSNR, r.UnseenTexels = psnr(uv, baked, func(p int) bool { return painted[p] == 0 })
+	r.FillPSNR, r.UnseenTexels = texture.FieldPSNR(uv, baked, func(p int) bool { return painted[p] == 0 }, colourAt)
 
 	start = time.Now()
 	var glb bytes.Buffer
@@ -260,6 +260,9 @@ func (r *result) keepFaster(o result) {
 }
 
 // colour is the benchmark's smooth colour field of the normalized position.
+// colourAt is colour at a position, as texture.FieldPSNR takes it.
+func colourAt(p [3]float32) [3]float32 { return colour(p[0], p[1], p[2]) }
+
 func colour(x, y, z float32) [3]float32 {
 	return [3]float32{
 		float32(0.5 + 0.35*math.Sin(4*float64(x)+0.3)*math.Cos(3*float64(z))),
@@ -281,26 +284,6 @@ func paint(s *texture.Scene, v *texture.View) (texture.Image, error) {
 		}
 	}
 	return img, nil
-}
-
-func psnr(uv *texture.UVRaster, tex texture.Image, keep func(p int) bool) (float64, int) {
-	var sum float64
-	n := 0
-	for i, p := range uv.TexelIndex {
-		if !keep(int(p)) {
-			continue
-		}
-		want := colour(uv.TexelPositions[3*i], uv.TexelPositions[3*i+1], uv.TexelPositions[3*i+2])
-		for k := 0; k < 3; k++ {
-			d := float64(tex.Pix[3*int(p)+k] - want[k])
-			sum += d * d
-		}
-		n++
-	}
-	if n == 0 {
-		return math.NaN(), 0
-	}
-	return 10 * math.Log10(1/(sum/float64(3*n))), n
 }
 
 func quantize(v float32) uint8 { return uint8(math.Round(float64(min(max(v, 0), 1)) * 255)) }
@@ -344,7 +327,7 @@ func opencvNS(uv *texture.UVRaster, tex texture.Image, painted []uint8, dir, pyt
 	for i, b := range raw {
 		filled.Pix[i] = float32(b) / 255
 	}
-	db, _ := psnr(uv, filled, func(p int) bool { return painted[p] == 0 })
+	db, _ := texture.FieldPSNR(uv, filled, func(p int) bool { return painted[p] == 0 }, colourAt)
 	return seconds, db, nil
 }
 
