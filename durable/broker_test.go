@@ -21,7 +21,10 @@ import (
 // is a guard against hangs, never a measurement.
 const safety = 20 * time.Second
 
-var testModel = &jobs.Model{Name: "fake", Fingerprint: "fp-1", Defaults: jobs.Defaults{Steps: 3, Resolution: 16, Faces: 100, Decode: jobs.DecodeDense}}
+var (
+	testModel  = &jobs.Model{Name: "fake", Fingerprint: "fp-1", Defaults: jobs.Defaults{Steps: 3, Resolution: 16, Faces: 100, Decode: jobs.DecodeDense}}
+	paintModel = &jobs.Model{Name: "fake-paint", Kind: jobs.KindPaint, Fingerprint: "fp-paint"}
+)
 
 // slowGen samples for Params.Steps steps of stepTime each; hold, when set,
 // blocks every step until it is closed (or the call's context ends).
@@ -73,8 +76,14 @@ func (g *slowGen) Step(ctx context.Context, states []jobs.Sampling) error {
 
 func (g *slowGen) Finish(ctx context.Context, j jobs.Job, s jobs.Sampling) jobs.Output {
 	body := fmt.Sprintf("seed=%d steps=%d", j.Params.Seed, s.(*slowState).step)
+	if j.Params.Texture && j.Handoff == nil {
+		return jobs.Output{Handoff: &jobs.Handoff{Model: j.Params.PaintModel, State: body}}
+	}
+	if j.Handoff != nil {
+		body = fmt.Sprintf("painted %s", j.Handoff)
+	}
 	out := jobs.Output{Meshes: map[string][]byte{}, Vertices: 3, Faces: 1}
-	for _, f := range results.Formats {
+	for _, f := range j.Formats {
 		out.Meshes[f] = []byte(f + " " + body)
 	}
 	return out
@@ -104,7 +113,8 @@ func startNode(t *testing.T, dir string, gen jobs.Generator, reset bool) *node {
 	prepare := func(ctx context.Context, model string, image []byte) (*jobs.Prepared, error) {
 		return prepared(image), nil
 	}
-	b, err := Open(context.Background(), Config{Conn: nc, Name: "w1", Models: []Model{{Name: testModel.Name, Fingerprint: testModel.Fingerprint}},
+	b, err := Open(context.Background(), Config{Conn: nc, Name: "w1", Models: []Model{{Name: testModel.Name, Fingerprint: testModel.Fingerprint},
+		{Name: paintModel.Name, Fingerprint: paintModel.Fingerprint}},
 		AckWait: 2 * time.Second, Prepare: prepare, Reset: reset, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +123,7 @@ func startNode(t *testing.T, dir string, gen jobs.Generator, reset bool) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := jobs.New(jobs.Config{Models: []*jobs.Model{testModel}, MaxBatch: 2, Broker: b}, gen, store, nopObserver{}, zerolog.Nop())
+	e := jobs.New(jobs.Config{Models: []*jobs.Model{testModel, paintModel}, MaxBatch: 2, Broker: b}, gen, store, nopObserver{}, zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
 	e.Start(ctx)
 	n := &node{ns: ns, nc: nc, broker: b, engine: e, store: store, cancel: cancel}
@@ -154,8 +164,12 @@ func prepared(image []byte) *jobs.Prepared {
 
 func submit(t *testing.T, e *jobs.Engine, image string, steps int) string {
 	t.Helper()
-	p := jobs.Params{Model: testModel.Name, Format: "glb", Steps: steps, Seed: 1, Resolution: 16, Faces: 100,
-		Decode: jobs.DecodeDense, Priority: jobs.PriorityNormal, Timeout: time.Minute}
+	return submitParams(t, e, image, jobs.Params{Model: testModel.Name, Format: "glb", Steps: steps, Seed: 1, Resolution: 16, Faces: 100,
+		Decode: jobs.DecodeDense, Priority: jobs.PriorityNormal, Timeout: time.Minute})
+}
+
+func submitParams(t *testing.T, e *jobs.Engine, image string, p jobs.Params) string {
+	t.Helper()
 	in := prepared([]byte(image))
 	id, err := e.Submit(context.Background(), jobs.Submission{
 		Key: jobs.CacheKey(in.Hash, p, testModel.Fingerprint), Model: testModel, Params: p, Input: in, Image: []byte(image),
@@ -200,6 +214,28 @@ func TestJobsRunThroughTheBroker(t *testing.T) {
 		if err != nil || string(r.Meshes["glb"].Data) != "glb seed=1 steps=3" {
 			t.Fatalf("%s: result %v", id, err)
 		}
+	}
+}
+
+func TestATexturedJobIsHandedOnWhileThePaintLoopWaitsOnTheQueue(t *testing.T) {
+	n := startNode(t, t.TempDir(), &slowGen{stepTime: time.Millisecond}, false)
+	defer n.stop()
+	// The paint loop is blocked taking from the paint queue, which stays
+	// empty: the handoff must wake it.
+	id := submitParams(t, n.engine, "picture-t", jobs.Params{Model: testModel.Name, Format: "glb", Steps: 2, Seed: 1, Resolution: 16,
+		Faces: 100, Decode: jobs.DecodeDense, Priority: jobs.PriorityNormal, Timeout: time.Minute, Texture: true, PaintModel: paintModel.Name})
+	if snap := waitEnd(t, n.engine, id); snap.State != jobs.StateSucceeded {
+		t.Fatalf("%s %+v", snap.State, snap.Failure)
+	}
+	r, _, err := n.engine.Result(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(r.Meshes["zip"].Data), "zip painted seed=1 steps=2"; got != want {
+		t.Fatalf("zip = %q, want %q", got, want)
+	}
+	if r.Meshes["obj"] != nil {
+		t.Error("a textured result holds an untextured format")
 	}
 }
 

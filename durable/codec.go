@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/hy3d/hy3d/jobs"
@@ -249,11 +251,8 @@ func encodeResult(r *results.Result) []byte {
 		w.Stages = append(w.Stages, wireStage{st.Stage, st.Duration})
 	}
 	var body bytes.Buffer
-	for _, f := range results.Formats {
+	for _, f := range slices.Sorted(maps.Keys(r.Meshes)) {
 		m := r.Meshes[f]
-		if m == nil {
-			continue
-		}
 		w.Meshes = append(w.Meshes, wireResultFormat{Format: f, Bytes: len(m.Data), SHA256: hex.EncodeToString(m.SHA256[:])})
 		body.Write(m.Data)
 	}

@@ -9,7 +9,10 @@
 // steps, finished ones leave at once for finisher goroutines that run the
 // stages after sampling beside the next steps, and cancelled ones leave at
 // the next step (PolicyDispatch, which runs a batch to its end before taking
-// the next, remains for comparison). Its refusals and lookups fail with
+// the next, remains for comparison). A job may run through several models'
+// loops: a Generator's Finish hands a textured generation on from the shape
+// model's loop to a paint model's, which steps the paint UNet over every job
+// painting in the same way, and the result gathers both phases' stages. Its refusals and lookups fail with
 // typed errors (QueueFullError, ErrDraining, ErrNotFound, …) that the server
 // maps to responses in one place.
 package jobs

@@ -81,6 +81,16 @@ const (
 	RoleWorker  Role = "worker"
 )
 
+// model finds a served model by name; nil when there is none.
+func (c *Config) model(name string) *Model {
+	for _, m := range c.Models {
+		if m.Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
 func (c *Config) setDefaults() {
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -142,8 +152,14 @@ type Engine struct {
 	// inflightUploads finds the task of an upload by its bytes, before the
 	// picture is decoded.
 	inflightUploads map[results.Key]*task
-	uploads         *uploadIndex
-	gens            map[string]*generation
+	// handed holds, per model, running jobs handed on to that model's step
+	// loop (Output.Handoff); the loop takes them before queued ones.
+	handed map[string][]*task
+	// wakeTake interrupts a step loop's wait on the broker when a job is
+	// handed to it.
+	wakeTake map[string]context.CancelFunc
+	uploads  *uploadIndex
+	gens     map[string]*generation
 	// ended lists finished generations in the order they finished: the
 	// sweep and the bound on generations forget from its front.
 	ended    []endedGeneration
@@ -168,6 +184,8 @@ func New(cfg Config, gen Generator, store *results.Store, obs Observer, log zero
 		recent:          map[results.Key]TaskRecord{},
 		inflight:        map[results.Key]*task{},
 		inflightUploads: map[results.Key]*task{},
+		handed:          map[string][]*task{},
+		wakeTake:        map[string]context.CancelFunc{},
 		uploads:         newUploadIndex(uploadIndexEntries),
 		gens:            map[string]*generation{},
 		idle:            make(chan struct{}),
@@ -680,8 +698,12 @@ func (e *Engine) buildResult(t *task, out Output, now time.Time) (*results.Resul
 		Key: t.key, Owner: t.owner, Meshes: map[string]*results.Mesh{}, Vertices: out.Vertices, Faces: out.Faces,
 		Warnings: out.Warnings, Created: now,
 	}
-	r.Stages = append([]results.StageTiming{{Stage: "preprocess", Duration: t.preprocess}}, out.Stages...)
-	for _, f := range results.Formats {
+	r.Stages = append([]results.StageTiming{{Stage: "preprocess", Duration: t.preprocess}}, t.carried.Stages...)
+	r.Stages = append(r.Stages, out.Stages...)
+	if len(t.carried.Warnings) > 0 {
+		r.Warnings = append(slices.Clone(t.carried.Warnings), out.Warnings...)
+	}
+	for _, f := range t.params.Formats() {
 		b := out.Meshes[f]
 		if len(b) == 0 {
 			return nil, fmt.Errorf("generator returned no %s mesh", f)

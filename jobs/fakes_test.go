@@ -21,11 +21,17 @@ const safety = 10 * time.Second
 // call is announced on stepping (the ids of its jobs, in order) and, with
 // stepGate, waits for a token; every Finish is announced on finishing and,
 // with finishGate, waits for a token. A job samples for Params.Steps steps.
+// A textured job (Params.Texture) is handed on after its first Finish to
+// Params.PaintModel, where it samples Params.Steps steps again.
 type fakeGen struct {
 	clock      *fakeClock // if set, each Step advances it by stepCost(batch size)
 	stepCost   func(batch int) time.Duration
 	stepping   chan []string
 	stepGate   chan struct{}
+	// paintStepping and paintGate, when set, replace stepping and stepGate
+	// for steps of jobs in their paint phase.
+	paintStepping chan []string
+	paintGate     chan struct{}
 	finishing  chan string
 	finishGate chan struct{}
 
@@ -37,6 +43,7 @@ type fakeGen struct {
 
 type fakeState struct {
 	id          string
+	painting    bool // in the phase after a handoff
 	step, steps int
 	seed        int64
 	trace       []int // the batch size of every step it took part in
@@ -55,7 +62,7 @@ func (f *fakeGen) Start(ctx context.Context, batch []Job) ([]Sampling, []error) 
 	states := make([]Sampling, len(batch))
 	for i, j := range batch {
 		ids[i] = j.ID
-		states[i] = &fakeState{id: j.ID, steps: j.Params.Steps, seed: j.Params.Seed}
+		states[i] = &fakeState{id: j.ID, steps: j.Params.Steps, seed: j.Params.Seed, painting: j.Handoff != nil}
 	}
 	f.mu.Lock()
 	f.starts = append(f.starts, ids)
@@ -72,12 +79,16 @@ func (f *fakeGen) Step(ctx context.Context, states []Sampling) error {
 	f.steps = append(f.steps, ids)
 	f.mu.Unlock()
 	f.record(fmt.Sprint("step ", ids))
-	if f.stepping != nil {
-		f.stepping <- ids
+	stepping, gate := f.stepping, f.stepGate
+	if len(states) > 0 && states[0].(*fakeState).painting && f.paintGate != nil {
+		stepping, gate = f.paintStepping, f.paintGate
 	}
-	if f.stepGate != nil {
+	if stepping != nil {
+		stepping <- ids
+	}
+	if gate != nil {
 		select {
-		case <-f.stepGate:
+		case <-gate:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -127,8 +138,15 @@ func (f *fakeGen) Finish(ctx context.Context, j Job, s Sampling) Output {
 	// The mesh depends on the job alone: its seed and its step count.
 	st := s.(*fakeState)
 	body := fmt.Sprintf("seed=%d steps=%d", st.seed, st.step)
+	if j.Params.Texture && j.Handoff == nil {
+		return Output{Handoff: &Handoff{Model: j.Params.PaintModel, State: "mesh " + body},
+			Stages: []results.StageTiming{{Stage: "sample", Duration: time.Millisecond}}, Warnings: []string{"shape warning"}}
+	}
+	if j.Handoff != nil {
+		body = fmt.Sprintf("painted %s with %d steps", j.Handoff, st.step)
+	}
 	out := Output{Meshes: map[string][]byte{}, Stages: []results.StageTiming{{Stage: "sample", Duration: time.Millisecond}}}
-	for _, f := range results.Formats {
+	for _, f := range j.Formats {
 		out.Meshes[f] = []byte(f + " " + body)
 	}
 	return out

@@ -41,6 +41,10 @@ type Job struct {
 	Params   Params
 	Formats  []string       // every format the engine wants bytes for
 	Progress func(Progress) // safe to call from any goroutine
+	// Handoff is what the Finish of the job's previous model handed on
+	// (Output.Handoff.State); nil when this model runs the job from its
+	// input.
+	Handoff any
 }
 
 // Progress is a job's position inside the pipeline.
@@ -58,6 +62,18 @@ type Output struct {
 	Faces    int
 	Warnings []string
 	Err      error
+	// Handoff, when set, passes the job on to another model's step loop
+	// instead of ending it: a textured generation's mesh goes on from the
+	// shape model to the paint model. The Stages and Warnings reported so
+	// far join the job's final result.
+	Handoff *Handoff
+}
+
+// Handoff passes a running job on to the step loop of another model (or
+// again to the same one, for a job whose next phase needs its loop).
+type Handoff struct {
+	Model string // the model whose step loop runs the job next
+	State any    // given back to the Generator as Job.Handoff
 }
 
 // Prepared is a preprocessed picture.
@@ -85,9 +101,17 @@ func (p *Prepared) described() *Prepared {
 	return &q
 }
 
+// Model kinds: a shape model makes meshes from pictures; a paint model
+// textures meshes.
+const (
+	KindShape = "shape"
+	KindPaint = "paint"
+)
+
 // Model describes one model set the engine can run.
 type Model struct {
 	Name        string
+	Kind        string // KindShape (the default when empty) or KindPaint
 	Family      string
 	Description string
 	Backend     string
@@ -97,6 +121,18 @@ type Model struct {
 	Fingerprint string
 	Defaults    Defaults
 	MaxBatch    int // the engines' largest batch of jobs; 0 means no limit of its own
+}
+
+// IsPaint reports whether m textures meshes.
+func (m *Model) IsPaint() bool { return m.Kind == KindPaint }
+
+// graphs names, for the Observer, the calls of m's step loop: the one that
+// starts jobs and the one that steps them.
+func (m *Model) graphs() (start, step string) {
+	if m.IsPaint() {
+		return "paint_condition", "paint_unet"
+	}
+	return "condition", "dit"
 }
 
 // Defaults are the parameters a request gets for the fields it leaves out.

@@ -17,16 +17,29 @@ const (
 
 // Params are the validated parameters of one generation.
 type Params struct {
-	Model      string        `json:"model"`
-	Format     string        `json:"format"`
-	Steps      int           `json:"steps"`
-	Guidance   float64       `json:"guidance"`
-	Seed       int64         `json:"seed"`
-	Resolution int           `json:"resolution"`
-	Faces      int           `json:"faces"`
-	Decode     string        `json:"decode"`
-	Priority   string        `json:"priority"`
-	Timeout    time.Duration `json:"-"`
+	Model      string  `json:"model"`
+	Format     string  `json:"format"`
+	Steps      int     `json:"steps"`
+	Guidance   float64 `json:"guidance"`
+	Seed       int64   `json:"seed"`
+	Resolution int     `json:"resolution"`
+	Faces      int     `json:"faces"`
+	Decode     string  `json:"decode"`
+	Priority   string  `json:"priority"`
+	// Texture asks for a textured result (TexturedFormats): the mesh is
+	// painted from the picture by PaintModel at TextureSize² texels.
+	Texture     bool          `json:"texture,omitempty"`
+	PaintModel  string        `json:"paint_model,omitempty"`
+	TextureSize int           `json:"texture_size,omitempty"`
+	Timeout     time.Duration `json:"-"`
+}
+
+// Formats are the formats a result of these parameters holds.
+func (p Params) Formats() []string {
+	if p.Texture {
+		return results.TexturedFormats
+	}
+	return results.Formats
 }
 
 // Priorities order the queue: a job runs before every queued job of a lower
@@ -77,6 +90,14 @@ func paramKey(domain string, digest [32]byte, p Params, fingerprint string) resu
 	var buf [8]byte
 	for _, n := range []uint64{uint64(p.Steps), math.Float64bits(p.Guidance), uint64(p.Seed), uint64(p.Resolution), uint64(p.Faces)} {
 		binary.LittleEndian.PutUint64(buf[:], n)
+		h.Write(buf[:])
+	}
+	if p.Texture {
+		// Only textured keys carry the paint fields, so that the keys of
+		// untextured results stay what they were.
+		h.Write(binary.AppendUvarint(nil, uint64(len(p.PaintModel))))
+		h.Write([]byte(p.PaintModel))
+		binary.LittleEndian.PutUint64(buf[:], uint64(p.TextureSize))
 		h.Write(buf[:])
 	}
 	var k results.Key

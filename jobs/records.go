@@ -61,6 +61,12 @@ type task struct {
 	// delivery is set on a task a step loop took from the broker: the
 	// worker's copy, which reports to the broker rather than to watchers.
 	delivery Delivery
+
+	// handoff is what the generator handed on to the next model's loop,
+	// until that loop starts the job; carried keeps the stages and warnings
+	// of the phases the job already ran.
+	handoff any
+	carried Output
 }
 
 func (t *task) notify() {

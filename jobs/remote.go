@@ -205,10 +205,8 @@ func (e *Engine) recall(ctx context.Context, id string) (*generation, error) {
 // modelLocked is the served model of that name, or a stand-in for one this
 // engine does not serve (a record another gateway made).
 func (e *Engine) modelLocked(name string) *Model {
-	for _, m := range e.cfg.Models {
-		if m.Name == name {
-			return m
-		}
+	if m := e.cfg.model(name); m != nil {
+		return m
 	}
 	return &Model{Name: name}
 }
@@ -324,28 +322,55 @@ func (e *Engine) sharedResult(ctx context.Context, key results.Key) (*results.Re
 // it, none once the drain has begun (the queue keeps them for another
 // worker, or for this one after a restart).
 func (e *Engine) takeRemote(m *Model, n int, wait bool) ([]*task, bool) {
-	e.mu.Lock()
-	stopping := e.draining || e.stopped
-	e.mu.Unlock()
-	if stopping {
-		return nil, !wait
-	}
 	if n <= 0 {
 		return nil, true
 	}
-	ds, err := e.broker.Take(e.takeCtx, m.Name, n, wait)
+	e.mu.Lock()
+	handed := e.takeHandedLocked(m, n)
+	stopping := e.draining || e.stopped
+	if stopping && wait && len(handed) == 0 {
+		// A job running elsewhere in this engine may still be handed here.
+		for !e.stopped && e.running > 0 && len(e.handed[m.Name]) == 0 {
+			e.work.Wait()
+		}
+		handed = e.takeHandedLocked(m, n)
+	}
+	if stopping || len(handed) > 0 {
+		e.mu.Unlock()
+		if stopping || len(handed) == n {
+			return handed, len(handed) > 0 || !wait
+		}
+		return append(handed, e.takeDeliveries(e.takeCtx, m, n-len(handed), false)...), true
+	}
+	// A job handed to this loop while it waits on the broker wakes it.
+	ctx, wake := context.WithCancel(e.takeCtx)
+	e.wakeTake[m.Name] = wake
+	e.mu.Unlock()
+	taken := e.takeDeliveries(ctx, m, n, wait)
+	e.mu.Lock()
+	delete(e.wakeTake, m.Name)
+	e.mu.Unlock()
+	wake()
+	return taken, true
+}
+
+// takeDeliveries claims up to n of m's queued jobs from the broker and
+// mirrors them as running tasks; with wait it blocks until there is one or
+// ctx ends.
+func (e *Engine) takeDeliveries(ctx context.Context, m *Model, n int, wait bool) []*task {
+	ds, err := e.broker.Take(ctx, m.Name, n, wait)
 	if err != nil {
-		if e.takeCtx.Err() == nil {
+		if ctx.Err() == nil {
 			e.log.Warn().Err(err).Str("model", m.Name).Msg("taking jobs from the queue")
 			if wait {
 				// Nothing else to do until the queue answers again.
 				select {
-				case <-e.takeCtx.Done():
+				case <-ctx.Done():
 				case <-time.After(time.Second):
 				}
 			}
 		}
-		return nil, true
+		return nil
 	}
 	now := time.Now()
 	tasks := make([]*task, 0, len(ds))
@@ -373,7 +398,7 @@ func (e *Engine) takeRemote(m *Model, n int, wait bool) ([]*task, bool) {
 		}
 		fresh = append(fresh, t)
 	}
-	return fresh, true
+	return fresh
 }
 
 // finishDelivery is finish for a job taken from the broker: the result goes

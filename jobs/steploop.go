@@ -6,8 +6,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/hy3d/hy3d/results"
 )
 
 // sampling is one job inside the step loop.
@@ -60,6 +58,13 @@ func (e *Engine) continuousLoop(m *Model) {
 	}()
 
 	costs := newStepCosts()
+	finished := func(a sampling) bool {
+		if a.s.Done() {
+			done <- a
+			return true
+		}
+		return false
+	}
 	var active []sampling
 	for {
 		room := limit - len(active)
@@ -70,24 +75,19 @@ func (e *Engine) continuousLoop(m *Model) {
 		if !ok {
 			return
 		}
-		active = append(active, e.start(arrivals)...)
+		// A job whose start left nothing to sample goes straight on.
+		active = slices.DeleteFunc(append(active, e.start(m, arrivals)...), finished)
 		active = e.dropCancelled(active)
 		if len(active) == 0 {
 			continue
 		}
 		began := e.now()
-		if !e.step(active) {
+		if !e.step(m, active) {
 			active = nil
 			continue
 		}
 		costs.observe(len(active), e.now().Sub(began))
-		active = slices.DeleteFunc(active, func(a sampling) bool {
-			if a.s.Done() {
-				done <- a
-				return true
-			}
-			return false
-		})
+		active = slices.DeleteFunc(active, finished)
 	}
 }
 
@@ -102,20 +102,21 @@ func (e *Engine) dispatchLoop(m *Model) {
 		if !ok {
 			return
 		}
-		active := e.start(batch)
 		var sampled []sampling
+		finished := func(a sampling) bool {
+			if a.s.Done() {
+				sampled = append(sampled, a)
+				return true
+			}
+			return false
+		}
+		active := slices.DeleteFunc(e.start(m, batch), finished)
 		for len(active) > 0 {
 			active = e.dropCancelled(active)
-			if len(active) == 0 || !e.step(active) {
+			if len(active) == 0 || !e.step(m, active) {
 				break
 			}
-			active = slices.DeleteFunc(active, func(a sampling) bool {
-				if a.s.Done() {
-					sampled = append(sampled, a)
-					return true
-				}
-				return false
-			})
+			active = slices.DeleteFunc(active, finished)
 		}
 		for _, a := range sampled {
 			e.finishJob(a)
@@ -133,21 +134,23 @@ func (e *Engine) take(m *Model, n int, wait bool) (_ []*task, ok bool) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for wait && !e.stopped && !e.hasQueuedLocked(m) {
+	for wait && !e.stopped && !e.hasQueuedLocked(m) && len(e.handed[m.Name]) == 0 {
 		e.work.Wait()
 	}
-	if wait && e.stopped && !e.hasQueuedLocked(m) {
+	if wait && e.stopped && !e.hasQueuedLocked(m) && len(e.handed[m.Name]) == 0 {
 		return nil, false
 	}
 	if n <= 0 {
 		return nil, true
 	}
-	var out []*task
+	out := e.takeHandedLocked(m, n)
+	n -= len(out)
 	rest := e.queue[:0]
 	first := -1
+	taken := 0
 	for i, t := range e.queue {
-		if len(out) < n && t.model.Name == m.Name {
-			out = append(out, t)
+		if taken < n && t.model.Name == m.Name {
+			out, taken = append(out, t), taken+1
 			if first < 0 {
 				first = i
 			}
@@ -155,19 +158,61 @@ func (e *Engine) take(m *Model, n int, wait bool) (_ []*task, ok bool) {
 			rest = append(rest, t)
 		}
 	}
-	if len(out) == 0 {
-		return nil, true
+	if taken == 0 {
+		return out, true
 	}
 	clear(e.queue[len(rest):])
 	e.queue = rest
 	e.positionsChangedLocked(first)
 	now := time.Now()
-	for _, t := range out {
+	for _, t := range out[len(out)-taken:] {
 		t.state, t.started = StateRunning, now
 		t.notify()
 	}
-	e.running += len(out)
+	e.running += taken
 	return out, true
+}
+
+// takeHandedLocked takes up to n of the jobs handed on to m's loop, in the
+// order they were handed.
+func (e *Engine) takeHandedLocked(m *Model, n int) []*task {
+	h := e.handed[m.Name]
+	k := min(n, len(h))
+	if k <= 0 {
+		return nil
+	}
+	out := slices.Clone(h[:k])
+	clear(h[:k])
+	e.handed[m.Name] = h[k:]
+	return out
+}
+
+// handOn passes a running job on to the step loop of the model its
+// generator named, keeping what it reported so far for its result. During
+// a shutdown past the drain timeout the job ends instead, as every running
+// job does.
+func (e *Engine) handOn(t *task, out Output) {
+	next := e.cfg.model(out.Handoff.Model)
+	e.mu.Lock()
+	if next == nil || e.stopped || e.runCtx.Err() != nil {
+		e.mu.Unlock()
+		if next == nil {
+			out = Output{Err: fmt.Errorf("handed on to model %q, which this engine does not run", out.Handoff.Model)}
+		} else {
+			out = Output{Err: context.Cause(e.runCtx)}
+		}
+		e.finish(t, out)
+		return
+	}
+	t.carried.Stages = append(t.carried.Stages, out.Stages...)
+	t.carried.Warnings = append(t.carried.Warnings, out.Warnings...)
+	t.handoff = out.Handoff.State
+	e.handed[next.Name] = append(e.handed[next.Name], t)
+	if wake := e.wakeTake[next.Name]; wake != nil {
+		wake()
+	}
+	e.work.Broadcast()
+	e.mu.Unlock()
 }
 
 func (e *Engine) hasQueuedLocked(m *Model) bool {
@@ -176,17 +221,20 @@ func (e *Engine) hasQueuedLocked(m *Model) bool {
 
 // start hands newly taken jobs to the generator in one call (one
 // conditioner batch) and returns the ones that may sample.
-func (e *Engine) start(tasks []*task) []sampling {
+func (e *Engine) start(m *Model, tasks []*task) []sampling {
 	if len(tasks) == 0 {
 		return nil
 	}
 	jobs := make([]Job, len(tasks))
+	e.mu.Lock()
 	for i, t := range tasks {
 		jobs[i] = Job{
-			ID: t.id, Context: t.ctx, Input: t.input, Params: t.params, Formats: results.Formats,
-			Progress: func(p Progress) { e.progress(t, p) },
+			ID: t.id, Context: t.ctx, Input: t.input, Params: t.params, Formats: t.params.Formats(),
+			Progress: func(p Progress) { e.progress(t, p) }, Handoff: t.handoff,
 		}
+		t.handoff = nil
 	}
+	e.mu.Unlock()
 	var states []Sampling
 	var errs []error
 	err := e.guard("start", func() {
@@ -195,7 +243,8 @@ func (e *Engine) start(tasks []*task) []sampling {
 			panic(fmt.Sprintf("generator started %d states and %d errors for %d jobs", len(states), len(errs), len(jobs)))
 		}
 	})
-	e.obs.Batch("condition", len(jobs))
+	startGraph, _ := m.graphs()
+	e.obs.Batch(startGraph, len(jobs))
 	var out []sampling
 	for i, t := range tasks {
 		switch {
@@ -224,7 +273,7 @@ func (e *Engine) dropCancelled(active []sampling) []sampling {
 
 // step advances every active job by one sampling step; on failure it ends
 // them all and reports false.
-func (e *Engine) step(active []sampling) bool {
+func (e *Engine) step(m *Model, active []sampling) bool {
 	states := make([]Sampling, len(active))
 	for i, a := range active {
 		states[i] = a.s
@@ -233,7 +282,8 @@ func (e *Engine) step(active []sampling) bool {
 	if gerr := e.guard("step", func() { err = e.gen.Step(e.runCtx, states) }); gerr != nil {
 		err = gerr
 	}
-	e.obs.Batch("dit", len(states))
+	_, stepGraph := m.graphs()
+	e.obs.Batch(stepGraph, len(states))
 	if err == nil {
 		return true
 	}
@@ -243,13 +293,18 @@ func (e *Engine) step(active []sampling) bool {
 	return false
 }
 
-// finishJob runs the stages after sampling for one job and records its end.
+// finishJob runs the stages after sampling for one job and records its
+// end, or hands it on to the next model's loop.
 func (e *Engine) finishJob(a sampling) {
 	var out Output
 	if err := e.guard("finish", func() { out = e.gen.Finish(e.runCtx, a.job, a.s) }); err != nil {
 		out = Output{Err: err}
 	}
 	e.obs.Batch("decode", 1)
+	if out.Err == nil && out.Handoff != nil {
+		e.handOn(a.t, out)
+		return
+	}
 	e.finish(a.t, out)
 }
 

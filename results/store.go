@@ -200,12 +200,17 @@ func (r *Result) size() int64 {
 	return n
 }
 
-// Formats are the mesh formats every result holds, in the order the store
-// keeps them.
+// Formats are the mesh formats every untextured result holds, in the order
+// the store keeps them.
 var Formats = []string{"glb", "obj", "ply", "stl"}
 
-// IsFormat reports whether s is one of Formats.
-func IsFormat(s string) bool { return slices.Contains(Formats, s) }
+// TexturedFormats are the formats every textured result holds: a GLB with
+// its material, and a zip of OBJ, MTL and texture images. PLY and STL carry
+// no texture.
+var TexturedFormats = []string{"glb", "zip"}
+
+// IsFormat reports whether s is one of Formats or TexturedFormats.
+func IsFormat(s string) bool { return slices.Contains(Formats, s) || slices.Contains(TexturedFormats, s) }
 
 // Key identifies a result: the same key means the same mesh bytes.
 type Key [32]byte
