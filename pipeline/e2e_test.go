@@ -540,3 +540,40 @@ func TestGenerateDecimatesToTheFaceBudgetAndStaysClosed(t *testing.T) {
 		t.Errorf("%d normals for %d vertices", len(res.Mesh.Normals)/3, res.Mesh.VertexCount())
 	}
 }
+
+// The picture a paint model gets back from a preprocessed upload is the
+// cut-out on white: the object's colour in the middle, white where the
+// upload was transparent.
+func TestPictureIsTheCutOutOnWhite(t *testing.T) {
+	p := tinyPipeline(t, "tiny")
+	img := image.NewNRGBA(image.Rect(0, 0, 96, 96))
+	for y := 24; y < 72; y++ {
+		for x := 24; x < 72; x++ {
+			img.SetNRGBA(x, y, color.NRGBA{R: 200, G: 40, B: 10, A: 255})
+		}
+	}
+	prep, err := p.Preprocess(context.Background(), encodePNG(t, img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pic := p.Picture(prep)
+	n := p.Manifest().Image.Size
+	if pic.Bounds().Dx() != n || pic.Bounds().Dy() != n {
+		t.Fatalf("picture %v, want %d²", pic.Bounds(), n)
+	}
+	for _, c := range []struct {
+		x, y int
+		want color.NRGBA
+	}{
+		{n / 2, n / 2, color.NRGBA{R: 200, G: 40, B: 10, A: 255}},
+		{2, 2, color.NRGBA{R: 255, G: 255, B: 255, A: 255}},
+		{n - 3, n - 3, color.NRGBA{R: 255, G: 255, B: 255, A: 255}},
+	} {
+		got := pic.NRGBAAt(c.x, c.y)
+		for ch, d := range []int{int(got.R) - int(c.want.R), int(got.G) - int(c.want.G), int(got.B) - int(c.want.B)} {
+			if d < -2 || d > 2 {
+				t.Errorf("(%d, %d) channel %d = %v, want %v", c.x, c.y, ch, got, c.want)
+			}
+		}
+	}
+}

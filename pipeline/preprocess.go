@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/tensor"
@@ -325,4 +326,26 @@ func ppTensor(canvas cvImage, spec engines.ImageSpec) tensor.Tensor {
 		}
 	}
 	return tensor.Tensor{Name: "image", Shape: []int64{1, 3, int64(n), int64(n)}, Data: data}
+}
+
+// Picture is a preprocessed picture as the conditioner sees it (the object
+// cut out, centred and composited on white, at Size²) in 8-bit RGB: what a
+// paint model paints with, so that the texture follows the cut-out the
+// shape was made from.
+func (p *Pipeline) Picture(prep *Prepared) *image.NRGBA {
+	spec := p.set.Image
+	n := spec.Size
+	img := image.NewNRGBA(image.Rect(0, 0, n, n))
+	for ch := range 3 {
+		plane := prep.Tensor.Data[ch*n*n : (ch+1)*n*n]
+		mean, std := spec.Mean[ch], spec.Std[ch]
+		for i, v := range plane {
+			x := (float64(v)*std + mean) * 255
+			img.Pix[4*i+ch] = uint8(math.Round(min(max(x, 0), 255)))
+		}
+	}
+	for i := 3; i < len(img.Pix); i += 4 {
+		img.Pix[i] = 255
+	}
+	return img
 }
