@@ -24,16 +24,16 @@ const safety = 10 * time.Second
 // A textured job (Params.Texture) is handed on after its first Finish to
 // Params.PaintModel, where it samples Params.Steps steps again.
 type fakeGen struct {
-	clock      *fakeClock // if set, each Step advances it by stepCost(batch size)
-	stepCost   func(batch int) time.Duration
-	stepping   chan []string
-	stepGate   chan struct{}
+	clock    *fakeClock // if set, each Step advances it by stepCost(batch size)
+	stepCost func(batch int) time.Duration
+	stepping chan []string
+	stepGate chan struct{}
 	// paintStepping and paintGate, when set, replace stepping and stepGate
 	// for steps of jobs in their paint phase.
 	paintStepping chan []string
 	paintGate     chan struct{}
-	finishing  chan string
-	finishGate chan struct{}
+	finishing     chan string
+	finishGate    chan struct{}
 
 	mu     sync.Mutex
 	starts [][]string

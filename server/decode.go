@@ -35,6 +35,7 @@ var controlParams = map[string]bool{"wait": true}
 // validation.
 type decodedRequest struct {
 	image []byte
+	mesh  []byte // POST /v1/textures only
 	raw   map[string]string
 }
 
@@ -54,15 +55,15 @@ func decodeGeneration(r *http.Request, maxImage int64) (*decodedRequest, error) 
 	}
 	switch mt {
 	case "multipart/form-data":
-		err = decodeMultipart(r.Body, mp["boundary"], maxImage, req)
+		err = decodeMultipart(r.Body, mp["boundary"], maxImage, req, false)
 	case "application/json":
 		var fields map[string]string
 		fields, err = decodeJSONFields(r.Body)
 		if err == nil {
-			err = takeJSON(fields, req)
+			err = takeJSON(fields, req, false)
 		}
 	case "image/png", "image/jpeg", "image/webp", "application/octet-stream":
-		req.image, err = readImage(r.Body, maxImage)
+		req.image, err = readFile("image", r.Body, maxImage)
 	default:
 		return nil, unsupportedBody(ct)
 	}
@@ -73,6 +74,50 @@ func decodeGeneration(r *http.Request, maxImage int64) (*decodedRequest, error) 
 		return nil, badRequest("image", "an image is required")
 	}
 	return req, nil
+}
+
+// decodeTexturing reads a POST /v1/textures request: multipart/form-data
+// with "image" and "mesh" files, or JSON with both in base64; parameters as
+// for a generation. Both files are required.
+func decodeTexturing(r *http.Request, maxBody int64) (*decodedRequest, error) {
+	req := &decodedRequest{raw: map[string]string{}}
+	if err := addQuery(req.raw, r.URL.Query()); err != nil {
+		return nil, err
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, mp, err := mime.ParseMediaType(ct)
+	switch {
+	case ct == "" || err != nil:
+		return nil, unsupportedTexturingBody(ct)
+	case mt == "multipart/form-data":
+		err = decodeMultipart(r.Body, mp["boundary"], maxBody, req, true)
+	case mt == "application/json":
+		var fields map[string]string
+		if fields, err = decodeJSONFields(r.Body); err == nil {
+			err = takeJSON(fields, req, true)
+		}
+	default:
+		return nil, unsupportedTexturingBody(ct)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var missing []FieldError
+	if len(req.image) == 0 {
+		missing = append(missing, FieldError{Field: "image", Message: "the picture to paint from is required"})
+	}
+	if len(req.mesh) == 0 {
+		missing = append(missing, FieldError{Field: "mesh", Message: "the mesh to paint (GLB, OBJ, PLY or STL) is required"})
+	}
+	if len(missing) > 0 {
+		return nil, invalidParams(missing)
+	}
+	return req, nil
+}
+
+func unsupportedTexturingBody(ct string) *Problem {
+	return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+		fmt.Sprintf("content type %q: send multipart/form-data with image and mesh files, or application/json with both in base64", ct))
 }
 
 func unsupportedBody(ct string) *Problem {
@@ -101,13 +146,17 @@ func setField(raw map[string]string, name, value string) error {
 	return nil
 }
 
-func readImage(r io.Reader, maxImage int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxImage+1))
+// readFile reads the file of one field, up to maxBytes.
+func readFile(field string, r io.Reader, maxBytes int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
 	if err != nil {
 		return nil, bodyError(err)
 	}
-	if int64(len(b)) > maxImage {
-		return nil, tooLarge(maxImage)
+	if int64(len(b)) > maxBytes {
+		p := tooLarge(maxBytes)
+		p.Detail = fmt.Sprintf("the %s may be at most %d bytes", field, maxBytes)
+		p.Errors = []FieldError{{Field: field, Message: p.Detail}}
+		return nil, p
 	}
 	return b, nil
 }
@@ -152,7 +201,9 @@ func bodyError(err error) error {
 	return badRequest("", fmt.Sprintf("reading the request body: %v", err))
 }
 
-func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decodedRequest) error {
+// decodeMultipart reads the form's fields and its image file, and its mesh
+// file when withMesh.
+func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decodedRequest, withMesh bool) error {
 	if boundary == "" {
 		return badRequest("", "multipart/form-data without a boundary")
 	}
@@ -176,12 +227,24 @@ func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decod
 			if req.image != nil {
 				return badRequest("image", "given more than once")
 			}
-			img, err := readImage(part, maxImage)
+			img, err := readFile("image", part, maxImage)
 			if err != nil {
 				return err
 			}
 			req.image = img
+		case name == "mesh" && withMesh:
+			if req.mesh != nil {
+				return badRequest("mesh", "given more than once")
+			}
+			m, err := readFile("mesh", part, maxImage)
+			if err != nil {
+				return err
+			}
+			req.mesh = m
 		case part.FileName() != "":
+			if withMesh {
+				return badRequest(name, "unexpected file; the picture goes in the image field, the mesh in the mesh field")
+			}
 			return badRequest(name, "unexpected file; the picture goes in the image field")
 		default:
 			v, err := io.ReadAll(io.LimitReader(part, maxFormFieldBytes+1))
@@ -266,14 +329,18 @@ func decodeJSONFields(body io.Reader) (map[string]string, error) {
 	return out, nil
 }
 
-func takeJSON(fields map[string]string, req *decodedRequest) error {
+func takeJSON(fields map[string]string, req *decodedRequest, withMesh bool) error {
 	for name, v := range fields {
-		if name == "image" {
-			img, err := decodeBase64Image(v)
+		if name == "image" || (name == "mesh" && withMesh) {
+			b, err := decodeBase64(name, v)
 			if err != nil {
 				return err
 			}
-			req.image = img
+			if name == "image" {
+				req.image = b
+			} else {
+				req.mesh = b
+			}
 			continue
 		}
 		if err := setField(req.raw, name, v); err != nil {
@@ -283,13 +350,14 @@ func takeJSON(fields map[string]string, req *decodedRequest) error {
 	return nil
 }
 
-// decodeBase64Image accepts standard or URL-safe base64, padded or not, with
-// or without a data: URL prefix, since clients produce all of them.
-func decodeBase64Image(s string) ([]byte, error) {
+// decodeBase64 reads the file in a base64 field: standard or URL-safe,
+// padded or not, with or without a data: URL prefix, since clients produce
+// all of them.
+func decodeBase64(field, s string) ([]byte, error) {
 	if strings.HasPrefix(s, "data:") {
 		i := strings.Index(s, ",")
 		if i < 0 || !strings.HasSuffix(s[:i], ";base64") {
-			return nil, badRequest("image", "data URL must be base64-encoded")
+			return nil, badRequest(field, "data URL must be base64-encoded")
 		}
 		s = s[i+1:]
 	}
@@ -304,7 +372,7 @@ func decodeBase64Image(s string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, badRequest("image", "must be base64-encoded")
+	return nil, badRequest(field, "must be base64-encoded")
 }
 
 // sniffImage rejects bodies that are plainly not an allowed picture before

@@ -31,6 +31,7 @@ func (s *Server) routes(e *echo.Echo) {
 	create := []echo.MiddlewareFunc{s.rateLimit}
 	v1.POST("/generations", s.createGeneration, create...)
 	v1.POST("/generate", s.generateSync, create...)
+	v1.POST("/textures", s.createTexturing, create...)
 	v1.GET("/generations/:id", s.getGeneration)
 	v1.DELETE("/generations/:id", s.cancelGeneration)
 	v1.GET("/generations/:id/events", s.events)
@@ -56,21 +57,26 @@ type admitted struct {
 	madeBy string // with hit: the generation that made it, while it is kept
 }
 
-// admit validates a decoded request and answers it by its upload's bytes
-// when it can (a repeat costs a hash and a lookup); otherwise it takes a
-// place in the queue, preprocesses the picture and submits it. sync says
-// the client waits for the mesh, so a stored result needs no generation.
+// admit validates a decoded generation request and admits it (admitUpload).
 func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync bool) (admitted, error) {
 	params, errs := s.params.parse(raw)
 	if len(errs) > 0 {
 		return admitted{}, invalidParams(errs)
 	}
-	a := admitted{params: params}
 	if err := sniffImage(image); err != nil {
-		return a, err
+		return admitted{params: params}, err
 	}
-	model := s.models[params.Model]
-	sub := jobs.Submission{Upload: jobs.UploadKey(image, params, model.Fingerprint), Model: model, Params: params, Client: c.RealIP(), Image: image}
+	return s.admitUpload(c, image, params, sync)
+}
+
+// admitUpload answers a validated request by its upload's bytes when it can
+// (a repeat costs a hash and a lookup); otherwise it takes a place in the
+// queue, preprocesses the upload and submits it. sync says the client waits
+// for the mesh, so a stored result needs no generation.
+func (s *Server) admitUpload(c echo.Context, upload []byte, params Params, sync bool) (admitted, error) {
+	a := admitted{params: params}
+	model, fp := s.models[params.Model], s.fingerprint(params)
+	sub := jobs.Submission{Upload: jobs.UploadKey(upload, params, fp), Model: model, Params: params, Client: c.RealIP(), Image: upload}
 	if id, r, madeBy, ok := s.engine.SubmitUpload(c.Request().Context(), sub, !sync); ok {
 		a.id, a.hit, a.madeBy = id, r, madeBy
 		return a, nil
@@ -89,7 +95,7 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 		return a, err
 	}
 	start := time.Now()
-	prep, err := s.pre.Preprocess(ctx, params.Model, image)
+	prep, err := s.pre.Preprocess(ctx, params.Model, upload)
 	took := time.Since(start)
 	release()
 	if err != nil {
@@ -98,9 +104,19 @@ func (s *Server) admit(c echo.Context, image []byte, raw map[string]string, sync
 		}
 		return a, imageProblem(err)
 	}
-	sub.Key, sub.Input, sub.Preprocess, sub.Ticket = jobs.CacheKey(prep.Hash, params, model.Fingerprint), prep, took, tk
+	sub.Key, sub.Input, sub.Preprocess, sub.Ticket = jobs.CacheKey(prep.Hash, params, fp), prep, took, tk
 	a.id, err = s.engine.Submit(ctx, sub)
 	return a, err
+}
+
+// fingerprint is what identifies the models that make a request's result:
+// the shape model's, and the paint model's when the result is textured.
+func (s *Server) fingerprint(p Params) string {
+	fp := s.models[p.Model].Fingerprint
+	if p.Texture && p.PaintModel != p.Model {
+		fp += "+" + s.models[p.PaintModel].Fingerprint
+	}
+	return fp
 }
 
 // clientGone is the response nobody will read: the client closed the
@@ -127,6 +143,12 @@ func (s *Server) createGeneration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.accepted(c, a)
+}
+
+// accepted answers an asynchronous request with its generation's status:
+// 202 while it runs, 200 when it had already ended (a stored result).
+func (s *Server) accepted(c echo.Context, a admitted) error {
 	snap, _, err := s.engine.Watch(c.Request().Context(), a.id)
 	if err != nil {
 		return err
@@ -137,6 +159,44 @@ func (s *Server) createGeneration(c echo.Context) error {
 		code = http.StatusOK
 	}
 	return c.JSON(code, statusOf(snap))
+}
+
+// createTexturing is POST /v1/textures: paint an uploaded mesh from a
+// picture with a paint model. It answers like POST /v1/generations: the
+// generation's status, or with wait=true the textured file itself.
+func (s *Server) createTexturing(c echo.Context) error {
+	req, err := decodeTexturing(c.Request(), s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	wait, err := boolQuery(c, "wait")
+	if err != nil {
+		return err
+	}
+	format := ""
+	if _, named := req.raw["format"]; wait && !named {
+		if format, err = negotiateFormat("", c.Request().Header.Get("Accept"), "", results.TexturedFormats); err != nil {
+			return err
+		}
+	}
+	params, errs := s.params.parseTexture(req.raw)
+	if len(errs) > 0 {
+		return invalidParams(errs)
+	}
+	if err := sniffImage(req.image); err != nil {
+		return err
+	}
+	if _, err := meshParser(req.mesh); err != nil {
+		return imageProblem(fmt.Errorf("%w: %v", errBadMesh, err))
+	}
+	a, err := s.admitUpload(c, packTextureUpload(req.image, req.mesh), params, wait)
+	if err != nil {
+		return err
+	}
+	if !wait {
+		return s.accepted(c, a)
+	}
+	return s.answerSync(c, a, format)
 }
 
 func boolQuery(c echo.Context, name string) (bool, error) {
@@ -165,7 +225,8 @@ func (s *Server) generateSync(c echo.Context) error {
 func (s *Server) runSync(c echo.Context, req *decodedRequest) error {
 	format := ""
 	if _, named := req.raw["format"]; !named {
-		f, err := negotiateFormat("", c.Request().Header.Get("Accept"), "")
+		textured, _ := strconv.ParseBool(req.raw["texture"])
+		f, err := negotiateFormat("", c.Request().Header.Get("Accept"), "", Params{Texture: textured}.Formats())
 		if err != nil {
 			return err
 		}
@@ -175,6 +236,12 @@ func (s *Server) runSync(c echo.Context, req *decodedRequest) error {
 	if err != nil {
 		return err
 	}
+	return s.answerSync(c, a, format)
+}
+
+// answerSync waits for a synchronous request's result and serves it in
+// format, or in the format its parameters name when format is "".
+func (s *Server) answerSync(c echo.Context, a admitted, format string) error {
 	if format == "" {
 		format = a.params.Format
 	}
@@ -266,7 +333,7 @@ func (s *Server) getResult(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	format, err := negotiateFormat(c.QueryParam("format"), c.Request().Header.Get("Accept"), snap.Params.Format)
+	format, err := negotiateFormat(c.QueryParam("format"), c.Request().Header.Get("Accept"), snap.Params.Format, snap.Params.Formats())
 	if err != nil {
 		return err
 	}
@@ -276,11 +343,12 @@ func (s *Server) getResult(c echo.Context) error {
 // ModelView is one entry of /v1/models.
 type ModelView struct {
 	Name        string       `json:"name"`
+	Kind        string       `json:"kind"` // shape or paint
 	Family      string       `json:"family"`
 	Description string       `json:"description,omitempty"`
 	Backend     string       `json:"backend"`
 	Default     bool         `json:"default"`
-	MaxBatch    int          `json:"max_batch"` // jobs that sample together (one DiT call runs them all)
+	MaxBatch    int          `json:"max_batch"` // jobs that sample together (one DiT or paint UNet call runs them all)
 	Defaults    DefaultsView `json:"defaults"`
 }
 
@@ -293,18 +361,26 @@ type DefaultsView struct {
 	Decode     string  `json:"decode"`
 	Seed       int64   `json:"seed"`
 	Format     string  `json:"format"`
+	// TextureSize is a paint model's default texture side.
+	TextureSize int `json:"texture_size,omitempty"`
 }
 
 func (s *Server) listModels(c echo.Context) error {
 	out := make([]ModelView, 0, len(s.modelList))
 	for _, m := range s.modelList {
-		out = append(out, ModelView{
-			Name: m.Name, Family: m.Family, Description: m.Description, Backend: m.Backend,
+		v := ModelView{
+			Name: m.Name, Kind: jobs.KindShape, Family: m.Family, Description: m.Description, Backend: m.Backend,
 			Default: m.Name == s.params.defaultModel, MaxBatch: s.engine.BatchLimit(m),
 			Defaults: DefaultsView{Steps: m.Defaults.Steps, Guidance: m.Defaults.Guidance,
 				Resolution: m.Defaults.Resolution, Faces: m.Defaults.Faces, Decode: m.Defaults.Decode,
 				Seed: DefaultSeed, Format: "glb"},
-		})
+		}
+		if m.IsPaint() {
+			v.Kind, v.Default = jobs.KindPaint, m.Name == s.params.defaultPaint
+			v.Defaults = DefaultsView{Steps: m.Defaults.Steps, Guidance: m.Defaults.Guidance, Seed: DefaultSeed,
+				Format: "glb", TextureSize: DefaultTextureSize}
+		}
+		out = append(out, v)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"models": out})
 }

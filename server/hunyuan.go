@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -33,9 +34,12 @@ var hunyuanDefaults = map[string]string{
 const maxLoggedFields = 5
 
 // hunyuanRequest decodes an api_server.py request body. Inputs it cannot
-// serve (text prompts, multi-view images, texturing an uploaded mesh) are
-// refused by name; texture=true is ignored with a warning because the shape
-// alone is still what such a client gets first.
+// serve (text prompts, multi-view images) are refused by name. texture=true
+// paints the mesh with the default paint model, as api_server.py does with
+// its texture pipeline; a mesh field with it paints that mesh instead of
+// generating one. A server without a paint model ignores texture=true with
+// a warning, because the shape alone is still what such a client gets
+// first.
 func (s *Server) hunyuanRequest(c echo.Context) (*decodedRequest, error) {
 	fields, err := decodeJSONFields(c.Request().Body)
 	if err != nil {
@@ -56,11 +60,17 @@ func (s *Server) hunyuanRequest(c echo.Context) (*decodedRequest, error) {
 		case name == "text":
 			errs = append(errs, FieldError{Field: name, Message: "text-to-3D is not supported; send an image"})
 		case name == "mesh":
-			errs = append(errs, FieldError{Field: name, Message: "texturing an uploaded mesh is not supported"})
+			if req.mesh, err = decodeBase64("mesh", v); err != nil {
+				return nil, err
+			}
 		case name == "texture":
-			if v == "true" {
-				s.log.Warn().Str("request_id", requestID(c)).Msg("texture=true ignored: hy3d generates shapes only")
-				c.Response().Header().Add("Warning", `299 hy3d "texture ignored: shape only"`)
+			switch {
+			case v != "true":
+			case s.params.defaultPaint == "":
+				s.log.Warn().Str("request_id", requestID(c)).Msg("texture=true ignored: no paint model is served")
+				c.Response().Header().Add("Warning", `299 hy3d "texture ignored: no paint model"`)
+			default:
+				req.raw["texture"] = "true"
 			}
 		case hunyuanFields[name] != "":
 			req.raw[hunyuanFields[name]] = v
@@ -76,14 +86,26 @@ func (s *Server) hunyuanRequest(c echo.Context) (*decodedRequest, error) {
 		s.log.Info().Str("request_id", requestID(c)).Int("count", len(ignored)).
 			Strs("fields", ignored[:min(len(ignored), maxLoggedFields)]).Msg("unknown api_server.py fields ignored")
 	}
+	if req.mesh != nil && req.raw["texture"] != "true" {
+		errs = append(errs, FieldError{Field: "mesh", Message: "a mesh is only taken to be textured: send texture=true with it"})
+	}
 	if len(errs) > 0 {
 		return nil, invalidParams(errs)
 	}
 	if img == "" {
 		return nil, invalidParams([]FieldError{{Field: "image", Message: "an image is required"}})
 	}
-	if req.image, err = decodeBase64Image(img); err != nil {
+	if req.image, err = decodeBase64("image", img); err != nil {
 		return nil, err
+	}
+	if req.mesh != nil {
+		// Texturing an uploaded mesh: only the fields that paint apply.
+		for name := range req.raw {
+			if name != "seed" && name != "format" {
+				delete(req.raw, name)
+			}
+		}
+		return req, nil
 	}
 	for k, v := range hunyuanDefaults {
 		if _, ok := req.raw[k]; !ok {
@@ -110,7 +132,20 @@ func (s *Server) hunyuanAdmit(c echo.Context, sync bool) (admitted, error) {
 	if err != nil {
 		return admitted{}, err
 	}
-	return s.admit(c, req.image, req.raw, sync)
+	if req.mesh == nil {
+		return s.admit(c, req.image, req.raw, sync)
+	}
+	params, errs := s.params.parseTexture(req.raw)
+	if len(errs) > 0 {
+		return admitted{}, invalidParams(errs)
+	}
+	if err := sniffImage(req.image); err != nil {
+		return admitted{}, err
+	}
+	if _, err := meshParser(req.mesh); err != nil {
+		return admitted{}, imageProblem(fmt.Errorf("%w: %v", errBadMesh, err))
+	}
+	return s.admitUpload(c, packTextureUpload(req.image, req.mesh), params, sync)
 }
 
 // hunyuanGenerate is POST /generate: the mesh file in one round trip.

@@ -2,12 +2,13 @@ package server
 
 import (
 	"fmt"
-	"github.com/hy3d/hy3d/jobs"
-	"github.com/hy3d/hy3d/results"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hy3d/hy3d/jobs"
 )
 
 // Limits bound the parameters a client may ask for.
@@ -18,6 +19,9 @@ type Limits struct {
 	MaxResolution int
 	MaxFaces      int
 	MaxTimeout    time.Duration
+	// MinTextureSize and MaxTextureSize bound texture_size.
+	MinTextureSize int
+	MaxTextureSize int
 }
 
 // DefaultLimits are generous enough for every published Hunyuan3D setting
@@ -29,6 +33,10 @@ var DefaultLimits = Limits{
 	MaxResolution: 512,
 	MaxFaces:      2_000_000,
 	MaxTimeout:    30 * time.Minute,
+	// Tencent bakes 2048² (and 4096² for 2.1's upscaled views); 64² is
+	// the smallest texture worth an atlas.
+	MinTextureSize: 64,
+	MaxTextureSize: 4096,
 }
 
 // minFaces is the smallest face budget: a tetrahedron.
@@ -44,7 +52,16 @@ const minTimeout = time.Millisecond
 
 // paramNames are the parameters a generation request may carry, besides the
 // image itself.
-var paramNames = []string{"model", "format", "steps", "guidance", "seed", "resolution", "faces", "decode", "timeout", "priority"}
+var paramNames = []string{"model", "format", "steps", "guidance", "seed", "resolution", "faces", "decode", "timeout", "priority",
+	"texture", "paint_model", "texture_size"}
+
+// textureParamNames are the parameters of POST /v1/textures, besides the
+// picture and the mesh: model names the paint model.
+var textureParamNames = []string{"model", "format", "seed", "texture_size", "timeout", "priority"}
+
+// DefaultTextureSize is the texture side a textured request gets when it
+// names none.
+const DefaultTextureSize = 1024
 
 // FieldError names one rejected field and why.
 type FieldError struct {
@@ -56,6 +73,7 @@ type FieldError struct {
 type paramParser struct {
 	models       map[string]*Model
 	defaultModel string
+	defaultPaint string // "" when no paint model is served
 	limits       Limits
 	jobTimeout   time.Duration
 	validator    ParamValidator // optional
@@ -64,23 +82,20 @@ type paramParser struct {
 // parse validates raw, a map from field name to its textual value, and fills
 // in the model's defaults. All problems are reported at once.
 func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
-	var errs []FieldError
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	for name := range raw {
-		if !isParamName(name) {
-			bad(name, "unknown parameter; known: %s", strings.Join(paramNames, ", "))
-		}
-	}
-
+	f := p.fields(raw, paramNames)
 	out := Params{Model: p.defaultModel, Format: "glb", Seed: DefaultSeed, Priority: jobs.PriorityNormal, Timeout: p.jobTimeout}
 	if v, ok := raw["model"]; ok {
 		out.Model = v
 	}
 	m, ok := p.models[out.Model]
+	switch {
+	case !ok:
+		f.bad("model", "unknown model %q; see GET /v1/models", out.Model)
+	case m.IsPaint():
+		f.bad("model", "%q is a paint model: send texture=true with paint_model=%s, or POST /v1/textures", out.Model, out.Model)
+		ok = false
+	}
 	if !ok {
-		bad("model", "unknown model %q; see GET /v1/models", out.Model)
 		m = &Model{Defaults: Defaults{Steps: 1, Resolution: p.limits.MinResolution, Decode: jobs.DecodeDense}}
 	}
 	out.Steps = m.Defaults.Steps
@@ -89,39 +104,33 @@ func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
 	out.Faces = m.Defaults.Faces
 	out.Decode = m.Defaults.Decode
 
-	if v, ok := raw["format"]; ok {
-		f := strings.ToLower(v)
-		if !results.IsFormat(f) {
-			bad("format", "must be one of %s", strings.Join(results.Formats, ", "))
-		}
-		out.Format = f
-	}
-	intField := func(name string, dst *int, lo, hi int) {
-		v, ok := raw[name]
-		if !ok {
-			return
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(v))
+	if v, ok := raw["texture"]; ok {
+		t, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
-			bad(name, "must be an integer")
-			return
+			f.bad("texture", "must be true or false")
 		}
-		if n < lo || n > hi {
-			bad(name, "must be between %d and %d", lo, hi)
-			return
-		}
-		*dst = n
+		out.Texture = t
 	}
-	intField("steps", &out.Steps, 1, p.limits.MaxSteps)
-	intField("resolution", &out.Resolution, p.limits.MinResolution, p.limits.MaxResolution)
-	intField("faces", &out.Faces, minFaces, p.limits.MaxFaces)
+	if out.Texture {
+		p.paintFields(f, &out, "paint_model")
+	} else {
+		for _, name := range []string{"paint_model", "texture_size"} {
+			if _, ok := raw[name]; ok {
+				f.bad(name, "applies only with texture=true")
+			}
+		}
+	}
+	f.format(&out)
+	f.integer("steps", &out.Steps, 1, p.limits.MaxSteps)
+	f.integer("resolution", &out.Resolution, p.limits.MinResolution, p.limits.MaxResolution)
+	f.integer("faces", &out.Faces, minFaces, p.limits.MaxFaces)
 	if v, ok := raw["guidance"]; ok {
 		g, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		switch {
 		case err != nil || math.IsNaN(g) || math.IsInf(g, 0):
-			bad("guidance", "must be a number")
+			f.bad("guidance", "must be a number")
 		case g < 0 || g > p.limits.MaxGuidance:
-			bad("guidance", "must be between 0 and %g", p.limits.MaxGuidance)
+			f.bad("guidance", "must be between 0 and %g", p.limits.MaxGuidance)
 		default:
 			if g == 0 {
 				g = 0 // -0 and 0 must give one cache key
@@ -129,53 +138,136 @@ func (p *paramParser) parse(raw map[string]string) (Params, []FieldError) {
 			out.Guidance = g
 		}
 	}
-	if v, ok := raw["seed"]; ok {
+	if v, ok := raw["decode"]; ok {
+		d := strings.ToLower(strings.ReplaceAll(v, "-", "_"))
+		if d != jobs.DecodeDense && d != jobs.DecodeCoarseToFine {
+			f.bad("decode", "must be %s or %s", jobs.DecodeDense, jobs.DecodeCoarseToFine)
+		}
+		out.Decode = d
+	}
+	f.common(&out)
+	if len(f.errs) == 0 && p.validator != nil {
+		f.errs = p.validator.ValidateParams(out)
+	}
+	return out, f.errs
+}
+
+// parseTexture validates the fields of POST /v1/textures, where model names
+// the paint model.
+func (p *paramParser) parseTexture(raw map[string]string) (Params, []FieldError) {
+	f := p.fields(raw, textureParamNames)
+	out := Params{Format: "glb", Seed: DefaultSeed, Priority: jobs.PriorityNormal, Timeout: p.jobTimeout, Texture: true}
+	p.paintFields(f, &out, "model")
+	out.Model = out.PaintModel
+	f.format(&out)
+	f.common(&out)
+	if len(f.errs) == 0 && p.validator != nil {
+		f.errs = p.validator.ValidateParams(out)
+	}
+	return out, f.errs
+}
+
+// paintFields fills the paint model (named by the field modelField) and the
+// texture size of a textured request.
+func (p *paramParser) paintFields(f *fieldParser, out *Params, modelField string) {
+	out.PaintModel, out.TextureSize = p.defaultPaint, DefaultTextureSize
+	if v, ok := f.raw[modelField]; ok {
+		out.PaintModel = v
+	}
+	switch m := p.models[out.PaintModel]; {
+	case p.defaultPaint == "":
+		f.bad("texture", "this server paints no meshes: it was started without a paint model (hy3d serve --paint DIR)")
+	case m == nil || !m.IsPaint():
+		f.bad(modelField, "unknown paint model %q; see GET /v1/models (kind paint)", out.PaintModel)
+	}
+	f.integer("texture_size", &out.TextureSize, p.limits.MinTextureSize, p.limits.MaxTextureSize)
+}
+
+// fieldParser collects the problems of one request's fields.
+type fieldParser struct {
+	raw    map[string]string
+	limits Limits
+	errs   []FieldError
+}
+
+// fields starts parsing raw, refusing every field not among known.
+func (p *paramParser) fields(raw map[string]string, known []string) *fieldParser {
+	f := &fieldParser{raw: raw, limits: p.limits}
+	for name := range raw {
+		if !slices.Contains(known, name) {
+			f.bad(name, "unknown parameter; known: %s", strings.Join(known, ", "))
+		}
+	}
+	return f
+}
+
+func (f *fieldParser) bad(field, format string, args ...any) {
+	f.errs = append(f.errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (f *fieldParser) integer(name string, dst *int, lo, hi int) {
+	v, ok := f.raw[name]
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		f.bad(name, "must be an integer")
+		return
+	}
+	if n < lo || n > hi {
+		f.bad(name, "must be between %d and %d", lo, hi)
+		return
+	}
+	*dst = n
+}
+
+// format takes the format field, among the formats a result of out holds.
+func (f *fieldParser) format(out *Params) {
+	v, ok := f.raw["format"]
+	if !ok {
+		return
+	}
+	format := strings.ToLower(v)
+	if offered := out.Formats(); !slices.Contains(offered, format) {
+		what := "must be one of %s"
+		if out.Texture {
+			what = "a textured result must be one of %s"
+		}
+		f.bad("format", what, strings.Join(offered, ", "))
+	}
+	out.Format = format
+}
+
+// common takes the fields every request shares: seed, priority, timeout.
+func (f *fieldParser) common(out *Params) {
+	if v, ok := f.raw["seed"]; ok {
 		s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		switch {
 		case err != nil:
-			bad("seed", "must be an integer between 0 and %d", int64(math.MaxInt64))
+			f.bad("seed", "must be an integer between 0 and %d", int64(math.MaxInt64))
 		case s < 0:
-			bad("seed", "must not be negative")
+			f.bad("seed", "must not be negative")
 		default:
 			out.Seed = s
 		}
 	}
-	if v, ok := raw["decode"]; ok {
-		d := strings.ToLower(strings.ReplaceAll(v, "-", "_"))
-		if d != jobs.DecodeDense && d != jobs.DecodeCoarseToFine {
-			bad("decode", "must be %s or %s", jobs.DecodeDense, jobs.DecodeCoarseToFine)
-		}
-		out.Decode = d
-	}
-	if v, ok := raw["priority"]; ok {
+	if v, ok := f.raw["priority"]; ok {
 		pr := strings.ToLower(strings.TrimSpace(v))
 		if pr != jobs.PriorityLow && pr != jobs.PriorityNormal && pr != jobs.PriorityHigh {
-			bad("priority", "must be %s, %s or %s", jobs.PriorityLow, jobs.PriorityNormal, jobs.PriorityHigh)
+			f.bad("priority", "must be %s, %s or %s", jobs.PriorityLow, jobs.PriorityNormal, jobs.PriorityHigh)
 		}
 		out.Priority = pr
 	}
-	if v, ok := raw["timeout"]; ok {
+	if v, ok := f.raw["timeout"]; ok {
 		secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		switch {
 		case err != nil || math.IsNaN(secs) || math.IsInf(secs, 0):
-			bad("timeout", "must be a number of seconds")
-		case secs < minTimeout.Seconds() || secs > p.limits.MaxTimeout.Seconds():
-			bad("timeout", "must be between %g and %g seconds", minTimeout.Seconds(), p.limits.MaxTimeout.Seconds())
+			f.bad("timeout", "must be a number of seconds")
+		case secs < minTimeout.Seconds() || secs > f.limits.MaxTimeout.Seconds():
+			f.bad("timeout", "must be between %g and %g seconds", minTimeout.Seconds(), f.limits.MaxTimeout.Seconds())
 		default:
 			out.Timeout = time.Duration(secs * float64(time.Second))
 		}
 	}
-	if len(errs) == 0 && p.validator != nil {
-		errs = p.validator.ValidateParams(out)
-	}
-	return out, errs
-}
-
-func isParamName(s string) bool {
-	for _, n := range paramNames {
-		if n == s {
-			return true
-		}
-	}
-	return false
 }

@@ -41,6 +41,7 @@ type PipelineModel struct {
 // again with another seed or step count skips the conditioner.
 type Pipelines struct {
 	models map[string]*pipelineModel
+	paints map[string]*paintModel
 	list   []Model
 	conds  *ristretto.Cache[string, []float32] // nil when disabled
 }
@@ -57,7 +58,7 @@ type pipelineModel struct {
 // conditioner outputs (0 disables it). The pipelines stay the caller's to
 // close, after the server.
 func NewPipelines(models []PipelineModel, condCacheBytes int64) (*Pipelines, error) {
-	g := &Pipelines{models: map[string]*pipelineModel{}}
+	g := &Pipelines{models: map[string]*pipelineModel{}, paints: map[string]*paintModel{}}
 	for _, pm := range models {
 		man := pm.Pipeline.Manifest()
 		if _, dup := g.models[man.Name]; dup {
@@ -147,8 +148,12 @@ func fingerprint(set *engines.Set, backend string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }
 
-// Preprocess runs the model's preprocessing (decode, matte, recenter, resize).
+// Preprocess runs the model's preprocessing (decode, matte, recenter,
+// resize); for a paint model the upload is a picture and a mesh to texture.
 func (g *Pipelines) Preprocess(ctx context.Context, model string, image []byte) (*Prepared, error) {
+	if g.paints[model] != nil {
+		return g.preprocessTexturing(ctx, image)
+	}
 	m := g.models[model]
 	if m == nil {
 		return nil, fmt.Errorf("no model %q", model)
@@ -181,6 +186,12 @@ func pipelineParams(p Params) pipeline.Params {
 // ValidateParams applies the model's own rules (a consistency sampler's
 // step limit, the pipeline's ranges) before a job is admitted.
 func (g *Pipelines) ValidateParams(p Params) []FieldError {
+	if p.Texture && g.paints[p.PaintModel] == nil {
+		return []FieldError{{Field: "paint_model", Message: fmt.Sprintf("unknown paint model %q", p.PaintModel)}}
+	}
+	if g.paints[p.Model] != nil {
+		return nil
+	}
 	m := g.models[p.Model]
 	if m == nil {
 		return []FieldError{{Field: "model", Message: fmt.Sprintf("unknown model %q", p.Model)}}
@@ -234,6 +245,9 @@ func (g *Pipelines) Start(ctx context.Context, batch []jobs.Job) ([]jobs.Samplin
 	errs := make([]error, len(batch))
 	if len(batch) == 0 {
 		return states, errs
+	}
+	if g.paints[batch[0].Params.Model] != nil || batch[0].Handoff != nil {
+		return g.startPainting(ctx, batch)
 	}
 	m := g.models[batch[0].Params.Model]
 	if m == nil {
@@ -325,6 +339,9 @@ func (g *Pipelines) Step(ctx context.Context, states []jobs.Sampling) error {
 	if len(states) == 0 {
 		return nil
 	}
+	if _, painting := states[0].(*paintState); painting {
+		return g.stepPainting(ctx, states)
+	}
 	sts := make([]*pipeline.SampleState, len(states))
 	var m *pipelineModel
 	for i, s := range states {
@@ -350,15 +367,32 @@ func (g *Pipelines) Step(ctx context.Context, states []jobs.Sampling) error {
 // use; the engine's finishers (--workers) bound how many jobs finish at
 // once.
 func (g *Pipelines) Finish(ctx context.Context, job jobs.Job, s jobs.Sampling) jobs.Output {
+	if ps, ok := s.(*paintState); ok {
+		return g.finishPainting(ctx, job, ps)
+	}
 	sj, ok := s.(*sampleJob)
 	if !ok {
 		return jobs.Output{Err: errors.New("finish: a state of another generator")}
+	}
+	if job.Params.Texture {
+		// The mesh goes on to be painted; only the paint phase writes files.
+		sj.req.Formats = nil
 	}
 	r, err := sj.model.p.Finish(ctx, sj.req, sj.st)
 	if err != nil {
 		return jobs.Output{Err: err}
 	}
 	out := jobs.Output{Meshes: map[string][]byte{}, Vertices: r.Counts.Vertices, Faces: r.Counts.Faces}
+	if job.Params.Texture {
+		prep, _ := job.Input.Input.(*pipeline.Prepared)
+		if prep == nil {
+			return jobs.Output{Err: errors.New("textured job without its preprocessed picture")}
+		}
+		out = g.handToPainter(ctx, job, r.Mesh, paintPicture{img: sj.model.p.Picture(prep), key: prep.Hash})
+		if out.Err != nil {
+			return out
+		}
+	}
 	for f, b := range r.Outputs {
 		out.Meshes[string(f)] = b
 	}

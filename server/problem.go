@@ -95,6 +95,11 @@ func imageProblem(err error) *Problem {
 		p = newProblem(http.StatusUnprocessableEntity, "no-object", "No object in the image", err.Error())
 	case errors.Is(err, pipeline.ErrCorruptImage):
 		p = newProblem(http.StatusUnprocessableEntity, "corrupt-image", "Corrupt image", err.Error())
+	case errors.Is(err, errBadMesh):
+		p = newProblem(http.StatusUnprocessableEntity, "unreadable-mesh", "Unreadable mesh", err.Error())
+		p.Errors = []FieldError{{Field: "mesh", Message: p.Detail}}
+		p.cause = err
+		return p
 	default:
 		p = newProblem(http.StatusInternalServerError, "internal", "Internal error", "preprocessing failed")
 	}

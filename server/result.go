@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ var mediaTypes = map[string]string{
 	"obj": "model/obj",
 	"ply": "application/ply",
 	"stl": "model/stl",
+	"zip": "application/zip",
 }
 
 // acceptTypes maps every media type a client may ask for to a format; it
@@ -35,19 +37,21 @@ var acceptTypes = map[string]string{
 	"model/x.stl-ascii":          "stl",
 	"application/sla":            "stl",
 	"application/vnd.ms-pki.stl": "stl",
+	"application/zip":            "zip",
 }
 
 // minCompressBytes is the size below which compression costs more than it saves.
 const minCompressBytes = 1024
 
-// negotiateFormat picks the format to serve: the format query parameter if
-// given, else the best match in Accept, else the format the generation asked
-// for. An Accept header that rules every format out is a 406.
-func negotiateFormat(query, accept, fallback string) (string, error) {
+// negotiateFormat picks the format to serve among those offered: the format
+// query parameter if given, else the best match in Accept, else the format
+// the generation asked for. An Accept header that rules every offered
+// format out is a 406.
+func negotiateFormat(query, accept, fallback string, offered []string) (string, error) {
 	if query != "" {
 		f := strings.ToLower(query)
-		if !results.IsFormat(f) {
-			return "", invalidParams([]FieldError{{Field: "format", Message: "must be one of " + strings.Join(results.Formats, ", ")}})
+		if !slices.Contains(offered, f) {
+			return "", invalidParams([]FieldError{{Field: "format", Message: "must be one of " + strings.Join(offered, ", ")}})
 		}
 		return f, nil
 	}
@@ -77,23 +81,28 @@ func negotiateFormat(query, accept, fallback string) (string, error) {
 		}
 		switch r.value {
 		case "*/*", "model/*":
-			// Every format has a model/ name, so both wildcards admit all.
-			if !excluded(fallback) {
+			// Every format but zip has a model/ name.
+			admits := func(f string) bool { return !excluded(f) && (r.value == "*/*" || f != "zip") }
+			if admits(fallback) {
 				return fallback, nil
 			}
-			for _, f := range results.Formats {
-				if !excluded(f) {
+			for _, f := range offered {
+				if admits(f) {
 					return f, nil
 				}
 			}
 			continue
 		}
-		if f, ok := acceptTypes[r.value]; ok {
+		if f, ok := acceptTypes[r.value]; ok && slices.Contains(offered, f) {
 			return f, nil
 		}
 	}
+	names := make([]string, len(offered))
+	for i, f := range offered {
+		names[i] = mediaTypes[f]
+	}
 	return "", newProblem(http.StatusNotAcceptable, "not-acceptable", "Not acceptable",
-		"no format matches Accept; offered: model/gltf-binary, model/obj, application/ply, model/stl")
+		"no format matches Accept; offered: "+strings.Join(names, ", "))
 }
 
 type qValue struct {

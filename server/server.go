@@ -117,6 +117,9 @@ func (c *Config) setDefaults() {
 	if c.Limits == (Limits{}) {
 		c.Limits = DefaultLimits
 	}
+	if c.Limits.MaxTextureSize == 0 {
+		c.Limits.MinTextureSize, c.Limits.MaxTextureSize = DefaultLimits.MinTextureSize, DefaultLimits.MaxTextureSize
+	}
 	if c.RateLimit == 0 {
 		c.RateLimit = 2
 	}
@@ -135,8 +138,10 @@ func (c *Config) setDefaults() {
 	if c.Role == "" {
 		c.Role = jobs.RoleAll
 	}
-	if c.DefaultModel == "" && len(c.Models) > 0 {
-		c.DefaultModel = c.Models[0].Name
+	for _, m := range c.Models {
+		if c.DefaultModel == "" && !m.IsPaint() {
+			c.DefaultModel = m.Name
+		}
 	}
 }
 
@@ -184,8 +189,8 @@ func New(cfg Config) (*Server, error) {
 		s.models[m.Name] = m
 		s.modelList = append(s.modelList, m)
 	}
-	if s.models[cfg.DefaultModel] == nil {
-		return nil, fmt.Errorf("server: default model %q is not among the models", cfg.DefaultModel)
+	if m := s.models[cfg.DefaultModel]; m == nil || m.IsPaint() {
+		return nil, fmt.Errorf("server: default model %q is not among the shape models", cfg.DefaultModel)
 	}
 
 	dir := cfg.ResultsDir
@@ -206,6 +211,11 @@ func New(cfg Config) (*Server, error) {
 	s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
 	s.keys = newAPIKeys(cfg.APIKeys)
 	s.params = paramParser{models: s.models, defaultModel: cfg.DefaultModel, limits: cfg.Limits, jobTimeout: cfg.JobTimeout}
+	for _, m := range s.modelList {
+		if m.IsPaint() && s.params.defaultPaint == "" {
+			s.params.defaultPaint = m.Name
+		}
+	}
 	if v, ok := cfg.Generator.(ParamValidator); ok {
 		s.params.validator = v
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/ort"
+	"github.com/hy3d/hy3d/paint"
 	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/server"
 	"github.com/hy3d/hy3d/telemetry"
@@ -62,6 +64,7 @@ func (b *bytesFlag) Set(v string) error {
 type serveFlags struct {
 	addr              string
 	engines           listFlag
+	paints            listFlag
 	backend, ortLib   string
 	threads           int
 	maxQueue          int
@@ -95,6 +98,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs := newFlagSet("hy3d serve")
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.Var(&f.engines, "engines", "model set folder with manifest.json (repeatable; default: the embedded silhouette set)")
+	fs.Var(&f.paints, "paint", "paint set folder (repeatable) for texture=true and POST /v1/textures; 'none' serves none (default: the embedded tiny oracle paint set with the embedded shape set, else none)")
 	fs.StringVar(&f.backend, "backend", pipeline.BackendAuto, "auto, trt or ort")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $"+ort.LibraryEnv+", else build/onnxruntime)")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for geometry and ONNX Runtime (0: all cores)")
@@ -103,7 +107,7 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 	fs.IntVar(&f.workers, "workers", 1, "goroutines per model set running the stages after sampling beside the next steps")
 	fs.StringVar(&f.batching, "batching", string(jobs.PolicyContinuous), "continuous (jobs join and leave between sampling steps), adaptive (continuous, but a job joins a running batch only when the measured step times say batching pays) or dispatch (each batch runs to its end before the next)")
 	fs.Var(&f.cacheBytes, "cache-bytes", "in-memory result cache (0 disables it)")
-	fs.Var(&f.condCacheBytes, "cond-cache-bytes", "in-memory cache of conditioner outputs by picture (0 disables it)")
+	fs.Var(&f.condCacheBytes, "cond-cache-bytes", "in-memory cache of conditioner outputs by picture, and of each paint set's (0 disables them)")
 	fs.Var(&f.maxBody, "max-body", "request body limit")
 	fs.IntVar(&f.maxPixels, "max-pixels", 4096*4096, "picture pixel limit, checked before decoding")
 	fs.StringVar(&f.dataDir, "data-dir", "", "where results, the job stream and job records persist (default: $"+dataDirEnv+", else $XDG_STATE_HOME/hy3d, else ~/.local/state/hy3d; '': a temporary directory removed on exit)")
@@ -151,6 +155,9 @@ func parseServeFlags(stdout io.Writer, args []string) (*serveFlags, error) {
 		if n.value < 1 {
 			return nil, usageError{fmt.Errorf("--%s must be at least 1", n.name)}
 		}
+	}
+	if slices.Contains(f.paints, "none") && len(f.paints) > 1 {
+		return nil, usageError{errors.New("--paint none serves no paint set: give it alone")}
 	}
 	if f.rateLimit < 0 || f.jobTimeout <= 0 || f.drainTimeout <= 0 || f.maxBody <= 0 {
 		return nil, usageError{errors.New("--rate-limit, --job-timeout, --drain-timeout and --max-body must be positive")}
@@ -231,6 +238,56 @@ func resultGrace(d time.Duration) time.Duration {
 	return d
 }
 
+// modelSets opens the shape sets (--engines, else the embedded default)
+// and the paint sets (--paint; by default the embedded oracle paint set
+// beside the embedded shape set, so that a server started with no flags
+// paints too, and none beside sets an operator chose: a toy painter must
+// never paint real meshes unasked).
+func (f *serveFlags) modelSets(log zerolog.Logger) (shapes, paints []*engines.Set, err error) {
+	if len(f.engines) == 0 {
+		set, err := engines.Default()
+		if err != nil {
+			return nil, nil, err
+		}
+		shapes = append(shapes, set)
+	}
+	for _, dir := range f.engines {
+		set, err := engines.Open(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		if set.IsPaint() {
+			return nil, nil, usageError{fmt.Errorf("--engines %s is a paint set: give it with --paint", dir)}
+		}
+		shapes = append(shapes, set)
+	}
+	switch {
+	case slices.Contains(f.paints, "none"):
+	case len(f.paints) == 0 && len(f.engines) == 0:
+		set, err := engines.DefaultPaint()
+		if err != nil {
+			return nil, nil, err
+		}
+		paints = append(paints, set)
+	case len(f.paints) == 0:
+		log.Info().Msg("no paint set (--paint DIR): texture=true and POST /v1/textures are refused")
+	}
+	for _, dir := range f.paints {
+		if dir == "none" {
+			continue
+		}
+		set, err := engines.Open(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !set.IsPaint() {
+			return nil, nil, usageError{fmt.Errorf("--paint %s is a %q set, not a paint set", dir, set.Kind)}
+		}
+		paints = append(paints, set)
+	}
+	return shapes, paints, nil
+}
+
 // pipelineConfig is the configuration of one model set's pipeline.
 func (f *serveFlags) pipelineConfig(set *engines.Set, loader pipeline.Loader, log zerolog.Logger) pipeline.Config {
 	return pipeline.Config{Set: set, Loader: loader, Logger: log, Threads: f.threads, MaxPixels: f.maxPixels}
@@ -272,20 +329,9 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 	log.Info().Str("data_dir", data.Path).Bool("ephemeral", data.Ephemeral).Str("results_dir", cfg.ResultsDir).
 		Msg("data directory")
 
-	var sets []*engines.Set
-	if len(f.engines) == 0 {
-		set, err := engines.Default()
-		if err != nil {
-			return err
-		}
-		sets = append(sets, set)
-	}
-	for _, dir := range f.engines {
-		set, err := engines.Open(dir)
-		if err != nil {
-			return err
-		}
-		sets = append(sets, set)
+	sets, paintSets, err := f.modelSets(log)
+	if err != nil {
+		return err
 	}
 	var models []server.PipelineModel
 	// Pipelines close before their loaders, both after the server stops.
@@ -295,16 +341,23 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 			err = errors.Join(err, closers[i]())
 		}
 	}()
-	for _, set := range sets {
+	openBackend := func(set *engines.Set) (pipeline.Loader, error) {
 		loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{
 			Kind:   f.backend,
 			ORT:    ort.Options{LibraryPath: f.ortLib, IntraOpThreads: f.threads},
 			Logger: log,
 		})
 		if err != nil {
-			return fmt.Errorf("model set %s: %w", set.Name, err)
+			return nil, fmt.Errorf("model set %s: %w", set.Name, err)
 		}
 		closers = append(closers, loader.Close)
+		return loader, nil
+	}
+	for _, set := range sets {
+		loader, err := openBackend(set)
+		if err != nil {
+			return err
+		}
 		p, err := pipeline.New(ctx, f.pipelineConfig(set, loader, log))
 		if err != nil {
 			return fmt.Errorf("model set %s: %w", set.Name, err)
@@ -318,6 +371,21 @@ func runServe(ctx context.Context, io stdio, args []string) (err error) {
 		return err
 	}
 	defer g.Close()
+	for _, set := range paintSets {
+		loader, err := openBackend(set)
+		if err != nil {
+			return err
+		}
+		p, err := paint.New(ctx, paint.Config{Set: set, Loader: loader, Logger: log, Threads: f.threads, CacheBytes: int64(f.condCacheBytes)})
+		if err != nil {
+			return fmt.Errorf("paint set %s: %w", set.Name, err)
+		}
+		closers = append(closers, p.Close)
+		if err := g.AddPaint(server.PaintModel{Painter: p, Set: set}); err != nil {
+			return err
+		}
+		log.Info().Str("model", set.Name).Str("kind", jobs.KindPaint).Str("backend", p.Backend()).Msg("model loaded")
+	}
 	cfg.Models, cfg.Preprocessor, cfg.Generator = g.Models(), g, g
 
 	q, err := f.queue.open(ctx, data, cfg.Models, g.Preprocess, 0, log)

@@ -1,5 +1,6 @@
 // Package tinypipeline opens, for tests, the pipeline over the embedded tiny
-// reference models on ONNX Runtime (the CPU path hy3d takes without a GPU).
+// reference models and the painter over the embedded oracle paint set, on
+// ONNX Runtime (the CPU path hy3d takes without a GPU).
 // The server's end-to-end tests and the studio's browser tests both serve it;
 // it stops below package server so that server's own tests can use it too.
 package tinypipeline
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/engines"
+	"github.com/hy3d/hy3d/paint"
 	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/tensor"
 )
@@ -36,6 +38,33 @@ func Open(t testing.TB, unavailable func(format string, args ...any)) (*pipeline
 	}
 	t.Cleanup(func() { loader.Close() })
 	p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, set
+}
+
+// OpenPaint builds a painter over the embedded oracle paint set on ONNX
+// Runtime, closed when the test ends; cacheBytes bounds its condition
+// caches. Without ONNX Runtime it calls unavailable and answers nils.
+func OpenPaint(t testing.TB, unavailable func(format string, args ...any), cacheBytes int64) (*paint.Painter, *engines.Set) {
+	t.Helper()
+	set, err := engines.DefaultPaint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
+	if errors.Is(err, tensor.ErrUnavailable) {
+		unavailable("ONNX Runtime not installed (make deps): %v", err)
+		return nil, nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loader.Close() })
+	p, err := paint.New(ctx, paint.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2, CacheBytes: cacheBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
