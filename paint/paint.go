@@ -6,11 +6,16 @@
 // reference UNet once per job, the multi-view diffusion with the set's
 // scheduler and guidance layout (classifier-free guidance combined on the
 // host), the VAE decoder, the 2.1 upscaler, the bake, the fill and the PBR
-// material, and writes a textured GLB. It reaches the graphs through
-// pipeline's Engine and Loader, so the same code runs TensorRT plans and
-// ONNX Runtime; the geometry comes from package texture and the samplers
-// from package schedulers. docs/paint.md describes the stages and where they
-// differ from Tencent's.
+// material, and writes a textured GLB. Paint runs one job from start to
+// end; a scheduler that batches jobs at the step level drives the same
+// stages itself: Prepare (CPU), Condition (every graph call before the loop,
+// batched over the jobs that arrived together, the picture-only outputs
+// cached by the caller's picture key), Step (one denoising step of every
+// job in shared paint_unet calls) and Finish (decode, bake, export). It
+// reaches the graphs through pipeline's Engine and Loader, so the same code
+// runs TensorRT plans and ONNX Runtime; the geometry comes from package
+// texture and the samplers from package schedulers. docs/paint.md describes
+// the stages and where they differ from Tencent's.
 package paint
 
 import (
@@ -19,14 +24,18 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"runtime"
+	"sync/atomic"
 	"time"
 
+	"github.com/dgraph-io/ristretto/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/pipeline"
+	"github.com/hy3d/hy3d/schedulers"
 	"github.com/hy3d/hy3d/texture"
 )
 
@@ -38,10 +47,16 @@ type Config struct {
 	// Threads bounds the CPU threads of the geometry kernels; 0 means
 	// runtime.NumCPU().
 	Threads int
+	// CacheBytes bounds the cache of the condition outputs that depend only
+	// on the picture (and the seed where it changes them): the delight
+	// result, the reference's VAE moments, paint_ref's features and the
+	// DINOv2 tokens, keyed by Options.PictureKey; 0 disables it.
+	CacheBytes int64
 }
 
 // Painter paints meshes with one paint set on one backend. Its methods are
-// safe for concurrent use as far as its engines are.
+// safe for concurrent use as far as its engines are (both backends' are);
+// a Job is in one method call at a time.
 type Painter struct {
 	set     *engines.Set
 	spec    *engines.PaintSpec
@@ -49,6 +64,9 @@ type Painter struct {
 	log     zerolog.Logger
 	threads int
 	g       map[string]pipeline.Engine
+	cache   *ristretto.Cache[string, *cached] // nil when Config.CacheBytes is 0
+	hits    atomic.Uint64
+	misses  atomic.Uint64
 }
 
 // New loads every graph of cfg.Set through cfg.Loader. The Loader stays the
@@ -77,14 +95,26 @@ func New(ctx context.Context, cfg Config) (*Painter, error) {
 		p.g[name] = e
 	}
 	p.backend = cfg.Loader.Name()
+	if cfg.CacheBytes > 0 {
+		c, err := ristretto.NewCache(&ristretto.Config[string, *cached]{
+			NumCounters: 10_000, MaxCost: cfg.CacheBytes, BufferItems: 64, IgnoreInternalCost: true,
+		})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("paint: condition cache: %w", err), p.Close())
+		}
+		p.cache = c
+	}
 	return p, nil
 }
 
-// Close closes the engines.
+// Close closes the engines and the cache.
 func (p *Painter) Close() error {
 	var errs []error
 	for _, e := range p.g {
 		errs = append(errs, e.Close())
+	}
+	if p.cache != nil {
+		p.cache.Close()
 	}
 	return errors.Join(errs...)
 }
@@ -133,6 +163,9 @@ type Options struct {
 	MaxFaces int
 	// NoDelight skips a 2.0 set's delight graph.
 	NoDelight bool
+	// PictureKey identifies the picture for the condition cache (the
+	// server passes the SHA-256 of the decoded pixels); zero: no caching.
+	PictureKey [32]byte
 	// Progress, when set, is called on the painting goroutine; it must
 	// return quickly.
 	Progress func(Progress)
@@ -145,7 +178,9 @@ const (
 	DefaultTextureSize = 1024
 )
 
-// Timings are the wall times of the stages of one job.
+// Timings are the wall times of the stages of one job. A graph call shared
+// by several jobs counts fully for each of them. Total runs from Prepare's
+// start to Finish's end, waits between the phases included.
 type Timings struct {
 	Faces, Atlas, Views, Delight, Condition, Diffuse, Decode, Bake, Export time.Duration
 	Total                                                                  time.Duration
@@ -167,24 +202,47 @@ type Result struct {
 	Reference texture.Image
 	Steps     int
 	Timings   Timings
+	// ConditionCached says the picture's condition outputs came from the
+	// cache: no graph ran on the picture itself.
+	ConditionCached bool
 }
 
-// job carries one texturing through the stages.
-type job struct {
-	p    *Painter
-	opt  Options
-	ctx  context.Context
-	res  *Result
-	cams []texture.Camera
+// Job is one texturing carried through the phases: Prepare makes it,
+// Condition readies it for the loop, Step advances it, Finish ends it.
+type Job struct {
+	opt      Options
+	start    time.Time
+	res      *Result
+	geo      *geometry
+	maps     conditionMaps
+	picture  texture.Image // the picture at the view size, before delight
+	noise    *schedulers.SeedSequence
+	cond     *conditions // nil until Condition
+	sched    schedulers.Scheduler
+	guidance float32
+	x        []float32 // the latents being denoised
+	step     int
 }
 
-func (j *job) stage(s Stage, d *time.Duration, fn func() error) error {
-	if err := j.ctx.Err(); err != nil {
+// Done reports whether every denoising step has run.
+func (j *Job) Done() bool { return j.cond != nil && j.step >= len(j.sched.Timesteps()) }
+
+// Progress is the job's position in the denoising loop.
+func (j *Job) Progress() (step, steps int) { return j.step, len(j.sched.Timesteps()) }
+
+func (j *Job) report(pr Progress) {
+	if j.opt.Progress != nil {
+		j.opt.Progress(pr)
+	}
+}
+
+// stage runs one CPU stage of the job: reports it, times it, names it in
+// the error.
+func (j *Job) stage(ctx context.Context, s Stage, d *time.Duration, fn func() error) error {
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("paint %s: %w", s, err)
 	}
-	if j.opt.Progress != nil {
-		j.opt.Progress(Progress{Stage: s})
-	}
+	j.report(Progress{Stage: s})
 	start := time.Now()
 	err := fn()
 	*d += time.Since(start)
@@ -194,8 +252,29 @@ func (j *job) stage(s Stage, d *time.Duration, fn func() error) error {
 	return nil
 }
 
-// Paint textures m with picture.
+// Paint textures m with picture: Prepare, Condition, Step until done,
+// Finish, for this job alone.
 func (p *Painter) Paint(ctx context.Context, m *mesh.Mesh, picture image.Image, opt Options) (*Result, error) {
+	j, err := p.Prepare(ctx, m, picture, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Condition(ctx, []*Job{j})[0]; err != nil {
+		return nil, err
+	}
+	for !j.Done() {
+		if err := p.Step(ctx, []*Job{j}); err != nil {
+			return nil, err
+		}
+	}
+	return p.Finish(ctx, j)
+}
+
+// Prepare runs the CPU stages of one job: it checks opt and fills in its
+// defaults, applies the face budget, builds the atlas, the scene and the UV
+// raster, picks the cameras and renders the normal and position maps. It
+// runs no graph.
+func (p *Painter) Prepare(ctx context.Context, m *mesh.Mesh, picture image.Image, opt Options) (*Job, error) {
 	start := time.Now()
 	if m == nil || picture == nil || picture.Bounds().Empty() {
 		return nil, errors.New("paint: a mesh and a non-empty picture are required")
@@ -221,80 +300,69 @@ func (p *Painter) Paint(ctx context.Context, m *mesh.Mesh, picture image.Image, 
 	if opt.MaxFaces == 0 {
 		opt.MaxFaces = DefaultMaxFaces
 	}
-	j := &job{p: p, opt: opt, ctx: ctx, res: &Result{}}
+	sched, err := p.scheduler(opt.Steps)
+	if err != nil {
+		return nil, fmt.Errorf("paint: %w", err)
+	}
+	j := &Job{opt: opt, start: start, res: &Result{Steps: len(sched.Timesteps())}, noise: newNoise(opt.Seed),
+		sched: sched, guidance: float32(p.spec.Sampler.GuidanceScale)}
+	if opt.GuidanceScale != 0 {
+		j.guidance = float32(opt.GuidanceScale)
+	}
 	t := &j.res.Timings
-
-	if err := j.stage(StageFaces, &t.Faces, func() error {
+	if err := j.stage(ctx, StageFaces, &t.Faces, func() error {
 		var err error
 		j.res.Mesh, err = faceBudget(ctx, m, opt.MaxFaces, p.threads)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	var geo *geometry
-	if err := j.stage(StageAtlas, &t.Atlas, func() error {
+	if err := j.stage(ctx, StageAtlas, &t.Atlas, func() error {
 		var err error
-		geo, err = newGeometry(ctx, j.res.Mesh, opt.TextureSize, p.threads)
+		j.geo, err = newGeometry(ctx, j.res.Mesh, opt.TextureSize, p.threads)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	j.res.Atlas = geo.atlas
-	var maps conditionMaps
-	if err := j.stage(StageViews, &t.Views, func() error {
+	j.res.Atlas = j.geo.atlas
+	if err := j.stage(ctx, StageViews, &t.Views, func() error {
 		var err error
-		if j.cams, err = p.cameras(ctx, geo.scene); err != nil {
+		if j.res.Cameras, err = p.cameras(ctx, j.geo.scene); err != nil {
 			return err
 		}
-		maps, err = p.renderMaps(ctx, geo.scene, j.cams)
+		j.maps, err = p.renderMaps(ctx, j.geo.scene, j.res.Cameras)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	j.res.Cameras = j.cams
-	noise := newNoise(opt.Seed)
-	ref := preparePicture(picture, p.spec.ViewSize)
-	if _, ok := p.g[engines.Delight]; ok && !opt.NoDelight {
-		if err := j.stage(StageDelight, &t.Delight, func() error {
-			var err error
-			ref, err = j.delight(ref, noise)
-			return err
-		}); err != nil {
-			return nil, err
-		}
+	j.picture = preparePicture(picture, p.spec.ViewSize)
+	return j, nil
+}
+
+// Finish runs the stages after the denoising loop of a job that is Done:
+// vae_decoder and (2.1) the upscaler, the bake and fill, the material and
+// the GLB. It may run while Step and Condition run on other jobs.
+func (p *Painter) Finish(ctx context.Context, j *Job) (*Result, error) {
+	if !j.Done() {
+		step, steps := j.Progress()
+		return nil, fmt.Errorf("paint: Finish of a job at step %d of %d", step, steps)
 	}
-	j.res.Reference = ref
-	var cond *conditions
-	if err := j.stage(StageCondition, &t.Condition, func() error {
+	t := &j.res.Timings
+	if err := j.stage(ctx, StageDecode, &t.Decode, func() error {
 		var err error
-		cond, err = j.condition(ref, maps, noise)
+		j.res.Views, err = p.decode(ctx, j.x)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	var latents []float32
-	if err := j.stage(StageDiffuse, &t.Diffuse, func() error {
+	if err := j.stage(ctx, StageBake, &t.Bake, func() error {
 		var err error
-		latents, err = j.diffuse(cond, noise)
+		j.res.Material, err = p.bake(ctx, j)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if err := j.stage(StageDecode, &t.Decode, func() error {
-		var err error
-		j.res.Views, err = j.decode(latents)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	if err := j.stage(StageBake, &t.Bake, func() error {
-		var err error
-		j.res.Material, err = j.bake(geo)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	if err := j.stage(StageExport, &t.Export, func() error {
+	if err := j.stage(ctx, StageExport, &t.Export, func() error {
 		var buf bytes.Buffer
 		if err := texture.WriteGLB(&buf, j.res.Mesh, j.res.Atlas, j.res.Material); err != nil {
 			return err
@@ -304,10 +372,16 @@ func (p *Painter) Paint(ctx context.Context, m *mesh.Mesh, picture image.Image, 
 	}); err != nil {
 		return nil, err
 	}
-	t.Total = time.Since(start)
+	t.Total = time.Since(j.start)
 	p.log.Debug().Str("set", p.set.Name).Int("faces", j.res.Mesh.TriangleCount()).Int("steps", j.res.Steps).
-		Dur("total", t.Total).Msg("painted")
+		Bool("condition_cached", j.res.ConditionCached).Dur("total", t.Total).Msg("painted")
 	return j.res, nil
+}
+
+// WriteOBJZip writes the textured mesh as a zip of model.obj, model.mtl and
+// its textures (texture.WriteOBJZip).
+func (r *Result) WriteOBJZip(w io.Writer) error {
+	return texture.WriteOBJZip(w, "model", r.Mesh, r.Atlas, r.Material)
 }
 
 // faceBudget simplifies m to maxFaces when it has more (maxFaces < 0: never).

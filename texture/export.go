@@ -2,6 +2,7 @@ package texture
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/klauspost/compress/zip"
 	"github.com/qmuntal/gltf"
 	"github.com/qmuntal/gltf/modeler"
 
@@ -260,54 +262,86 @@ func WriteGLB(w io.Writer, m *mesh.Mesh, a *Atlas, mat Material) error {
 // written as (u, 1 - v).
 func WriteOBJ(dir, name string, m *mesh.Mesh, a *Atlas, mat Material) ([]string, error) {
 	const op = "export textured obj"
+	files, err := objFiles(op, name, m, a, mat)
+	if err != nil {
+		return nil, err
+	}
+	var written []string
+	for _, file := range files {
+		path := filepath.Join(dir, file.name)
+		f, err := os.Create(path)
+		if err != nil {
+			return written, fmt.Errorf("%s: %w", op, err)
+		}
+		if err := errors.Join(file.body(f), f.Close()); err != nil {
+			return written, fmt.Errorf("%s: %s: %w", op, file.name, err)
+		}
+		written = append(written, path)
+	}
+	return written, nil
+}
+
+// WriteOBJZip writes the files WriteOBJ writes (name.obj, name.mtl and the
+// textures, which refer to each other by their bare names) as one zip
+// archive with every file at its root: the OBJ and MTL deflated, the
+// already compressed textures stored.
+func WriteOBJZip(w io.Writer, name string, m *mesh.Mesh, a *Atlas, mat Material) error {
+	const op = "export textured obj zip"
+	files, err := objFiles(op, name, m, a, mat)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(w)
+	for i, file := range files {
+		method := zip.Store
+		if i < 2 { // the OBJ and the MTL are text
+			method = zip.Deflate
+		}
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: file.name, Method: method})
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if err := file.body(fw); err != nil {
+			return fmt.Errorf("%s: %s: %w", op, file.name, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// objFile is one file of a textured OBJ export.
+type objFile struct {
+	name string
+	body func(io.Writer) error
+}
+
+// objFiles are the files of the textured OBJ export called name: the OBJ,
+// the MTL, then the textures.
+func objFiles(op, name string, m *mesh.Mesh, a *Atlas, mat Material) ([]objFile, error) {
 	if err := checkExport(op, m, a, mat); err != nil {
 		return nil, err
 	}
 	if name == "" || filepath.Base(name) != name {
 		return nil, fmt.Errorf("%s: %w: file name %q", op, ErrInvalidInput, name)
 	}
-	var written []string
-	write := func(file string, body func(io.Writer) error) error {
-		path := filepath.Join(dir, file)
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := body(f); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		written = append(written, path)
-		return nil
-	}
 	ext := mat.Format.Extension()
 	mtl := "newmtl hy3d\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 2\nmap_Kd " + name + ext + "\n"
 	if mat.MetallicRoughness != nil {
 		mtl += "map_Pm " + name + "_metallic" + ext + "\nmap_Pr " + name + "_roughness" + ext + "\n"
 	}
-	type output struct {
-		file string
-		body func(io.Writer) error
-	}
-	steps := []output{
+	files := []objFile{
 		{name + ".obj", func(w io.Writer) error { return writeOBJBody(w, name+".mtl", m, a) }},
 		{name + ".mtl", func(w io.Writer) error { _, err := io.WriteString(w, mtl); return err }},
 		{name + ext, mat.encodeBaseColor},
 	}
 	if mat.MetallicRoughness != nil {
-		steps = append(steps,
-			output{name + "_metallic" + ext, func(w io.Writer) error { return mat.encodeGrey(w, 0) }},
-			output{name + "_roughness" + ext, func(w io.Writer) error { return mat.encodeGrey(w, 1) }})
+		files = append(files,
+			objFile{name + "_metallic" + ext, func(w io.Writer) error { return mat.encodeGrey(w, 0) }},
+			objFile{name + "_roughness" + ext, func(w io.Writer) error { return mat.encodeGrey(w, 1) }})
 	}
-	for _, s := range steps {
-		if err := write(s.file, s.body); err != nil {
-			return written, fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	return written, nil
+	return files, nil
 }
 
 func writeOBJBody(w io.Writer, mtl string, m *mesh.Mesh, a *Atlas) error {

@@ -154,22 +154,31 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	}
 	defer p.Close()
 
+	// Preprocessed here, so that painting sees the picture the shape did.
+	start := time.Now()
+	prep, err := p.Preprocess(ctx, picture)
+	if err != nil {
+		return fmt.Errorf("preprocess: %w", err)
+	}
+	preprocessed := time.Since(start)
 	res, err := p.Generate(ctx, pipeline.Request{
-		ID:      filepath.Base(f.input),
-		Image:   picture,
-		Params:  params,
-		Formats: []mesh.Format{format},
+		ID:       filepath.Base(f.input),
+		Prepared: prep,
+		Params:   params,
+		Formats:  []mesh.Format{format},
 	})
 	if err != nil {
 		return err
 	}
+	res.Timings.Preprocess = preprocessed
+	res.Timings.Total += preprocessed
 	for _, w := range res.Warnings {
 		fmt.Fprintf(io.stderr, "hy3d generate: warning: %s\n", w)
 	}
 	if f.texture {
 		printBreakdown(io.stdout, "shape", format, set.Name, p.Backend(), res)
 		f.paint.seed = f.seed
-		return paintAndWrite(ctx, io.stdout, log, f.paint, res.Mesh, picture, f.output, backend, f.threads)
+		return paintAndWrite(ctx, io.stdout, log, f.paint, res.Mesh, shapeView(prep, set.Image), f.output, backend, f.threads)
 	}
 	if err := writeFileAtomic(f.output, res.Outputs[format]); err != nil {
 		return err

@@ -1,22 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"image"
-	_ "image/jpeg" // pictures in JPEG
-	_ "image/png"  // pictures in PNG
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
-	_ "golang.org/x/image/webp" // pictures in WebP
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/mesh"
@@ -110,7 +108,11 @@ func runTexture(ctx context.Context, io stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	picture, err := os.ReadFile(input)
+	data, err := os.ReadFile(input)
+	if err != nil {
+		return err
+	}
+	picture, err := cutOut(ctx, io.stderr, data)
 	if err != nil {
 		return err
 	}
@@ -154,17 +156,53 @@ func readMesh(path string) (*mesh.Mesh, error) {
 	return m, nil
 }
 
+// cutOut prepares a picture as shape generation does (pipeline.Preprocess
+// with the embedded shape set's image settings: the object cut out from a
+// picture without alpha, recentred, on white) and returns it as the shape
+// model sees it, the picture hy3d paints with.
+func cutOut(ctx context.Context, stderr io.Writer, data []byte) (image.Image, error) {
+	shapes, err := engines.Default()
+	if err != nil {
+		return nil, err
+	}
+	prep, err := pipeline.Preprocess(ctx, data, pipeline.PreprocessOptions{Image: shapes.Image})
+	if err != nil {
+		return nil, fmt.Errorf("preprocess: %w", err)
+	}
+	for _, w := range prep.Warnings {
+		fmt.Fprintf(stderr, "hy3d texture: warning: %s\n", w)
+	}
+	return shapeView(prep, shapes.Image), nil
+}
+
+// shapeView is a preprocessed picture as the shape model sees it — the
+// object cut out, recentred and composited on white — read back from the
+// conditioner's normalised input (spec's mean and standard deviation).
+// Painting with it, not the raw picture, keeps a background out of the
+// texture, as Tencent's pipelines paint with the background removed.
+func shapeView(prep *pipeline.Prepared, spec engines.ImageSpec) image.Image {
+	n := int(prep.Tensor.Shape[3])
+	img := image.NewNRGBA64(image.Rect(0, 0, n, n))
+	for c := 0; c < 3; c++ {
+		plane := prep.Tensor.Data[c*n*n : (c+1)*n*n]
+		for i, v := range plane {
+			x := float64(v)*spec.Std[c] + spec.Mean[c]
+			binary.BigEndian.PutUint16(img.Pix[8*i+2*c:], uint16(math.Round(min(max(x, 0), 1)*0xffff)))
+		}
+	}
+	for i := 0; i < n*n; i++ {
+		binary.BigEndian.PutUint16(img.Pix[8*i+6:], 0xffff)
+	}
+	return img
+}
+
 // paintAndWrite paints m with the picture and writes the textured mesh to
 // output, then prints the stage timings.
 func paintAndWrite(ctx context.Context, stdout io.Writer, log zerolog.Logger, pf paintFlags, m *mesh.Mesh,
-	pictureData []byte, output string, bo pipeline.BackendOptions, threads int) error {
+	picture image.Image, output string, bo pipeline.BackendOptions, threads int) error {
 	format, err := textureFormat(output)
 	if err != nil {
 		return usageError{err}
-	}
-	picture, _, err := image.Decode(bytes.NewReader(pictureData))
-	if err != nil {
-		return fmt.Errorf("decode picture: %w", err)
 	}
 	var set *engines.Set
 	if pf.engines != "" {
