@@ -26,12 +26,30 @@ import (
 // real pipeline: the path `make run` takes.
 func tinyServer(t *testing.T, opts ...func(*Config)) *testServer {
 	t.Helper()
+	return serveTiny(t, false, opts)
+}
+
+// paintingServer is tinyServer with the embedded oracle paint set beside
+// the tiny shape models.
+func paintingServer(t *testing.T, opts ...func(*Config)) *testServer {
+	t.Helper()
+	return serveTiny(t, true, opts)
+}
+
+func serveTiny(t *testing.T, painting bool, opts []func(*Config)) *testServer {
+	t.Helper()
 	p, set := tinypipeline.Open(t, t.Skipf)
 	g, err := NewPipelines([]PipelineModel{{Pipeline: p, Set: set}}, 16<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
+	if painting {
+		painter, paintSet := tinypipeline.OpenPaint(t, t.Skipf, 16<<20)
+		if err := g.AddPaint(PaintModel{Painter: painter, Set: paintSet}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return newTestServer(t, nil, append([]func(*Config){func(c *Config) {
 		c.Models = g.Models()
 		c.Preprocessor = g

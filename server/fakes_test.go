@@ -349,6 +349,13 @@ func testJPEG(t testing.TB) []byte {
 // multipartBody builds a form with the picture in "image" and the fields.
 func multipartBody(t testing.TB, img []byte, fields map[string]string) (io.Reader, string) {
 	t.Helper()
+	return multipartFiles(t, map[string][]byte{"image": img}, fields)
+}
+
+// multipartFiles builds a form with the given files (nil ones left out)
+// and fields.
+func multipartFiles(t testing.TB, files map[string][]byte, fields map[string]string) (io.Reader, string) {
+	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for k, v := range fields {
@@ -356,12 +363,15 @@ func multipartBody(t testing.TB, img []byte, fields map[string]string) (io.Reade
 			t.Fatal(err)
 		}
 	}
-	if img != nil {
-		fw, err := mw.CreateFormFile("image", "in.png")
+	for name, b := range files {
+		if b == nil {
+			continue
+		}
+		fw, err := mw.CreateFormFile(name, name+".bin")
 		if err != nil {
 			t.Fatal(err)
 		}
-		fw.Write(img)
+		fw.Write(b)
 	}
 	if err := mw.Close(); err != nil {
 		t.Fatal(err)

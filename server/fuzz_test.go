@@ -6,6 +6,7 @@ import (
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/results"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 )
@@ -126,4 +127,42 @@ func TestHunyuanRequestDecodingHandlesHostileBodies(t *testing.T) {
 			t.Errorf("%q: %+v", body, p)
 		}
 	}
+}
+
+// A texturing upload comes back from the queue (and, with a broker, from
+// another machine's disk): unpacking never panics and gives back what was
+// packed.
+func FuzzTextureUpload(f *testing.F) {
+	f.Add([]byte("\x89PNG picture"), []byte("glTF mesh"))
+	f.Add([]byte{}, []byte{})
+	f.Add([]byte(textureUploadMagic+"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"), []byte("x"))
+	f.Fuzz(func(t *testing.T, picture, meshFile []byte) {
+		p, m, err := unpackTextureUpload(packTextureUpload(picture, meshFile))
+		if err != nil || !bytes.Equal(p, picture) || !bytes.Equal(m, meshFile) {
+			t.Fatalf("round trip: %v", err)
+		}
+		// Hostile bytes: an error or a split that adds up.
+		raw := append([]byte(textureUploadMagic), picture...)
+		if p, m, err := unpackTextureUpload(raw); err == nil && len(p)+len(m) > len(raw) {
+			t.Fatalf("split of %d bytes into %d and %d", len(raw), len(p), len(m))
+		}
+	})
+}
+
+// An uploaded mesh file is sniffed and parsed: never a panic, and whatever
+// parses is a valid mesh with triangles.
+func FuzzMeshFile(f *testing.F) {
+	f.Add([]byte("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"))
+	f.Add([]byte("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"))
+	f.Add([]byte("solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid t\n"))
+	f.Add([]byte("glTF\x02\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseMeshFile(b)
+		if err != nil {
+			return
+		}
+		if err := m.Validate(); err != nil || m.TriangleCount() == 0 {
+			t.Fatalf("parsed an invalid mesh: %v (%d triangles)", err, m.TriangleCount())
+		}
+	})
 }

@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/hy3d/hy3d/engines"
 )
 
 func TestServeRefusesBadFlags(t *testing.T) {
@@ -28,6 +31,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{"--results-client-share", "0"},
 		{"--results-client-share", "1.5"},
 		{"--trusted-proxy", "not-an-address"},
+		{"--paint", "none", "--paint", "../../engines/tiny-paint-2.0"},
 		{"stray"},
 	} {
 		code, _, stderr := runCLI(t, append([]string{"serve"}, args...)...)
@@ -37,6 +41,53 @@ func TestServeRefusesBadFlags(t *testing.T) {
 	}
 	if code, stdout, _ := runCLI(t, "help", "serve"); code != exitOK || !strings.Contains(stdout, "-max-batch") {
 		t.Errorf("help: %d %q", code, stdout)
+	}
+}
+
+// The paint sets follow the shape sets: the embedded toy painter only
+// beside the embedded shape models, never beside sets an operator chose,
+// and a set of the wrong kind is refused by name.
+func TestServePaintsWithTheSetsItIsGiven(t *testing.T) {
+	cases := []struct {
+		args         []string
+		shape, paint []string
+		err          string
+	}{
+		{nil, []string{"silhouette"}, []string{"tiny-paint-2.0-oracle"}, ""},
+		{[]string{"--paint", "none"}, []string{"silhouette"}, nil, ""},
+		{[]string{"--engines", "../../engines/tiny"}, []string{"tiny"}, nil, ""},
+		{[]string{"--engines", "../../engines/tiny", "--paint", "../../engines/tiny-paint-2.1"}, []string{"tiny"}, []string{"tiny-paint-2.1"}, ""},
+		{[]string{"--paint", "../../engines/tiny"}, nil, nil, "not a paint set"},
+		{[]string{"--engines", "../../engines/tiny-paint-2.0"}, nil, nil, "is a paint set"},
+	}
+	for _, tc := range cases {
+		f, err := parseServeFlags(io.Discard, tc.args)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		shapes, paints, err := f.modelSets(zerolog.Nop())
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: error %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		names := func(sets []*engines.Set) []string {
+			var out []string
+			for _, s := range sets {
+				out = append(out, s.Name)
+			}
+			return out
+		}
+		if got := names(shapes); !slices.Equal(got, tc.shape) {
+			t.Errorf("%v: shape sets %v, want %v", tc.args, got, tc.shape)
+		}
+		if got := names(paints); !slices.Equal(got, tc.paint) {
+			t.Errorf("%v: paint sets %v, want %v", tc.args, got, tc.paint)
+		}
 	}
 }
 
