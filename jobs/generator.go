@@ -127,12 +127,12 @@ type Model struct {
 func (m *Model) IsPaint() bool { return m.Kind == KindPaint }
 
 // graphs names, for the Observer, the calls of m's step loop: the one that
-// starts jobs and the one that steps them.
-func (m *Model) graphs() (start, step string) {
+// starts jobs, the one that steps them and the one that finishes a job.
+func (m *Model) graphs() (start, step, finish string) {
 	if m.IsPaint() {
-		return "paint_condition", "paint_unet"
+		return "paint_condition", "paint_unet", "paint_decode"
 	}
-	return "condition", "dit"
+	return "condition", "dit", "decode"
 }
 
 // Defaults are the parameters a request gets for the fields it leaves out.

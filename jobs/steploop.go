@@ -48,7 +48,7 @@ func (e *Engine) continuousLoop(m *Model) {
 		go func() {
 			defer finishers.Done()
 			for a := range done {
-				e.finishJob(a)
+				e.finishJob(m, a)
 			}
 		}()
 	}
@@ -119,7 +119,7 @@ func (e *Engine) dispatchLoop(m *Model) {
 			active = slices.DeleteFunc(active, finished)
 		}
 		for _, a := range sampled {
-			e.finishJob(a)
+			e.finishJob(m, a)
 		}
 	}
 }
@@ -243,7 +243,7 @@ func (e *Engine) start(m *Model, tasks []*task) []sampling {
 			panic(fmt.Sprintf("generator started %d states and %d errors for %d jobs", len(states), len(errs), len(jobs)))
 		}
 	})
-	startGraph, _ := m.graphs()
+	startGraph, _, _ := m.graphs()
 	e.obs.Batch(startGraph, len(jobs))
 	var out []sampling
 	for i, t := range tasks {
@@ -282,7 +282,7 @@ func (e *Engine) step(m *Model, active []sampling) bool {
 	if gerr := e.guard("step", func() { err = e.gen.Step(e.runCtx, states) }); gerr != nil {
 		err = gerr
 	}
-	_, stepGraph := m.graphs()
+	_, stepGraph, _ := m.graphs()
 	e.obs.Batch(stepGraph, len(states))
 	if err == nil {
 		return true
@@ -295,12 +295,13 @@ func (e *Engine) step(m *Model, active []sampling) bool {
 
 // finishJob runs the stages after sampling for one job and records its
 // end, or hands it on to the next model's loop.
-func (e *Engine) finishJob(a sampling) {
+func (e *Engine) finishJob(m *Model, a sampling) {
 	var out Output
 	if err := e.guard("finish", func() { out = e.gen.Finish(e.runCtx, a.job, a.s) }); err != nil {
 		out = Output{Err: err}
 	}
-	e.obs.Batch("decode", 1)
+	_, _, finishGraph := m.graphs()
+	e.obs.Batch(finishGraph, 1)
 	if out.Err == nil && out.Handoff != nil {
 		e.handOn(a.t, out)
 		return
