@@ -39,6 +39,18 @@ const screenshotDir = "../build/screenshots"
 // ONNX Runtime, the path `make run` takes, and answers its base URL.
 func serveTiny(t *testing.T, opts ...func(*server.Config)) string {
 	t.Helper()
+	return serve(t, false, opts)
+}
+
+// servePainting is serveTiny with the embedded oracle paint set beside the
+// shape models, as `hy3d serve --paint` serves one.
+func servePainting(t *testing.T, opts ...func(*server.Config)) string {
+	t.Helper()
+	return serve(t, true, opts)
+}
+
+func serve(t *testing.T, painting bool, opts []func(*server.Config)) string {
+	t.Helper()
 	if !studio.Built() {
 		t.Fatal("the pages are not built: run `make studio` (npm and esbuild) before go test")
 	}
@@ -48,6 +60,12 @@ func serveTiny(t *testing.T, opts ...func(*server.Config)) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
+	if painting {
+		painter, paintSet := tinypipeline.OpenPaint(t, t.Fatalf, 16<<20)
+		if err := g.AddPaint(server.PaintModel{Painter: painter, Set: paintSet}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg := server.Config{Models: g.Models(), Preprocessor: g, Generator: g, Logger: zerolog.Nop(), ResultsDir: t.TempDir()}
 	for _, o := range opts {
 		o(&cfg)

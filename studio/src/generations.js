@@ -51,25 +51,51 @@ export function describe(s) {
   return s.status;
 }
 
-// fraction is how far along a generation is, for its progress bar.
-function fraction(s) {
+// The phases of a job and their stages in the order they run. Each has one
+// stepped stage (the denoising loop), most of its time: lead is the share of
+// the phase before it, stepped its own share; the stages after it share the
+// rest.
+const PHASES = {
+  shape: { stages: ["preprocess", "condition", "sample", "decode", "surface", "clean", "export"], stepped: "sample", lead: 0.05, share: 0.75 },
+  paint: {
+    stages: ["paint_faces", "paint_atlas", "paint_views", "paint_delight", "paint_condition", "paint_diffuse", "paint_decode", "paint_bake", "paint_export"],
+    stepped: "paint_diffuse", lead: 0.15, share: 0.65,
+  },
+};
+// SHAPE_SHARE is the shape phase's part of a textured generation's bar.
+const SHAPE_SHARE = 0.45;
+
+// phaseFraction is how far along its phase a running stage is.
+function phaseFraction(phase, p) {
+  const at = phase.stages.indexOf(p.stage);
+  const stepped = phase.stages.indexOf(phase.stepped);
+  if (at < stepped) return phase.lead * (at + 1) / (stepped + 1);
+  if (at === stepped) return phase.lead + phase.share * (p.steps ? (p.step ?? 0) / p.steps : 0);
+  return phase.lead + phase.share + (1 - phase.lead - phase.share) * (at - stepped) / (phase.stages.length - stepped);
+}
+
+// fraction is how far along a job is, for its progress bar: a shape job
+// runs through the shape phase, a textured generation through the shape
+// phase and then the paint phase, a painted mesh (kind "paint") through the
+// paint phase alone.
+export function fraction(s, kind = "shape") {
   if (s.status === "succeeded") return 1;
   if (s.status !== "running" || !s.progress) return 0;
-  const order = ["preprocess", "condition", "sample", "decode", "surface", "clean", "export"];
   const p = s.progress;
-  const stage = Math.max(0, order.indexOf(p.stage));
-  const within = p.steps ? (p.step ?? 0) / p.steps : 0;
-  // Sampling is most of the time; the stages after it share the rest.
-  if (stage < 2) return 0.02 * (stage + 1);
-  if (stage === 2) return 0.05 + 0.75 * within;
-  return 0.8 + 0.2 * (stage - 2) / (order.length - 2);
+  const painting = PHASES.paint.stages.includes(p.stage);
+  if (!painting && !PHASES.shape.stages.includes(p.stage)) return 0; // a stage this page does not know
+  const shapeShare = kind === "paint" ? 0 : s.textured ? SHAPE_SHARE : 1;
+  return painting
+    ? shapeShare + (1 - shapeShare) * phaseFraction(PHASES.paint, p)
+    : shapeShare * phaseFraction(PHASES.shape, p);
 }
 
 // keep is the part of a status the history stores: enough to draw its row.
 function keep(s) {
   const { status, queue_position, estimated_wait_seconds, progress, cached, stages, error } = s;
   const result = s.result ? { vertices: s.result.vertices, faces: s.result.faces } : undefined;
-  return { status, queue_position, estimated_wait_seconds, progress, cached, stages, error, result };
+  const textured = Boolean(s.params && s.params.texture);
+  return { status, queue_position, estimated_wait_seconds, progress, cached, stages, error, result, textured };
 }
 
 export class Generations {
@@ -93,7 +119,7 @@ export class Generations {
   }
 
   save() {
-    const stored = this.entries.slice(0, KEEP).map(({ id, name, thumb, created, status, gone }) => ({ id, name, thumb, created, status, gone }));
+    const stored = this.entries.slice(0, KEEP).map(({ id, name, thumb, created, status, gone, kind }) => ({ id, name, thumb, created, status, gone, kind }));
     // Storage full (other pages of this origin use it too): keep fewer, newest first.
     for (let n = stored.length; ; n = Math.floor(n / 2)) {
       try {
@@ -106,9 +132,10 @@ export class Generations {
   }
 
   // add puts a generation the server accepted at the top; a finished one
-  // (a cached result) opens at once.
-  add(status, name, thumb) {
-    const entry = { id: status.id, name, thumb, created: Date.now(), status: keep(status), live: true };
+  // (a cached result) opens at once. kind is "shape" for a generation,
+  // "paint" for a mesh the user had painted.
+  add(status, name, thumb, kind = "shape") {
+    const entry = { id: status.id, name, thumb, created: Date.now(), status: keep(status), live: true, kind };
     this.entries = [entry, ...this.entries.filter((e) => e.id !== status.id)];
     this.save();
     this.render();
@@ -270,16 +297,27 @@ export class Generations {
     const img = document.createElement("img");
     img.alt = "";
     if (entry.thumb) img.src = entry.thumb;
+    const title = document.createElement("span");
+    title.className = "title";
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = entry.name;
     name.title = `${entry.name} — ${new Date(entry.created).toLocaleString()} — ${entry.id}`;
+    title.append(name);
+    if (entry.kind === "paint" || s.textured) {
+      const tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = entry.kind === "paint" ? "painted mesh" : "textured";
+      title.append(tag);
+    }
     const state = document.createElement("span");
     state.className = "state";
     state.textContent = entry.gone ? "no longer on the server" : entry.problem || describe(s);
     const bar = document.createElement("progress");
     bar.max = 1;
-    bar.value = fraction(s);
+    // The bar never runs backwards while a job runs (a stage this page does not know counts as no progress).
+    entry.reached = s.status === "running" ? Math.max(entry.reached || 0, fraction(s, entry.kind)) : fraction(s, entry.kind);
+    bar.value = entry.reached;
     bar.setAttribute("aria-label", `progress of ${entry.name}`);
     const buttons = document.createElement("span");
     buttons.className = "row-actions";
@@ -296,7 +334,7 @@ export class Generations {
     button("Open", "open", !entry.gone && s.status === "succeeded");
     if (this.active(entry)) button("Cancel", "cancel", true);
     else button("Forget", "forget", true);
-    li.append(img, name, state, bar, buttons);
+    li.append(img, title, state, bar, buttons);
     return li;
   }
 

@@ -2,8 +2,10 @@
 // preprocessed preview of one, parameters with the server's defaults, one
 // asynchronous generation per picture followed in the queue view, and each
 // result in a three.js viewer with its counts, bounding box, stage timings
-// and downloads. Every URL is relative, so the page works behind a path
-// prefix.
+// and downloads. When the server serves a paint model, a generation can be
+// textured (painted from its picture), and a mesh the user has can be
+// painted instead of making one (POST /v1/textures). Every URL is relative,
+// so the page works behind a path prefix.
 import { api, bindKeyField } from "./api.js";
 import { Generations, thumbnail } from "./generations.js";
 import { Viewer } from "./viewer.js";
@@ -21,8 +23,12 @@ const FIELDS = [
   { name: "decode", type: "select", options: ["coarse_to_fine", "dense"], help: "coarse_to_fine refines only near the surface; dense evaluates every point" },
 ];
 
+// TEXTURE_SIZE is texture_size's range (docs/api.md).
+const TEXTURE_SIZE = { name: "texture_size", type: "number", min: 64, max: 4096, help: "the texture's side in texels" };
+
 const form = $("params");
-let models = [];
+let models = []; // the shape models
+let paintModels = [];
 
 function fieldHTML(f) {
   const input = f.type === "select" || f.name === "model"
@@ -41,65 +47,148 @@ function applyDefaults(model) {
   $("help-model").textContent = model.description || model.family;
 }
 
+// paintModel is the paint model chosen: the select's when there are several.
+function paintModel() {
+  const select = $("f-paint_model");
+  return paintModels.find((m) => m.name === (select ? select.value : "")) || paintModels.find((m) => m.default) || paintModels[0];
+}
+
+function applyPaintDefaults() {
+  const m = paintModel();
+  $("f-texture_size").value = m.defaults.texture_size || "";
+  $("help-texture").textContent = `painted by ${m.name} (${m.backend})` + (m.description ? `: ${m.description}` : "");
+}
+
+// textureHTML is the Texture control: a checkbox and, while it is checked
+// (or a mesh is to be painted), the paint model and the texture size; on a
+// server without a paint model, a disabled checkbox that says why.
+function textureHTML() {
+  const box = (disabled) => `<label class="check" for="f-texture"><input id="f-texture" name="texture" type="checkbox" value="true"${disabled ? " disabled" : ""}
+    aria-describedby="help-texture err-texture"> Texture (paint the mesh from the picture)</label>`;
+  if (!paintModels.length) {
+    return `<fieldset class="field texture" id="field-texture"><legend>Texture</legend>${box(true)}
+      <p class="help" id="help-texture">this server paints no meshes: start it with <code>hy3d serve --paint DIR</code></p>
+      <p class="err" id="err-texture" data-field="texture"></p></fieldset>`;
+  }
+  const choose = paintModels.length > 1 ? fieldHTML({ name: "paint_model", type: "select", help: "the paint set" }) : "";
+  return `<fieldset class="field texture" id="field-texture"><legend>Texture</legend>${box(false)}
+    <p class="help" id="help-texture"></p><p class="err" id="err-texture" data-field="texture"></p>
+    <div id="texture-options" hidden>${choose}${fieldHTML(TEXTURE_SIZE)}</div></fieldset>`;
+}
+
 async function loadModels() {
   $("form-msg").textContent = "";
+  let all;
   try {
-    models = (await (await api("v1/models")).json()).models;
+    all = (await (await api("v1/models")).json()).models;
   } catch (err) {
     $("form-msg").textContent = err.unauthorized
       ? "the server needs an API key: type it in the field at the top"
       : `cannot list the models: ${err.message}`;
     return;
   }
-  form.innerHTML = fieldHTML({ name: "model", help: "" }) + FIELDS.map(fieldHTML).join("");
+  models = all.filter((m) => m.kind !== "paint");
+  paintModels = all.filter((m) => m.kind === "paint");
+  form.innerHTML = fieldHTML({ name: "model", help: "" }) + FIELDS.map(fieldHTML).join("") + textureHTML();
   for (const o of FIELDS.find((f) => f.name === "decode").options) $("f-decode").add(new Option(o, o));
   for (const m of models) $("f-model").add(new Option(`${m.name} (${m.backend})`, m.name, m.default, m.default));
   $("f-model").addEventListener("change", () => applyDefaults(models.find((m) => m.name === $("f-model").value)));
   applyDefaults(models.find((m) => m.default) || models[0]);
-  enableGenerate();
+  if (paintModels.length) {
+    const select = $("f-paint_model");
+    if (select) {
+      for (const m of paintModels) select.add(new Option(`${m.name} (${m.backend})`, m.name, m.default, m.default));
+      select.addEventListener("change", applyPaintDefaults);
+    }
+    applyPaintDefaults();
+    $("f-texture").addEventListener("change", updateMode);
+  }
+  updateMode();
 }
 
 function clearErrors() {
-  for (const el of form.querySelectorAll(".err")) el.textContent = "";
-  for (const el of form.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
+  for (const el of document.querySelectorAll(".err[data-field]")) el.textContent = "";
+  for (const el of document.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
   $("form-msg").textContent = "";
 }
 
-// showProblem puts each invalid field's message next to it; the rest goes under the button.
-function showProblem(err, prefix = "") {
+// showProblem puts each invalid field's message next to it (aliases maps a
+// field the request named otherwise to the form's name for it); the rest
+// goes under the button.
+function showProblem(err, prefix = "", aliases = {}) {
   const errors = (err.problem && err.problem.errors) || [];
   const loose = [];
   for (const e of errors) {
-    const slot = $(`err-${e.field}`);
+    const field = aliases[e.field] || e.field;
+    const slot = $(`err-${field}`);
     if (slot) {
       slot.textContent = e.message;
-      $(`field-${e.field}`).classList.add("invalid");
+      $(`field-${field}`).classList.add("invalid");
     } else loose.push(`${e.field}: ${e.message}`);
   }
   if (!errors.length || loose.length) $("form-msg").textContent = prefix + [err.message, ...loose].join(" · ");
 }
 
-// ---- the pictures ----
+// ---- the pictures and the mesh to paint ----
 const PICTURE_TYPES = ["image/png", "image/jpeg", "image/webp"];
 let picked = [];
 let pickedNote = ""; // how many pictures, when more than one or files were left out
+let meshFile = null; // a mesh to paint instead of generating one
 
 function isPicture(file) {
   return PICTURE_TYPES.includes(file.type) || (!file.type && /\.(png|jpe?g|webp)$/i.test(file.name));
 }
 
+const isMesh = (file) => /\.(glb|obj|ply|stl)$/i.test(file.name);
+
+// painting says whether the pictures paint a mesh the user chose.
+const painting = () => meshFile !== null && paintModels.length > 0;
+
+// updateMode shows the texture options while they apply and, while a mesh
+// is to be painted, disables the shape parameters (painting takes none).
+function updateMode() {
+  const options = $("texture-options");
+  if (options) options.hidden = !($("f-texture").checked || painting());
+  for (const f of [{ name: "model" }, ...FIELDS]) {
+    const el = $(`f-${f.name}`);
+    if (el && f.name !== "seed") el.disabled = painting();
+  }
+  if ($("f-texture")) $("f-texture").disabled = !paintModels.length || painting();
+  $("mesh").disabled = !paintModels.length;
+  $("help-mesh").textContent = !paintModels.length && models.length
+    ? "this server paints no meshes (hy3d serve --paint DIR)"
+    : meshFile ? `${meshFile.name}: the pictures paint this mesh; the shape parameters do not apply`
+      : "with a mesh, the pictures paint it instead of making a new one";
+  $("mesh-clear").hidden = !meshFile;
+  enableGenerate();
+}
+
 function enableGenerate() {
   const b = $("generate");
   b.disabled = !picked.length || !models.length;
-  b.textContent = picked.length > 1 ? `Generate ${picked.length}` : "Generate";
+  const verb = painting() ? "Paint mesh" : "Generate";
+  b.textContent = picked.length > 1 ? `${verb} ×${picked.length}` : verb;
 }
 
-// pick takes the pictures among files (a folder holds other files too) and previews the first.
+function setMesh(file) {
+  meshFile = file;
+  if (!file) $("mesh").value = "";
+  $("err-mesh").textContent = "";
+  $("field-mesh").classList.remove("invalid");
+  updateMode();
+}
+
+// pick takes the pictures among files (a folder holds other files too) and
+// previews the first; a mesh among them becomes the mesh to paint.
 function pick(files) {
   const path = (f) => f.webkitRelativePath || f.name;
+  const meshes = files.filter(isMesh);
+  if (meshes.length && paintModels.length) setMesh(meshes[0]);
   const pictures = files.filter(isPicture).sort((a, b) => path(a).localeCompare(path(b), "en", { numeric: true }));
   if (!pictures.length) {
-    $("picture-msg").textContent = files.length ? "no PNG, JPEG or WebP picture among the files" : "";
+    if (!meshes.length || !paintModels.length) {
+      $("picture-msg").textContent = files.length ? "no PNG, JPEG or WebP picture among the files" : "";
+    }
     return;
   }
   picked = pictures;
@@ -115,7 +204,7 @@ function pick(files) {
       strip.append(b);
     });
   }
-  const skipped = files.length - pictures.length;
+  const skipped = files.length - pictures.length - (painting() ? meshes.length : 0);
   pickedNote = pictures.length > 1 || skipped
     ? `${pictures.length} picture${pictures.length > 1 ? "s" : ""}` + (skipped ? ` (${skipped} other file${skipped > 1 ? "s" : ""} left out)` : "")
     : "";
@@ -167,6 +256,8 @@ async function filesOf(dataTransfer) {
 const drop = $("drop");
 $("file").addEventListener("change", (e) => pick([...e.target.files]));
 $("folder").addEventListener("change", (e) => pick([...e.target.files]));
+$("mesh").addEventListener("change", (e) => setMesh(e.target.files[0] || null));
+$("mesh-clear").addEventListener("click", () => setMesh(null));
 document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) drop.classList.remove("over"); });
 document.addEventListener("drop", async (e) => {
@@ -184,15 +275,33 @@ document.addEventListener("paste", (e) => {
 // ---- generation ----
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
-// submit sends one picture; a server that sheds load (429, or 503 with
-// Retry-After) is asked again after the wait it names, a few times.
-async function submit(file, fields) {
+// requestFields are the fields a request sends: the form's for a
+// generation (the texture's only when it is checked), or the paint fields
+// of POST /v1/textures, where the paint model is called model.
+function requestFields() {
+  const value = (name) => ($(`f-${name}`) ? $(`f-${name}`).value : "");
+  const texture = paintModels.length > 0 && $("f-texture").checked;
+  let fields;
+  if (painting()) {
+    fields = [["model", paintModel().name], ["seed", value("seed")], ["texture_size", value("texture_size")]];
+  } else {
+    fields = ["model", ...FIELDS.map((f) => f.name)].map((name) => [name, value(name)]);
+    if (texture) fields.push(["texture", "true"], ["paint_model", paintModel().name], ["texture_size", value("texture_size")]);
+  }
+  return fields.filter(([, v]) => v !== "");
+}
+
+// submit sends one picture (and the mesh it paints, when painting); a
+// server that sheds load (429, or 503 with Retry-After) is asked again
+// after the wait it names, a few times.
+async function submit(file, fields, mesh) {
   for (let attempt = 0; ; attempt++) {
     const body = new FormData();
     body.append("image", file);
+    if (mesh) body.append("mesh", mesh);
     for (const [k, v] of fields) body.append(k, v);
     try {
-      return await (await api("v1/generations", { method: "POST", body })).json();
+      return await (await api(mesh ? "v1/textures" : "v1/generations", { method: "POST", body })).json();
     } catch (err) {
       const shed = err.status === 429 || (err.status === 503 && err.retryAfter);
       if (!shed || attempt >= 5) throw err;
@@ -204,7 +313,10 @@ async function submit(file, fields) {
 
 async function generate() {
   clearErrors();
-  const fields = [...form.elements].filter((el) => el.name && el.value !== "").map((el) => [el.name, el.value]);
+  const fields = requestFields();
+  const mesh = painting() ? meshFile : null;
+  // POST /v1/textures calls the paint model "model"; the form, paint_model.
+  const aliases = mesh ? { model: $("f-paint_model") ? "paint_model" : "texture" } : {};
   const files = picked;
   $("generate").disabled = true;
   let sent = 0;
@@ -213,18 +325,19 @@ async function generate() {
       $("send-msg").textContent = files.length > 1 ? `sending ${sent + 1} of ${files.length}…` : "sending…";
       let status;
       try {
-        status = await submit(file, fields);
+        status = await submit(file, fields, mesh);
       } catch (err) {
-        // An invalid parameter is invalid for every picture: say so once and stop.
+        // An invalid parameter (or mesh) is invalid for every picture: say so once and stop.
         if (err.problem && err.problem.errors) {
-          showProblem(err);
+          showProblem(err, "", aliases);
           break;
         }
         showProblem(err, `${file.name}: `);
         continue;
       }
       sent++;
-      generations.add(status, file.webkitRelativePath || file.name, await thumbnail(file));
+      const name = file.webkitRelativePath || file.name;
+      generations.add(status, mesh ? `${mesh.name} painted from ${name}` : name, await thumbnail(file), mesh ? "paint" : "shape");
     }
     $("send-msg").textContent = sent ? `${sent} sent` : "";
   } finally {
@@ -249,22 +362,58 @@ $("lighting").addEventListener("change", async () => {
   document.body.dataset.lighting = name;
 });
 
-// The stage colours keep white text readable (contrast above 4.5:1).
-const STAGE_COLORS = ["#3b5bdb", "#0b7285", "#1c4fb8", "#b93a0b", "#8f4a00", "#2b7a3b", "#862e9c"];
+// The stage colours keep white text readable (contrast above 4.5:1): cool
+// for the shape's stages, warm for the paint's.
+const STAGE_COLORS = {
+  shape: ["#3b5bdb", "#0b7285", "#1c4fb8", "#2b7a3b", "#5f3dc4", "#1864ab", "#087f5b"],
+  paint: ["#b93a0b", "#8f4a00", "#a61e4d", "#862e9c", "#c2255c", "#7b4a00"],
+};
+const phaseOf = (stage) => (stage.startsWith("paint_") ? "paint" : "shape");
 
-// showStages draws the wall time of each stage as a share of a bar, with its name and duration in the tooltip.
+// showStages draws the wall time of each stage as a share of a bar, with
+// its name and duration in the tooltip, and the time of each phase under it.
 function showStages(stages) {
   const total = stages.reduce((sum, s) => sum + s.ms, 0) || 1;
   const bar = $("stages");
   bar.setAttribute("aria-label", "time per stage: " + stages.map((s) => `${s.stage} ${s.ms.toFixed(0)} ms`).join(", "));
-  bar.replaceChildren(...stages.map((s, i) => {
+  const seen = { shape: 0, paint: 0 };
+  const phases = {};
+  bar.replaceChildren(...stages.map((s) => {
+    const phase = phaseOf(s.stage);
     const span = document.createElement("span");
     span.style.flexGrow = String(s.ms / total);
-    span.style.background = STAGE_COLORS[i % STAGE_COLORS.length];
+    span.style.background = STAGE_COLORS[phase][seen[phase]++ % STAGE_COLORS[phase].length];
     span.title = `${s.stage} ${s.ms.toFixed(1)} ms`;
     span.textContent = s.ms / total > 0.12 ? s.stage : "";
+    phases[phase] = (phases[phase] || 0) + s.ms;
     return span;
   }));
+  $("stage-sum").textContent = Object.keys(phases).length > 1
+    ? Object.entries(phases).map(([phase, ms]) => `${phase} ${(ms / 1000).toFixed(1)} s`).join(" · ")
+    : "";
+}
+
+// Downloads: a textured result holds GLB and ZIP (OBJ, MTL and textures),
+// an untextured one GLB, OBJ, PLY and STL.
+const FORMAT_LABELS = { glb: "GLB", zip: "ZIP (OBJ + MTL + textures)", obj: "OBJ", ply: "PLY", stl: "STL" };
+
+function showDownloads(formats, enabled) {
+  $("downloads").replaceChildren(...Object.keys(FORMAT_LABELS).filter((f) => formats.includes(f)).map((format) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.format = format;
+    b.textContent = FORMAT_LABELS[format];
+    b.disabled = !enabled;
+    return b;
+  }));
+}
+showDownloads(["glb", "obj", "ply", "stl"], false);
+
+// showShading offers the texture shading while a textured mesh is shown
+// and shows the shading the viewer draws.
+function showShading(textured) {
+  $("shading").querySelector('option[value="texture"]').disabled = !textured;
+  $("shading").value = viewer.shading;
 }
 
 const fmt = (v) => v.toFixed(3);
@@ -273,6 +422,7 @@ const fmt = (v) => v.toFixed(3);
 async function open(entry, status) {
   const glb = await (await api(`v1/generations/${entry.id}/result?format=glb`)).arrayBuffer();
   const m = await viewer.show(glb);
+  showShading(m.textured);
   $("count-vertices").textContent = m.vertices.toLocaleString("en");
   $("count-faces").textContent = m.faces.toLocaleString("en");
   $("bbox").textContent = `${fmt(m.size.x)} × ${fmt(m.size.y)} × ${fmt(m.size.z)} ` +
@@ -281,7 +431,7 @@ async function open(entry, status) {
   shownId = entry.id;
   shownName = entry.name.replace(/\.[^.]*$/, "").replace(/[^\w.-]+/g, "_") || "model";
   $("model-name").textContent = `— ${entry.name}`;
-  for (const b of $("downloads").querySelectorAll("button")) b.disabled = false;
+  showDownloads(Object.keys((status.result && status.result.formats) || {}), true);
   document.body.dataset.shown = entry.id;
 }
 

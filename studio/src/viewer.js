@@ -1,5 +1,6 @@
-// The mesh viewer: three.js with orbit controls, clay or normal shading,
-// wireframe, and three lighting presets. A preset's environment is a small
+// The mesh viewer: three.js with orbit controls, texture (a textured GLB's
+// own material), clay or normal shading, wireframe, and three lighting
+// presets. A preset's environment is a small
 // procedural scene rendered here into a cube map (nothing is downloaded, so
 // it works offline); the mesh is lit by that map's irradiance, as a
 // spherical-harmonics light probe, and by a key light where the
@@ -155,22 +156,37 @@ export class Viewer {
     if (this.mesh) this.applyShading();
   }
 
-  // Clay is a matte grey lit by the environment; normals colour each face by
-  // its direction, whatever the lighting.
+  // Texture draws the GLB's own material (its base colour texture lit by
+  // the environment); clay is a matte grey lit by the environment; normals
+  // colour each face by its direction, whatever the lighting. The
+  // container's data-texture names the size of the texture drawn, if any.
   applyShading() {
     const { wireframe } = this;
+    let drawn = "";
     this.mesh.traverse((o) => {
       if (!o.isMesh) return;
-      o.material.dispose();
-      o.material = this.shading === "normal"
-        ? new THREE.MeshNormalMaterial({ wireframe, side: THREE.DoubleSide })
-        : new THREE.MeshStandardMaterial({ color: 0xb9bcc4, roughness: 0.55, metalness: 0.05, wireframe, side: THREE.DoubleSide });
+      const own = o.userData.ownMaterial;
+      if (o.material !== own) o.material.dispose();
+      if (this.shading === "texture") {
+        o.material = own;
+        o.material.wireframe = wireframe;
+        const image = own.map && own.map.image;
+        if (image) drawn = `${image.width}x${image.height}`;
+      } else {
+        o.material = this.shading === "normal"
+          ? new THREE.MeshNormalMaterial({ wireframe, side: THREE.DoubleSide })
+          : new THREE.MeshStandardMaterial({ color: 0xb9bcc4, roughness: 0.55, metalness: 0.05, wireframe, side: THREE.DoubleSide });
+      }
     });
+    if (drawn) this.container.dataset.texture = drawn;
+    else delete this.container.dataset.texture;
     this.redraw();
   }
 
   // show replaces the mesh with a GLB's, frames it, lights it, and answers
-  // its vertex and face counts and its bounding box in model units.
+  // its vertex and face counts, its bounding box in model units, and
+  // whether it is textured. A textured mesh is shown in its texture; an
+  // untextured one in clay when the texture was shown before.
   async show(glb) {
     const gltf = await new GLTFLoader().parseAsync(glb, "");
     if (this.mesh) {
@@ -178,17 +194,22 @@ export class Viewer {
       this.mesh.traverse((o) => {
         if (!o.isMesh) return;
         o.geometry.dispose();
-        o.material.dispose();
+        if (o.material !== o.userData.ownMaterial) o.material.dispose();
+        disposeMaterial(o.userData.ownMaterial);
       });
     }
     this.mesh = gltf.scene;
-    let vertices = 0, faces = 0;
+    let vertices = 0, faces = 0, textured = false;
     this.mesh.traverse((o) => {
       if (!o.isMesh) return;
       const g = o.geometry;
       vertices += g.attributes.position.count;
       faces += (g.index ? g.index.count : g.attributes.position.count) / 3;
+      o.userData.ownMaterial = o.material;
+      if (o.material.map) textured = true;
     });
+    if (textured) this.shading = "texture";
+    else if (this.shading === "texture") this.shading = "clay";
     const box = new THREE.Box3().setFromObject(this.mesh);
     const size = box.getSize(new THREE.Vector3());
     const center = box.getCenter(new THREE.Vector3());
@@ -201,6 +222,14 @@ export class Viewer {
     this.scene.add(this.mesh);
     this.applyShading();
     await this.light();
-    return { vertices, faces, min: box.min, max: box.max, size };
+    return { vertices, faces, min: box.min, max: box.max, size, textured };
   }
+}
+
+// disposeMaterial frees a material and the textures it holds.
+function disposeMaterial(material) {
+  for (const value of Object.values(material)) {
+    if (value && value.isTexture) value.dispose();
+  }
+  material.dispose();
 }
