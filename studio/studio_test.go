@@ -200,17 +200,13 @@ func TestStudioTakesPastedAndDroppedPictures(t *testing.T) {
 	ctx, pageErrors := newBrowser(t, t.TempDir(), noErrors)
 	step(t, ctx, "opening the studio", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("f-steps")))
 
-	file := func(name string, data []byte, mediaType string) string {
-		return fmt.Sprintf(`new File([Uint8Array.from(atob(%q), (c) => c.charCodeAt(0))], %q, {type: %q})`,
-			base64.StdEncoding.EncodeToString(data), name, mediaType)
-	}
 	blue := pictureBytes(t, square, color.NRGBA{R: 40, G: 80, B: 200, A: 255})
 	green := pictureBytes(t, ring, color.NRGBA{R: 30, G: 160, B: 60, A: 255})
 
 	step(t, ctx, "pasting a picture",
 		chromedp.Evaluate[chromedp.Void](`(() => {
 			const dt = new DataTransfer();
-			dt.items.add(`+file("pasted.png", blue, "image/png")+`);
+			dt.items.add(`+jsFile("pasted.png", blue, "image/png")+`);
 			document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
 		})()`),
 		until(`document.getElementById("preview").src.startsWith("data:image/png")`, 60*time.Second),
@@ -228,9 +224,9 @@ func TestStudioTakesPastedAndDroppedPictures(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`(() => {
 			document.getElementById("preview").removeAttribute("src");
 			const dt = new DataTransfer();
-			dt.items.add(`+file("dropped-blue.png", blue, "image/png")+`);
-			dt.items.add(`+file("notes.txt", []byte("not a picture"), "text/plain")+`);
-			dt.items.add(`+file("dropped-green.png", green, "image/png")+`);
+			dt.items.add(`+jsFile("dropped-blue.png", blue, "image/png")+`);
+			dt.items.add(`+jsFile("notes.txt", []byte("not a picture"), "text/plain")+`);
+			dt.items.add(`+jsFile("dropped-green.png", green, "image/png")+`);
 			const zone = document.getElementById("drop");
 			zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
 			zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
@@ -306,6 +302,12 @@ func TestStudioCancelsAQueuedGeneration(t *testing.T) {
 		t.Errorf("the server has the studio's generation %s as %v, want cancelled", id, st["status"])
 	}
 	requirePageClean(t, pageErrors)
+}
+
+// jsFile is a JavaScript expression making a File of data, as a page receives one dropped or pasted.
+func jsFile(name string, data []byte, mediaType string) string {
+	return fmt.Sprintf(`new File([Uint8Array.from(atob(%q), (c) => c.charCodeAt(0))], %q, {type: %q})`,
+		base64.StdEncoding.EncodeToString(data), name, mediaType)
 }
 
 // postGeneration creates a generation over the API and answers its id.

@@ -244,8 +244,9 @@ func TestStudioTexturesAGeneration(t *testing.T) {
 // TestStudioPaintsAMeshYouHave: with a mesh chosen beside the picture, the
 // studio paints it (POST /v1/textures) instead of generating one: the
 // shape parameters are disabled, a file that is no mesh is explained next
-// to the mesh field, and a GLB is painted, opened in its texture, with GLB
-// and ZIP downloads; clearing the mesh brings generation back.
+// to the mesh field, and a GLB dropped with its picture is painted, opened
+// in its texture, with GLB and ZIP downloads; clearing the mesh brings
+// generation back.
 func TestStudioPaintsAMeshYouHave(t *testing.T) {
 	base := servePainting(t)
 	dir := t.TempDir()
@@ -263,10 +264,7 @@ func TestStudioPaintsAMeshYouHave(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("making a mesh to paint: %d %v", resp.StatusCode, err)
 	}
-	meshPath, broken := filepath.Join(dir, "chair.glb"), filepath.Join(dir, "broken.obj")
-	if err := os.WriteFile(meshPath, glb, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	broken := filepath.Join(dir, "broken.obj")
 	if err := os.WriteFile(broken, []byte("this is no mesh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -296,10 +294,16 @@ func TestStudioPaintsAMeshYouHave(t *testing.T) {
 	}
 	t.Logf("the broken mesh reads: %s", read(t, ctx, "reading the mesh's message", chromedp.Text(chromedp.ID("err-mesh"))))
 
-	step(t, ctx, "painting a GLB",
+	step(t, ctx, "dropping a GLB with the picture and painting it",
 		chromedp.WaitEnabled(chromedp.ID("generate")),
-		chromedp.SetUploadFiles(chromedp.ID("mesh"), []string{meshPath}),
-		until(`document.getElementById("err-mesh").textContent === ""`, 10*time.Second),
+		chromedp.Evaluate[chromedp.Void](`(() => {
+			const dt = new DataTransfer();
+			dt.items.add(`+jsFile("chair.glb", glb, "")+`);
+			dt.items.add(`+jsFile("disc.png", data, "image/png")+`);
+			document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+		})()`),
+		until(`document.getElementById("err-mesh").textContent === "" && document.getElementById("help-mesh").textContent.startsWith("chair.glb:")`, 10*time.Second),
+		chromedp.WaitEnabled(chromedp.ID("generate")),
 		chromedp.Click(chromedp.ID("generate")),
 		until(`document.body.dataset.shown !== undefined && document.getElementById("view").dataset.texture === "128x128"`, 85*time.Second),
 	)

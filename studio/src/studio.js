@@ -166,13 +166,14 @@ function updateMode() {
 function enableGenerate() {
   const b = $("generate");
   b.disabled = !picked.length || !models.length;
-  const verb = painting() ? "Paint mesh" : "Generate";
-  b.textContent = picked.length > 1 ? `${verb} ×${picked.length}` : verb;
+  const n = picked.length;
+  if (painting()) b.textContent = n > 1 ? `Paint mesh with ${n} pictures` : "Paint mesh";
+  else b.textContent = n > 1 ? `Generate ${n}` : "Generate";
 }
 
 function setMesh(file) {
   meshFile = file;
-  if (!file) $("mesh").value = "";
+  if (file !== $("mesh").files[0]) $("mesh").value = ""; // a dropped mesh replaces the one chosen
   $("err-mesh").textContent = "";
   $("field-mesh").classList.remove("invalid");
   updateMode();
