@@ -179,7 +179,7 @@ func TestStudioTexturesAGeneration(t *testing.T) {
 		slices.Index(stages, "paint_diffuse") < slices.Index(stages, "sample") {
 		t.Errorf("the stage bar shows %v, want the shape stages and then the paint stages", stages)
 	}
-	if sum := read(t, ctx, "reading the phase times", chromedp.Text(chromedp.ID("stage-sum"))); !strings.Contains(sum, "shape ") || !strings.Contains(sum, "paint ") {
+	if sum := read(t, ctx, "reading the phase times", chromedp.Text(chromedp.ID("stage-sum"))); !strings.HasPrefix(sum, "preprocess ") || !strings.Contains(sum, " · shape ") || !strings.Contains(sum, " · paint ") {
 		t.Errorf("the phase times read %q", sum)
 	}
 	if formats := read(t, ctx, "reading the downloads", chromedp.Evaluate[[]string](downloadFormats)); !slices.Equal(formats, []string{"glb", "zip"}) {
@@ -280,9 +280,10 @@ func TestStudioPaintsAMeshYouHave(t *testing.T) {
 		chromedp.SetUploadFiles(chromedp.ID("mesh"), []string{broken}),
 		until(`document.getElementById("generate").textContent === "Paint mesh" && !document.getElementById("generate").disabled`, 30*time.Second),
 	)
-	if state := read(t, ctx, "reading the form", chromedp.Evaluate[[]bool](`[document.getElementById("f-steps").disabled,
-		document.getElementById("f-seed").disabled, document.getElementById("texture-options").hidden]`)); !slices.Equal(state, []bool{true, false, false}) {
-		t.Errorf("painting a mesh: [steps disabled, seed disabled, texture options hidden] = %v, want [true false false]", state)
+	form := `[document.getElementById("f-steps").disabled, document.getElementById("f-seed").disabled,
+		document.getElementById("f-texture").checked, document.getElementById("texture-options").hidden]`
+	if state := read(t, ctx, "reading the form", chromedp.Evaluate[[]bool](form)); !slices.Equal(state, []bool{true, false, true, false}) {
+		t.Errorf("painting a mesh: [steps disabled, seed disabled, texture checked, texture options hidden] = %v, want [true false true false]", state)
 	}
 	step(t, ctx, "sending it",
 		chromedp.SetValue(chromedp.ID("f-texture_size"), "128"),
@@ -321,6 +322,9 @@ func TestStudioPaintsAMeshYouHave(t *testing.T) {
 	if formats := read(t, ctx, "reading the downloads", chromedp.Evaluate[[]string](downloadFormats)); !slices.Equal(formats, []string{"glb", "zip"}) {
 		t.Errorf("a painted mesh offers %v, want glb and zip", formats)
 	}
+	if sum := read(t, ctx, "reading the phase times", chromedp.Text(chromedp.ID("stage-sum"))); strings.Contains(sum, "shape") || !strings.Contains(sum, "paint ") {
+		t.Errorf("a painted mesh's phase times read %q", sum)
+	}
 	screenshot(t, ctx, "studio-14-painted-mesh")
 	step(t, ctx, "downloading the ZIP", chromedp.Click(chromedp.CSS(`#downloads button[data-format="zip"]`)))
 	requireOBJZip(t, zipNames(t, waitForDownload(t, downloads, ".zip")))
@@ -329,6 +333,9 @@ func TestStudioPaintsAMeshYouHave(t *testing.T) {
 		chromedp.Click(chromedp.ID("mesh-clear")),
 		until(`document.getElementById("generate").textContent === "Generate" && !document.getElementById("f-steps").disabled`, 10*time.Second),
 	)
+	if state := read(t, ctx, "reading the form", chromedp.Evaluate[[]bool](form)); !slices.Equal(state, []bool{false, false, false, true}) {
+		t.Errorf("after clearing the mesh: [steps disabled, seed disabled, texture checked, texture options hidden] = %v, want [false false false true]", state)
+	}
 	requirePageClean(t, pageErrors)
 }
 
@@ -345,6 +352,7 @@ func TestStudioWithoutAPaintModel(t *testing.T) {
 	if state[0] != true || !strings.Contains(state[1].(string), "hy3d serve --paint DIR") || state[2] != true || state[3] != true {
 		t.Errorf("without a paint model: [texture disabled, help, no texture size, mesh disabled] = %v", state)
 	}
+	screenshot(t, ctx, "studio-15-no-paint-model")
 	requirePageClean(t, pageErrors)
 }
 

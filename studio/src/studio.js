@@ -101,7 +101,10 @@ async function loadModels() {
       select.addEventListener("change", applyPaintDefaults);
     }
     applyPaintDefaults();
-    $("f-texture").addEventListener("change", updateMode);
+    $("f-texture").addEventListener("change", () => {
+      textureWanted = $("f-texture").checked;
+      updateMode();
+    });
   }
   updateMode();
 }
@@ -134,6 +137,7 @@ const PICTURE_TYPES = ["image/png", "image/jpeg", "image/webp"];
 let picked = [];
 let pickedNote = ""; // how many pictures, when more than one or files were left out
 let meshFile = null; // a mesh to paint instead of generating one
+let textureWanted = false; // the Texture box as the user left it
 
 function isPicture(file) {
   return PICTURE_TYPES.includes(file.type) || (!file.type && /\.(png|jpe?g|webp)$/i.test(file.name));
@@ -145,15 +149,18 @@ const isMesh = (file) => /\.(glb|obj|ply|stl)$/i.test(file.name);
 const painting = () => meshFile !== null && paintModels.length > 0;
 
 // updateMode shows the texture options while they apply and, while a mesh
-// is to be painted, disables the shape parameters (painting takes none).
+// is to be painted, disables the shape parameters (painting takes none) and
+// shows Texture checked, as it is; the user's own choice comes back after.
 function updateMode() {
+  const box = $("f-texture");
+  if (paintModels.length) box.checked = painting() || textureWanted;
   const options = $("texture-options");
-  if (options) options.hidden = !($("f-texture").checked || painting());
+  if (options) options.hidden = !box.checked;
   for (const f of [{ name: "model" }, ...FIELDS]) {
     const el = $(`f-${f.name}`);
     if (el && f.name !== "seed") el.disabled = painting();
   }
-  if ($("f-texture")) $("f-texture").disabled = !paintModels.length || painting();
+  if (box) box.disabled = !paintModels.length || painting();
   $("mesh").disabled = !paintModels.length;
   $("help-mesh").textContent = !paintModels.length && models.length
     ? "this server paints no meshes (hy3d serve --paint DIR)"
@@ -370,6 +377,8 @@ const STAGE_COLORS = {
   paint: ["#b93a0b", "#8f4a00", "#a61e4d", "#862e9c", "#c2255c", "#7b4a00"],
 };
 const phaseOf = (stage) => (stage.startsWith("paint_") ? "paint" : "shape");
+// summaryOf is the part of the job a stage's time is summed in under the bar.
+const summaryOf = (stage) => (stage === "preprocess" ? "preprocess" : phaseOf(stage));
 
 // showStages draws the wall time of each stage as a share of a bar, with
 // its name and duration in the tooltip, and the time of each phase under it.
@@ -386,10 +395,10 @@ function showStages(stages) {
     span.style.background = STAGE_COLORS[phase][seen[phase]++ % STAGE_COLORS[phase].length];
     span.title = `${s.stage} ${s.ms.toFixed(1)} ms`;
     span.textContent = s.ms / total > 0.12 ? s.stage : "";
-    phases[phase] = (phases[phase] || 0) + s.ms;
+    phases[summaryOf(s.stage)] = (phases[summaryOf(s.stage)] || 0) + s.ms;
     return span;
   }));
-  $("stage-sum").textContent = Object.keys(phases).length > 1
+  $("stage-sum").textContent = phases.paint
     ? Object.entries(phases).map(([phase, ms]) => `${phase} ${(ms / 1000).toFixed(1)} s`).join(" · ")
     : "";
 }
