@@ -161,6 +161,13 @@ func TestStudioTexturesAGeneration(t *testing.T) {
 			t.Errorf("painting (%s) shows the bar at %.3f, below the shape phase's end", s.State, s.Bar)
 		}
 	}
+	var stagesSeen []string
+	for _, s := range seen {
+		if stage, _, _ := strings.Cut(s.State, " "); len(stagesSeen) == 0 || stagesSeen[len(stagesSeen)-1] != stage {
+			stagesSeen = append(stagesSeen, stage)
+		}
+	}
+	t.Logf("the queue showed %d states, in turn %v", len(seen), stagesSeen)
 	if shapeAt < 0 || diffuseAt < shapeAt {
 		t.Errorf("the queue showed %v: want a shape stage, then paint_diffuse with its steps", seen)
 	}
