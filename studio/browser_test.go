@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
+	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/internal/tinypipeline"
 	"github.com/hy3d/hy3d/server"
 	"github.com/hy3d/hy3d/studio"
@@ -39,17 +40,23 @@ const screenshotDir = "../build/screenshots"
 // ONNX Runtime, the path `make run` takes, and answers its base URL.
 func serveTiny(t *testing.T, opts ...func(*server.Config)) string {
 	t.Helper()
-	return serve(t, false, opts)
+	return serve(t, nil, opts)
 }
 
 // servePainting is serveTiny with the embedded oracle paint set beside the
-// shape models, as `hy3d serve --paint` serves one.
+// shape models, as `make run` serves it.
 func servePainting(t *testing.T, opts ...func(*server.Config)) string {
 	t.Helper()
-	return serve(t, true, opts)
+	set, err := engines.DefaultPaint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, []*engines.Set{set}, opts)
 }
 
-func serve(t *testing.T, painting bool, opts []func(*server.Config)) string {
+// serve starts hy3d over the tiny shape models and the paint sets paints
+// (the first of them the default paint model).
+func serve(t *testing.T, paints []*engines.Set, opts []func(*server.Config)) string {
 	t.Helper()
 	if !studio.Built() {
 		t.Fatal("the pages are not built: run `make studio` (npm and esbuild) before go test")
@@ -60,9 +67,9 @@ func serve(t *testing.T, painting bool, opts []func(*server.Config)) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
-	if painting {
-		painter, paintSet := tinypipeline.OpenPaint(t, t.Fatalf, 16<<20)
-		if err := g.AddPaint(server.PaintModel{Painter: painter, Set: paintSet}); err != nil {
+	for _, set := range paints {
+		painter := tinypipeline.OpenPaintSet(t, t.Fatalf, set, 16<<20)
+		if err := g.AddPaint(server.PaintModel{Painter: painter, Set: set}); err != nil {
 			t.Fatal(err)
 		}
 	}

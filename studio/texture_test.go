@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/mesh/meshtest"
 )
 
@@ -343,6 +344,57 @@ func TestStudioPaintsAMeshYouHave(t *testing.T) {
 	if state := read(t, ctx, "reading the form", chromedp.Evaluate[[]bool](form)); !slices.Equal(state, []bool{false, false, false, true}) {
 		t.Errorf("after clearing the mesh: [steps disabled, seed disabled, texture checked, texture options hidden] = %v, want [false false false true]", state)
 	}
+	requirePageClean(t, pageErrors)
+}
+
+// TestStudioChoosesAPaintModel: with two paint sets served, the Texture
+// control offers the paint model as a select (the server's default chosen
+// first); choosing the 2.1 set shows its description and defaults, and the
+// generation is painted by it: its GLB carries a metallic-roughness texture
+// beside the base colour, and the viewer draws the texture.
+func TestStudioChoosesAPaintModel(t *testing.T) {
+	oracle20, err := engines.DefaultPaint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oracle21, err := engines.Open(filepath.Join("..", "engines", "tiny-paint-2.1-oracle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, []*engines.Set{oracle20, oracle21}, nil)
+	downloads := t.TempDir()
+	ctx, pageErrors := newBrowser(t, downloads, noErrors)
+	step(t, ctx, "opening the studio and checking Texture",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("f-texture")),
+		chromedp.Click(chromedp.ID("f-texture")),
+		chromedp.WaitVisible(chromedp.ID("f-paint_model")),
+	)
+	options := read(t, ctx, "reading the paint models", chromedp.Evaluate[[]string](`[...document.getElementById("f-paint_model").options].map((o) => o.value + (o.selected ? " (selected)" : ""))`))
+	if !slices.Equal(options, []string{oracle20.Name + " (selected)", oracle21.Name}) {
+		t.Errorf("the paint model select offers %v, want %s (the default, selected) and %s", options, oracle20.Name, oracle21.Name)
+	}
+	step(t, ctx, "choosing the 2.1 set and generating",
+		selectValue("f-paint_model", oracle21.Name),
+		until(`document.getElementById("help-texture").textContent.startsWith("painted by `+oracle21.Name+`")`, 10*time.Second),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{objectPicture(t)}),
+		chromedp.WaitEnabled(chromedp.ID("generate")),
+		chromedp.SetValue(chromedp.ID("f-texture_size"), "128"),
+		chromedp.SetValue(chromedp.ID("f-steps"), "2"),
+		chromedp.SetValue(chromedp.ID("f-faces"), "3000"),
+		chromedp.Click(chromedp.ID("generate")),
+		until(`document.body.dataset.shown !== undefined && document.getElementById("view").dataset.texture === "128x128"`, 85*time.Second),
+	)
+	id := read(t, ctx, "reading the shown generation", chromedp.Evaluate[string](`document.body.dataset.shown`))
+	if _, status := generationStatus(t, base, id); status["params"].(map[string]any)["paint_model"] != oracle21.Name {
+		t.Errorf("the generation was painted with %v, want %s", status["params"], oracle21.Name)
+	}
+	if st := read(t, ctx, "measuring the canvas", chromedp.Evaluate[[]float64](canvasStats)); st[0] < 0.01 {
+		t.Errorf("the 2.1 set's textured mesh covers %.4f of the canvas", st[0])
+	}
+	screenshot(t, ctx, "studio-16-paint-2.1")
+	step(t, ctx, "downloading the GLB", chromedp.Click(chromedp.CSS(`#downloads button[data-format="glb"]`)))
+	meshtest.RequireTexturedGLB(t, waitForDownload(t, downloads, ".glb"), true)
 	requirePageClean(t, pageErrors)
 }
 

@@ -54,11 +54,22 @@ func OpenPaint(t testing.TB, unavailable func(format string, args ...any), cache
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := OpenPaintSet(t, unavailable, set, cacheBytes)
+	if p == nil {
+		return nil, nil
+	}
+	return p, set
+}
+
+// OpenPaintSet is OpenPaint over another paint set (one of the oracle sets
+// under engines/, say).
+func OpenPaintSet(t testing.TB, unavailable func(format string, args ...any), set *engines.Set, cacheBytes int64) *paint.Painter {
+	t.Helper()
 	ctx := context.Background()
 	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
 	if errors.Is(err, tensor.ErrUnavailable) {
 		unavailable("ONNX Runtime not installed (make deps): %v", err)
-		return nil, nil
+		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -69,5 +80,5 @@ func OpenPaint(t testing.TB, unavailable func(format string, args ...any), cache
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	return p, set
+	return p
 }
