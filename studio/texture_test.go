@@ -334,6 +334,7 @@ func TestStudioPaintsAMeshYouHave(t *testing.T) {
 		t.Errorf("a painted mesh's phase times read %q", sum)
 	}
 	screenshot(t, ctx, "studio-14-painted-mesh")
+	requireAccessible(t, ctx, "studio painting a mesh")
 	step(t, ctx, "downloading the ZIP", chromedp.Click(chromedp.CSS(`#downloads button[data-format="zip"]`)))
 	requireOBJZip(t, zipNames(t, waitForDownload(t, downloads, ".zip")))
 
@@ -399,8 +400,8 @@ func TestStudioChoosesAPaintModel(t *testing.T) {
 }
 
 // TestStudioWithoutAPaintModel: on a server that serves no paint model the
-// Texture control is a disabled box saying how to serve one, and no mesh
-// can be chosen for painting.
+// Texture control is a disabled box saying how to serve one, no mesh can be
+// chosen for painting, and a dropped one is left out with the reason.
 func TestStudioWithoutAPaintModel(t *testing.T) {
 	base := serveTiny(t)
 	ctx, pageErrors := newBrowser(t, t.TempDir(), noErrors)
@@ -411,7 +412,22 @@ func TestStudioWithoutAPaintModel(t *testing.T) {
 	if state[0] != true || !strings.Contains(state[1].(string), "hy3d serve --paint DIR") || state[2] != true || state[3] != true {
 		t.Errorf("without a paint model: [texture disabled, help, no texture size, mesh disabled] = %v", state)
 	}
+	step(t, ctx, "dropping a mesh",
+		chromedp.Evaluate[chromedp.Void](`(() => {
+			const dt = new DataTransfer();
+			dt.items.add(`+jsFile("chair.obj", []byte("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"), "")+`);
+			document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+		})()`),
+		until(`document.getElementById("picture-msg").textContent !== ""`, 10*time.Second),
+	)
+	if msg := read(t, ctx, "reading the picture message", chromedp.Text(chromedp.ID("picture-msg"))); !strings.Contains(msg, "paints no meshes") {
+		t.Errorf("a mesh dropped on a server that paints none reads %q", msg)
+	}
+	if label := read(t, ctx, "reading the button", chromedp.Text(chromedp.ID("generate"))); label != "Generate" {
+		t.Errorf("after the mesh was dropped the button reads %q", label)
+	}
 	screenshot(t, ctx, "studio-15-no-paint-model")
+	requireAccessible(t, ctx, "studio without a paint model")
 	requirePageClean(t, pageErrors)
 }
 

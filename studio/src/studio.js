@@ -193,10 +193,11 @@ function pick(files) {
   const meshes = files.filter(isMesh);
   if (meshes.length && paintModels.length) setMesh(meshes[0]);
   const pictures = files.filter(isPicture).sort((a, b) => path(a).localeCompare(path(b), "en", { numeric: true }));
+  if (meshes.length && !paintModels.length) {
+    $("picture-msg").textContent = "this server paints no meshes (hy3d serve --paint DIR): the mesh is left out";
+  }
   if (!pictures.length) {
-    if (!meshes.length || !paintModels.length) {
-      $("picture-msg").textContent = files.length ? "no PNG, JPEG or WebP picture among the files" : "";
-    }
+    if (!meshes.length) $("picture-msg").textContent = files.length ? "no PNG, JPEG or WebP picture among the files" : "";
     return;
   }
   picked = pictures;
