@@ -54,6 +54,12 @@ func OpenPaint(t testing.TB, unavailable func(format string, args ...any), cache
 	if err != nil {
 		t.Fatal(err)
 	}
+	return OpenPaintSet(t, set, unavailable, cacheBytes)
+}
+
+// OpenPaintSet is OpenPaint over another paint set.
+func OpenPaintSet(t testing.TB, set *engines.Set, unavailable func(format string, args ...any), cacheBytes int64) (*paint.Painter, *engines.Set) {
+	t.Helper()
 	ctx := context.Background()
 	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
 	if errors.Is(err, tensor.ErrUnavailable) {
