@@ -189,3 +189,51 @@ func TestTexturedKeysDifferAndUntexturedKeysStay(t *testing.T) {
 		t.Error("texture_size changed an untextured key")
 	}
 }
+
+// A slow paint loop throttles the shape loop: the jobs handed on and
+// waiting never exceed a paint batch, however many textured jobs the shape
+// loop could finish meanwhile, and every job still ends.
+func TestHandedJobsWaitingAreBoundedByTheNextLoopsBatch(t *testing.T) {
+	gen := &fakeGen{paintStepping: make(chan []string, 256), paintGate: make(chan struct{})}
+	paint := &Model{Name: paintModel.Name, Kind: KindPaint, Fingerprint: paintModel.Fingerprint, MaxBatch: 2}
+	e := newTestEngine(t, gen, Config{MaxBatch: 4, Models: []*Model{testModel, paint}})
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, e.submitTextured(t, byte(10+i), 1))
+	}
+	recv(t, gen.paintStepping, "the first paint step")
+	// The shape loop runs freely; the paint loop is held at its first step.
+	until(t, "the backlog to fill", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.handed[paint.Name]) >= 2
+	})
+	waiting := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.handed[paint.Name])
+	}
+	go func() {
+		for range gen.paintStepping {
+		}
+	}()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for range 64 {
+			if n := waiting(); n > 2 {
+				t.Errorf("%d handed jobs waiting, want at most the paint batch of 2", n)
+			}
+			select {
+			case gen.paintGate <- struct{}{}:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for _, id := range ids {
+		if snap := e.wait(t, id); snap.State != StateSucceeded {
+			t.Errorf("%s: %s %+v", id, snap.State, snap.Failure)
+		}
+	}
+}

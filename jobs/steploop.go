@@ -184,16 +184,26 @@ func (e *Engine) takeHandedLocked(m *Model, n int) []*task {
 	out := slices.Clone(h[:k])
 	clear(h[:k])
 	e.handed[m.Name] = h[k:]
+	e.work.Broadcast() // a finisher may wait for room to hand a job on
 	return out
 }
 
-// handOn passes a running job on to the step loop of the model its
-// generator named, keeping what it reported so far for its result. During
-// a shutdown past the drain timeout the job ends instead, as every running
-// job does.
-func (e *Engine) handOn(t *task, out Output) {
+// handOn passes a running job on from model from's finisher to the step
+// loop of the model its generator named, keeping what it reported so far
+// for its result. While that other loop already has a batch of handed jobs
+// waiting, the finisher waits: a job waiting for its next phase holds
+// memory (a prepared painting), so the slower loop's pace throttles the
+// faster one instead of its backlog growing. A loop's own handoffs never
+// wait (its finishers would wait for the loop that waits to give them
+// work), and need not: it takes queued jobs only once it has taken every
+// handed one. During a shutdown past the drain timeout the job ends
+// instead, as every running job does.
+func (e *Engine) handOn(from *Model, t *task, out Output) {
 	next := e.cfg.model(out.Handoff.Model)
 	e.mu.Lock()
+	for next != nil && next != from && len(e.handed[next.Name]) >= e.BatchLimit(next) && !e.stopped && e.runCtx.Err() == nil {
+		e.work.Wait()
+	}
 	if next == nil || e.stopped || e.runCtx.Err() != nil {
 		e.mu.Unlock()
 		if next == nil {
@@ -303,7 +313,7 @@ func (e *Engine) finishJob(m *Model, a sampling) {
 	_, _, finishGraph := m.graphs()
 	e.obs.Batch(finishGraph, 1)
 	if out.Err == nil && out.Handoff != nil {
-		e.handOn(a.t, out)
+		e.handOn(m, a.t, out)
 		return
 	}
 	e.finish(a.t, out)

@@ -143,16 +143,16 @@ func (p *Painter) Condition(ctx context.Context, jobs []*Job) []error {
 // work is one job's conditioning in progress; it reaches the job only when
 // every job of the call has succeeded.
 type work struct {
-	j                 *Job
-	noise             schedulers.SeedSequence
-	delight           bool
-	picKey, featKey   string
-	pic               *cached // the picture entry, looked up or being computed
-	picHit, featHit   bool
-	refs              map[string][]float32
-	cond              *conditions
-	x                 []float32
-	delightTook, took time.Duration
+	j               *Job
+	noise           schedulers.SeedSequence
+	delight         bool
+	picKey, featKey string
+	pic             *cached // the picture entry, looked up or being computed
+	picHit, featHit bool
+	refs            map[string][]float32
+	cond            *conditions
+	x               []float32
+	delightTook     time.Duration
 }
 
 // condition conditions jobs together, all or none. Each job is charged

@@ -2,8 +2,6 @@ package paint
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
@@ -95,43 +93,6 @@ func newPainter(t testing.TB, name string) *Painter {
 	return p
 }
 
-// glbJSON reads the JSON chunk of a GLB.
-func glbJSON(t *testing.T, glb []byte) map[string]any {
-	t.Helper()
-	if len(glb) < 20 {
-		t.Fatalf("GLB of %d bytes", len(glb))
-	}
-	n := binary.LittleEndian.Uint32(glb[12:16])
-	var doc map[string]any
-	if err := json.Unmarshal(glb[20:20+n], &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc
-}
-
-// checkTexturedGLB asserts the GLB passes the Khronos validator and carries
-// a base colour texture and, when pbr, a metallic-roughness texture.
-func checkTexturedGLB(t *testing.T, glb []byte, pbr bool) {
-	t.Helper()
-	meshtest.RequireValidGLB(t, glb)
-	doc := glbJSON(t, glb)
-	mats, _ := doc["materials"].([]any)
-	if len(mats) != 1 {
-		t.Fatalf("%d materials, want 1", len(mats))
-	}
-	mr, _ := mats[0].(map[string]any)["pbrMetallicRoughness"].(map[string]any)
-	if _, ok := mr["baseColorTexture"]; !ok {
-		t.Errorf("no baseColorTexture in %v", mr)
-	}
-	if _, ok := mr["metallicRoughnessTexture"]; ok != pbr {
-		t.Errorf("metallicRoughnessTexture present %v, want %v", ok, pbr)
-	}
-	images, _ := doc["images"].([]any)
-	if want := map[bool]int{false: 1, true: 2}[pbr]; len(images) != want {
-		t.Errorf("%d images, want %d", len(images), want)
-	}
-}
-
 // frontTexels are the texels of uv whose surface faces the front camera
 // within maxAngle (on the convex sphere: seen from the front), with their
 // pixel (x, y) in the front view in picture row order at size.
@@ -189,7 +150,7 @@ func TestOracleFrontCarriesThePicture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkTexturedGLB(t, res.GLB, tc.pbr)
+			meshtest.RequireTexturedGLB(t, res.GLB, tc.pbr)
 			want := []Stage{StageFaces, StageAtlas, StageViews, StageDelight, StageCondition, StageDiffuse, StageDecode, StageBake, StageExport}
 			if !tc.pbr {
 				if !slices.Equal(stages, want) {
@@ -274,7 +235,7 @@ func TestTinySetsPaintValidGLBs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkTexturedGLB(t, res.GLB, tc.pbr)
+			meshtest.RequireTexturedGLB(t, res.GLB, tc.pbr)
 			if res.Steps != tc.wantSteps || last.Step != tc.wantSteps || last.Steps != tc.wantSteps {
 				t.Errorf("steps %d, last progress %+v, want %d", res.Steps, last, tc.wantSteps)
 			}

@@ -210,7 +210,9 @@ var Formats = []string{"glb", "obj", "ply", "stl"}
 var TexturedFormats = []string{"glb", "zip"}
 
 // IsFormat reports whether s is one of Formats or TexturedFormats.
-func IsFormat(s string) bool { return slices.Contains(Formats, s) || slices.Contains(TexturedFormats, s) }
+func IsFormat(s string) bool {
+	return slices.Contains(Formats, s) || slices.Contains(TexturedFormats, s)
+}
 
 // Key identifies a result: the same key means the same mesh bytes.
 type Key [32]byte

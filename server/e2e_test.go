@@ -26,17 +26,23 @@ import (
 // real pipeline: the path `make run` takes.
 func tinyServer(t *testing.T, opts ...func(*Config)) *testServer {
 	t.Helper()
-	return serveTiny(t, false, opts)
+	return serveTiny(t, nil, opts)
 }
 
 // paintingServer is tinyServer with the embedded oracle paint set beside
 // the tiny shape models.
 func paintingServer(t *testing.T, opts ...func(*Config)) *testServer {
 	t.Helper()
-	return serveTiny(t, true, opts)
+	set, err := engines.DefaultPaint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveTiny(t, set, opts)
 }
 
-func serveTiny(t *testing.T, painting bool, opts []func(*Config)) *testServer {
+// serveTiny serves the tiny shape models and, when paintSet is not nil,
+// that paint set.
+func serveTiny(t *testing.T, paintSet *engines.Set, opts []func(*Config)) *testServer {
 	t.Helper()
 	p, set := tinypipeline.Open(t, t.Skipf)
 	g, err := NewPipelines([]PipelineModel{{Pipeline: p, Set: set}}, 16<<20)
@@ -44,8 +50,8 @@ func serveTiny(t *testing.T, painting bool, opts []func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
-	if painting {
-		painter, paintSet := tinypipeline.OpenPaint(t, t.Skipf, 16<<20)
+	if paintSet != nil {
+		painter, _ := tinypipeline.OpenPaintSet(t, paintSet, t.Skipf, 16<<20)
 		if err := g.AddPaint(PaintModel{Painter: painter, Set: paintSet}); err != nil {
 			t.Fatal(err)
 		}

@@ -238,7 +238,7 @@ func (g *Pipelines) startPainting(ctx context.Context, batch []jobs.Job) ([]jobs
 	pm := states[at[0]].(*paintState).model
 	for k, err := range pm.p.Condition(ctx, ready) {
 		if err != nil {
-			errs[at[k]], states[at[k]] = fmt.Errorf("paint condition: %w", err), nil
+			errs[at[k]], states[at[k]] = err, nil
 		}
 	}
 	return states, errs

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/mesh/meshtest"
@@ -178,6 +179,46 @@ func TestTexturingAnUploadedMesh(t *testing.T) {
 			}
 			checkOBJZip(t, b, m.TriangleCount())
 		})
+	}
+}
+
+// A 2.1 paint set paints PBR: base colour and metallic-roughness in the
+// GLB; in the zip, as Hunyuan3D-2.1 saves an OBJ, base colour, metallic and
+// roughness images named by the MTL.
+func TestTexturingWithAPBRSet(t *testing.T) {
+	set, err := engines.Open("../engines/tiny-paint-2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serveTiny(t, set, nil)
+	glb := tinyMeshGLB(t, s)
+	body, ct := multipartFiles(t, map[string][]byte{"image": disc(t, 96, 200), "mesh": glb}, map[string]string{"texture_size": "128"})
+	resp := s.do(t, "POST", "/v1/textures?wait=true", body, "Content-Type", ct)
+	b := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	meshtest.RequireTexturedGLB(t, b, true)
+	id := resp.Header.Get("X-Generation-Id")
+	z := readAll(t, s.do(t, "GET", "/v1/generations/"+id+"/result?format=zip", nil))
+	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f.Name], err = io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, keyword := range []string{"map_Kd", "map_Pm", "map_Pr"} {
+		referenced(t, files["model.mtl"], keyword, files)
 	}
 }
 

@@ -68,7 +68,7 @@ func serve(t *testing.T, paints []*engines.Set, opts []func(*server.Config)) str
 	}
 	t.Cleanup(g.Close)
 	for _, set := range paints {
-		painter := tinypipeline.OpenPaintSet(t, t.Fatalf, set, 16<<20)
+		painter, _ := tinypipeline.OpenPaintSet(t, set, t.Fatalf, 16<<20)
 		if err := g.AddPaint(server.PaintModel{Painter: painter, Set: set}); err != nil {
 			t.Fatal(err)
 		}

@@ -178,7 +178,7 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	if f.texture {
 		printBreakdown(io.stdout, "shape", format, set.Name, p.Backend(), res)
 		f.paint.seed = f.seed
-		return paintAndWrite(ctx, io.stdout, log, f.paint, res.Mesh, shapeView(prep, set.Image), f.output, backend, f.threads)
+		return paintAndWrite(ctx, io.stdout, log, f.paint, res.Mesh, p.Picture(prep), f.output, backend, f.threads)
 	}
 	if err := writeFileAtomic(f.output, res.Outputs[format]); err != nil {
 		return err

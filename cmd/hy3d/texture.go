@@ -1,21 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"image"
+	"image/draw"
+	_ "image/jpeg" // pictures in JPEG
+	_ "image/png"  // pictures in PNG
 	"io"
-	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+	_ "golang.org/x/image/webp" // pictures in WebP
 
+	"github.com/hy3d/hy3d/cutout"
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/ort"
@@ -112,7 +117,7 @@ func runTexture(ctx context.Context, io stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	picture, err := cutOut(ctx, io.stderr, data)
+	picture, err := cutOut(ctx, data)
 	if err != nil {
 		return err
 	}
@@ -156,44 +161,35 @@ func readMesh(path string) (*mesh.Mesh, error) {
 	return m, nil
 }
 
-// cutOut prepares a picture as shape generation does (pipeline.Preprocess
-// with the embedded shape set's image settings: the object cut out from a
-// picture without alpha, recentred, on white) and returns it as the shape
-// model sees it, the picture hy3d paints with.
-func cutOut(ctx context.Context, stderr io.Writer, data []byte) (image.Image, error) {
-	shapes, err := engines.Default()
+// cutOut decodes a picture and, when it has no transparency, cuts the
+// object out with package cutout (as shape generation does without a
+// matting model), so that painting composites it on white and a backdrop
+// never reaches the texture: Tencent's pipelines paint with the background
+// removed. A picture in which nothing stands out is painted as given.
+func cutOut(ctx context.Context, data []byte) (image.Image, error) {
+	decoded, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("decode picture: %w", err)
 	}
-	prep, err := pipeline.Preprocess(ctx, data, pipeline.PreprocessOptions{Image: shapes.Image})
-	if err != nil {
-		return nil, fmt.Errorf("preprocess: %w", err)
-	}
-	for _, w := range prep.Warnings {
-		fmt.Fprintf(stderr, "hy3d texture: warning: %s\n", w)
-	}
-	return shapeView(prep, shapes.Image), nil
-}
-
-// shapeView is a preprocessed picture as the shape model sees it — the
-// object cut out, recentred and composited on white — read back from the
-// conditioner's normalised input (spec's mean and standard deviation).
-// Painting with it, not the raw picture, keeps a background out of the
-// texture, as Tencent's pipelines paint with the background removed.
-func shapeView(prep *pipeline.Prepared, spec engines.ImageSpec) image.Image {
-	n := int(prep.Tensor.Shape[3])
-	img := image.NewNRGBA64(image.Rect(0, 0, n, n))
-	for c := 0; c < 3; c++ {
-		plane := prep.Tensor.Data[c*n*n : (c+1)*n*n]
-		for i, v := range plane {
-			x := float64(v)*spec.Std[c] + spec.Mean[c]
-			binary.BigEndian.PutUint16(img.Pix[8*i+2*c:], uint16(math.Round(min(max(x, 0), 1)*0xffff)))
+	b := decoded.Bounds()
+	img := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(img, img.Rect, decoded, b.Min, draw.Src)
+	for i := 3; i < len(img.Pix); i += 4 {
+		if img.Pix[i] != 0xff {
+			return img, nil
 		}
 	}
-	for i := 0; i < n*n; i++ {
-		binary.BigEndian.PutUint16(img.Pix[8*i+6:], 0xffff)
+	alpha, err := cutout.Alpha(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("cut out the picture: %w", err)
 	}
-	return img
+	if !slices.ContainsFunc(alpha.Pix, func(a uint8) bool { return a != 0 }) {
+		return img, nil // nothing stands out: the picture as given
+	}
+	for i, a := range alpha.Pix {
+		img.Pix[4*i+3] = a
+	}
+	return img, nil
 }
 
 // paintAndWrite paints m with the picture and writes the textured mesh to

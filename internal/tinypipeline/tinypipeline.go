@@ -54,22 +54,17 @@ func OpenPaint(t testing.TB, unavailable func(format string, args ...any), cache
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := OpenPaintSet(t, unavailable, set, cacheBytes)
-	if p == nil {
-		return nil, nil
-	}
-	return p, set
+	return OpenPaintSet(t, set, unavailable, cacheBytes)
 }
 
-// OpenPaintSet is OpenPaint over another paint set (one of the oracle sets
-// under engines/, say).
-func OpenPaintSet(t testing.TB, unavailable func(format string, args ...any), set *engines.Set, cacheBytes int64) *paint.Painter {
+// OpenPaintSet is OpenPaint over another paint set.
+func OpenPaintSet(t testing.TB, set *engines.Set, unavailable func(format string, args ...any), cacheBytes int64) (*paint.Painter, *engines.Set) {
 	t.Helper()
 	ctx := context.Background()
 	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
 	if errors.Is(err, tensor.ErrUnavailable) {
 		unavailable("ONNX Runtime not installed (make deps): %v", err)
-		return nil
+		return nil, nil
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -80,5 +75,5 @@ func OpenPaintSet(t testing.TB, unavailable func(format string, args ...any), se
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	return p
+	return p, set
 }
