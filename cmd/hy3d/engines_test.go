@@ -274,7 +274,7 @@ func TestEnginesInfoOnPaintSetsShowsTheirProfile(t *testing.T) {
 			"sampler     euler_ancestral, guidance cfg (2 rows per job, scale 2), 30 steps, config scheduler_config.json",
 			"cameras     ids + 5, 49 classes",
 			"delight     64², 50 steps",
-			"paint_unet    paint_unet.onnx    sample B×6×4×8×8, normal B×6×4×8×8",
+			"sample B×6×4×8×8, normal B×6×4×8×8, position B×6×4×8×8, timestep B, camera B×6, ref_scale B, text_scale B",
 		}},
 		{"tiny-paint-2.0-turbo", []string{
 			"sampler     lcm, guidance none (1 rows per job, scale 1), 10 steps, config scheduler_config.json, timesteps 989,890,",
@@ -285,7 +285,8 @@ func TestEnginesInfoOnPaintSetsShowsTheirProfile(t *testing.T) {
 			"dino        224², 257 tokens × 1536",
 			"upscale     ×4",
 			"rope        grids 8,4,2,1, voxels 64,32,16,8",
-			"upscaler      upscaler.onnx      image B×3×64×64  upscaled B×3×256×256",
+			"upscaled B×3×256×256",
+			"rope_index_l0 B×384×3",
 		}},
 	}
 	for _, tc := range tests {
