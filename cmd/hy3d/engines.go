@@ -317,7 +317,8 @@ occupancy signs near the surface. Exit status 0 when everything passes, 1 when a
 
 Without --against: TensorRT against ONNX Runtime when this machine can load the set's plans; otherwise
 ONNX Runtime at 1 against 2 threads, and against the stored reference (DIR/reference) when there is one.
---write-reference stores ONNX Runtime's outputs as that reference.`
+--write-reference stores ONNX Runtime's outputs as that reference. A paint set (manifest kind "paint") compares
+every paint graph with inputs that follow docs/paint-contract.md and has no sampler comparison.`
 
 func parseVerifyFlags(stdout io.Writer, args []string) (*verifyFlags, error) {
 	f := &verifyFlags{}
