@@ -158,7 +158,7 @@ func paintFill(m *engines.Manifest, graph, input string, fill func(*rand.Rand) f
 		return func(r *rand.Rand) float32 { return float32(2*uniform(r) - 1) }
 	case input == "image" && graph == engines.Upscaler:
 		return func(r *rand.Rand) float32 { return float32(uniform(r)) }
-	case strings.HasPrefix(input, "rope_index_l") && m.Paint.RoPE != nil:
+	case strings.HasPrefix(input, "rope_index_l") && m.Paint != nil && m.Paint.RoPE != nil:
 		level, err := strconv.Atoi(strings.TrimPrefix(input, "rope_index_l"))
 		if err != nil || level < 0 || level >= len(m.Paint.RoPE.Voxels) {
 			return fill
