@@ -4,7 +4,9 @@ Tencent's UNet2p5DConditionModel, diffusers, transformers' CLIP and DINOv2,
 basicsr's RRDBNet behind their loaders), through to the Go side: the written
 set opens and validates (`hy3d engines info`), ONNX Runtime agrees with the
 look-alikes' PyTorch outputs on every graph (tools/compare-outputs, float32
-bounds), and `hy3d engines verify` runs every paint graph."""
+bounds), `hy3d engines verify` runs every paint graph, tools/build-engines
+plans a trtexec build of every graph, and `hy3d texture` paints a cube with
+the set."""
 
 import json
 import os
@@ -25,7 +27,7 @@ from hy3d_export.paint_hunyuan import (DINOv2Graph, DelightGraph, PaintRefGraph,
                                        UpscalerGraph, VAEDecoderGraph, VAEEncoderGraph, cpu_tensors)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
-VIEWS, VIEW_SIZE = 2, 64
+VIEWS, VIEW_SIZE = 6, 64  # the paint pipeline paints 6 to 30 views
 
 
 def go(*args, cwd=REPO):
@@ -110,6 +112,25 @@ class ExportPaintTest(unittest.TestCase):
         for graph in manifest["graphs"]:
             self.assertIn(graph, ver.stdout)
 
+        build = go("run", "./tools/build-engines", "--dry-run", out)
+        self.assertEqual(build.returncode, 0, build.stdout + build.stderr)
+        self.assertEqual(build.stdout.count("trtexec"), len(manifest["graphs"]), build.stdout)
+
+        # hy3d texture paints a cube with the set
+        cube = os.path.join(tmp, "cube.obj")
+        with open(cube, "w") as f:
+            for i in range(8):
+                f.write(f"v {(i & 1) - 0.5} {(i >> 1 & 1) - 0.5} {(i >> 2 & 1) - 0.5}\n")
+            for a, b, c, d in ((1, 3, 4, 2), (5, 6, 8, 7), (1, 2, 6, 5), (3, 7, 8, 4), (1, 5, 7, 3), (2, 4, 8, 6)):
+                f.write(f"f {a} {b} {c}\nf {a} {c} {d}\n")
+        glb = os.path.join(tmp, "painted.glb")
+        tex = go("run", "./cmd/hy3d", "texture", "-i", "pipeline/testdata/object_lossless.webp", "-m", cube, "-o", glb,
+                 "--paint-engines", out, "--steps", "2", "--texture-size", "128", "--backend", "ort")
+        self.assertEqual(tex.returncode, 0, tex.stdout + tex.stderr)
+        self.assertIn(f"paint set {manifest['name']} on ort", tex.stdout)
+        with open(glb, "rb") as f:
+            self.assertEqual(f.read(4), b"glTF")
+
     def test_2_0_turbo_with_delight(self):
         with tempfile.TemporaryDirectory() as tmp:
             ckpt, out, m = self.export(tmp, "2.0")
@@ -160,7 +181,7 @@ class ExportPaintTest(unittest.TestCase):
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, fakes]))
             run = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export-hunyuan3d"), "--paint",
                                   "--checkout", checkout, "--family", "2.0", "--model-dir", ckpt["model_dir"],
-                                  "--delight-dir", ckpt["delight_dir"], "--delight-size", "64", "--views", "2",
+                                  "--delight-dir", ckpt["delight_dir"], "--delight-size", "64", "--views", "6",
                                   "--view-size", "64", "--out", os.path.join(tmp, "set")],
                                  cwd=REPO, env=env, capture_output=True, text=True)
             self.assertNotEqual(run.returncode, 0)
