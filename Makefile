@@ -97,7 +97,9 @@ test-go: deps native studio
 	$(GO) test $(GOFLAGS_TEST) $(NATIVE_LDFLAGS) ./...
 
 ## test-gpu: the TensorRT backend's tests, for an operator on a machine with an NVIDIA GPU, CUDA and
-## TensorRT 10: `TENSORRT_ROOT=/opt/TensorRT-10.x make test-gpu` (docs/tensorrt.md). The native
+## TensorRT 10: `TENSORRT_ROOT=/opt/TensorRT-10.x make test-gpu` (docs/tensorrt.md). They build plans
+## for the tiny shape sets (trt/gpu_test.go) and the tiny paint sets (trt/paint_gpu_test.go: every
+## paint graph against ONNX Runtime within FP16 bounds, a whole paint of the oracle set). The native
 ## library is built with TensorRT into build-gpu/ (trt/cgo.go links it under -tags hy3d_tensorrt);
 ## CGO_LDFLAGS puts build-gpu first so that every package of the test binary links that library.
 ## CMake and Go see the same CUDA (CUDA_ROOT, when it exists) and TensorRT (TENSORRT_ROOT). Every

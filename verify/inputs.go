@@ -9,7 +9,10 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/tensor"
@@ -25,7 +28,8 @@ import (
 // RGB in [0, 1] for the matting graph's image, and roughly standard normal values elsewhere (latents, cond, features, and
 // the normalized image). The open query dim of vae_geometry takes
 // volume.chunk_points, the size the pipeline calls it with and the profile
-// tools/build-engines builds for; any other open dim is an error.
+// tools/build-engines builds for; any other open dim is an error. Paint
+// graphs get what the paint pipeline feeds them (paintFill, paintRows).
 func Inputs(m *engines.Manifest, graph string, batch int, seed uint64) ([]tensor.Tensor, error) {
 	g, ok := m.Graphs[graph]
 	if !ok {
@@ -67,8 +71,14 @@ func Inputs(m *engines.Manifest, graph string, batch int, seed uint64) ([]tensor
 				fill = func(r *rand.Rand) float32 { return float32(uniform(r)) }
 			}
 		}
+		if m.IsPaint() {
+			fill = paintFill(m, graph, spec.Name, fill)
+		}
 		for j := range data {
 			data[j] = fill(rng)
+		}
+		if m.IsPaint() {
+			paintRows(spec.Name, shape, data)
 		}
 		out[i] = tensor.Tensor{Name: spec.Name, Shape: shape, Data: data}
 	}
@@ -133,4 +143,52 @@ func Picture(seed uint64) ([]byte, error) {
 		return nil, fmt.Errorf("verify: test picture: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// paintFill is the value of a paint graph's input (docs/paint-contract.md):
+// integer timesteps in [0, 999]; RGB in [−1, 1] for vae_encoder and in
+// [0, 1] for the upscaler; integer voxel indices inside the level's voxel
+// grid for rope_index_l*; camera ids are set per view by paintRows. Latents,
+// features, DINO tokens and normalised pixels stay roughly standard normal.
+func paintFill(m *engines.Manifest, graph, input string, fill func(*rand.Rand) float32) func(*rand.Rand) float32 {
+	switch {
+	case input == "timestep":
+		return func(r *rand.Rand) float32 { return float32(math.Floor(1000 * uniform(r))) }
+	case input == "image" && graph == engines.VAEEncoder:
+		return func(r *rand.Rand) float32 { return float32(2*uniform(r) - 1) }
+	case input == "image" && graph == engines.Upscaler:
+		return func(r *rand.Rand) float32 { return float32(uniform(r)) }
+	case strings.HasPrefix(input, "rope_index_l") && m.Paint != nil && m.Paint.RoPE != nil:
+		level, err := strconv.Atoi(strings.TrimPrefix(input, "rope_index_l"))
+		if err != nil || level < 0 || level >= len(m.Paint.RoPE.Voxels) {
+			return fill
+		}
+		voxels := float64(m.Paint.RoPE.Voxels[level])
+		return func(r *rand.Rand) float32 { return float32(math.Floor(voxels * uniform(r))) }
+	}
+	return fill
+}
+
+// defaultCameraIDs are Tencent's camera ids of 2.0's six fixed views.
+var defaultCameraIDs = [...]float32{21, 12, 15, 18, 43, 37}
+
+// paintRows overwrites the inputs whose values follow the rows' guidance
+// layout: ref_scale and text_scale are 0 in a batch's first row (an
+// unconditional row) and 1 in the others, and camera ids are the fixed
+// views' in order.
+func paintRows(input string, shape []int64, data []float32) {
+	switch input {
+	case "ref_scale", "text_scale":
+		for i := range data {
+			data[i] = 1
+		}
+		if len(data) > 1 {
+			data[0] = 0
+		}
+	case "camera":
+		views := int(shape[len(shape)-1])
+		for i := range data {
+			data[i] = defaultCameraIDs[(i%views)%len(defaultCameraIDs)]
+		}
+	}
 }

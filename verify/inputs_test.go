@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"image/png"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hy3d/hy3d/engines"
@@ -126,5 +128,79 @@ func TestPictureIsADeterministicRGBAObject(t *testing.T) {
 	}
 	if opaque < 1000 || clear < 1000 || opaque+clear != bounds.Dx()*bounds.Dy() {
 		t.Errorf("%d opaque and %d clear pixels of %v: want an object on a transparent background", opaque, clear, bounds)
+	}
+}
+
+// Paint graphs get the paint pipeline's values: integer timesteps in
+// [0, 999], camera ids of the fixed views, voxel indices inside each RoPE
+// level's grid, guidance scales 0 in the first row and 1 after, RGB in
+// [−1, 1] for vae_encoder and [0, 1] for the upscaler.
+func TestPaintInputsFollowTheContract(t *testing.T) {
+	set, err := engines.Open("../engines/tiny-paint-2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &set.Manifest
+	in, err := Inputs(m, engines.PaintUNet, 3, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	integer := func(v float32) bool { return float64(v) == math.Floor(float64(v)) }
+	for _, x := range in {
+		switch {
+		case x.Name == "timestep":
+			for _, v := range x.Data {
+				if !integer(v) || v < 0 || v > 999 {
+					t.Errorf("timestep %v", v)
+				}
+			}
+		case x.Name == "ref_scale":
+			if want := []float32{0, 1, 1}; !slices.Equal(x.Data, want) {
+				t.Errorf("ref_scale %v, want %v", x.Data, want)
+			}
+		case strings.HasPrefix(x.Name, "rope_index_l"):
+			level := int(x.Name[len(x.Name)-1] - '0')
+			voxels := float32(m.Paint.RoPE.Voxels[level])
+			hi := float32(0)
+			for _, v := range x.Data {
+				if !integer(v) || v < 0 || v >= voxels {
+					t.Fatalf("%s: %v outside [0, %v)", x.Name, v, voxels)
+				}
+				hi = max(hi, v)
+			}
+			if hi < voxels/2 {
+				t.Errorf("%s: largest index %v, want indices spread over [0, %v)", x.Name, hi, voxels)
+			}
+		}
+	}
+	for graph, lo := range map[string]float32{engines.VAEEncoder: -1, engines.Upscaler: 0} {
+		in, err := Inputs(m, graph, 1, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range in[0].Data {
+			if v < lo || v > 1 {
+				t.Fatalf("%s image value %v outside [%v, 1]", graph, v, lo)
+			}
+		}
+	}
+
+	set20, err := engines.Open("../engines/tiny-paint-2.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = Inputs(&set20.Manifest, engines.PaintUNet, 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range in {
+		if x.Name == "camera" {
+			if want := []float32{21, 12, 15, 18, 43, 37}; !slices.Equal(x.Data[6:], want) {
+				t.Errorf("second row's camera ids %v, want %v", x.Data[6:], want)
+			}
+		}
+		if x.Name == "text_scale" && !slices.Equal(x.Data, []float32{0, 1}) {
+			t.Errorf("text_scale %v, want [0 1]", x.Data)
+		}
 	}
 }

@@ -35,7 +35,13 @@ type Options struct {
 // tolerances, and five sampling steps decoded densely at R = 32, enough for
 // a surface to form on every Hunyuan3D family while staying a few seconds
 // on a CPU for the tiny models.
+//
+// A paint set has no occupancy volume: its default compares the graphs only
+// (Sampler.Steps 0).
 func DefaultOptions(m *engines.Manifest) Options {
+	if m.IsPaint() {
+		return Options{Batch: 2, Tolerance: Tolerance{Abs: FP16Abs, Rel: FP16Rel}, Agreement: DefaultAgreement}
+	}
 	return Options{
 		Batch:     2,
 		Tolerance: Tolerance{Abs: FP16Abs, Rel: FP16Rel},
@@ -93,6 +99,9 @@ func Run(ctx context.Context, set *engines.Set, got, want Backend, o Options) (*
 		r.Graphs = append(r.Graphs, gr)
 		r.Pass = r.Pass && gr.Pass
 	}
+	if o.Sampler.Steps > 0 && set.IsPaint() {
+		return nil, fmt.Errorf("verify: paint set %q: the sampler comparison decodes an occupancy volume, which paint sets do not have (use 0 steps)", set.Name)
+	}
 	if o.Sampler.Steps > 0 {
 		band := o.Band
 		if band <= 0 {
@@ -109,13 +118,18 @@ func Run(ctx context.Context, set *engines.Set, got, want Backend, o Options) (*
 }
 
 // GraphOrder is the graphs to compare: only (in the manifest) if given, else
-// every graph of the manifest, the required ones in pipeline order first.
+// every graph of the manifest, the required ones in pipeline order first
+// (a paint set's: engines.RequiredPaintGraphs of its version).
 func GraphOrder(m *engines.Manifest, only []string) []string {
 	if len(only) > 0 {
 		return slices.Clone(only)
 	}
+	required := engines.RequiredGraphs
+	if m.IsPaint() && m.Paint != nil {
+		required = engines.RequiredPaintGraphs[m.Paint.Version]
+	}
 	var names []string
-	for _, n := range engines.RequiredGraphs {
+	for _, n := range required {
 		if _, ok := m.Graphs[n]; ok {
 			names = append(names, n)
 		}

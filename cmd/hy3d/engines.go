@@ -105,21 +105,19 @@ func writeInfo(w io.Writer, set *engines.Set, m verify.Machine) error {
 	if where == "" {
 		where = "embedded in the hy3d binary"
 	}
-	fmt.Fprintf(&b, "model set   %s — %s (%s)\n", set.Name, set.Family, where)
+	kind := "model set"
+	if set.IsPaint() {
+		kind = "paint set"
+	}
+	fmt.Fprintf(&b, "%-11s %s — %s (%s)\n", kind, set.Name, set.Family, where)
 	if set.Description != "" {
 		fmt.Fprintf(&b, "            %s\n", set.Description)
 	}
-	t := set.Tokens
-	fmt.Fprintf(&b, "tokens      cond %d×%d, latents %d×%d, features %d×%d, scale factor %g\n",
-		t.CondTokens, t.CondDim, t.LatentTokens, t.LatentChannels, t.LatentTokens, t.FeatureWidth, set.ScaleFactor)
-	s := set.Sampler
-	fmt.Fprintf(&b, "sampler     %s, guidance %s (scale %g), %d steps", s.Kind, s.Guidance, s.GuidanceScale, s.Steps)
-	if s.PCMTimesteps > 0 {
-		fmt.Fprintf(&b, ", pcm_timesteps %d", s.PCMTimesteps)
+	if set.IsPaint() {
+		writePaintSpec(&b, set.Paint)
+	} else {
+		writeShapeSpec(&b, &set.Manifest)
 	}
-	v := set.Volume
-	fmt.Fprintf(&b, "\nvolume      R=%d over ±%g, chunks of %d points, coarse R=%d, refine band %g\n",
-		v.Resolution, v.Bounds, v.ChunkPoints, v.CoarseResolution, v.RefineBand)
 	if m.Unavailable != "" {
 		fmt.Fprintf(&b, "TensorRT    unavailable on this machine (%s)\n", m.Unavailable)
 	} else {
@@ -190,6 +188,51 @@ func writeInfo(w io.Writer, set *engines.Set, m verify.Machine) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func writeShapeSpec(b *strings.Builder, set *engines.Manifest) {
+	t := set.Tokens
+	fmt.Fprintf(b, "tokens      cond %d×%d, latents %d×%d, features %d×%d, scale factor %g\n",
+		t.CondTokens, t.CondDim, t.LatentTokens, t.LatentChannels, t.LatentTokens, t.FeatureWidth, set.ScaleFactor)
+	s := set.Sampler
+	fmt.Fprintf(b, "sampler     %s, guidance %s (scale %g), %d steps", s.Kind, s.Guidance, s.GuidanceScale, s.Steps)
+	if s.PCMTimesteps > 0 {
+		fmt.Fprintf(b, ", pcm_timesteps %d", s.PCMTimesteps)
+	}
+	v := set.Volume
+	fmt.Fprintf(b, "\nvolume      R=%d over ±%g, chunks of %d points, coarse R=%d, refine band %g\n",
+		v.Resolution, v.Bounds, v.ChunkPoints, v.CoarseResolution, v.RefineBand)
+}
+
+// writePaintSpec prints a paint set's profile and defaults
+// (docs/paint-contract.md, "manifest.json's paint block").
+func writePaintSpec(b *strings.Builder, p *engines.PaintSpec) {
+	fmt.Fprintf(b, "profile     paint %s: %d views of %d², latents %d×%d², VAE scale factor %g, %d reference view(s), materials %s\n",
+		p.Version, p.Views, p.ViewSize, p.LatentChannels, p.ViewSize/8, p.VAEScaleFactor, p.ReferenceViews,
+		strings.Join(p.Materials, ", "))
+	s := p.Sampler
+	fmt.Fprintf(b, "sampler     %s, guidance %s (%d rows per job, scale %g), %d steps, config %s",
+		s.Kind, s.Guidance, s.RowsPerJob(), s.GuidanceScale, s.Steps, s.Config)
+	if len(s.Timesteps) > 0 {
+		fmt.Fprintf(b, ", timesteps %s", ints(s.Timesteps))
+	}
+	b.WriteString("\n")
+	if c := p.Cameras; c != nil {
+		fmt.Fprintf(b, "cameras     ids + %d, %d classes\n", c.Offset, c.Classes)
+	}
+	if d := p.Delight; d != nil {
+		fmt.Fprintf(b, "delight     %d², %d steps, guidance %g, image guidance %g, config %s\n",
+			d.ViewSize, d.Steps, d.GuidanceScale, d.ImageGuidanceScale, d.Config)
+	}
+	if d := p.DINO; d != nil {
+		fmt.Fprintf(b, "dino        %d², %d tokens × %d, mean %g, std %g\n", d.Size, d.Tokens, d.Dim, d.Mean, d.Std)
+	}
+	if p.Upscale > 0 {
+		fmt.Fprintf(b, "upscale     ×%d\n", p.Upscale)
+	}
+	if r := p.RoPE; r != nil {
+		fmt.Fprintf(b, "rope        grids %s, voxels %s\n", ints(r.Grids), ints(r.Voxels))
+	}
 }
 
 func specIndex(specs []engines.TensorSpec, name string) int {
@@ -274,7 +317,8 @@ occupancy signs near the surface. Exit status 0 when everything passes, 1 when a
 
 Without --against: TensorRT against ONNX Runtime when this machine can load the set's plans; otherwise
 ONNX Runtime at 1 against 2 threads, and against the stored reference (DIR/reference) when there is one.
---write-reference stores ONNX Runtime's outputs as that reference.`
+--write-reference stores ONNX Runtime's outputs as that reference. A paint set (manifest kind "paint") compares
+every paint graph with inputs that follow docs/paint-contract.md and has no sampler comparison.`
 
 func parseVerifyFlags(stdout io.Writer, args []string) (*verifyFlags, error) {
 	f := &verifyFlags{}
@@ -286,7 +330,7 @@ func parseVerifyFlags(stdout io.Writer, args []string) (*verifyFlags, error) {
 	fs.BoolVar(&f.json, "json", false, "print the reports as JSON")
 	fs.Uint64Var(&f.seed, "seed", 0, "seed of the inputs, the test picture and the sampler's noise")
 	fs.IntVar(&f.batch, "batch", 0, "batch each graph runs at, capped by its max_batch (default 2)")
-	fs.IntVar(&f.steps, "steps", -1, "sampler steps to compare; 0 skips the sampler (default 5)")
+	fs.IntVar(&f.steps, "steps", -1, "sampler steps to compare; 0 skips the sampler (default 5; paint sets: 0, graphs only)")
 	fs.Float64Var(&f.guidance, "guidance", 0, "guidance scale of the sampler run (default: the manifest's)")
 	fs.IntVar(&f.resolution, "resolution", 0, "dense grid resolution R of the sampler comparison (default 32)")
 	fs.Float64Var(&f.atol, "atol", verify.FP16Abs, "absolute error bound")
@@ -322,6 +366,9 @@ func (f *verifyFlags) options(m *engines.Manifest) (verify.Options, error) {
 	}
 	if f.steps >= 0 {
 		o.Sampler.Steps = f.steps
+	}
+	if m.IsPaint() && o.Sampler.Steps > 0 {
+		return o, usageError{fmt.Errorf("--steps %d: paint set %q has no sampler comparison (it compares every graph)", f.steps, m.Name)}
 	}
 	if f.guidance != 0 {
 		o.Sampler.Guidance = f.guidance

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -259,6 +260,105 @@ func TestEnginesVerifyWritesAReferenceAndNamesAStaleOne(t *testing.T) {
 	code, stdout, _ = runCLI(t, "engines", "verify", "--engines", tinyDir, "--against", "reference", "--reference", ref, "--graphs", "dit", "--steps", "0")
 	if code != exitError || !strings.Contains(stdout, "dit's ONNX file has changed since the reference was written") {
 		t.Errorf("exit %d for a stale reference:\n%s", code, stdout)
+	}
+}
+
+func TestEnginesInfoOnPaintSetsShowsTheirProfile(t *testing.T) {
+	tests := []struct {
+		set  string
+		want []string
+	}{
+		{"tiny-paint-2.0", []string{
+			"paint set   tiny-paint-2.0 — hunyuan3d-paint-2.0",
+			"profile     paint 2.0: 6 views of 64², latents 4×8², VAE scale factor 0.18215, 1 reference view(s), materials albedo",
+			"sampler     euler_ancestral, guidance cfg (2 rows per job, scale 2), 30 steps, config scheduler_config.json",
+			"cameras     ids + 5, 49 classes",
+			"delight     64², 50 steps",
+			"sample B×6×4×8×8, normal B×6×4×8×8, position B×6×4×8×8, timestep B, camera B×6, ref_scale B, text_scale B",
+		}},
+		{"tiny-paint-2.0-turbo", []string{
+			"sampler     lcm, guidance none (1 rows per job, scale 1), 10 steps, config scheduler_config.json, timesteps 989,890,",
+		}},
+		{"tiny-paint-2.1", []string{
+			"profile     paint 2.1: 6 views of 64², latents 4×8², VAE scale factor 0.18215, 1 reference view(s), materials albedo, mr",
+			"sampler     unipc, guidance cfg3 (3 rows per job, scale 3), 15 steps",
+			"dino        224², 257 tokens × 1536",
+			"upscale     ×4",
+			"rope        grids 8,4,2,1, voxels 64,32,16,8",
+			"upscaled B×3×256×256",
+			"rope_index_l0 B×384×3",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.set, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "engines", "info", "--engines", "../../engines/"+tc.set)
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("info lacks %q:\n%s", want, stdout)
+				}
+			}
+			if strings.Contains(stdout, "tokens      cond") || strings.Contains(stdout, "volume      R=") {
+				t.Errorf("a paint set's info shows the shape fields:\n%s", stdout)
+			}
+			set, err := engines.Open("../../engines/" + tc.set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(stdout, "no plan (ONNX only)"); n != len(set.Graphs) {
+				t.Errorf("%d graphs without a plan, want %d:\n%s", n, len(set.Graphs), stdout)
+			}
+		})
+	}
+}
+
+// Every paint graph, ONNX Runtime at 1 against 2 threads and against a
+// reference written on this machine; a paint set has no sampler comparison.
+func TestEnginesVerifyOnPaintSets(t *testing.T) {
+	needORT(t)
+	for _, set := range []string{"tiny-paint-2.0", "tiny-paint-2.1"} {
+		t.Run(set, func(t *testing.T) {
+			dir := "../../engines/" + set
+			s, err := engines.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := runCLI(t, "engines", "verify", "--engines", dir, "--against", "ort-threads", "--batch", "1")
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr %q\n%s", code, stderr, stdout)
+			}
+			for _, g := range verify.GraphOrder(&s.Manifest, nil) {
+				if !regexp.MustCompile(`(?m)^` + g + ` +\S+ +1×.* PASS$`).MatchString(stdout) {
+					t.Errorf("no passing row for %s:\n%s", g, stdout)
+				}
+			}
+			if strings.Contains(stdout, "sampler:") {
+				t.Errorf("a paint set ran the sampler comparison:\n%s", stdout)
+			}
+
+			ref := filepath.Join(t.TempDir(), "ref")
+			code, stdout, stderr = runCLI(t, "engines", "verify", "--engines", dir, "--write-reference", "--reference", ref, "--batch", "1")
+			if code != exitOK || !strings.Contains(stdout, fmt.Sprintf("wrote the outputs of %d graphs (seed 0, batch 1) and no sampler volume", len(s.Graphs))) {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			code, stdout, stderr = runCLI(t, "engines", "verify", "--engines", dir, "--against", "reference", "--reference", ref, "--json")
+			if code != exitOK {
+				t.Fatalf("exit %d against its own reference, stderr %q\n%s", code, stderr, stdout)
+			}
+			var out verifyOutput
+			if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+				t.Fatal(err)
+			}
+			if r := out.Reports[0]; !out.Pass || r.Want != "reference" || len(r.Graphs) != len(s.Graphs) || r.Sampler != nil {
+				t.Errorf("report %+v: want every graph against the reference and no sampler", r)
+			}
+		})
+	}
+	code, _, stderr := runCLI(t, "engines", "verify", "--engines", "../../engines/tiny-paint-2.0", "--steps", "2")
+	if code != exitUsage || !strings.Contains(stderr, "no sampler comparison") {
+		t.Errorf("--steps on a paint set: exit %d, stderr %q", code, stderr)
 	}
 }
 

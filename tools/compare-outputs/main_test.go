@@ -155,6 +155,54 @@ func TestCompareOutputs(t *testing.T) {
 	}
 }
 
+// A graph's own bounds in check.json replace the defaults, and --abs/--rel
+// replace them again.
+func TestCompareOutputsPerGraphBounds(t *testing.T) {
+	dir := tinyCheck(t)
+	path := filepath.Join(dir, "check.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c check
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	// Scale every dit output by 1 + 1.5e-5: beyond the default 1e-5 where
+	// |x| > 2/3, within 2e-5 everywhere.
+	out := c.Graphs[engines.DiT].Outputs[0]
+	data, err := readFloats(filepath.Join(dir, out.File), out.Shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range data {
+		data[i] *= 1 + 1.5e-5
+	}
+	if err := os.WriteFile(filepath.Join(dir, out.File), tensor.EncodeRaw(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{dir}, &bytes.Buffer{}); !errors.Is(err, errFailed) {
+		t.Fatalf("default bounds: %v, want a failure", err)
+	}
+	g := c.Graphs[engines.DiT]
+	g.Tolerance, g.Why = &verify.Tolerance{Abs: 2e-5, Rel: 2e-5}, "a deep graph"
+	c.Graphs[engines.DiT] = g
+	raw, _ = json.Marshal(c)
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{dir}, &stdout); err != nil {
+		t.Fatalf("the graph's own bounds: %v\n%s", err, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "dit: bounds 2e-05 absolute, 2e-05 relative (check.json: a deep graph)") {
+		t.Errorf("no note of the graph's bounds:\n%s", stdout.String())
+	}
+	if err := run(context.Background(), []string{"--abs", "1e-5", dir}, &bytes.Buffer{}); !errors.Is(err, errFailed) {
+		t.Errorf("--abs given: %v, want the flag's bounds to fail", err)
+	}
+}
+
 func TestCompareOutputsJSON(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"--json", tinyCheck(t)}, &out); err != nil {

@@ -364,12 +364,19 @@ def store_tensor(out_dir: str, graph: str, name: str, t: torch.Tensor) -> dict:
     return {"name": name, "shape": list(t.shape), "file": path}
 
 
-def write_check(out_dir: str, set_dir: str, source: str, cases: Dict[str, tuple]) -> None:
+def write_check(out_dir: str, set_dir: str, source: str, cases: Dict[str, tuple],
+                bounds: Optional[Dict[str, tuple]] = None) -> None:
     """check.json for tools/compare-outputs: cases maps a graph name to
-    (input names, input tensors, output names, expected output tensors)."""
+    (input names, input tensors, output names, expected output tensors);
+    bounds a graph name to (bound, why): its own absolute and relative
+    bound in place of the default 1e-5, with the measurement behind it."""
     graphs = {}
     for graph, (in_names, inputs, out_names, outputs) in cases.items():
         graphs[graph] = {"inputs": [store_tensor(out_dir, graph, n, t) for n, t in zip(in_names, inputs)],
                          "outputs": [store_tensor(out_dir, graph, n, t) for n, t in zip(out_names, outputs)]}
+        if bounds and graph in bounds:
+            bound, why = bounds[graph]
+            graphs[graph]["tolerance"] = {"abs": bound, "rel": bound}
+            graphs[graph]["why"] = why
     with open(os.path.join(out_dir, "check.json"), "w") as f:
         json.dump({"format": CHECK_FORMAT, "source": source, "set": set_dir, "graphs": graphs}, f, indent=1)

@@ -28,6 +28,17 @@ from .paint_hunyuan import (DelightGraph, PaintRefGraph, PaintUNetGraph, VAEDeco
 PAINT_PACKAGES = ("hy3dgen", "hunyuanpaintpbr", "diffusers")
 VIEWS, VIEW_SIZE = 2, 64  # latent 8×8: RoPE grids 8, 4, 2, 1
 
+# Per-graph bounds where float32 rounding alone reaches the default 1e-5.
+# 2.1's paint_unet (per-material self-attention, reference, RoPE multi-view,
+# text and 1028-token DINO attention in every block) was run in float64 on
+# the same inputs (Hunyuan3D-2.1 at 5e3ec6d, diffusers 0.30.0): PyTorch's own
+# float32 output is up to 1.15e-5 from it and ONNX Runtime's 1.34e-5, so the
+# two float32 results may differ by about that much (measured: 1.04e-5).
+# Its bound is 2e-5, about 1.5 times ONNX Runtime's own rounding there; every
+# other graph keeps 1e-5 (docs/operators.md).
+BOUNDS = {"2.1": {P.PAINT_UNET: (2e-5, "float32 rounding: PyTorch float32 is 1.15e-5 from float64 on this graph, "
+                                        "ONNX Runtime 1.34e-5 (tools/hy3d_export/paint_check.py)")}}
+
 
 def _shells(root: str, packages) -> None:
     for name in packages:
@@ -208,7 +219,7 @@ def write_paint_check(checkout: str, version: str, out_dir: str, batch: int = 3)
     with exportable_attention(PAINT_PACKAGES), cpu_tensors():
         m = _write(set_dir, manifest, specs, configs, version)
     source = f"PyTorch, Tencent's UNet2p5DConditionModel ({version}) from {checkout} on diffusers {diffusers.__version__}"
-    P.write_check(out_dir, "set", source, cases)
+    P.write_check(out_dir, "set", source, cases, BOUNDS.get(version))
     return m
 
 
