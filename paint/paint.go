@@ -164,7 +164,8 @@ type Options struct {
 	// NoDelight skips a 2.0 set's delight graph.
 	NoDelight bool
 	// PictureKey identifies the picture for the condition cache (the
-	// server passes the SHA-256 of the decoded pixels); zero: no caching.
+	// server passes the SHA-256 of the preprocessed picture); zero: no
+	// caching.
 	PictureKey [32]byte
 	// Progress, when set, is called on the painting goroutine; it must
 	// return quickly.
