@@ -70,14 +70,15 @@ func quadrants(size int) image.Image {
 	return img
 }
 
-func newPainter(t testing.TB, name string) *Painter {
+// openTinySet opens engines/name and its ONNX Runtime loader, closed when
+// the test ends; without ONNX Runtime the test is skipped.
+func openTinySet(t testing.TB, name string) (*engines.Set, pipeline.Loader) {
 	t.Helper()
-	ctx := context.Background()
 	set, err := engines.Open(filepath.Join("..", "engines", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
+	l, err := pipeline.OpenBackend(context.Background(), set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
 	if errors.Is(err, tensor.ErrUnavailable) {
 		t.Skipf("ONNX Runtime not installed (make deps): %v", err)
 	}
@@ -85,7 +86,13 @@ func newPainter(t testing.TB, name string) *Painter {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	p, err := New(ctx, Config{Set: set, Loader: l, Logger: zerolog.Nop(), Threads: 2})
+	return set, l
+}
+
+func newPainter(t testing.TB, name string) *Painter {
+	t.Helper()
+	set, l := openTinySet(t, name)
+	p, err := New(context.Background(), Config{Set: set, Loader: l, Logger: zerolog.Nop(), Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

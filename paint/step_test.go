@@ -5,7 +5,6 @@ import (
 	"errors"
 	"image"
 	"image/color"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -69,21 +68,9 @@ func (l *countingLoader) counts() (calls, rows map[string]int) {
 // cache of cacheBytes.
 func newCountingPainter(t testing.TB, name string, cacheBytes int64) (*Painter, *countingLoader) {
 	t.Helper()
-	ctx := context.Background()
-	set, err := engines.Open(filepath.Join("..", "engines", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
-	if errors.Is(err, tensor.ErrUnavailable) {
-		t.Skipf("ONNX Runtime not installed (make deps): %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	set, l := openTinySet(t, name)
 	cl := &countingLoader{Loader: l, calls: map[string]int{}, rows: map[string]int{}}
-	p, err := New(ctx, Config{Set: set, Loader: cl, Logger: zerolog.Nop(), Threads: 2, CacheBytes: cacheBytes})
+	p, err := New(context.Background(), Config{Set: set, Loader: cl, Logger: zerolog.Nop(), Threads: 2, CacheBytes: cacheBytes})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,23 +81,7 @@ func TestTexturedGenerationEndToEnd(t *testing.T) {
 // checkOBJZip asserts a textured zip is an OBJ, its MTL and its texture.
 func checkOBJZip(t *testing.T, b []byte, faces int) {
 	t.Helper()
-	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f.Name] = data
-	}
+	files := unzipAll(t, b)
 	var objName string
 	for name := range files {
 		if strings.HasSuffix(name, ".obj") {
@@ -113,6 +97,28 @@ func checkOBJZip(t *testing.T, b []byte, faces int) {
 	}
 	mtl := referenced(t, files[objName], "mtllib", files)
 	referenced(t, files[mtl], "map_Kd", files)
+}
+
+// unzipAll reads every file of a zip archive.
+func unzipAll(t *testing.T, b []byte) map[string][]byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f.Name], err = io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
 }
 
 // referenced finds the file that the first line starting with keyword
@@ -200,23 +206,7 @@ func TestTexturingWithAPBRSet(t *testing.T) {
 	}
 	meshtest.RequireTexturedGLB(t, b, true)
 	id := resp.Header.Get("X-Generation-Id")
-	z := readAll(t, s.do(t, "GET", "/v1/generations/"+id+"/result?format=zip", nil))
-	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f.Name], err = io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	files := unzipAll(t, readAll(t, s.do(t, "GET", "/v1/generations/"+id+"/result?format=zip", nil)))
 	for _, keyword := range []string{"map_Kd", "map_Pm", "map_Pr"} {
 		referenced(t, files["model.mtl"], keyword, files)
 	}

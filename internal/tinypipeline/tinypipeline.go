@@ -27,17 +27,11 @@ func Open(t testing.TB, unavailable func(format string, args ...any)) (*pipeline
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
-	if errors.Is(err, tensor.ErrUnavailable) {
-		unavailable("ONNX Runtime not installed (make deps): %v", err)
+	loader := ortLoader(t, set, unavailable)
+	if loader == nil {
 		return nil, nil
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loader.Close() })
-	p, err := pipeline.New(ctx, pipeline.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2})
+	p, err := pipeline.New(context.Background(), pipeline.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,20 +54,30 @@ func OpenPaint(t testing.TB, unavailable func(format string, args ...any), cache
 // OpenPaintSet is OpenPaint over another paint set.
 func OpenPaintSet(t testing.TB, set *engines.Set, unavailable func(format string, args ...any), cacheBytes int64) (*paint.Painter, *engines.Set) {
 	t.Helper()
-	ctx := context.Background()
-	loader, err := pipeline.OpenBackend(ctx, set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
-	if errors.Is(err, tensor.ErrUnavailable) {
-		unavailable("ONNX Runtime not installed (make deps): %v", err)
+	loader := ortLoader(t, set, unavailable)
+	if loader == nil {
 		return nil, nil
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loader.Close() })
-	p, err := paint.New(ctx, paint.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2, CacheBytes: cacheBytes})
+	p, err := paint.New(context.Background(), paint.Config{Set: set, Loader: loader, Logger: zerolog.Nop(), Threads: 2, CacheBytes: cacheBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
 	return p, set
+}
+
+// ortLoader opens set's ONNX Runtime loader, closed when the test ends; nil
+// (after calling unavailable) when ONNX Runtime is not installed.
+func ortLoader(t testing.TB, set *engines.Set, unavailable func(format string, args ...any)) pipeline.Loader {
+	t.Helper()
+	loader, err := pipeline.OpenBackend(context.Background(), set, pipeline.BackendOptions{Kind: pipeline.BackendORT, Logger: zerolog.Nop()})
+	if errors.Is(err, tensor.ErrUnavailable) {
+		unavailable("ONNX Runtime not installed (make deps): %v", err)
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loader.Close() })
+	return loader
 }
