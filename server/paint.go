@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"time"
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/jobs"
 	"github.com/hy3d/hy3d/mesh"
 	"github.com/hy3d/hy3d/paint"
+	"github.com/hy3d/hy3d/pipeline"
 	"github.com/hy3d/hy3d/results"
 	"github.com/hy3d/hy3d/texture"
 )
@@ -145,11 +145,13 @@ func (g *Pipelines) preprocessTexturing(ctx context.Context, upload []byte) (*Pr
 	if err != nil {
 		return nil, err
 	}
-	shape := g.models[g.list[0].Name]
-	prep, err := shape.p.Preprocess(ctx, pictureFile)
+	// The first model listed is a shape model: paint models come after.
+	shape := g.list[0].Name
+	pic, err := g.Preprocess(ctx, shape, pictureFile)
 	if err != nil {
 		return nil, err
 	}
+	prep := pic.Input.(*pipeline.Prepared)
 	m, err := parseMeshFile(meshFile)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadMesh, err)
@@ -162,8 +164,8 @@ func (g *Pipelines) preprocessTexturing(ctx context.Context, upload []byte) (*Pr
 	var hash [32]byte
 	h.Sum(hash[:0])
 	return &Prepared{
-		Hash: hash, Format: prep.Format, Width: prep.Source.X, Height: prep.Source.Y, Warnings: prep.Warnings,
-		Input: &textureInput{mesh: m, picture: paintPicture{img: shape.p.Picture(prep), key: prep.Hash}},
+		Hash: hash, Format: pic.Format, Width: pic.Width, Height: pic.Height, Warnings: pic.Warnings,
+		Input: &textureInput{mesh: m, picture: paintPicture{img: g.models[shape].p.Picture(prep), key: prep.Hash}},
 	}, nil
 }
 
@@ -203,7 +205,6 @@ func (g *Pipelines) handToPainter(ctx context.Context, j jobs.Job, m *mesh.Mesh,
 type paintState struct {
 	model *paintModel
 	job   *paint.Job // nil until prepared
-	start time.Time
 }
 
 func (s *paintState) Done() bool { return s.job == nil || s.job.Done() }
@@ -222,7 +223,7 @@ func (g *Pipelines) startPainting(ctx context.Context, batch []jobs.Job) ([]jobs
 			errs[i] = fmt.Errorf("no paint model %q", name)
 			continue
 		}
-		st := &paintState{model: pm, start: time.Now()}
+		st := &paintState{model: pm}
 		if pj, ok := j.Handoff.(*paint.Job); ok {
 			st.job = pj
 			ready = append(ready, pj)
