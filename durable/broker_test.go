@@ -239,6 +239,23 @@ func TestATexturedJobIsHandedOnWhileThePaintLoopWaitsOnTheQueue(t *testing.T) {
 	}
 }
 
+// A fetch that fails on a less urgent consumer after claiming a job from a
+// more urgent one still hands that job to the engine: left unrun, its
+// heartbeats would hold it forever.
+func TestAJobClaimedBeforeAFetchErrorStillRuns(t *testing.T) {
+	n := startNode(t, t.TempDir(), &slowGen{stepTime: time.Millisecond}, false)
+	defer n.stop()
+	q := n.broker.queues[testModel.Name]
+	if err := n.broker.stream.DeleteConsumer(context.Background(), "jobs_"+q.token+"_"+jobs.PriorityNormal); err != nil {
+		t.Fatal(err)
+	}
+	id := submitParams(t, n.engine, "picture-h", jobs.Params{Model: testModel.Name, Format: "glb", Steps: 2, Seed: 1, Resolution: 16,
+		Faces: 100, Decode: jobs.DecodeDense, Priority: jobs.PriorityHigh, Timeout: time.Minute})
+	if snap := waitEnd(t, n.engine, id); snap.State != jobs.StateSucceeded {
+		t.Fatalf("%s %+v", snap.State, snap.Failure)
+	}
+}
+
 func TestAJobSurvivesACrashMidRun(t *testing.T) {
 	dir := t.TempDir()
 	gen := &slowGen{stepTime: time.Millisecond, hold: make(chan struct{})}

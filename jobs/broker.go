@@ -45,7 +45,9 @@ type Broker interface {
 	// from Start.
 	Listen(l Listener)
 	// Take claims up to n queued jobs of a model, the most urgent first.
-	// With wait it blocks until there is at least one or ctx ends.
+	// With wait it blocks until there is at least one or ctx ends. The jobs
+	// it claimed before an error come back with the error: they are the
+	// caller's to run.
 	Take(ctx context.Context, model string, n int, wait bool) ([]Delivery, error)
 }
 

@@ -359,19 +359,18 @@ func (e *Engine) takeRemote(m *Model, n int, wait bool) ([]*task, bool) {
 // ctx ends.
 func (e *Engine) takeDeliveries(ctx context.Context, m *Model, n int, wait bool) []*task {
 	ds, err := e.broker.Take(ctx, m.Name, n, wait)
-	if err != nil {
-		if ctx.Err() == nil {
-			e.log.Warn().Err(err).Str("model", m.Name).Msg("taking jobs from the queue")
-			if wait {
-				// Nothing else to do until the queue answers again.
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
+	if err != nil && ctx.Err() == nil {
+		e.log.Warn().Err(err).Str("model", m.Name).Int("taken", len(ds)).Msg("taking jobs from the queue")
+		if wait && len(ds) == 0 {
+			// Nothing else to do until the queue answers again.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
 			}
 		}
-		return nil
 	}
+	// Jobs claimed before an error are this worker's all the same: dropped
+	// here, their heartbeats would hold them forever.
 	now := time.Now()
 	tasks := make([]*task, 0, len(ds))
 	for _, d := range ds {
