@@ -826,8 +826,10 @@ func (b *Broker) Result(ctx context.Context, key results.Key) (*results.Result, 
 }
 
 // resultLag bounds how long a shared result may take to reach the replica
-// that answers a read.
-const resultLag = 2 * time.Second
+// that answers a read. A cluster that just lost a node, on loaded machines,
+// was seen to serve mismatching chunks for more than 2 s; a reader waiting
+// a little longer beats a 503 for a result that exists.
+const resultLag = 10 * time.Second
 
 // putResult shares a result with the other machines.
 func (b *Broker) putResult(ctx context.Context, r *results.Result) error {

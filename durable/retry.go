@@ -27,9 +27,13 @@ const (
 // succeed later.
 func transient(err error) bool {
 	var api *jetstream.APIError
+	// An object store read times out on its pipe ("read pipe: i/o
+	// timeout"), not on its context.
+	var timeout interface{ Timeout() bool }
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.As(err, &timeout) && timeout.Timeout() ||
 		errors.As(err, &api) && api.ErrorCode == jsErrClusterNotAvailable
 }
 
