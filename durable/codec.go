@@ -85,6 +85,19 @@ func parseKey(s string) (results.Key, error) {
 	return k, nil
 }
 
+// recordKey checks a decoded record's version and parses its key; kind
+// names the record in errors.
+func recordKey(kind string, version int, key string) (results.Key, error) {
+	if version != recordVersion {
+		return results.Key{}, fmt.Errorf("%s record version %d, this hy3d reads %d", kind, version, recordVersion)
+	}
+	k, err := parseKey(key)
+	if err != nil {
+		return results.Key{}, fmt.Errorf("%s record: %w", kind, err)
+	}
+	return k, nil
+}
+
 func specToWire(s jobs.Spec) wireSpec {
 	return wireSpec{
 		Version: recordVersion, Key: s.Key.String(), ID: s.ID, Model: s.Model, Fingerprint: s.Fingerprint,
@@ -94,10 +107,7 @@ func specToWire(s jobs.Spec) wireSpec {
 }
 
 func specFromWire(w wireSpec) (jobs.Spec, error) {
-	if w.Version != recordVersion {
-		return jobs.Spec{}, fmt.Errorf("job record version %d, this hy3d reads %d", w.Version, recordVersion)
-	}
-	key, err := parseKey(w.Key)
+	key, err := recordKey("job", w.Version, w.Key)
 	if err != nil {
 		return jobs.Spec{}, err
 	}
@@ -146,12 +156,9 @@ func decodeTask(b []byte, revision uint64) (jobs.TaskRecord, error) {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return jobs.TaskRecord{}, fmt.Errorf("task record: %w", err)
 	}
-	if w.Version != recordVersion {
-		return jobs.TaskRecord{}, fmt.Errorf("task record version %d, this hy3d reads %d", w.Version, recordVersion)
-	}
-	key, err := parseKey(w.Key)
+	key, err := recordKey("task", w.Version, w.Key)
 	if err != nil {
-		return jobs.TaskRecord{}, fmt.Errorf("task record: %w", err)
+		return jobs.TaskRecord{}, err
 	}
 	return jobs.TaskRecord{
 		Revision: revision, Key: key, ID: w.ID, Model: w.Model, State: w.State, Holders: w.Holders,
@@ -193,12 +200,9 @@ func decodeGeneration(b []byte) (jobs.GenerationRecord, error) {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return jobs.GenerationRecord{}, fmt.Errorf("generation record: %w", err)
 	}
-	if w.Version != recordVersion {
-		return jobs.GenerationRecord{}, fmt.Errorf("generation record version %d, this hy3d reads %d", w.Version, recordVersion)
-	}
-	key, err := parseKey(w.Key)
+	key, err := recordKey("generation", w.Version, w.Key)
 	if err != nil {
-		return jobs.GenerationRecord{}, fmt.Errorf("generation record: %w", err)
+		return jobs.GenerationRecord{}, err
 	}
 	in, err := inputFromWire(w.Input)
 	if err != nil {
