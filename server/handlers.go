@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/paint"
 	"github.com/hy3d/hy3d/results"
 	"github.com/hy3d/hy3d/telemetry"
 	"github.com/labstack/echo/v4"
@@ -109,6 +110,23 @@ func (s *Server) admitUpload(c echo.Context, upload []byte, params Params, sync 
 	return a, err
 }
 
+// admitTexturing validates a decoded texturing request (a picture, a mesh
+// and the paint fields) and admits it (admitUpload) with both files as
+// one upload.
+func (s *Server) admitTexturing(c echo.Context, req *decodedRequest, sync bool) (admitted, error) {
+	params, errs := s.params.parseTexture(req.raw)
+	if len(errs) > 0 {
+		return admitted{}, invalidParams(errs)
+	}
+	if err := sniffImage(req.image); err != nil {
+		return admitted{params: params}, err
+	}
+	if _, err := meshParser(req.mesh); err != nil {
+		return admitted{params: params}, imageProblem(fmt.Errorf("%w: %v", errBadMesh, err))
+	}
+	return s.admitUpload(c, packTextureUpload(req.image, req.mesh), params, sync)
+}
+
 // fingerprint is what identifies the models that make a request's result:
 // the shape model's, and the paint model's when the result is textured.
 func (s *Server) fingerprint(p Params) string {
@@ -179,17 +197,7 @@ func (s *Server) createTexturing(c echo.Context) error {
 			return err
 		}
 	}
-	params, errs := s.params.parseTexture(req.raw)
-	if len(errs) > 0 {
-		return invalidParams(errs)
-	}
-	if err := sniffImage(req.image); err != nil {
-		return err
-	}
-	if _, err := meshParser(req.mesh); err != nil {
-		return imageProblem(fmt.Errorf("%w: %v", errBadMesh, err))
-	}
-	a, err := s.admitUpload(c, packTextureUpload(req.image, req.mesh), params, wait)
+	a, err := s.admitTexturing(c, req, wait)
 	if err != nil {
 		return err
 	}
@@ -378,7 +386,7 @@ func (s *Server) listModels(c echo.Context) error {
 		if m.IsPaint() {
 			v.Kind, v.Default = jobs.KindPaint, m.Name == s.params.defaultPaint
 			v.Defaults = DefaultsView{Steps: m.Defaults.Steps, Guidance: m.Defaults.Guidance, Seed: DefaultSeed,
-				Format: "glb", TextureSize: DefaultTextureSize}
+				Format: "glb", TextureSize: paint.DefaultTextureSize}
 		}
 		out = append(out, v)
 	}

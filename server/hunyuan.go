@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -135,17 +134,7 @@ func (s *Server) hunyuanAdmit(c echo.Context, sync bool) (admitted, error) {
 	if req.mesh == nil {
 		return s.admit(c, req.image, req.raw, sync)
 	}
-	params, errs := s.params.parseTexture(req.raw)
-	if len(errs) > 0 {
-		return admitted{}, invalidParams(errs)
-	}
-	if err := sniffImage(req.image); err != nil {
-		return admitted{}, err
-	}
-	if _, err := meshParser(req.mesh); err != nil {
-		return admitted{}, imageProblem(fmt.Errorf("%w: %v", errBadMesh, err))
-	}
-	return s.admitUpload(c, packTextureUpload(req.image, req.mesh), params, sync)
+	return s.admitTexturing(c, req, sync)
 }
 
 // hunyuanGenerate is POST /generate: the mesh file in one round trip.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hy3d/hy3d/jobs"
+	"github.com/hy3d/hy3d/paint"
 )
 
 // Limits bound the parameters a client may ask for.
@@ -58,10 +59,6 @@ var paramNames = []string{"model", "format", "steps", "guidance", "seed", "resol
 // textureParamNames are the parameters of POST /v1/textures, besides the
 // picture and the mesh: model names the paint model.
 var textureParamNames = []string{"model", "format", "seed", "texture_size", "timeout", "priority"}
-
-// DefaultTextureSize is the texture side a textured request gets when it
-// names none.
-const DefaultTextureSize = 1024
 
 // FieldError names one rejected field and why.
 type FieldError struct {
@@ -170,7 +167,7 @@ func (p *paramParser) parseTexture(raw map[string]string) (Params, []FieldError)
 // paintFields fills the paint model (named by the field modelField) and the
 // texture size of a textured request.
 func (p *paramParser) paintFields(f *fieldParser, out *Params, modelField string) {
-	out.PaintModel, out.TextureSize = p.defaultPaint, DefaultTextureSize
+	out.PaintModel, out.TextureSize = p.defaultPaint, paint.DefaultTextureSize
 	if v, ok := f.raw[modelField]; ok {
 		out.PaintModel = v
 	}
