@@ -1,6 +1,9 @@
 package jobs
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // joinCostShare is how cheap a joining job's rows must be for the adaptive
 // policy to let it into a running batch: the step must grow by at most this
@@ -12,23 +15,34 @@ import "time"
 // PolicyContinuous.
 const joinCostShare = 0.5
 
-// stepCostWeight is the weight of a new measurement in a batch size's
-// moving average: a few steps settle it, one slow step does not.
-const stepCostWeight = 0.25
+// stepCostWindow is how many of a batch size's latest step times its
+// cost is taken from.
+const stepCostWindow = 16
 
 // stepCosts is what one model's DiT step took, per batch size, as the step
-// loop measured it (a moving average). Only that loop's goroutine uses it.
+// loop measured it. A step's cost is the least of its latest
+// stepCostWindow measurements: whatever else shares the device (a
+// finisher's decode on the same GPU, the host's other work) only ever adds
+// to a step's time, and an average would charge that to the batch size
+// that happened to meet it, so that dear rows could look cheap; the window
+// lets the cost follow a device that has become slower. Only that loop's
+// goroutine uses it.
 type stepCosts struct {
-	avg map[int]time.Duration
+	recent map[int][]time.Duration
+	cost   map[int]time.Duration // the least of recent[n]
 }
 
-func newStepCosts() *stepCosts { return &stepCosts{avg: map[int]time.Duration{}} }
+func newStepCosts() *stepCosts {
+	return &stepCosts{recent: map[int][]time.Duration{}, cost: map[int]time.Duration{}}
+}
 
 func (c *stepCosts) observe(batch int, d time.Duration) {
-	if old, ok := c.avg[batch]; ok {
-		d = old + time.Duration(stepCostWeight*float64(d-old))
+	r := append(c.recent[batch], d)
+	if len(r) > stepCostWindow {
+		r = r[len(r)-stepCostWindow:]
 	}
-	c.avg[batch] = d
+	c.recent[batch] = r
+	c.cost[batch] = slices.Min(r)
 }
 
 // room is how many queued jobs may join a batch of active jobs, at most
@@ -43,7 +57,7 @@ func (c *stepCosts) room(active, limit int) int {
 			k++
 			continue
 		}
-		if _, measured := c.avg[n+1]; !measured {
+		if _, measured := c.cost[n+1]; !measured {
 			if n == 1 || c.cheap(n) {
 				k++
 			}
@@ -60,8 +74,8 @@ func (c *stepCosts) room(active, limit int) int {
 // cheap reports whether growing the batch from n-1 to n jobs was measured
 // to cost at most joinCostShare of a lone step.
 func (c *stepCosts) cheap(n int) bool {
-	alone, ok1 := c.avg[1]
-	before, okBefore := c.avg[n-1]
-	after, okAfter := c.avg[n]
+	alone, ok1 := c.cost[1]
+	before, okBefore := c.cost[n-1]
+	after, okAfter := c.cost[n]
 	return ok1 && okBefore && okAfter && float64(after-before) <= joinCostShare*float64(alone)
 }

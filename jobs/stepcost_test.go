@@ -38,14 +38,30 @@ func TestStepCostsRoom(t *testing.T) {
 	}
 }
 
-func TestStepCostsAverageSettlesAndShrugsOffOneSlowStep(t *testing.T) {
+func TestStepCostsIgnoreContentionAndFollowASlowerDevice(t *testing.T) {
+	ms := time.Millisecond
 	c := newStepCosts()
 	for range 20 {
-		c.observe(1, 40*time.Millisecond)
+		c.observe(1, 40*ms)
 	}
-	c.observe(1, 400*time.Millisecond)
-	if got := c.avg[1]; got < 40*time.Millisecond || got > 140*time.Millisecond {
-		t.Errorf("after one slow step the average is %v", got)
+	// A step that met a decode on the same GPU is no dearer a step.
+	for _, d := range []time.Duration{400 * ms, 140 * ms, 90 * ms} {
+		c.observe(1, d)
+	}
+	if got := c.cost[1]; got != 40*ms {
+		t.Errorf("after three slowed steps the cost is %v, want 40ms", got)
+	}
+	// So rows as dear as a job alone do not look cheap beside slowed lone steps.
+	c.observe(2, 80*ms)
+	if got := c.room(1, 4); got != 0 {
+		t.Errorf("room(1, 4) = %d beside lone steps slowed by contention, want 0", got)
+	}
+	// A device that became slower is followed once the window has seen only that.
+	for range stepCostWindow {
+		c.observe(1, 60*ms)
+	}
+	if got := c.cost[1]; got != 60*ms {
+		t.Errorf("after %d steps of 60ms the cost is %v", stepCostWindow, got)
 	}
 }
 

@@ -10,13 +10,21 @@ import (
 )
 
 // costGenerator is a jobs.Generator whose calls take the time the cost
-// model gives them, divided by scale. The GPU runs one call at a time, and
-// so does the CPU: the stages after decoding use all its cores, so two of
+// model gives them, divided by scale. The GPU runs one call at a time, in
+// the order they were issued, as a device's work queue does (a mutex would
+// let the step loop, which takes the GPU again as soon as it lets it go,
+// keep a finisher's decode waiting for several steps); the CPU runs one job's
+// stages after decoding at a time, since they use all its cores, so two of
 // them side by side would take as long as one after the other.
 type costGenerator struct {
-	m        costModel
-	scale    float64
-	gpu, cpu sync.Mutex
+	m     costModel
+	scale float64
+	gpu   chan struct{} // a FIFO lock: blocked senders are served in order
+	cpu   sync.Mutex
+}
+
+func newCostGenerator(m costModel, scale float64) *costGenerator {
+	return &costGenerator{m: m, scale: scale, gpu: make(chan struct{}, 1)}
 }
 
 type costState struct{ step, steps int }
@@ -25,8 +33,12 @@ func (s *costState) Done() bool { return s.step >= s.steps }
 
 // busy holds the GPU for d, scaled.
 func (g *costGenerator) busy(ctx context.Context, d time.Duration) error {
-	g.gpu.Lock()
-	defer g.gpu.Unlock()
+	select {
+	case g.gpu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-g.gpu }()
 	return g.sleep(ctx, d)
 }
 

@@ -83,7 +83,7 @@ func simulate(ctx context.Context, cfg simConfig) (outcome, error) {
 	obs := &ditBatches{}
 	e := jobs.New(jobs.Config{Models: []*jobs.Model{model}, MaxQueue: 100_000, MaxBatch: cfg.maxBatch, Policy: cfg.policy,
 		Finishers: cfg.workers},
-		&costGenerator{m: cfg.model, scale: cfg.scale}, store, obs, zerolog.Nop())
+		newCostGenerator(cfg.model, cfg.scale), store, obs, zerolog.Nop())
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	e.Start(runCtx)
