@@ -1,6 +1,9 @@
 package paint
 
 import (
+	"image"
+	"image/color"
+	"image/draw"
 	"slices"
 	"testing"
 
@@ -73,5 +76,45 @@ func TestCombine(t *testing.T) {
 		if got := combine(tc.guidance, 2, tc.rows); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.guidance, got, tc.want)
 		}
+	}
+}
+
+func TestPreparePictureRecentresACutOut(t *testing.T) {
+	blue, clear := color.NRGBA{0, 0, 255, 255}, color.NRGBA{255, 0, 0, 0}
+	// cutOut is a 50×50 picture, transparent but for a 10×10 blue square at (x, y).
+	cutOut := func(x, y int) image.Image {
+		img := image.NewNRGBA(image.Rect(0, 0, 50, 50))
+		draw.Draw(img, img.Rect, image.NewUniform(clear), image.Point{}, draw.Src)
+		draw.Draw(img, image.Rect(x, y, x+10, y+10), image.NewUniform(blue), image.Point{}, draw.Src)
+		return img
+	}
+	opaque := image.NewNRGBA(image.Rect(0, 0, 14, 10))
+	draw.Draw(opaque, opaque.Rect, image.NewUniform(blue), image.Point{}, draw.Src)
+	white, onBlue := [3]float32{1, 1, 1}, [3]float32{0, 0, 1}
+	tests := []struct {
+		name     string
+		picture  image.Image
+		recenter bool
+		want     map[image.Point][3]float32 // on the 14×14 result
+	}{
+		// The 10×10 square with 2 pixels of margin (20 %) on every side.
+		{"cut-out in a corner", cutOut(0, 0), true, map[image.Point][3]float32{{1, 1}: white, {2, 2}: onBlue, {11, 11}: onBlue, {12, 12}: white, {7, 1}: white}},
+		{"cut-out off centre", cutOut(31, 17), true, map[image.Point][3]float32{{1, 1}: white, {2, 2}: onBlue, {11, 11}: onBlue, {12, 12}: white, {7, 1}: white}},
+		// Opaque: padded to a square as given, 2 white rows above and below.
+		{"opaque", opaque, true, map[image.Point][3]float32{{0, 0}: white, {0, 1}: white, {0, 2}: onBlue, {13, 11}: onBlue, {13, 12}: white}},
+		// 2.1: as given, the square a fifth of the picture in its corner.
+		{"cut-out in a corner, not recentred", cutOut(0, 0), false, map[image.Point][3]float32{{0, 0}: onBlue, {1, 1}: onBlue, {3, 3}: white, {7, 7}: white}},
+		{"fully transparent", image.NewNRGBA(image.Rect(0, 0, 14, 14)), true, map[image.Point][3]float32{{0, 0}: white, {7, 7}: white}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := preparePicture(tc.picture, 14, tc.recenter)
+			for p, want := range tc.want {
+				i := 3 * (p.Y*14 + p.X)
+				if rgb := [3]float32(got.Pix[i : i+3]); rgb != want {
+					t.Errorf("pixel %v = %v, want %v", p, rgb, want)
+				}
+			}
+		})
 	}
 }

@@ -22,20 +22,51 @@ func newNoise(seed uint64) *schedulers.SeedSequence {
 	return schedulers.NewSeedSequence(seed, pipeline.Noise)
 }
 
+// recenterBorder is the margin Hunyuan3D-Paint's recenter_image leaves
+// around the object, as a share of its width and of its height.
+const recenterBorder = 0.2
+
 // preparePicture composites picture on white, pads it to a centred square
-// (white) and resizes it to size: RGB in [0, 1], picture row order.
-func preparePicture(picture image.Image, size int) texture.Image {
+// (white) and resizes it to size: RGB in [0, 1], picture row order. With
+// recenter (2.0 sets), a picture with transparency is first recentred as
+// Hunyuan3D-Paint 2.0's pipeline does (recenter_image): cropped to its
+// pixels of nonzero alpha, with a margin of recenterBorder of the crop's
+// width on either side and of its height above and below, so that a cut-out
+// fills the reference alike wherever it stood in the picture; an opaque
+// picture is taken as given, as an RGB one is there, and so is a fully
+// transparent one. Tencent's 2.1 pipeline takes the picture as given.
+func preparePicture(picture image.Image, size int, recenter bool) texture.Image {
 	b := picture.Bounds()
-	w, h := b.Dx(), b.Dy()
-	side := max(w, h)
+	pixels := make([]color.NRGBA64, 0, b.Dx()*b.Dy())
+	crop, opaque := image.Rectangle{}, true
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := color.NRGBA64Model.Convert(picture.At(x, y)).(color.NRGBA64)
+			pixels = append(pixels, c)
+			opaque = opaque && c.A == 0xffff
+			if c.A != 0 {
+				crop = crop.Union(image.Rect(x, y, x+1, y+1))
+			}
+		}
+	}
+	w, h := crop.Dx(), crop.Dy()
+	side, ox, oy := 0, 0, 0
+	if !recenter || opaque || crop.Empty() {
+		crop, w, h = b, b.Dx(), b.Dy()
+		side = max(w, h)
+		ox, oy = (side-w)/2, (side-h)/2
+	} else {
+		bw, bh := int(float64(w)*recenterBorder), int(float64(h)*recenterBorder)
+		side = max(w+2*bw, h+2*bh)
+		ox, oy = (side-w-2*bw)/2+bw, (side-h-2*bh)/2+bh
+	}
 	sq := texture.NewImage(side, side, 3)
 	for i := range sq.Pix {
 		sq.Pix[i] = 1
 	}
-	ox, oy := (side-w)/2, (side-h)/2
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			c := color.NRGBA64Model.Convert(picture.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+	for y := range h {
+		for x := range w {
+			c := pixels[(crop.Min.Y-b.Min.Y+y)*b.Dx()+crop.Min.X-b.Min.X+x]
 			a := float32(c.A) / 0xffff
 			p := 3 * ((oy+y)*side + ox + x)
 			for k, v := range [3]uint16{c.R, c.G, c.B} {

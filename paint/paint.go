@@ -336,7 +336,7 @@ func (p *Painter) Prepare(ctx context.Context, m *mesh.Mesh, picture image.Image
 	}); err != nil {
 		return nil, err
 	}
-	j.picture = preparePicture(picture, p.spec.ViewSize)
+	j.picture = preparePicture(picture, p.spec.ViewSize, p.spec.Version == "2.0")
 	return j, nil
 }
 

@@ -65,7 +65,7 @@ func FuzzDecodeMultipart(f *testing.F) {
 	})
 }
 
-func FuzzDecodeBase64Image(f *testing.F) {
+func FuzzDecodeBase64(f *testing.F) {
 	for _, s := range []string{"aGVsbG8=", "aGVsbG8", "aGVs bG8=", "data:image/png;base64,aGk=", "data:,x", "data:image/png;base64", "-_-_"} {
 		f.Add(s)
 	}
