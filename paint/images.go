@@ -49,17 +49,17 @@ func preparePicture(picture image.Image, size int, recenter bool) texture.Image 
 			}
 		}
 	}
-	w, h := crop.Dx(), crop.Dy()
-	side, ox, oy := 0, 0, 0
-	if !recenter || opaque || crop.Empty() {
-		crop, w, h = b, b.Dx(), b.Dy()
-		side = max(w, h)
-		ox, oy = (side-w)/2, (side-h)/2
-	} else {
-		bw, bh := int(float64(w)*recenterBorder), int(float64(h)*recenterBorder)
-		side = max(w+2*bw, h+2*bh)
-		ox, oy = (side-w-2*bw)/2+bw, (side-h-2*bh)/2+bh
+	asGiven := !recenter || opaque || crop.Empty()
+	if asGiven {
+		crop = b
 	}
+	w, h := crop.Dx(), crop.Dy()
+	bw, bh := 0, 0 // the margin on either side
+	if !asGiven {
+		bw, bh = int(float64(w)*recenterBorder), int(float64(h)*recenterBorder)
+	}
+	side := max(w+2*bw, h+2*bh)
+	ox, oy := (side-w-2*bw)/2+bw, (side-h-2*bh)/2+bh
 	sq := texture.NewImage(side, side, 3)
 	for i := range sq.Pix {
 		sq.Pix[i] = 1
