@@ -17,6 +17,7 @@
 //	go run ./bench/schedsim -costs measured.json -jobs 300    # a cost model written by hand
 //	go run ./bench/schedsim -engines DIR                      # plans timed by tools/build-engines --time
 //	go run ./bench/schedsim -replot bench/out/schedsim/results.json   # table and plot again, no simulation
+//	go run ./bench/schedsim -sizing 1000000                   # how many GPUs keep p99 near a job alone: arithmetic, no simulation
 package main
 
 import (
@@ -32,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hy3d/hy3d/engines"
 	"github.com/hy3d/hy3d/jobs"
@@ -44,6 +46,7 @@ type config struct {
 	pointsPerJob int
 	meshMS       float64
 	replot       string
+	sizing       int
 	jobs         int
 	loads        []float64
 	maxBatch     int
@@ -66,6 +69,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&cfg.pointsPerJob, "points-per-job", 1_000_000, "with -engines: vae_geometry queries per job (coarse-to-fine at R = 256 evaluates about 6 % of the 257³ grid)")
 	fs.Float64Var(&cfg.meshMS, "mesh-ms", 235, "with -engines: CPU time per job of the stages after decoding (surface, cleanup, export)")
 	fs.StringVar(&cfg.replot, "replot", "", "results.json of an earlier run: write its table and plot again instead of simulating")
+	fs.IntVar(&cfg.sizing, "sizing", 0, "instead of simulating, print the first-come-first-served reference's p99 on 1, 2, 4 and 8 GPUs behind one queue at each load, over this many arrivals per cell")
 	fs.StringVar(&cfg.costs, "costs", "", "cost model JSON file (replaces -preset): steps, rows_per_job, condition/dit/decode {a_ms, b_ms}, mesh_ms")
 	fs.IntVar(&cfg.jobs, "jobs", 120, "jobs per run")
 	loads := fs.String("loads", "0.25,0.5,0.8,1,1.2", "offered loads, as shares of capacity")
@@ -89,6 +93,8 @@ func parseConfig(args []string) (config, error) {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case cfg.jobs < 1 || cfg.maxBatch < 1 || cfg.workers < 1 || cfg.scale <= 0:
 		return cfg, errors.New("-jobs, -max-batch, -workers and -scale must be positive")
+	case cfg.sizing < 0:
+		return cfg, errors.New("-sizing must not be negative")
 	}
 	return cfg, nil
 }
@@ -102,21 +108,26 @@ type report struct {
 	Rows     []outcome               `json:"rows"`
 }
 
-func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
-	model, ok := presets[cfg.preset]
+// costModelOf is the cost model the flags choose: measured plan timings,
+// a file, or a preset.
+func costModelOf(cfg config) (costModel, error) {
 	switch {
 	case cfg.engines != "":
-		var err error
-		if model, err = measuredModel(cfg.engines, cfg.pointsPerJob, cfg.meshMS); err != nil {
-			return nil, err
-		}
+		return measuredModel(cfg.engines, cfg.pointsPerJob, cfg.meshMS)
 	case cfg.costs != "":
-		var err error
-		if model, err = loadCosts(cfg.costs); err != nil {
-			return nil, err
-		}
-	case !ok:
-		return nil, fmt.Errorf("no preset %q", cfg.preset)
+		return loadCosts(cfg.costs)
+	}
+	model, ok := presets[cfg.preset]
+	if !ok {
+		return costModel{}, fmt.Errorf("no preset %q", cfg.preset)
+	}
+	return model, nil
+}
+
+func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
+	model, err := costModelOf(cfg)
+	if err != nil {
+		return nil, err
 	}
 	rep := &report{Model: model, MaxBatch: cfg.maxBatch, Capacity: model.capacity(cfg.maxBatch), AloneMS: map[jobs.Policy]float64{}}
 	for _, ps := range policies {
@@ -160,6 +171,29 @@ func (r *report) markdown(w io.Writer) {
 	}
 }
 
+// writeSizing writes the sizing table in Markdown.
+func writeSizing(w io.Writer, m costModel, maxBatch int, rows []sizingRow, n int) {
+	alone := float64(m.alone()) / float64(time.Millisecond)
+	fmt.Fprintf(w, "First-come-first-served reference, cost model %s, batches of up to %d: a job alone %.0f ms, a GPU's capacity %.2f jobs/s; p99 ms (÷ alone) over %d Poisson arrivals, each GPU offered the load:\n\n",
+		m.Name, maxBatch, alone, m.capacity(maxBatch), n)
+	fmt.Fprint(w, "| load |")
+	for _, g := range sizingGPUs {
+		unit := "GPUs"
+		if g == 1 {
+			unit = "GPU"
+		}
+		fmt.Fprintf(w, " %d %s |", g, unit)
+	}
+	fmt.Fprint(w, "\n| ---: |"+strings.Repeat(" ---: |", len(sizingGPUs))+"\n")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %.0f %% |", r.Load*100)
+		for _, p := range r.P99MS {
+			fmt.Fprintf(w, " %.0f (%.2f) |", p, p/alone)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
 func readReport(path string) (*report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -196,6 +230,15 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench/schedsim: %v\n", err)
 		os.Exit(2)
+	}
+	if cfg.sizing > 0 {
+		m, err := costModelOf(cfg)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench/schedsim: %v\n", err)
+			os.Exit(1)
+		}
+		writeSizing(os.Stdout, m, cfg.maxBatch, sizing(m, cfg.maxBatch, cfg.loads, cfg.sizing, cfg.seed), cfg.sizing)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

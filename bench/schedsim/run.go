@@ -155,7 +155,7 @@ func simulate(ctx context.Context, cfg simConfig) (outcome, error) {
 	slices.Sort(lat)
 	out.P50MS, out.P99MS = percentile(lat, 0.5), percentile(lat, 0.99)
 	if arrivals != nil {
-		out.ReferenceP99MS = fcfsReferenceP99(cfg.model, cfg.maxBatch, arrivals)
+		out.ReferenceP99MS = fcfsReferenceP99(cfg.model, cfg.maxBatch, arrivals, 1)
 	}
 	obs.mu.Lock()
 	if obs.calls > 0 {
@@ -178,25 +178,59 @@ func poissonArrivals(n int, rate float64, seed int64) []float64 {
 	return at
 }
 
-// fcfsReferenceP99 is the p99 latency, in ms, of the same arrivals on one
-// GPU that serves jobs one after another, first come first served, each
-// taking the GPU time a job costs at full batches and then, with the GPU
-// already free for the next, the rest of a lone job's time. No scheduler
-// of one GPU whose calls cost a + b·rows does much better: batching saves
-// only the a parts, and sharing the GPU among jobs (bigger batches) only
-// delays each of them.
-func fcfsReferenceP99(m costModel, maxBatch int, arrivals []float64) float64 {
+// fcfsReferenceP99 is the p99 latency, in ms, of the same arrivals on gpus
+// GPUs behind one queue, each serving jobs one after another, first come
+// first served (the next job goes to the GPU that is free first, as the
+// cluster's workers take jobs when they have room), each job taking the GPU
+// time it costs at full batches and then, with its GPU already free for the
+// next, the rest of a lone job's time. No scheduler of one GPU whose calls
+// cost a + b·rows does much better: batching saves only the a parts, and
+// sharing the GPU among jobs (bigger batches) only delays each of them.
+func fcfsReferenceP99(m costModel, maxBatch int, arrivals []float64, gpus int) float64 {
 	service := 1 / m.capacity(maxBatch) // seconds of the busier resource per job
 	alone := m.alone().Seconds()
 	lat := make([]float64, len(arrivals))
-	free := 0.0 // when the GPU can take the next job
+	free := make([]float64, gpus) // when each GPU can take its next job
 	for i, a := range arrivals {
-		start := max(a, free)
-		free = start + service
+		first := 0
+		for g := range free {
+			if free[g] < free[first] {
+				first = g
+			}
+		}
+		start := max(a, free[first])
+		free[first] = start + service
 		lat[i] = (start - a + alone) * 1000
 	}
 	slices.Sort(lat)
 	return percentile(lat, 0.99)
+}
+
+// sizingGPUs are the GPU counts of the sizing table.
+var sizingGPUs = []int{1, 2, 4, 8}
+
+// sizingRow is one load of the sizing table: the FCFS reference's p99 on
+// each of sizingGPUs, each GPU offered that share of its capacity.
+type sizingRow struct {
+	Load  float64   `json:"load"`
+	P99MS []float64 `json:"p99_ms"` // per sizingGPUs
+}
+
+// sizing computes the FCFS reference over n Poisson arrivals per cell: how
+// many GPUs of this cost model keep the p99 near a job alone at each load.
+// It is arithmetic only, so n can be large enough for a steady-state p99
+// (a few hundred arrivals understate it).
+func sizing(m costModel, maxBatch int, loads []float64, n int, seed int64) []sizingRow {
+	var rows []sizingRow
+	for _, load := range loads {
+		row := sizingRow{Load: load}
+		for _, g := range sizingGPUs {
+			arrivals := poissonArrivals(n, load*float64(g)*m.capacity(maxBatch), seed)
+			row.P99MS = append(row.P99MS, fcfsReferenceP99(m, maxBatch, arrivals, g))
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }
 
 // percentile is the nearest-rank percentile p of sorted values.

@@ -41,18 +41,50 @@ func TestFCFSReference(t *testing.T) {
 	tests := []struct {
 		name     string
 		arrivals []float64
+		gpus     int
 		want     float64
 	}{
-		{"far apart: every job as alone", []float64{0, 10, 20}, 1000},
-		{"together: the last waits for the others' GPU time", []float64{0, 0, 0, 0}, 1000 + 3*500},
-		{"one overlap", []float64{0, 0.2, 10}, 1000 + 300},
+		{"far apart: every job as alone", []float64{0, 10, 20}, 1, 1000},
+		{"together: the last waits for the others' GPU time", []float64{0, 0, 0, 0}, 1, 1000 + 3*500},
+		{"one overlap", []float64{0, 0.2, 10}, 1, 1000 + 300},
+		{"together on two GPUs: the last waits for one other", []float64{0, 0, 0, 0}, 2, 1000 + 500},
+		// The third job waits 0.1 s for the first GPU, the fourth 0.15 s for the second.
+		{"each job waits for the GPU free first", []float64{0, 0.1, 0.4, 0.45}, 2, 1000 + 150},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := fcfsReferenceP99(m, 8, tc.arrivals); math.Abs(got-tc.want) > 1e-9 {
+			if got := fcfsReferenceP99(m, 8, tc.arrivals, tc.gpus); math.Abs(got-tc.want) > 1e-9 {
 				t.Errorf("p99 %v ms, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSizingNeedsMoreGPUsForATighterTail(t *testing.T) {
+	m := presets["hy3d-2mini-turbo-3090"]
+	rows := sizing(m, 8, []float64{0.25, 0.8}, 50_000, 1)
+	alone := float64(m.alone()) / float64(time.Millisecond)
+	for _, r := range rows {
+		if len(r.P99MS) != len(sizingGPUs) {
+			t.Fatalf("%v: %d cells", r.Load, len(r.P99MS))
+		}
+		for i, p := range r.P99MS {
+			if p < alone {
+				t.Errorf("load %v, %d GPUs: p99 %.0f ms below a job alone", r.Load, sizingGPUs[i], p)
+			}
+			if i > 0 && p > r.P99MS[i-1] {
+				t.Errorf("load %v: p99 %.0f ms on %d GPUs above %.0f on %d", r.Load, p, sizingGPUs[i], r.P99MS[i-1], sizingGPUs[i-1])
+			}
+		}
+	}
+	// The tail grows with the load on one GPU.
+	if rows[1].P99MS[0] <= rows[0].P99MS[0] {
+		t.Errorf("one GPU: p99 %.0f ms at 80 %% not above %.0f at 25 %%", rows[1].P99MS[0], rows[0].P99MS[0])
+	}
+	var out bytes.Buffer
+	writeSizing(&out, m, 8, rows, 50_000)
+	if !strings.Contains(out.String(), "| 80 % |") || strings.Count(out.String(), "\n|") != 4 {
+		t.Errorf("table:\n%s", out.String())
 	}
 }
 
