@@ -212,8 +212,8 @@ var sizingGPUs = []int{1, 2, 4, 8}
 // sizingRow is one load of the sizing table: the FCFS reference's p99 on
 // each of sizingGPUs, each GPU offered that share of its capacity.
 type sizingRow struct {
-	Load  float64   `json:"load"`
-	P99MS []float64 `json:"p99_ms"` // per sizingGPUs
+	Load  float64
+	P99MS []float64 // per sizingGPUs
 }
 
 // sizing computes the FCFS reference over n Poisson arrivals per cell: how
