@@ -224,23 +224,13 @@ func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decod
 		case name == "":
 			return badRequest("", "form part without a name")
 		case name == "image":
-			if req.image != nil {
-				return badRequest("image", "given more than once")
-			}
-			img, err := readFile("image", part, maxImage)
-			if err != nil {
+			if err := readFileOnce(&req.image, name, part, maxImage); err != nil {
 				return err
 			}
-			req.image = img
 		case name == "mesh" && withMesh:
-			if req.mesh != nil {
-				return badRequest("mesh", "given more than once")
-			}
-			m, err := readFile("mesh", part, maxImage)
-			if err != nil {
+			if err := readFileOnce(&req.mesh, name, part, maxImage); err != nil {
 				return err
 			}
-			req.mesh = m
 		case part.FileName() != "":
 			if withMesh {
 				return badRequest(name, "unexpected file; the picture goes in the image field, the mesh in the mesh field")
@@ -259,6 +249,20 @@ func decodeMultipart(body io.Reader, boundary string, maxImage int64, req *decod
 			}
 		}
 	}
+}
+
+// readFileOnce reads the file part of field into *dst, which must still be
+// empty: a field given twice is refused.
+func readFileOnce(dst *[]byte, field string, part io.Reader, limit int64) error {
+	if *dst != nil {
+		return badRequest(field, "given more than once")
+	}
+	b, err := readFile(field, part, limit)
+	if err != nil {
+		return err
+	}
+	*dst = b
+	return nil
 }
 
 // decodeJSONFields reads one JSON object whose values are strings, numbers,

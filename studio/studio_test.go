@@ -43,6 +43,12 @@ const canvasStats = `(() => {
 	return [differ / n, sr / n, sg / n, sb / n];
 })()`
 
+// refusedGeneration is the console error of a generation the server refused
+// with 422: the tests that send an invalid parameter on purpose expect it.
+func refusedGeneration(m chromedp.ConsoleMessage) bool {
+	return m.Source == "network" && strings.Contains(m.Text, "422") && strings.HasSuffix(m.URL, "/v1/generations")
+}
+
 // TestStudioPictureToDownloadedModel walks the studio as a user does: pick a
 // picture, see what the model sees, send an invalid parameter and read its
 // message next to the field, generate with live progress in the queue, see
@@ -53,9 +59,7 @@ func TestStudioPictureToDownloadedModel(t *testing.T) {
 	base := serveTiny(t)
 	downloads := t.TempDir()
 	// The invalid parameter is sent on purpose: its 422 is the browser's only expected error.
-	ctx, pageErrors := newBrowser(t, downloads, func(m chromedp.ConsoleMessage) bool {
-		return m.Source == "network" && strings.Contains(m.Text, "422") && strings.HasSuffix(m.URL, "/v1/generations")
-	})
+	ctx, pageErrors := newBrowser(t, downloads, refusedGeneration)
 
 	step(t, ctx, "opening the studio", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("f-steps")))
 	if v := read(t, ctx, "reading the defaults", chromedp.Value(chromedp.ID("f-steps"))); v == "" {

@@ -94,9 +94,7 @@ const (
 func TestStudioTexturesAGeneration(t *testing.T) {
 	base := servePainting(t)
 	downloads := t.TempDir()
-	ctx, pageErrors := newBrowser(t, downloads, func(m chromedp.ConsoleMessage) bool {
-		return m.Source == "network" && strings.Contains(m.Text, "422") && strings.HasSuffix(m.URL, "/v1/generations")
-	})
+	ctx, pageErrors := newBrowser(t, downloads, refusedGeneration)
 	step(t, ctx, "opening the studio", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("f-texture")))
 	if state := read(t, ctx, "reading the Texture control", chromedp.Evaluate[[]any](`[
 		document.getElementById("f-texture").disabled, document.getElementById("f-texture").checked,

@@ -7,7 +7,7 @@ package trt
 // CUDA, TensorRT 10 with trtexec on PATH, and the native library built with
 // TensorRT; `make test-gpu` provides all of it (docs/tensorrt.md). Plans are
 // built once per run by tools/build-engines into a temporary copy of each
-// set (buildTinyPlans).
+// set (BuildTestPlans).
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func tinySets(t *testing.T) map[string]*engines.Set {
 			builtSets.err = err
 			return
 		}
-		builtSets.sets, builtSets.err = buildTinyPlans(context.Background(), root)
+		builtSets.sets, builtSets.err = BuildTestPlans(context.Background(), root, tinySetNames)
 	})
 	if builtSets.err != nil {
 		t.Fatal(builtSets.err)

@@ -13,13 +13,10 @@ package trt_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"image"
 	"image/color"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -60,26 +57,7 @@ func paintSets(t *testing.T) map[string]*engines.Set {
 			builtPaint.err = err
 			return
 		}
-		builtPaint.sets = map[string]*engines.Set{}
-		cache := filepath.Join(root, "timing.cache")
-		for _, name := range paintSetNames {
-			dir := filepath.Join(root, name)
-			if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "engines", name))); err != nil {
-				builtPaint.err = err
-				return
-			}
-			out, err := exec.Command("go", "run", "../tools/build-engines", "--timing-cache", cache, dir).CombinedOutput()
-			if err != nil {
-				builtPaint.err = fmt.Errorf("build-engines %s: %w\n%s", name, err, out)
-				return
-			}
-			set, err := engines.Open(dir)
-			if err != nil {
-				builtPaint.err = err
-				return
-			}
-			builtPaint.sets[name] = set
-		}
+		builtPaint.sets, builtPaint.err = trt.BuildTestPlans(context.Background(), root, paintSetNames)
 	})
 	if builtPaint.err != nil {
 		t.Fatal(builtPaint.err)

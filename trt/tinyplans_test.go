@@ -15,14 +15,15 @@ import (
 // tinySetNames are the model sets whose plans the GPU tests build.
 var tinySetNames = []string{"tiny", "tiny-turbo"}
 
-// buildTinyPlans copies engines/tiny and engines/tiny-turbo under root and
+// BuildTestPlans copies the model sets named from engines/ under root and
 // builds their plans with tools/build-engines. The sets share one timing
 // cache (root/timing.cache): their graphs have layers of the same shapes,
-// so the second set reuses most of the first one's tactic timings.
-func buildTinyPlans(ctx context.Context, root string) (map[string]*engines.Set, error) {
+// so each set reuses most of the previous ones' tactic timings. Exported
+// for the external test package's paint GPU tests.
+func BuildTestPlans(ctx context.Context, root string, names []string) (map[string]*engines.Set, error) {
 	sets := map[string]*engines.Set{}
 	cache := filepath.Join(root, "timing.cache")
-	for _, name := range tinySetNames {
+	for _, name := range names {
 		dir := filepath.Join(root, name)
 		if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "engines", name))); err != nil {
 			return nil, err
@@ -61,7 +62,7 @@ echo "[I] Compute Capability: 8.9"
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	root := t.TempDir()
 
-	sets, err := buildTinyPlans(context.Background(), root)
+	sets, err := BuildTestPlans(context.Background(), root, tinySetNames)
 	if err != nil {
 		t.Fatal(err)
 	}
