@@ -29,12 +29,9 @@ const stepCostWindow = 16
 // goroutine uses it.
 type stepCosts struct {
 	recent map[int][]time.Duration
-	cost   map[int]time.Duration // the least of recent[n]
 }
 
-func newStepCosts() *stepCosts {
-	return &stepCosts{recent: map[int][]time.Duration{}, cost: map[int]time.Duration{}}
-}
+func newStepCosts() *stepCosts { return &stepCosts{recent: map[int][]time.Duration{}} }
 
 func (c *stepCosts) observe(batch int, d time.Duration) {
 	r := append(c.recent[batch], d)
@@ -42,7 +39,15 @@ func (c *stepCosts) observe(batch int, d time.Duration) {
 		r = r[len(r)-stepCostWindow:]
 	}
 	c.recent[batch] = r
-	c.cost[batch] = slices.Min(r)
+}
+
+// cost is a step of batch jobs' cost, and whether one was measured.
+func (c *stepCosts) cost(batch int) (time.Duration, bool) {
+	r := c.recent[batch]
+	if len(r) == 0 {
+		return 0, false
+	}
+	return slices.Min(r), true
 }
 
 // room is how many queued jobs may join a batch of active jobs, at most
@@ -57,7 +62,7 @@ func (c *stepCosts) room(active, limit int) int {
 			k++
 			continue
 		}
-		if _, measured := c.cost[n+1]; !measured {
+		if _, measured := c.cost(n + 1); !measured {
 			if n == 1 || c.cheap(n) {
 				k++
 			}
@@ -74,8 +79,8 @@ func (c *stepCosts) room(active, limit int) int {
 // cheap reports whether growing the batch from n-1 to n jobs was measured
 // to cost at most joinCostShare of a lone step.
 func (c *stepCosts) cheap(n int) bool {
-	alone, ok1 := c.cost[1]
-	before, okBefore := c.cost[n-1]
-	after, okAfter := c.cost[n]
+	alone, ok1 := c.cost(1)
+	before, okBefore := c.cost(n - 1)
+	after, okAfter := c.cost(n)
 	return ok1 && okBefore && okAfter && float64(after-before) <= joinCostShare*float64(alone)
 }

@@ -48,7 +48,7 @@ func TestStepCostsIgnoreContentionAndFollowASlowerDevice(t *testing.T) {
 	for _, d := range []time.Duration{400 * ms, 140 * ms, 90 * ms} {
 		c.observe(1, d)
 	}
-	if got := c.cost[1]; got != 40*ms {
+	if got, _ := c.cost(1); got != 40*ms {
 		t.Errorf("after three slowed steps the cost is %v, want 40ms", got)
 	}
 	// So rows as dear as a job alone do not look cheap beside slowed lone steps.
@@ -60,7 +60,7 @@ func TestStepCostsIgnoreContentionAndFollowASlowerDevice(t *testing.T) {
 	for range stepCostWindow {
 		c.observe(1, 60*ms)
 	}
-	if got := c.cost[1]; got != 60*ms {
+	if got, _ := c.cost(1); got != 60*ms {
 		t.Errorf("after %d steps of 60ms the cost is %v", stepCostWindow, got)
 	}
 }
